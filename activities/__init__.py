@@ -1,0 +1,1 @@
+"""Everything that touches the world. `all_activities` is what the worker registers."""

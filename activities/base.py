@@ -1,0 +1,55 @@
+"""What every action shares: its spec in the registry, the worker's resources, error helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from temporalio.exceptions import ApplicationError
+
+
+class ActionConfig(BaseModel):
+    """Base of every action's config: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+
+@dataclass
+class ActionContext:
+    """Resources the worker shares between activities (one HTTP client, one pool per database)."""
+
+    http: Any
+    workspace_dir: Path
+    database_url: str | None = None
+    db_row_limit: int = 10_000
+    db_pools: dict[str, Any] = field(default_factory=dict)
+
+
+ActionRunner = Callable[[Any, ActionContext], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action type: its config model, how it runs, and how the planner should use it.
+
+    `run` is None for actions the workflow carries out itself with durable timers (`wait`).
+    """
+
+    action_type: str
+    config_model: type[ActionConfig]
+    description: str
+    run: ActionRunner | None = None
+    default_timeout_seconds: float = 300.0
+
+
+def non_retryable(message: str, error_type: str) -> ApplicationError:
+    """An error that retrying cannot fix; the workflow branches on `error_type`."""
+    return ApplicationError(message, type=error_type, non_retryable=True)
+
+
+def retryable(message: str, error_type: str) -> ApplicationError:
+    """An error that may pass on its own (a timeout, a 5xx, a refused connection)."""
+    return ApplicationError(message, type=error_type)

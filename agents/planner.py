@@ -1,0 +1,198 @@
+"""The planner's prompt and output schema: a goal in, a `Plan` out.
+
+The prompt is generated from the action registry, so a new action type reaches the planner with
+its description and config schema and no change here.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from pydantic import ValidationError
+
+from activities.registry import ACTIONS
+from agents.client import extract_json
+from workflows.plan import Plan, format_validation_error
+
+PLAN_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "goal": {"type": "string"},
+        "tasks": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "action_type": {"type": "string", "enum": sorted(ACTIONS)},
+                    "action_config": {"type": "object"},
+                    "depends_on": {"type": "array", "items": {"type": "string"}},
+                    "critical": {"type": "boolean"},
+                },
+                "required": ["id", "name", "action_type", "action_config", "depends_on"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["goal", "tasks"],
+    "additionalProperties": False,
+}
+
+EXAMPLE_PLAN: dict[str, Any] = {
+    "goal": "Save the names of the users of https://api.example.com to users.json",
+    "tasks": [
+        {
+            "id": "fetch_users",
+            "name": "Fetch the users",
+            "action_type": "api_call",
+            "action_config": {"method": "GET", "url": "https://api.example.com/users"},
+            "depends_on": [],
+            "critical": True,
+        },
+        {
+            "id": "user_names",
+            "name": "Keep the names",
+            "action_type": "data_transform",
+            "action_config": {
+                "input": "{{ tasks.fetch_users.output.body }}",
+                "expression": "[].name",
+            },
+            "depends_on": ["fetch_users"],
+            "critical": True,
+        },
+        {
+            "id": "save_names",
+            "name": "Write users.json",
+            "action_type": "file_operation",
+            "action_config": {
+                "operation": "write",
+                "path": "users.json",
+                "content": "{{ tasks.user_names.output }}",
+            },
+            "depends_on": ["user_names"],
+            "critical": True,
+        },
+    ],
+}
+
+PLAN_FORMAT = """\
+You are the planner of a workflow engine. Turn the user's goal into a plan that the engine runs.
+
+Answer with one JSON object: {"goal": "<the goal>", "tasks": [<task>, ...]}. Each task has:
+- "id": a short unique id (letters, digits, "_" or "-", at most 64 characters)
+- "name": a few words saying what the task does
+- "action_type": one of the action types below
+- "action_config": an object following that action type's config schema (no other fields)
+- "depends_on": ids of the tasks that must complete before this one ([] if none)
+- "critical": true if the goal fails without this task; false if the run may go on without it
+
+Tasks run as soon as every task in their depends_on has completed: tasks that do not depend on
+each other run in parallel, so list a dependency only where one task needs another."""
+
+REFERENCE_RULES = """\
+Using the output of an earlier task: a string in an action_config may hold a reference
+"{{ tasks.<id>.output }}", optionally followed by a path of ".key" steps (object keys) and
+"[index]" steps (list items, from 0), e.g. "{{ tasks.fetch_users.output.body.items[0].id }}".
+- A string that is exactly one reference becomes that JSON value (object, list, number, ...).
+- A reference inside a longer string is replaced by the value as text,
+  e.g. "https://api.example.com/users/{{ tasks.find_user.output.body.id }}".
+- A task may refer only to tasks in its depends_on, directly or through their own depends_on.
+- Follow each action's output shape as described above (an api_call's JSON body is at
+  ".output.body")."""
+
+FINAL_RULES = """\
+Rules:
+- Use only the action types listed above, with only the config fields their schemas define.
+- File paths are relative to the workspace directory: never absolute, never leading out of it.
+- Keep the plan as small as the goal allows.
+- Answer with the JSON object only: no prose, no Markdown fences."""
+
+
+def _without_titles(schema: Any, in_properties: bool = False) -> Any:
+    """The schema minus pydantic's "title" entries, which cost tokens and say nothing new."""
+    if isinstance(schema, dict):
+        return {
+            key: _without_titles(value, in_properties=key == "properties" and not in_properties)
+            for key, value in schema.items()
+            if in_properties or key != "title"
+        }
+    if isinstance(schema, list):
+        return [_without_titles(item) for item in schema]
+    return schema
+
+
+def config_schema_json(action_type: str) -> str:
+    """The action's config JSON schema as compact text, for prompts."""
+    schema = ACTIONS[action_type].config_model.model_json_schema(by_alias=True)
+    return json.dumps(_without_titles(schema), separators=(",", ":"))
+
+
+def _action_section(action_type: str) -> str:
+    spec = ACTIONS[action_type]
+    return (
+        f'### "{action_type}"\n{spec.description}\n'
+        f"action_config schema: {config_schema_json(action_type)}"
+    )
+
+
+def _example_section() -> str:
+    """The example plan, left out if it uses an action type that is no longer registered."""
+    if any(task["action_type"] not in ACTIONS for task in EXAMPLE_PLAN["tasks"]):
+        return ""
+    tasks = ",\n".join(f"  {json.dumps(task)}" for task in EXAMPLE_PLAN["tasks"])
+    goal = json.dumps(EXAMPLE_PLAN["goal"])
+    return "Example plan:\n" + '{"goal": ' + goal + ', "tasks": [\n' + tasks + "\n]}"
+
+
+@cache
+def planner_system_prompt() -> str:
+    """The planner's instructions: the plan format, every action type, references and rules."""
+    actions = "\n\n".join(_action_section(action_type) for action_type in sorted(ACTIONS))
+    sections = [PLAN_FORMAT, f"## Action types\n\n{actions}", REFERENCE_RULES, _example_section()]
+    return "\n\n".join(section for section in [*sections, FINAL_RULES] if section)
+
+
+def planner_messages(goal: str, previous_reply: str | None, errors: list[str]) -> list[dict]:
+    """The conversation for one planning call; a repair round adds the rejected reply and why."""
+    messages: list[dict] = [{"role": "user", "content": f"Goal: {goal}"}]
+    if previous_reply is None and not errors:
+        return messages
+    if previous_reply is not None:
+        messages.append({"role": "assistant", "content": previous_reply})
+    problems = "\n".join(f"- {error}" for error in errors) or "- (no details)"
+    messages.append(
+        {
+            "role": "user",
+            "content": (
+                f"That plan is not valid:\n{problems}\n\nAnswer with the complete corrected "
+                "plan as one JSON object: every task, not only the ones you changed."
+            ),
+        }
+    )
+    return messages
+
+
+def parse_plan(text: str, goal: str) -> tuple[Plan | None, list[str]]:
+    """The plan in an LLM reply, or None and readable errors; never raises for a bad reply."""
+    try:
+        data = extract_json(text)
+    except ValueError as error:
+        return None, [str(error)]
+    if isinstance(data, dict) and "tasks" not in data and isinstance(data.get("plan"), dict):
+        data = data["plan"]
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        return None, [f'the reply is a JSON {kind}, not an object with "goal" and "tasks"']
+    if not data.get("goal"):
+        data = {**data, "goal": goal}
+    try:
+        return Plan.model_validate(data), []
+    except ValidationError as error:
+        return None, [format_validation_error(error)]
+    except (TypeError, ValueError) as error:
+        return None, [f"the plan is not valid: {error}"]

@@ -1,0 +1,67 @@
+"""Builds the Temporal client and worker from settings, in one place, so they always match."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from settings import Settings
+from workflows.agent_run import AgentRunWorkflow
+
+WORKFLOWS = [AgentRunWorkflow]
+# Pure-data modules the workflow imports: shared with the sandbox instead of re-imported.
+PASSTHROUGH_MODULES = ("activities", "workflows.plan", "workflows.references", "workflows.results")
+# A worker that died loses its sticky cache; other workers take over after this long.
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+
+
+class ServerUnreachable(RuntimeError):
+    """The Temporal server did not answer at the configured address."""
+
+
+async def connect(settings: Settings) -> Client:
+    """A client for the configured server and namespace, with the pydantic data converter."""
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+    except RuntimeError as error:
+        raise ServerUnreachable(
+            f"cannot reach the Temporal server at {settings.temporal_address} ({error}). "
+            "Start one with 'python cli.py server' or set TEMPORAL_ADDRESS."
+        ) from error
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandboxed runner, with our pure-data modules passed through."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def build_worker(
+    client: Client, settings: Settings, activities: list[Callable[..., Any]]
+) -> Worker:
+    """A worker on the configured task queue with every workflow and the given activities."""
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=activities,
+        workflow_runner=workflow_runner(),
+        sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
+        max_concurrent_activities=100,
+    )
+
+
+def web_ui_link(settings: Settings, workflow_id: str) -> str:
+    """The run's page in the Temporal Web UI."""
+    base = settings.temporal_ui_url.rstrip("/")
+    return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"

@@ -1,0 +1,57 @@
+"""Small helpers shared by the tests: plan builders and history readers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+
+def task(task_id: str, action_type: str, config: dict[str, Any], *deps: str, **extra: Any) -> dict:
+    """A plan task as JSON."""
+    return {
+        "id": task_id,
+        "action_type": action_type,
+        "action_config": config,
+        "depends_on": list(deps),
+        **extra,
+    }
+
+
+def get(url: str, **extra: Any) -> dict[str, Any]:
+    """An api_call config for GET url."""
+    return {"method": "GET", "url": url, **extra}
+
+
+def tasks_by_id(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A run result's (or state's) tasks keyed by id."""
+    return {entry["task_id"]: entry for entry in result["tasks"]}
+
+
+async def activity_spans(client: Client, workflow_id: str) -> dict[str, tuple[datetime, datetime]]:
+    """activity id -> (first attempt started, completed), read from the run's history."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    scheduled: dict[int, str] = {}
+    started: dict[str, datetime] = {}
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for event in history.events:
+        when = event.event_time.ToDatetime()
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_id
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            activity_id = scheduled[event.activity_task_started_event_attributes.scheduled_event_id]
+            started[activity_id] = when
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            activity_id = scheduled[
+                event.activity_task_completed_event_attributes.scheduled_event_id
+            ]
+            spans[activity_id] = (started[activity_id], when)
+    return spans
+
+
+async def event_types(client: Client, workflow_id: str) -> list[str]:
+    """The names of the run's history events, in order."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return [EventType.Name(event.event_type) for event in history.events]

@@ -1,0 +1,82 @@
+"""file_operation in the workspace sandbox: operations work, escapes are refused."""
+
+from __future__ import annotations
+
+import os
+
+from tests.helpers import task, tasks_by_id
+
+
+def run_plan(stack, run_id, tasks):
+    plan = {"tasks": tasks}
+    return stack.cli_json("start", "--plan", str(stack.write_plan(plan)), "--wait", "--id", run_id)
+
+
+def test_write_read_list_delete(stack, run_id):
+    folder = f"files-{run_id}"
+    result = run_plan(
+        stack,
+        run_id,
+        [
+            task(
+                "write",
+                "file_operation",
+                {"operation": "write", "path": f"{folder}/data.json", "content": {"rows": [1, 2]}},
+            ),
+            task(
+                "read",
+                "file_operation",
+                {"operation": "read", "path": f"{folder}/data.json", "parse_json": True},
+                "write",
+            ),
+            task("list", "file_operation", {"operation": "list", "path": folder}, "read"),
+            task(
+                "delete",
+                "file_operation",
+                {"operation": "delete", "path": f"{folder}/data.json"},
+                "list",
+            ),
+        ],
+    )
+
+    tasks = tasks_by_id(result)
+    assert result["status"] == "completed"
+    assert tasks["read"]["output"]["content"] == {"rows": [1, 2]}
+    assert [e["name"] for e in tasks["list"]["output"]["entries"]] == ["data.json"]
+    assert not (stack.workspace / folder / "data.json").exists()
+
+
+def test_escapes_are_refused_without_retry(stack, run_id, tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    link = stack.workspace / f"link-{run_id}"
+    os.symlink(tmp_path, link)
+    escapes = {
+        "dotdot": "../secret.txt",
+        "absolute": str(outside),
+        "symlink": f"link-{run_id}/secret.txt",
+    }
+    result = run_plan(
+        stack,
+        run_id,
+        [
+            task(name, "file_operation", {"operation": "read", "path": path}, critical=False)
+            for name, path in escapes.items()
+        ]
+        + [
+            task(
+                "overwrite",
+                "file_operation",
+                {"operation": "write", "path": "../../owned.txt", "content": "x"},
+                critical=False,
+            )
+        ],
+    )
+
+    tasks = tasks_by_id(result)
+    for name in [*escapes, "overwrite"]:
+        assert tasks[name]["status"] in ("failed", "skipped"), name
+        assert tasks[name]["error"]["error_type"] == "PathOutsideWorkspace", name
+        assert tasks[name]["attempts"] == 1, name
+    assert outside.read_text() == "secret"
+    assert not (stack.workspace.parent.parent / "owned.txt").exists()

@@ -1,0 +1,199 @@
+"""The plan: tasks, their typed action configs, and every check made before anything runs.
+
+Pure data and pure functions, shared by the workflow, the activities and the CLI.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    model_validator,
+)
+
+from activities.base import ActionConfig
+from activities.registry import ACTIONS
+from workflows.references import referenced_tasks
+
+TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def format_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """One readable line per problem: `where: what`."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{prefix}{where}: {message}" if where else f"{prefix}{message}")
+    return "; ".join(lines)
+
+
+def validate_action_config(action_type: str, config: Any, task_id: str = "?") -> ActionConfig:
+    """The config as its action's typed model, or a ValueError naming the task and the fields."""
+    spec = ACTIONS.get(action_type)
+    if spec is None:
+        known = ", ".join(sorted(ACTIONS))
+        raise ValueError(
+            f"task {task_id!r}: unknown action_type {action_type!r}; use one of {known}"
+        )
+    if isinstance(config, spec.config_model):
+        return config
+    if isinstance(config, BaseModel):
+        config = config.model_dump(by_alias=True)
+    try:
+        return spec.config_model.model_validate(config or {})
+    except ValidationError as error:
+        details = format_validation_error(error, prefix="action_config.")
+        raise ValueError(f"task {task_id!r} ({action_type}): {details}") from None
+
+
+class Task(BaseModel):
+    """One step of a plan: an action with its config, run once its dependencies completed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=TASK_ID_PATTERN)
+    name: str = ""
+    description: str = ""
+    action_type: str
+    action_config: SerializeAsAny[ActionConfig]
+    depends_on: list[str] = Field(default_factory=list)
+    critical: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "action_type" not in data:
+            return data
+        task_id = str(data.get("id", "?"))
+        config = validate_action_config(data["action_type"], data.get("action_config"), task_id)
+        return {**data, "action_config": config, "name": data.get("name") or task_id}
+
+    def with_config(self, config: Any) -> Task:
+        """This task with another config, validated for the same action type."""
+        typed = validate_action_config(self.action_type, config, self.id)
+        return self.model_copy(update={"action_config": typed})
+
+    @property
+    def label(self) -> str:
+        """`id: name`, for activity summaries and logs."""
+        return self.id if self.name == self.id else f"{self.id}: {self.name}"
+
+
+class Plan(BaseModel):
+    """A goal and its tasks, forming a directed acyclic graph through `depends_on`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    goal: str = ""
+    tasks: list[Task] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_graph(self) -> Plan:
+        problems = graph_problems(self.tasks)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @cached_property
+    def by_id(self) -> dict[str, Task]:
+        """Tasks by id."""
+        return {task.id: task for task in self.tasks}
+
+    def ancestors(self, task_id: str) -> set[str]:
+        """Every task that `task_id` depends on, directly or not."""
+        return _ancestors(self.by_id, task_id)
+
+    def dependents(self, task_id: str) -> set[str]:
+        """Every task that depends on `task_id`, directly or not."""
+        return {task.id for task in self.tasks if task_id in self.ancestors(task.id)}
+
+    def replace_task(self, task: Task) -> Plan:
+        """A new plan with `task` in place of the task of the same id, validated again."""
+        tasks = [task if existing.id == task.id else existing for existing in self.tasks]
+        return Plan.model_validate({"goal": self.goal, "tasks": tasks})
+
+
+def _ancestors(tasks_by_id: dict[str, Task], task_id: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(tasks_by_id[task_id].depends_on)
+    while stack:
+        current = stack.pop()
+        if current not in seen and current in tasks_by_id:
+            seen.add(current)
+            stack.extend(tasks_by_id[current].depends_on)
+    return seen
+
+
+def graph_problems(tasks: list[Task]) -> list[str]:
+    """Duplicate ids, unknown dependencies, cycles and references to tasks not upstream."""
+    seen: set[str] = set()
+    problems = []
+    for task in tasks:
+        if task.id in seen:
+            problems.append(f"task id {task.id!r} is used twice; task ids must be unique")
+        seen.add(task.id)
+    for task in tasks:
+        for dependency in task.depends_on:
+            if dependency not in seen:
+                problems.append(f"task {task.id!r} depends on unknown task {dependency!r}")
+            if dependency == task.id:
+                problems.append(f"task {task.id!r} depends on itself")
+    if problems:
+        return problems
+    tasks_by_id = {task.id: task for task in tasks}
+    cycle = find_cycle(tasks_by_id)
+    if cycle:
+        return [
+            f"dependency cycle: {' -> '.join(cycle)} (each depends on the next); "
+            "remove one of these depends_on links"
+        ]
+    return _reference_problems(tasks_by_id)
+
+
+def _reference_problems(tasks_by_id: dict[str, Task]) -> list[str]:
+    problems = []
+    for task in tasks_by_id.values():
+        upstream = _ancestors(tasks_by_id, task.id)
+        config = task.action_config.model_dump(by_alias=True)
+        for referenced in sorted(referenced_tasks(config)):
+            if referenced not in tasks_by_id:
+                problems.append(
+                    f"task {task.id!r} refers to the output of unknown task {referenced!r}"
+                )
+            elif referenced not in upstream:
+                problems.append(
+                    f"task {task.id!r} refers to the output of {referenced!r}, which is not "
+                    f"upstream of it; add {referenced!r} to its depends_on"
+                )
+    return problems
+
+
+def find_cycle(tasks_by_id: dict[str, Task]) -> list[str] | None:
+    """One dependency cycle as a path that ends where it starts, or None."""
+    state: dict[str, str] = {}
+
+    def visit(task_id: str, path: list[str]) -> list[str] | None:
+        state[task_id] = "visiting"
+        for dependency in tasks_by_id[task_id].depends_on:
+            if state.get(dependency) == "visiting":
+                return [*path[path.index(dependency) :], dependency]
+            if dependency not in state:
+                cycle = visit(dependency, [*path, dependency])
+                if cycle:
+                    return cycle
+        state[task_id] = "done"
+        return None
+
+    for task_id in tasks_by_id:
+        if task_id not in state:
+            cycle = visit(task_id, [task_id])
+            if cycle:
+                return cycle
+    return None

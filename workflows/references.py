@@ -1,0 +1,92 @@
+"""Memory between tasks: `{{ tasks.<id>.output.path[0] }}` references in action configs.
+
+A string that is exactly one reference becomes the referenced JSON value; a reference inside a
+longer string is interpolated as text. Pure functions: safe in workflow code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+REFERENCE = re.compile(
+    r"\{\{\s*tasks\.(?P<task>[A-Za-z0-9_-]+)\.output(?P<path>(?:\.[A-Za-z0-9_-]+|\[\d+\])*)\s*\}\}"
+)
+PATH_STEP = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]")
+
+
+class UnresolvedReference(ValueError):
+    """A reference that cannot be resolved from the outputs of completed tasks."""
+
+
+def iter_strings(value: Any) -> Iterator[str]:
+    """Every string inside a JSON-like value, keys excluded."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from iter_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from iter_strings(item)
+
+
+def referenced_tasks(value: Any) -> set[str]:
+    """The ids of the tasks whose outputs `value` refers to."""
+    return {match["task"] for text in iter_strings(value) for match in REFERENCE.finditer(text)}
+
+
+def _follow(value: Any, path: str, reference: str) -> Any:
+    for match in PATH_STEP.finditer(path):
+        key, index = match.group(1), match.group(2)
+        if key is not None and isinstance(value, Mapping) and key in value:
+            value = value[key]
+        elif index is not None and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        elif key is not None and key.isdigit() and isinstance(value, list):
+            value = _follow(value, f"[{key}]", reference)
+        else:
+            step = match.group(0)
+            raise UnresolvedReference(f"{reference}: {step!r} not found in {_describe(value)}")
+    return value
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return f"an object with keys {sorted(value)[:20]}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    return f"a {type(value).__name__}"
+
+
+def _lookup(match: re.Match[str], outputs: Mapping[str, Any]) -> Any:
+    task_id = match["task"]
+    if task_id not in outputs:
+        raise UnresolvedReference(
+            f"{match.group(0)}: task {task_id!r} has no output (not completed)"
+        )
+    return _follow(outputs[task_id], match["path"], match.group(0))
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _resolve_string(text: str, outputs: Mapping[str, Any]) -> Any:
+    whole = REFERENCE.fullmatch(text.strip())
+    if whole:
+        return _lookup(whole, outputs)
+    return REFERENCE.sub(lambda match: _as_text(_lookup(match, outputs)), text)
+
+
+def resolve(value: Any, outputs: Mapping[str, Any]) -> Any:
+    """`value` with every reference replaced from `outputs` (task id -> output)."""
+    if isinstance(value, str):
+        return _resolve_string(value, outputs)
+    if isinstance(value, Mapping):
+        return {key: resolve(item, outputs) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve(item, outputs) for item in value]
+    return value

@@ -1,0 +1,266 @@
+"""Typed data that crosses the workflow boundary: run input and options, decisions, results.
+
+These models are stored in Temporal's history: add optional fields with defaults, never rename.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from workflows.plan import Plan
+
+ApprovalMode = Literal["none", "plan"]
+DecisionAction = Literal["retry", "modify", "skip", "fail_workflow"]
+
+
+class RunOptions(BaseModel):
+    """How a run behaves: retries, parallelism, approval, and the bounds on failure analysis."""
+
+    max_retries: int = Field(3, ge=0, le=50, description="retries per task after the first try")
+    max_parallel: int = Field(4, ge=1, le=256, description="tasks running at the same time")
+    approval: ApprovalMode = "none"
+    retry_initial_seconds: float = Field(1.0, gt=0)
+    retry_backoff: float = Field(2.0, ge=1.0)
+    retry_max_interval_seconds: float = Field(30.0, gt=0)
+    task_timeout_seconds: float | None = Field(
+        None, gt=0, description="start-to-close timeout per attempt; default: the action's own"
+    )
+    analyze_failures: bool = True
+    max_analyses_per_task: int = Field(3, ge=0)
+    max_analyses_per_run: int = Field(10, ge=0)
+    llm_timeout_seconds: float = Field(300.0, gt=0, description="per LLM call attempt")
+    llm_max_attempts: int = Field(3, ge=1)
+
+
+class RunInput(BaseModel):
+    """A goal to plan, or a plan to run as given."""
+
+    goal: str | None = None
+    plan: Plan | None = None
+    options: RunOptions = Field(default_factory=RunOptions)
+
+    @model_validator(mode="after")
+    def _goal_or_plan(self) -> RunInput:
+        if not self.plan and not (self.goal and self.goal.strip()):
+            raise ValueError("give a goal to plan or a plan to run")
+        return self
+
+    @property
+    def goal_text(self) -> str:
+        """The goal, from the input or the plan."""
+        return self.goal or (self.plan.goal if self.plan else "")
+
+
+class TaskStatus(StrEnum):
+    """Where a task is in its life."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    ANALYZING = "analyzing"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+FINISHED_TASK_STATUSES = {
+    TaskStatus.COMPLETED,
+    TaskStatus.FAILED,
+    TaskStatus.SKIPPED,
+    TaskStatus.CANCELLED,
+}
+
+
+class RunStatus(StrEnum):
+    """How a run ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class Phase(StrEnum):
+    """What the run is doing now."""
+
+    PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class TokenUsage(BaseModel):
+    """LLM tokens spent, summed over calls."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    calls: int = 0
+
+    def plus(self, other: TokenUsage) -> TokenUsage:
+        """The sum of two usages."""
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            calls=self.calls + other.calls,
+        )
+
+
+class TaskFailure(BaseModel):
+    """Why a task's last round of attempts failed."""
+
+    message: str
+    error_type: str = "Error"
+    retryable: bool = True
+    attempts: int = 1
+
+
+class FailureDecision(BaseModel):
+    """What the failure analyst (or the engine's fallback) decided for a failed task."""
+
+    action: DecisionAction
+    reason: str
+    new_config: dict[str, Any] | None = None
+
+
+class DecisionRecord(BaseModel):
+    """A decision as recorded in the run: for which task, by whom, and what was applied."""
+
+    task_id: str
+    decision: FailureDecision
+    applied: DecisionAction
+    source: Literal["analyst", "fallback"] = "analyst"
+    error: TaskFailure
+    at: datetime | None = None
+    note: str = ""
+
+
+class TaskResult(BaseModel):
+    """A task's state: live during the run (the status query), final in the result."""
+
+    task_id: str
+    name: str = ""
+    action_type: str = ""
+    status: TaskStatus = TaskStatus.PENDING
+    attempts: int = 0
+    output: Any = None
+    error: TaskFailure | None = None
+    reason: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+
+
+class RunMetrics(BaseModel):
+    """Counts and rates over a run's tasks."""
+
+    total_tasks: int = 0
+    completed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    success_rate: float = 0.0
+    average_task_duration_seconds: float | None = None
+    total_attempts: int = 0
+
+
+class RunResult(BaseModel):
+    """How a run ended, with each task's outcome, the decisions made and the tokens spent."""
+
+    workflow_id: str
+    goal: str
+    status: RunStatus
+    error: str | None = None
+    plan: Plan | None = None
+    tasks: list[TaskResult] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    metrics: RunMetrics = Field(default_factory=RunMetrics)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+
+
+class RunState(BaseModel):
+    """What the status query answers while a run is alive (and after it ended)."""
+
+    workflow_id: str
+    goal: str
+    phase: Phase
+    status: RunStatus | None = None
+    error: str | None = None
+    plan: Plan | None = None
+    tasks: list[TaskResult] = Field(default_factory=list)
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    cancel_requested: bool = False
+
+
+class ApprovalSignal(BaseModel):
+    """Payload of the `approve` and `reject` signals: who decided and why."""
+
+    by: str = ""
+    reason: str = ""
+
+
+class CancelSignal(BaseModel):
+    """A request to stop the run."""
+
+    by: str = ""
+    reason: str = ""
+
+
+class ActionRequest(BaseModel):
+    """Input of an action activity: the task and its config, references already resolved."""
+
+    task_id: str
+    action_type: str
+    config: dict[str, Any]
+
+
+class ActionResult(BaseModel):
+    """Output of an action activity, with the attempt that produced it."""
+
+    output: Any = None
+    attempt: int = 1
+
+
+class PlanRequest(BaseModel):
+    """Input of `plan_goal`: the goal, and on a repair round the rejected reply and its errors."""
+
+    goal: str
+    previous_reply: str | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class PlanDraft(BaseModel):
+    """Output of `plan_goal`: a valid plan, or the reply and why it was not one."""
+
+    plan: Plan | None = None
+    reply: str = ""
+    errors: list[str] = Field(default_factory=list)
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+
+
+class AnalysisRequest(BaseModel):
+    """Input of `analyze_failure`: the task, its failure, and what the analyst may decide."""
+
+    goal: str
+    task: dict[str, Any]
+    failure: TaskFailure
+    upstream_outputs: dict[str, Any] = Field(default_factory=dict)
+    previous_decisions: list[FailureDecision] = Field(default_factory=list)
+    allowed_actions: list[DecisionAction] = Field(default_factory=list)
+
+
+class AnalysisReply(BaseModel):
+    """Output of `analyze_failure`."""
+
+    decision: FailureDecision
+    usage: TokenUsage = Field(default_factory=TokenUsage)
