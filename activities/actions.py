@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -16,6 +17,22 @@ from activities.registry import ACTIONS
 from workflows.results import ActionRequest, ActionResult
 
 logger = structlog.get_logger("activities")
+# Heartbeats let Temporal deliver cancellation and notice a dead worker within HEARTBEAT_TIMEOUT
+# (set by the workflow), instead of after the whole start-to-close timeout.
+HEARTBEAT_INTERVAL_SECONDS = 2.0
+
+
+async def run_with_heartbeats(action: Awaitable[Any]) -> Any:
+    """Await `action`, heartbeating meanwhile; cancelling the activity cancels the action."""
+    running = asyncio.ensure_future(action)
+    try:
+        while True:
+            done, _ = await asyncio.wait({running}, timeout=HEARTBEAT_INTERVAL_SECONDS)
+            if done:
+                return running.result()
+            activity.heartbeat()
+    finally:
+        running.cancel()
 
 
 def _with_attempt(error: ApplicationError, attempt: int) -> ApplicationError:
@@ -42,13 +59,16 @@ def _make_activity(spec: ActionSpec, ctx: ActionContext) -> Callable[..., Any]:
         started = time.monotonic()
         try:
             config = spec.config_model.model_validate(request.config)
-            output = await spec.run(config, ctx)
+            output = await run_with_heartbeats(spec.run(config, ctx))
         except ValidationError as error:
             failure = non_retryable(f"invalid config: {error}", "InvalidConfig")
             raise _with_attempt(failure, info.attempt) from error
         except ApplicationError as error:
             log.warning("action_failed", error=error.message, error_type=error.type)
             raise _with_attempt(error, info.attempt) from error
+        except asyncio.CancelledError:
+            log.info("action_cancelled")
+            raise
         except Exception as error:
             log.exception("action_crashed")
             failure = ApplicationError(

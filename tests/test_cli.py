@@ -6,7 +6,7 @@ import json
 
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
-from tests.helpers import get, task, tasks_by_id
+from tests.helpers import event_types, get, task, tasks_by_id
 
 
 def run_state(stack, run_id):
@@ -87,7 +87,7 @@ def test_approve_when_not_waiting_is_refused(stack, api, run_id):
     assert "not waiting for approval" in refused.stderr
 
 
-def test_cancel_stops_running_and_records_tasks_that_never_ran(stack, api, run_id):
+async def test_cancel_stops_running_and_records_tasks_that_never_ran(stack, api, client, run_id):
     api.route("GET", "/cancel/slow", Reply(json={}, delay=30))
     plan = {
         "tasks": [
@@ -108,6 +108,8 @@ def test_cancel_stops_running_and_records_tasks_that_never_ran(stack, api, run_i
     assert tasks["next"]["status"] == "cancelled"
     assert tasks["next"]["reason"].startswith("never ran")
     assert "changed my mind" in tasks["next"]["reason"]
+    events = await event_types(client, run_id)
+    assert "EVENT_TYPE_ACTIVITY_TASK_CANCELED" in events, "the running activity was cancelled"
 
 
 def test_status_shows_tasks_and_link(stack, api, run_id):

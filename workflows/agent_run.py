@@ -20,6 +20,7 @@ from temporalio.exceptions import (
     RetryState,
     TimeoutError,
 )
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.registry import ACTIONS
@@ -53,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "AgentRun"
 PLAN_ROUNDS = 2
 OUTPUT_SUMMARY_CHARS = 300
+# Actions heartbeat every 2 s: a dead worker's attempt is retried elsewhere after this long.
+ACTION_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
 
 
@@ -322,6 +325,8 @@ class AgentRunWorkflow:
                 summary=task.label,
                 start_to_close_timeout=self._task_timeout(task, config),
                 retry_policy=self._retry_policy(),
+                heartbeat_timeout=ACTION_HEARTBEAT_TIMEOUT,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
