@@ -49,7 +49,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False, soft_wrap=True)
+# Piped output (scripts, CI) gets a fixed width instead of whatever the environment reports.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 logger = structlog.get_logger("cli")
 QUERY_TIMEOUT_SECONDS = 10
 LLM_HELP = (

