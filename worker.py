@@ -28,8 +28,13 @@ from settings import Settings, get_settings
 logger = structlog.get_logger("worker")
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Serve the task queue until `stop` is set, then finish in-flight work and close."""
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """Serve the task queue until `stop` is set, then finish in-flight work and close.
+
+    `ready` is set once the worker polls its task queue.
+    """
     client = await connect(settings)
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as resources:
@@ -53,6 +58,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 workspace=str(settings.workspace_dir.resolve()),
                 llm=llm is not None,
             )
+            if ready is not None:
+                ready.set()
             await stop.wait()
             logger.info("worker_stopping")
 

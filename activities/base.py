@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
 
@@ -16,6 +16,20 @@ class ActionConfig(BaseModel):
     """Base of every action's config: unknown fields are errors, so typos never pass silently."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    def attempt_timeout_seconds(self) -> float | None:
+        """How long one attempt may take (start-to-close); None: the action's default."""
+        return None
+
+
+class TimedActionConfig(ActionConfig):
+    """A config with its own `timeout` in seconds (a request, a query)."""
+
+    timeout: float = Field(30.0, gt=0, le=3600)
+
+    def attempt_timeout_seconds(self) -> float | None:
+        """The action's own timeout, plus a margin for the worker."""
+        return self.timeout + 30
 
 
 @dataclass

@@ -8,14 +8,14 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, model_validator
 
-from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable, retryable
+from activities.base import ActionContext, ActionSpec, TimedActionConfig, non_retryable, retryable
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 RETRYABLE_CLIENT_STATUSES = {408, 425, 429}
 MAX_ERROR_BODY_CHARS = 500
 
 
-class ApiCallConfig(ActionConfig):
+class ApiCallConfig(TimedActionConfig):
     """An HTTP request. `json` is sent as a JSON body; `body` as text (or JSON if not a string)."""
 
     method: HttpMethod = "GET"
@@ -24,7 +24,6 @@ class ApiCallConfig(ActionConfig):
     params: dict[str, Any] = Field(default_factory=dict)
     json_body: Any = Field(None, alias="json")
     body: Any = None
-    timeout: float = Field(30.0, gt=0, le=3600)
 
     @model_validator(mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import Field
 
-from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable, retryable
+from activities.base import ActionContext, ActionSpec, TimedActionConfig, non_retryable, retryable
 
 FetchMode = Literal["all", "one", "value", "none"]
 # SQLSTATE classes worth retrying: connection problems, serialization failures and deadlocks,
@@ -25,14 +25,13 @@ ROW_COUNT = re.compile(r"(\d+)$")
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError)
 
 
-class DbQueryConfig(ActionConfig):
+class DbQueryConfig(TimedActionConfig):
     """SQL with `params` bound as $1, $2...; read-only unless `write` is true."""
 
     query: str = Field(min_length=1)
     params: list[Any] = Field(default_factory=list)
     fetch: FetchMode = "all"
     database_url: str | None = None
-    timeout: float = Field(30.0, gt=0, le=3600)
     write: bool = False
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from activities import files, http, postgres, transform, wait
+from activities import files, http, poll, postgres, transform, wait
 from activities.base import ActionSpec
 
 ACTIONS: dict[str, ActionSpec] = {
     spec.action_type: spec
-    for spec in (http.SPEC, postgres.SPEC, files.SPEC, transform.SPEC, wait.SPEC)
+    for spec in (http.SPEC, postgres.SPEC, files.SPEC, transform.SPEC, wait.SPEC, poll.SPEC)
 }

@@ -3,46 +3,63 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import field_validator
+from pydantic import AfterValidator
 
 from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable
 
 
+def compile_expression(expression: str) -> str:
+    """The expression if it is valid JMESPath, else a ValueError saying why."""
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as error:
+        raise ValueError(f"invalid JMESPath expression {expression!r}: {error}") from None
+    return expression
+
+
+JMESPathExpression = Annotated[str, AfterValidator(compile_expression)]
+
+
+def is_truthy(value: Any) -> bool:
+    """JMESPath truthiness: false, null and empty strings, lists and objects are false."""
+    return value not in (None, False, "", [], {})
+
+
+def search(expression: str, value: Any) -> Any:
+    """Evaluate a JMESPath expression; a failure at run time is not worth retrying."""
+    try:
+        return jmespath.search(expression, value)
+    except JMESPathError as error:
+        raise non_retryable(f"expression {expression!r} failed: {error}", "InvalidInput") from error
+
+
 class DataTransformConfig(ActionConfig):
-    """`expression` (JMESPath) applied to `input`; `parse_json` parses a string input first."""
+    """`expression` (JMESPath) over `input`; `require` must then hold over the result."""
 
     input: Any = None
-    expression: str
+    expression: JMESPathExpression
     parse_json: bool = False
-
-    @field_validator("expression")
-    @classmethod
-    def _compiles(cls, expression: str) -> str:
-        try:
-            jmespath.compile(expression)
-        except JMESPathError as error:
-            raise ValueError(f"invalid JMESPath expression {expression!r}: {error}") from None
-        return expression
+    require: JMESPathExpression | None = None
 
 
 def transform(config: DataTransformConfig) -> Any:
-    """Apply the expression; shared with the poll action's `until` checks."""
+    """Apply the expression, then the `require` check."""
     value = config.input
     if config.parse_json and isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError as error:
             raise non_retryable(f"input is not valid JSON: {error}", "InvalidInput") from None
-    try:
-        return jmespath.search(config.expression, value)
-    except JMESPathError as error:
-        raise non_retryable(
-            f"expression {config.expression!r} failed: {error}", "InvalidInput"
-        ) from error
+    result = search(config.expression, value)
+    if config.require and not is_truthy(search(config.require, result)):
+        preview = json.dumps(result, default=str)[:300]
+        message = f"the result does not satisfy {config.require!r}: {preview}"
+        raise non_retryable(message, "RequirementFailed")
+    return result
 
 
 async def run_data_transform(config: DataTransformConfig, ctx: ActionContext) -> Any:

@@ -311,13 +311,45 @@ class AgentRunWorkflow:
     async def _attempt(self, task: Task, round_number: int) -> tuple[Any, int]:
         """Run one round of a task (Temporal retries inside it); output and attempts used."""
         config = self._resolved_config(task)
-        if task.action_type == "wait":
-            await workflow.sleep(config["seconds"])
-            return {"waited_seconds": config["seconds"]}, 1
-        request = ActionRequest(task_id=task.id, action_type=task.action_type, config=config)
-        activity_id = task.id if round_number == 1 else f"{task.id}-round{round_number}"
+        runners = {"wait": self._run_wait, "poll": self._run_poll}
+        runner = runners.get(task.action_type, self._run_activity)
+        return await runner(task, config, round_number)
+
+    async def _run_wait(self, task: Task, config: Any, round_number: int) -> tuple[Any, int]:
+        await workflow.sleep(config.seconds)
+        return {"waited_seconds": config.seconds}, 1
+
+    async def _run_activity(self, task: Task, config: Any, round_number: int) -> tuple[Any, int]:
+        result = await self._execute_action(task, config, _activity_id(task, round_number))
+        return result.output, result.attempt
+
+    async def _run_poll(self, task: Task, config: Any, round_number: int) -> tuple[Any, int]:
+        """Check with one activity each time, sleeping on durable timers in between."""
+        deadline = workflow.now() + timedelta(seconds=config.timeout)
+        checks = 0
+        while True:
+            checks += 1
+            activity_id = f"{_activity_id(task, round_number)}-check{checks}"
+            check = (await self._execute_action(task, config, activity_id)).output
+            if check["done"]:
+                return check["response"], 1
+            remaining = (deadline - workflow.now()).total_seconds()
+            if remaining <= 0:
+                message = (
+                    f"not done after {config.timeout:g}s and {checks} checks: {config.until!r} "
+                    f"never became true; last response: {summarize(check['response'])}"
+                )
+                raise TaskFailed(_failure(message, "PollTimeout"))
+            await workflow.sleep(min(config.interval, remaining))
+
+    async def _execute_action(self, task: Task, config: Any, activity_id: str) -> ActionResult:
+        request = ActionRequest(
+            task_id=task.id,
+            action_type=task.action_type,
+            config=config.model_dump(by_alias=True, mode="json"),
+        )
         try:
-            action_result = await workflow.execute_activity(
+            return await workflow.execute_activity(
                 task.action_type,
                 request,
                 result_type=ActionResult,
@@ -332,26 +364,25 @@ class AgentRunWorkflow:
             if isinstance(error.cause, CancelledError):
                 raise asyncio.CancelledError() from error
             raise TaskFailed(self._failure_from(error)) from None
-        return action_result.output, action_result.attempt
 
-    def _resolved_config(self, task: Task) -> dict[str, Any]:
+    def _resolved_config(self, task: Task) -> Any:
+        """The task's config with references resolved, validated again."""
         raw_config = task.action_config.model_dump(by_alias=True, mode="json")
         try:
             resolved = resolve(raw_config, self._outputs)
-            typed = validate_action_config(task.action_type, resolved, task.id)
+            return validate_action_config(task.action_type, resolved, task.id)
         except UnresolvedReference as error:
             raise TaskFailed(_failure(str(error), "UnresolvedReference")) from None
         except ValueError as error:
             raise TaskFailed(_failure(str(error), "InvalidConfig")) from None
-        return typed.model_dump(by_alias=True, mode="json")
 
-    def _task_timeout(self, task: Task, config: dict[str, Any]) -> timedelta:
-        if self._options.task_timeout_seconds:
-            return timedelta(seconds=self._options.task_timeout_seconds)
-        action_timeout = float(config.get("timeout") or 0) + 30
-        return timedelta(
-            seconds=max(ACTIONS[task.action_type].default_timeout_seconds, action_timeout)
+    def _task_timeout(self, task: Task, config: Any) -> timedelta:
+        seconds = (
+            self._options.task_timeout_seconds
+            or config.attempt_timeout_seconds()
+            or ACTIONS[task.action_type].default_timeout_seconds
         )
+        return timedelta(seconds=seconds)
 
     def _retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -545,6 +576,11 @@ def _failure(
     return TaskFailure(
         message=message, error_type=error_type, retryable=retryable, attempts=attempts
     )
+
+
+def _activity_id(task: Task, round_number: int) -> str:
+    """Activity ids read like the plan in the Web UI: the task id, then the round."""
+    return task.id if round_number == 1 else f"{task.id}-round{round_number}"
 
 
 def _cause_message(error: ActivityError) -> str:

@@ -1,0 +1,37 @@
+"""Example workflows: each is a function returning its plan, ready to copy and change."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from examples.api_orchestration import api_orchestration
+from examples.data_pipeline import data_pipeline
+from examples.job_execution import job_execution
+from workflows.plan import Plan
+
+EXAMPLES: dict[str, Callable[..., Plan]] = {
+    "data_pipeline": data_pipeline,
+    "api_orchestration": api_orchestration,
+    "job_execution": job_execution,
+}
+
+
+def example_options(name: str) -> dict[str, Any]:
+    """The options an example takes, with their defaults."""
+    parameters = inspect.signature(EXAMPLES[name]).parameters
+    return {option: parameter.default for option, parameter in parameters.items()}
+
+
+def build_example(name: str, options: dict[str, Any]) -> Plan:
+    """The example's plan with `options`; a ValueError names what is unknown or wrong."""
+    if name not in EXAMPLES:
+        raise ValueError(f"no example {name!r}; the examples are: {', '.join(EXAMPLES)}")
+    accepted = example_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"example {name} has no option {', '.join(unknown)}; its options: {', '.join(accepted)}"
+        )
+    return EXAMPLES[name](**options)
