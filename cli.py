@@ -14,6 +14,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -21,11 +22,22 @@ from typing import Annotated, Any, NoReturn
 import structlog
 import typer
 from pydantic import ValidationError
-from rich.table import Table
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from rich.live import Live
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli_output import console, print_decisions, print_json, print_result, print_tasks
+from cli_output import (
+    console,
+    print_json,
+    print_result,
+    print_runs,
+    render_state,
+)
 from demo import DemoRun, run_demo, wait_for_interrupt
 from devstack import dev_server_command, port_open, split_address
 from examples import EXAMPLES, build_example, example_options
@@ -34,19 +46,25 @@ from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
 from examples.sample_api import SampleAPI
 from logging_setup import configure_logging
 from runtime import ServerUnreachable, connect, web_ui_link
-from settings import get_settings
+from settings import Settings, get_settings
 from workflows.agent_run import WORKFLOW_NAME
 from workflows.plan import Plan, format_validation_error
 from workflows.results import (
     ApprovalSignal,
     CancelSignal,
+    EditRequest,
+    EditResult,
+    PauseSignal,
     Phase,
     RunInput,
     RunOptions,
     RunResult,
     RunState,
     RunStatus,
+    TaskStatus,
 )
+from workflows.risk import describe_risks
+from workflows.visibility import GOAL, STATUS, STATUS_VALUES, TASK_COUNT
 
 app = typer.Typer(
     help="A durable agentic workflow engine on Temporal.",
@@ -56,6 +74,7 @@ app = typer.Typer(
 )
 logger = structlog.get_logger("cli")
 QUERY_TIMEOUT_SECONDS = 10
+WATCH_INTERVAL_SECONDS = 0.5
 LLM_HELP = (
     "no LLM is configured, so a goal cannot be planned. Set OPENAI_API_KEY (OpenAI) or "
     "OPENAI_BASE_URL (an OpenAI-compatible server: vLLM, llama.cpp, Ollama) and OPENAI_MODEL. "
@@ -182,7 +201,11 @@ def build_run_input(goal: str | None, plan_file: Path | None, options: RunOption
 # ----- commands -------------------------------------------------------------------------------
 
 ApprovalOption = Annotated[
-    str, typer.Option("--approval", help="none: run straight through; plan: wait for approval")
+    str,
+    typer.Option(
+        "--approval",
+        help="none: autonomous; plan: approve the plan first; risky: approve each risky task",
+    ),
 ]
 WaitOption = Annotated[bool, typer.Option(help="Wait for the run to end, print the result")]
 JsonOption = Annotated[bool, typer.Option("--json", help="With --wait: result JSON only")]
@@ -191,13 +214,42 @@ RunIdOption = Annotated[str | None, typer.Option("--id", help="Workflow id (defa
 
 def run_options(approval: str, **limits: Any) -> RunOptions:
     """Run options from the command's flags."""
-    if approval not in ("none", "plan"):
-        fail(f"--approval must be 'none' or 'plan', not {approval!r}")
+    if approval not in ("none", "plan", "risky"):
+        fail(f"--approval must be none, plan or risky, not {approval!r}")
     timeout = get_settings().llm_timeout_seconds
     return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)  # type: ignore[arg-type]
 
 
-async def launch_run(run_input: RunInput, run_id: str | None, wait: bool, as_json: bool) -> int:
+def print_approval_plan(run_input: RunInput) -> None:
+    """In approval mode risky, which tasks will wait for a person, and why."""
+    if run_input.options.approval != "risky":
+        return
+    if run_input.plan is None:
+        console.print("risky tasks of the planned goal will wait for approval (see status)")
+        return
+    risks = describe_risks(run_input.plan.tasks)
+    if not risks:
+        console.print("no task of this plan needs approval")
+    for task_id, reason in risks.items():
+        console.print(f"waits for approval: {task_id} ({reason})", markup=False)
+
+
+async def watch_run(handle: WorkflowHandle[Any, Any], settings: Settings) -> int:
+    """A live view of the run until it ends, then its result."""
+    state = await query_state(handle)
+    with Live(render_state(state), console=console, refresh_per_second=4) as live:
+        while state.phase != Phase.FINISHED:
+            await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            state = await query_state(handle)
+            live.update(render_state(state, datetime.now(UTC)))
+    result = await wait_for_result(handle)
+    print_result(result, settings)
+    return exit_code_for(result.status)
+
+
+async def launch_run(
+    run_input: RunInput, run_id: str | None, wait: bool, as_json: bool, watch: bool = False
+) -> int:
     """Start the run, print its id and link; with `wait`, print its result too."""
     settings = get_settings()
     client = await connect(settings)
@@ -208,12 +260,17 @@ async def launch_run(run_input: RunInput, run_id: str | None, wait: bool, as_jso
         id=workflow_id,
         task_queue=settings.task_queue,
         result_type=RunResult,
+        memo={"goal": run_input.goal_text},
+        static_summary=(run_input.goal_text or "plan run")[:200],
     )
     if not as_json:
         console.print(f"started {workflow_id}")
         console.print(f"web ui: {web_ui_link(settings, workflow_id)}")
         if run_input.options.approval == "plan":
-            console.print(f"waiting for approval: python cli.py approve {workflow_id}")
+            console.print(f"the plan waits for approval: python cli.py approve {workflow_id}")
+        print_approval_plan(run_input)
+    if watch and not as_json:
+        return await watch_run(handle, settings)
     if not wait:
         if as_json:
             sys.stdout.write(json.dumps({"workflow_id": workflow_id}) + "\n")
@@ -228,16 +285,35 @@ async def launch_run(run_input: RunInput, run_id: str | None, wait: bool, as_jso
 async def start(
     goal: Annotated[str | None, typer.Option(help="What to do, in plain language")] = None,
     plan: Annotated[Path | None, typer.Option("--plan", help="A plan JSON file to run")] = None,
-    approval: ApprovalOption = "none",
+    approval: ApprovalOption = "risky",
     wait: WaitOption = False,
     as_json: JsonOption = False,
     run_id: RunIdOption = None,
     max_retries: Annotated[int, typer.Option(help="Retries per task after the first try")] = 3,
     max_parallel: Annotated[int, typer.Option(help="Tasks running at the same time")] = 4,
+    approval_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for an approval before it counts as rejected")
+    ] = 24 * 3600,
+    watch: Annotated[bool, typer.Option(help="Show the run live until it ends")] = False,
 ) -> int:
     """Start a run from a goal (planned by the LLM) or from a plan file."""
-    options = run_options(approval, max_retries=max_retries, max_parallel=max_parallel)
-    return await launch_run(build_run_input(goal, plan, options), run_id, wait, as_json)
+    options = run_options(
+        approval,
+        max_retries=max_retries,
+        max_parallel=max_parallel,
+        approval_timeout_seconds=approval_timeout,
+    )
+    run_input = build_run_input(goal, plan, options)
+    return await launch_run(run_input, run_id, wait, as_json, watch)
+
+
+@app.command()
+@command
+async def watch(run_id: Annotated[str, typer.Argument(help="The run's workflow id")]) -> int:
+    """A live view of a run in the terminal until it ends, then its result."""
+    settings = get_settings()
+    handle = await existing_handle(await connect(settings), run_id)
+    return await watch_run(handle, settings)
 
 
 def parse_example_options(pairs: list[str]) -> dict[str, Any]:
@@ -371,13 +447,7 @@ async def status(
     if as_json:
         print_json(state)
         return
-    ended = f", {state.status.value}" if state.status else ""
-    console.print(f"run {state.workflow_id}: {state.phase.value}{ended}")
-    console.print(f"goal: {state.goal}")
-    if state.error:
-        console.print(f"error: {state.error}")
-    print_tasks(state.tasks)
-    print_decisions(state.decisions)
+    console.print(render_state(state, datetime.now(UTC)))
     console.print(f"web ui: {web_ui_link(settings, run_id)}")
 
 
@@ -400,81 +470,182 @@ async def result(
     return exit_code_for(run_result.status)
 
 
+RunIdArgument = Annotated[str, typer.Argument(help="The run's workflow id")]
+ByOption = Annotated[str, typer.Option(help="Who (default: $USER)")]
+TaskOption = Annotated[str | None, typer.Option("--task", help="A task waiting for approval")]
+
+
+def _check_verdict_target(state: RunState, task_id: str | None) -> None:
+    """Fail unless the plan (no task) or the task can take a verdict now."""
+    waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
+    if task_id is None:
+        if state.phase in (Phase.AWAITING_APPROVAL, Phase.PLANNING):
+            return
+        hint = f"; tasks waiting: {', '.join(waiting)} (use --task)" if waiting else ""
+        fail(f"run {state.workflow_id} is not waiting for plan approval "
+             f"(phase: {state.phase.value}){hint}")  # fmt: skip
+    task = next((t for t in state.tasks if t.task_id == task_id), None)
+    if task is None:
+        fail(f"run {state.workflow_id} has no task {task_id!r}")
+    if task.status not in (TaskStatus.WAITING_APPROVAL, TaskStatus.PENDING):
+        fail(f"task {task_id!r} is {task.status.value}, not waiting for approval")
+
+
 async def _send_verdict(run_id: str, signal_name: str, payload: ApprovalSignal) -> None:
     client = await connect(get_settings())
     handle = await existing_handle(client, run_id)
-    state = await query_state(handle)
-    if state.phase not in (Phase.AWAITING_APPROVAL, Phase.PLANNING):
-        fail(f"run {run_id} is not waiting for approval (phase: {state.phase.value})")
+    _check_verdict_target(await query_state(handle), payload.task)
     await handle.signal(signal_name, payload)
-    console.print(f"{signal_name} sent to {run_id}")
+    target = f"task {payload.task} of {run_id}" if payload.task else f"the plan of {run_id}"
+    console.print(f"{signal_name} sent for {target}")
 
 
 @app.command()
 @command
 async def approve(
-    run_id: Annotated[str, typer.Argument(help="The run's workflow id")],
-    by: Annotated[str, typer.Option(help="Who approves")] = "",
+    run_id: RunIdArgument,
+    task: TaskOption = None,
+    by: ByOption = "",
     reason: Annotated[str, typer.Option(help="Why")] = "",
 ) -> None:
-    """Approve a run's plan."""
-    await _send_verdict(run_id, "approve", ApprovalSignal(by=by or _user(), reason=reason))
+    """Approve a run's plan, or with --task one risky task."""
+    signal = ApprovalSignal(by=by or _user(), reason=reason, task=task)
+    await _send_verdict(run_id, "approve", signal)
 
 
 @app.command()
 @command
 async def reject(
-    run_id: Annotated[str, typer.Argument(help="The run's workflow id")],
-    reason: Annotated[str, typer.Option(help="Why the plan is rejected")] = "",
-    by: Annotated[str, typer.Option(help="Who rejects")] = "",
+    run_id: RunIdArgument,
+    task: TaskOption = None,
+    reason: Annotated[str, typer.Option(help="Why (required)")] = "",
+    by: ByOption = "",
 ) -> None:
-    """Reject a run's plan: the run ends as rejected."""
+    """Reject a run's plan (the run ends as rejected), or with --task skip one risky task."""
     if not reason:
         fail("give a reason: --reason TEXT")
-    await _send_verdict(run_id, "reject", ApprovalSignal(by=by or _user(), reason=reason))
+    signal = ApprovalSignal(by=by or _user(), reason=reason, task=task)
+    await _send_verdict(run_id, "reject", signal)
 
 
-@app.command()
-@command
-async def cancel(
-    run_id: Annotated[str, typer.Argument(help="The run's workflow id")],
-    reason: Annotated[str, typer.Option(help="Why")] = "",
-    by: Annotated[str, typer.Option(help="Who cancels")] = "",
-) -> None:
-    """Stop a run: no new tasks start, running ones are cancelled."""
+async def _running_handle(run_id: str) -> WorkflowHandle[Any, Any]:
+    """The handle of a run that has not ended, or a clear error."""
     client = await connect(get_settings())
     handle = await existing_handle(client, run_id)
     state = await query_state(handle)
     if state.phase == Phase.FINISHED:
         fail(f"run {run_id} has already ended ({state.status.value if state.status else '?'})")
+    return handle
+
+
+@app.command()
+@command
+async def cancel(
+    run_id: RunIdArgument,
+    reason: Annotated[str, typer.Option(help="Why")] = "",
+    by: ByOption = "",
+) -> None:
+    """Stop a run: no new tasks start, running ones are cancelled."""
+    handle = await _running_handle(run_id)
     await handle.signal("cancel", CancelSignal(by=by or _user(), reason=reason))
     console.print(f"cancel sent to {run_id}")
+
+
+@app.command()
+@command
+async def pause(
+    run_id: RunIdArgument,
+    reason: Annotated[str, typer.Option(help="Why")] = "",
+    by: ByOption = "",
+) -> None:
+    """Start no new task until resume; running tasks finish."""
+    handle = await _running_handle(run_id)
+    await handle.signal("pause", PauseSignal(by=by or _user(), reason=reason))
+    console.print(f"pause sent to {run_id}")
+
+
+@app.command()
+@command
+async def resume(run_id: RunIdArgument, by: ByOption = "") -> None:
+    """Schedule tasks again after pause."""
+    handle = await _running_handle(run_id)
+    await handle.signal("resume", PauseSignal(by=by or _user()))
+    console.print(f"resume sent to {run_id}")
+
+
+def _edit_request(plan: Path | None, task: str | None, config: str | None, by: str) -> EditRequest:
+    if bool(plan) == bool(task):
+        fail("give --plan FILE, or --task TASK with --config JSON")
+    if plan is not None:
+        return EditRequest(plan=load_plan(plan).model_dump(mode="json", by_alias=True), by=by)
+    if config is None:
+        fail("--task needs --config JSON (the task's whole new action_config)")
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError as error:
+        fail(f"--config is not valid JSON: {error.msg} at column {error.colno}")
+    if not isinstance(parsed, dict):
+        fail("--config must be a JSON object (the task's action_config)")
+    return EditRequest(task=task, config=parsed, by=by)
+
+
+@app.command()
+@command
+async def edit(
+    run_id: RunIdArgument,
+    plan: Annotated[Path | None, typer.Option("--plan", help="A new plan (JSON file)")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="The task to change")] = None,
+    config: Annotated[str | None, typer.Option("--config", help="Its new action_config")] = None,
+    by: ByOption = "",
+) -> None:
+    """Before approving: replace the plan, or one task's config. Validated like any plan."""
+    request = _edit_request(plan, task, config, by or _user())
+    handle = await existing_handle(await connect(get_settings()), run_id)
+    try:
+        result = await handle.execute_update("edit", request, result_type=EditResult)
+    except WorkflowUpdateFailedError as error:
+        fail(f"edit refused: {getattr(error.cause, 'message', None) or error.cause or error}")
+    console.print(f"edited {result.edited} of {run_id}")
+
+
+def list_query(status: str | None, text: str | None) -> str:
+    """The visibility query for `list`: our workflow type, a status, words of the goal."""
+    clauses = [f"WorkflowType = '{WORKFLOW_NAME}'"]
+    if status:
+        if status not in STATUS_VALUES:
+            fail(f"--status must be one of {', '.join(STATUS_VALUES)}")
+        clauses.append(f"{STATUS.name} = '{status}'")
+    if text:
+        clauses.append(f"{GOAL.name} = '{text.replace(chr(39), ' ')}'")
+    return " AND ".join(clauses)
 
 
 @app.command(name="list")
 @command
 async def list_runs(
+    status: Annotated[str | None, typer.Option(help="Only runs with this status")] = None,
+    query: Annotated[str | None, typer.Option(help="Only runs whose goal has these words")] = None,
     limit: Annotated[int, typer.Option(help="How many runs at most")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="As JSON lines")] = False,
 ) -> None:
-    """The latest runs, newest first."""
+    """The latest runs, newest first; filter by status or goal text."""
     client = await connect(get_settings())
-    table = Table("run", "status", "started", "closed")
     rows = []
-    async for execution in client.list_workflows(f"WorkflowType = '{WORKFLOW_NAME}'", limit=limit):
-        row = {
+    async for execution in client.list_workflows(list_query(status, query), limit=limit):
+        attributes = execution.typed_search_attributes
+        rows.append({
             "workflow_id": execution.id,
-            "status": execution.status.name.lower() if execution.status else "",
+            "status": attributes.get(STATUS) or execution.status.name.lower(),
+            "goal": attributes.get(GOAL) or "",
+            "tasks": attributes.get(TASK_COUNT),
             "started": _timestamp(execution.start_time),
             "closed": _timestamp(execution.close_time),
-        }
-        rows.append(row)
-        table.add_row(*row.values())
+        })  # fmt: skip
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
     else:
-        console.print(table)
+        print_runs(rows)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from runtime import connect
 from settings import Settings
 from worker import run_worker
 from workflows.agent_run import WORKFLOW_NAME
-from workflows.results import RunInput, RunResult
+from workflows.results import RunInput, RunOptions, RunResult
 
 DEMO_TASK_QUEUE = "agentic-demo"
 DEMO_TABLE = "demo_users"
@@ -117,7 +117,7 @@ async def run_demo(
         )
         result = await client.execute_workflow(
             WORKFLOW_NAME,
-            RunInput(plan=plan),
+            RunInput(plan=plan, options=RunOptions(approval="none")),
             id=f"demo-{uuid.uuid4().hex[:8]}",
             task_queue=DEMO_TASK_QUEUE,
             result_type=RunResult,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from workflows.visibility import SEARCH_ATTRIBUTES
+
 # The dev server's one history shard reads 20 tasks/s by default: a ~50 ms floor on every step.
 FAST_DEV_SERVER = ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")
 
@@ -50,6 +52,8 @@ def dev_server_command(
         binary, "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
         "--log-level", "warn", *FAST_DEV_SERVER,
     ]  # fmt: skip
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        command += ["--search-attribute", f"{name}={kind}"]
     if db_file is not None:
         command += ["--db-filename", str(db_file)]
     return [*command, "--headless"] if headless else command

@@ -6,6 +6,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -13,10 +18,18 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from settings import Settings
 from workflows.agent_run import AgentRunWorkflow
+from workflows.visibility import SEARCH_ATTRIBUTES
 
 WORKFLOWS = [AgentRunWorkflow]
 # Pure-data modules the workflow imports: shared with the sandbox instead of re-imported.
-PASSTHROUGH_MODULES = ("activities", "workflows.plan", "workflows.references", "workflows.results")
+PASSTHROUGH_MODULES = (
+    "activities",
+    "workflows.plan",
+    "workflows.references",
+    "workflows.results",
+    "workflows.risk",
+    "workflows.visibility",
+)
 # A worker that died loses its sticky cache; other workers take over after this long.
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 
@@ -38,6 +51,22 @@ async def connect(settings: Settings) -> Client:
             f"cannot reach the Temporal server at {settings.temporal_address} ({error}). "
             "Start one with 'python cli.py server' or set TEMPORAL_ADDRESS."
         ) from error
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the run's search attributes (AgentStatus, ...) where they are missing."""
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in listed.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(search_attributes=missing, namespace=namespace)
+        )
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:

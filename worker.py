@@ -22,7 +22,7 @@ from activities.llm import llm_activities
 from activities.postgres import close_pools
 from agents.client import LLMClient
 from logging_setup import configure_logging
-from runtime import ServerUnreachable, build_worker, connect
+from runtime import ServerUnreachable, build_worker, connect, ensure_search_attributes
 from settings import Settings, get_settings
 
 logger = structlog.get_logger("worker")
@@ -36,6 +36,7 @@ async def run_worker(
     `ready` is set once the worker polls its task queue.
     """
     client = await connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as resources:
         http = await resources.enter_async_context(httpx.AsyncClient(follow_redirects=True))

@@ -12,7 +12,7 @@ from pydantic import model_validator
 
 from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable
 
-FileOperation = Literal["read", "write", "delete", "list"]
+FileOperation = Literal["read", "write", "delete", "list", "exists"]
 
 
 class FileOperationConfig(ActionConfig):
@@ -93,7 +93,14 @@ async def _list(path: Path, config: FileOperationConfig) -> dict[str, Any]:
     return {"path": config.path, "entries": entries}
 
 
-OPERATIONS = {"read": _read, "write": _write, "delete": _delete, "list": _list}
+async def _exists(path: Path, config: FileOperationConfig) -> dict[str, Any]:
+    if not await aiofiles.os.path.exists(path):
+        return {"path": config.path, "exists": False, "type": None}
+    kind = "directory" if await aiofiles.os.path.isdir(path) else "file"
+    return {"path": config.path, "exists": True, "type": kind}
+
+
+OPERATIONS = {"read": _read, "write": _write, "delete": _delete, "list": _list, "exists": _exists}
 
 
 async def run_file_operation(config: FileOperationConfig, ctx: ActionContext) -> dict[str, Any]:
@@ -116,7 +123,7 @@ SPEC = ActionSpec(
     run=run_file_operation,
     description=(
         "Files in the workspace directory (paths relative to it). operation: read | write | "
-        "delete | list. write takes `content` (text, or any JSON value written as JSON); read "
-        "with parse_json: true returns parsed JSON. Output: {path, content|bytes_written|...}."
+        "delete | list | exists. write takes `content` (text, or any JSON value written as "
+        "JSON); read with parse_json: true returns parsed JSON. Output: {path, ...}."
     ),
 )

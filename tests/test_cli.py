@@ -84,7 +84,7 @@ def test_approve_when_not_waiting_is_refused(stack, api, run_id):
     refused = stack.cli("approve", run_id)
 
     assert refused.returncode == 1
-    assert "not waiting for approval" in refused.stderr
+    assert "not waiting for plan approval" in refused.stderr
 
 
 async def test_cancel_stops_running_and_records_tasks_that_never_ran(stack, api, client, run_id):

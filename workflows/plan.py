@@ -65,6 +65,7 @@ class Task(BaseModel):
     action_config: SerializeAsAny[ActionConfig]
     depends_on: list[str] = Field(default_factory=list)
     critical: bool = True
+    requires_approval: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from workflows.plan import Plan
 
-ApprovalMode = Literal["none", "plan"]
+ApprovalMode = Literal["none", "plan", "risky"]
 DecisionAction = Literal["retry", "modify", "skip", "fail_workflow"]
 
 
@@ -22,7 +22,12 @@ class RunOptions(BaseModel):
 
     max_retries: int = Field(3, ge=0, le=50, description="retries per task after the first try")
     max_parallel: int = Field(4, ge=1, le=256, description="tasks running at the same time")
-    approval: ApprovalMode = "none"
+    approval: ApprovalMode = Field(
+        "risky", description="none: autonomous; plan: approve the plan; risky: each risky task"
+    )
+    approval_timeout_seconds: float = Field(
+        24 * 3600, gt=0, description="an approval not given within this is a rejection"
+    )
     retry_initial_seconds: float = Field(1.0, gt=0)
     retry_backoff: float = Field(2.0, ge=1.0)
     retry_max_interval_seconds: float = Field(30.0, gt=0)
@@ -59,6 +64,7 @@ class TaskStatus(StrEnum):
     """Where a task is in its life."""
 
     PENDING = "pending"
+    WAITING_APPROVAL = "waiting_approval"
     RUNNING = "running"
     ANALYZING = "analyzing"
     WAITING = "waiting"
@@ -148,6 +154,8 @@ class TaskResult(BaseModel):
     name: str = ""
     action_type: str = ""
     status: TaskStatus = TaskStatus.PENDING
+    risk: str = Field("", description="why the task needs approval (approval mode risky)")
+    approved_by: str = ""
     attempts: int = 0
     output: Any = None
     error: TaskFailure | None = None
@@ -200,13 +208,43 @@ class RunState(BaseModel):
     decisions: list[DecisionRecord] = Field(default_factory=list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
     cancel_requested: bool = False
+    approval: ApprovalMode = "none"
+    paused: bool = False
+    paused_by: str = ""
 
 
 class ApprovalSignal(BaseModel):
-    """Payload of the `approve` and `reject` signals: who decided and why."""
+    """Payload of the `approve` and `reject` signals: who decided, why, and for which task.
+
+    Without `task`, the verdict is on the plan (approval mode `plan`).
+    """
 
     by: str = ""
     reason: str = ""
+    task: str | None = None
+
+
+class PauseSignal(BaseModel):
+    """Payload of the `pause` and `resume` signals."""
+
+    by: str = ""
+    reason: str = ""
+
+
+class EditRequest(BaseModel):
+    """Input of the `edit` update: a whole new plan, or one task's new config."""
+
+    plan: dict[str, Any] | None = None
+    task: str | None = None
+    config: dict[str, Any] | None = None
+    by: str = ""
+
+
+class EditResult(BaseModel):
+    """Output of the `edit` update: the plan as it now is."""
+
+    plan: Plan
+    edited: str
 
 
 class CancelSignal(BaseModel):

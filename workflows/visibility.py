@@ -1,0 +1,35 @@
+"""What the Temporal Web UI and `temporal workflow list --query` can see of a run.
+
+Search attributes (registered by the worker and by `cli.py server`):
+    AgentStatus     Keyword  planning | awaiting_approval | running | paused |
+                             completed | failed | cancelled | rejected
+    AgentGoal       Text     the goal
+    AgentTaskCount  Int      tasks in the plan
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+STATUS = SearchAttributeKey.for_keyword("AgentStatus")
+GOAL = SearchAttributeKey.for_text("AgentGoal")
+TASK_COUNT = SearchAttributeKey.for_int("AgentTaskCount")
+SEARCH_ATTRIBUTES = {STATUS.name: "Keyword", GOAL.name: "Text", TASK_COUNT.name: "Int"}
+STATUS_VALUES = (
+    "planning",
+    "awaiting_approval",
+    "running",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+    "rejected",
+)
+GOAL_MAX_CHARS = 2000
+
+
+def plan_summary(task_labels: list[str], limit: int = 12) -> str:
+    """A one-line summary of a plan's tasks for the memo."""
+    shown = ", ".join(task_labels[:limit])
+    more = f" and {len(task_labels) - limit} more" if len(task_labels) > limit else ""
+    return f"{len(task_labels)} tasks: {shown}{more}"
