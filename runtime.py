@@ -13,7 +13,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from settings import Settings
@@ -87,6 +87,16 @@ def build_worker(
         workflow_runner=workflow_runner(),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         max_concurrent_activities=100,
+    )
+
+
+def build_replayer() -> Replayer:
+    """A replayer with the worker's workflows, converter and sandbox: replays histories to
+    prove that the current code makes the same decisions as the code that recorded them."""
+    return Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
     )
 
 

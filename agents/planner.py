@@ -33,6 +33,7 @@ PLAN_JSON_SCHEMA: dict[str, Any] = {
                     "action_config": {"type": "object"},
                     "depends_on": {"type": "array", "items": {"type": "string"}},
                     "critical": {"type": "boolean"},
+                    "requires_approval": {"type": "boolean"},
                 },
                 "required": ["id", "name", "action_type", "action_config", "depends_on"],
                 "additionalProperties": False,
@@ -90,6 +91,8 @@ Answer with one JSON object: {"goal": "<the goal>", "tasks": [<task>, ...]}. Eac
 - "action_config": an object following that action type's config schema (no other fields)
 - "depends_on": ids of the tasks that must complete before this one ([] if none)
 - "critical": true if the goal fails without this task; false if the run may go on without it
+- "requires_approval": true if a person should approve this task before it runs (anything
+  irreversible or costly that the engine would not see as risky by itself); default false
 
 Tasks run as soon as every task in their depends_on has completed: tasks that do not depend on
 each other run in parallel, so list a dependency only where one task needs another."""

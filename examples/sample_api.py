@@ -18,9 +18,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from devstack import BackgroundHTTPServer
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PORT = 8765
@@ -64,40 +66,18 @@ class SampleState:
         self.jobs: dict[str, Job] = {}
 
 
-class SampleAPI:
+class SampleAPI(BackgroundHTTPServer):
     """The sample API on 127.0.0.1:`port` (0: a free port), served from a background thread."""
 
     def __init__(self, port: int = DEFAULT_PORT) -> None:
         self.state = SampleState()
-        self._server = _Server(("127.0.0.1", port), _Handler, self.state)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Base URL of the API."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> SampleAPI:
-        """Start serving."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type, state: SampleState) -> None:
-        super().__init__(address, handler)
-        self.state = state
+        super().__init__(_Handler, port, owner=self.state)
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    @property
+    def state(self) -> SampleState:
+        return self.server.owner  # set by BackgroundHTTPServer
 
     def do_GET(self) -> None:
         parts = self.path.split("?")[0].strip("/").split("/")
@@ -124,14 +104,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(401, {"error": "unknown client_id or wrong client_secret"})
             return
         token = secrets.token_hex(16)
-        with self.server.state.lock:
-            self.server.state.tokens.add(token)
+        with self.state.lock:
+            self.state.tokens.add(token)
         self._send(200, {"access_token": token, "token_type": "bearer", "expires_in": 3600})
 
     def _orders(self) -> None:
         token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        with self.server.state.lock:
-            known = token in self.server.state.tokens
+        with self.state.lock:
+            known = token in self.state.tokens
         if not known:
             self._send(401, {"error": "missing or unknown bearer token; POST /auth/token first"})
             return
@@ -144,13 +124,13 @@ class _Handler(BaseHTTPRequestHandler):
             parameters=body.get("parameters") or {},
             duration=float(body.get("duration_seconds", 3)),
         )
-        with self.server.state.lock:
-            self.server.state.jobs[job.job_id] = job
+        with self.state.lock:
+            self.state.jobs[job.job_id] = job
         self._send(202, {"job_id": job.job_id, "status": "queued"})
 
     def _job(self, job_id: str, result: bool) -> None:
-        with self.server.state.lock:
-            job = self.server.state.jobs.get(job_id)
+        with self.state.lock:
+            job = self.state.jobs.get(job_id)
         if job is None:
             self._send(404, {"error": f"no job {job_id}"})
         elif not result:

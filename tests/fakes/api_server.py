@@ -9,9 +9,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from devstack import BackgroundHTTPServer
 
 
 @dataclass
@@ -45,7 +47,7 @@ class RecordedRequest:
 Responder = Reply | Callable[[RecordedRequest], Reply]
 
 
-class FakeAPI:
+class FakeAPI(BackgroundHTTPServer):
     """A local HTTP server answering registered routes with scripted replies.
 
     Use it as a context manager, or call `start()` and `stop()`; send requests to `url`.
@@ -53,11 +55,10 @@ class FakeAPI:
     """
 
     def __init__(self) -> None:
+        super().__init__(_Handler)
         self._routes: dict[tuple[str, str], list[Responder]] = {}
         self._requests: list[RecordedRequest] = []
         self._changed = threading.Condition()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def route(self, method: str, path: str, *responses: Responder) -> None:
         """Answer `method path` with `responses` in order; the last one repeats forever.
@@ -105,43 +106,6 @@ class FakeAPI:
             self._routes.clear()
             self._requests.clear()
 
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. "http://127.0.0.1:PORT"."""
-        if self._server is None:
-            raise RuntimeError("FakeAPI is not running: call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> "FakeAPI":
-        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("FakeAPI is already running")
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # so stop() returns quickly
-            name="fake-api",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> "FakeAPI":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     def _record(self, request: RecordedRequest) -> None:
         with self._changed:
             self._requests.append(request)
@@ -166,25 +130,19 @@ class FakeAPI:
             return Reply(500, json={"error": f"FakeAPI responder raised {exc!r}"})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, api: FakeAPI) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.api = api
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    @property
+    def api(self) -> FakeAPI:
+        return self.server.owner  # set by BackgroundHTTPServer
 
     def _handle(self) -> None:
         request = self._read_request()
-        self.server.api._record(request)
-        reply = self.server.api._reply_for(request)
+        self.api._record(request)
+        reply = self.api._reply_for(request)
         if reply.delay:
             time.sleep(reply.delay)
         self._write_reply(reply)
-        self.server.api._mark_finished(request)
+        self.api._mark_finished(request)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 

@@ -10,8 +10,10 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from devstack import BackgroundHTTPServer
 
 MODEL_ID = "scripted-model"
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
@@ -35,7 +37,7 @@ class _Script:
     replies: deque[ScriptedReply] = field(default_factory=deque)
 
 
-class ScriptedLLM:
+class ScriptedLLM(BackgroundHTTPServer):
     """A local OpenAI-compatible server answering chat completions from scripted replies.
 
     Use it as a context manager, or call `start()` and `stop()`; point a client at `base_url`.
@@ -44,13 +46,12 @@ class ScriptedLLM:
     """
 
     def __init__(self) -> None:
+        super().__init__(_Handler)
         self.supports_json_schema = True
         self.supports_json_object = True
         self._scripts: list[_Script] = []
         self._requests: list[dict] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     @staticmethod
     def error(status: int, message: str) -> ScriptedError:
@@ -84,39 +85,7 @@ class ScriptedLLM:
     @property
     def base_url(self) -> str:
         """The URL to give an OpenAI client, e.g. "http://127.0.0.1:PORT/v1"."""
-        if self._server is None:
-            raise RuntimeError("ScriptedLLM is not running: call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def start(self) -> "ScriptedLLM":
-        """Bind a free port on 127.0.0.1 and serve in a daemon thread."""
-        if self._server is not None:
-            raise RuntimeError("ScriptedLLM is already running")
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # so stop() returns quickly
-            name="scripted-llm",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server, self._thread = None, None
-
-    def __enter__(self) -> "ScriptedLLM":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return f"{self.url}/v1"
 
     def _answer(self, body: dict) -> tuple[int, dict]:
         """The HTTP status and JSON body answering one chat completion request."""
@@ -154,16 +123,10 @@ class ScriptedLLM:
         return None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, llm: ScriptedLLM) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.llm = llm
-
-
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    @property
+    def llm(self) -> ScriptedLLM:
+        return self.server.owner  # set by BackgroundHTTPServer
 
     def do_GET(self) -> None:
         if self.path.split("?")[0] in MODELS_PATHS:
@@ -185,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_json(400, _error_body("ScriptedLLM: request body must be a JSON object"))
             return
-        self._send_json(*self.server.llm._answer(body))
+        self._send_json(*self.llm._answer(body))
 
     def _send_json(self, status: int, payload: dict) -> None:
         encoded = json.dumps(payload).encode()
