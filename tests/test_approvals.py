@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id
 from workflows.plan import Plan
+from workflows.results import ApprovalSignal
 from workflows.risk import describe_risks, risk_reason
 
 
@@ -302,3 +304,29 @@ def test_list_filters_by_status_and_goal_words(stack, api, llm, run_id):
     assert listed("--query", word, "--status", "failed") == {f"{run_id}-bad"}
     bad_status = stack.cli("list", "--status", "weird")
     assert bad_status.returncode == 1 and "--status must be one of" in bad_status.stderr
+
+
+async def test_approval_wait_survives_the_worker_being_down(stack, api, client, run_id):
+    queue_env = {"TASK_QUEUE": f"approval-{run_id[-6:]}"}
+    worker = stack.start_worker(queue_env)
+    api.route("DELETE", f"/durable/{run_id}", Reply(json={"deleted": True}))
+    drop = {"method": "DELETE", "url": f"{api.url}/durable/{run_id}"}
+    plan = {"tasks": [task("drop", "api_call", drop)]}
+    stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id, env=queue_env)
+
+    def waiting():
+        state = stack.cli_json("status", run_id, env=queue_env)
+        return tasks_by_id(state)["drop"]["status"] == "waiting_approval"
+
+    wait_until(waiting, 30, "the task to wait for approval", interval=0.3)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    # No worker at all: the approval is recorded by the server and waits in the history.
+    handle = client.get_workflow_handle(run_id)
+    await handle.signal("approve", ApprovalSignal(task="drop", by="frank"))
+    stack.start_worker(queue_env)
+
+    result = stack.cli_json("result", run_id, "--wait", env=queue_env)
+    assert result["status"] == "completed"
+    assert tasks_by_id(result)["drop"]["approved_by"] == "frank"
+    assert len(api.calls("DELETE", f"/durable/{run_id}")) == 1
