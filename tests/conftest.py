@@ -105,6 +105,11 @@ class Stack:
         assert finished.stdout.strip(), f"no JSON on stdout; stderr: {finished.stderr}"
         return json.loads(finished.stdout)
 
+    def run_plan(self, plan: dict[str, Any], run_id: str, *flags: str, **options: Any) -> Any:
+        """`start --plan FILE --wait --json --id RUN_ID FLAGS`: the run's result."""
+        path = str(self.write_plan(plan))
+        return self.cli_json("start", "--plan", path, "--wait", "--id", run_id, *flags, **options)
+
     def write_plan(self, plan: dict[str, Any]) -> Path:
         """Save a plan as a JSON file and return its path."""
         path = self.workspace.parent / f"plan-{uuid.uuid4().hex[:8]}.json"

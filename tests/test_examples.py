@@ -108,8 +108,7 @@ def test_poll_times_out_with_a_clear_error(stack, api, run_id):
         "request": {"url": f"{api.url}/poll/{run_id}"}, "until": "body.status == 'done'",
         "interval": 0.3, "timeout": 1}, critical=False)]}  # fmt: skip
 
-    result = stack.cli_json("start", "--plan", str(stack.write_plan(plan)), "--wait", "--id",
-                            run_id)  # fmt: skip
+    result = stack.run_plan(plan, run_id)
 
     watch = tasks_by_id(result)["watch"]
     assert watch["status"] == "failed"

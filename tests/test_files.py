@@ -9,16 +9,7 @@ from tests.helpers import task, tasks_by_id
 
 def run_plan(stack, run_id, tasks):
     plan = {"tasks": tasks}
-    return stack.cli_json(
-        "start",
-        "--plan",
-        str(stack.write_plan(plan)),
-        "--wait",
-        "--id",
-        run_id,
-        "--approval",
-        "none",
-    )
+    return stack.run_plan(plan, run_id, "--approval", "none")
 
 
 def test_write_read_list_delete(stack, run_id):

@@ -11,10 +11,7 @@ from tests.helpers import task, tasks_by_id
 
 
 def run_plan(stack, run_id, tasks, *extra):
-    plan = stack.write_plan({"tasks": tasks})
-    return stack.cli_json(
-        "start", "--plan", str(plan), "--wait", "--id", run_id, "--approval", "none", *extra
-    )
+    return stack.run_plan({"tasks": tasks}, run_id, "--approval", "none", *extra)
 
 
 def query(sql, *params, **options):

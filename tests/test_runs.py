@@ -80,9 +80,7 @@ async def test_independent_tasks_overlap_in_time(stack, api, client, run_id):
         ],
     }
 
-    result = stack.cli_json(
-        "start", "--plan", str(stack.write_plan(plan)), "--wait", "--id", run_id
-    )
+    result = stack.run_plan(plan, run_id)
 
     assert result["status"] == "completed"
     assert tasks_by_id(result)["join"]["output"] == "left,right"
@@ -98,16 +96,7 @@ def test_max_parallel_one_runs_branches_in_turn(stack, api, run_id):
         api.route("GET", f"/serial/{branch}", Reply(json={}, delay=0.3))
     plan = {"tasks": [task(b, "api_call", get(f"{api.url}/serial/{b}")) for b in ("one", "two")]}
 
-    result = stack.cli_json(
-        "start",
-        "--plan",
-        str(stack.write_plan(plan)),
-        "--wait",
-        "--id",
-        run_id,
-        "--max-parallel",
-        "1",
-    )
+    result = stack.run_plan(plan, run_id, "--max-parallel", "1")
 
     assert result["status"] == "completed"
     first, second = (api.calls("GET", f"/serial/{b}")[0] for b in ("one", "two"))
@@ -118,9 +107,7 @@ def test_flaky_api_succeeds_on_retry(stack, api, run_id):
     api.route("GET", "/flaky", Reply(503), Reply(500), Reply(json={"ok": 1}))
     plan = {"tasks": [task("flaky", "api_call", get(f"{api.url}/flaky"))]}
 
-    result = stack.cli_json(
-        "start", "--plan", str(stack.write_plan(plan)), "--wait", "--id", run_id
-    )
+    result = stack.run_plan(plan, run_id)
 
     flaky = tasks_by_id(result)["flaky"]
     assert result["status"] == "completed"
@@ -142,9 +129,7 @@ def test_analyst_fixes_a_task_with_modify(stack, llm, api, run_id):
     )
     plan = {"tasks": [task("call", "api_call", get(wrong_url))]}
 
-    result = stack.cli_json(
-        "start", "--plan", str(stack.write_plan(plan)), "--wait", "--id", run_id
-    )
+    result = stack.run_plan(plan, run_id)
 
     call = tasks_by_id(result)["call"]
     assert result["status"] == "completed"
@@ -174,9 +159,7 @@ def test_skip_of_non_critical_task_skips_its_dependents(stack, llm, api, run_id)
         ]
     }
 
-    result = stack.cli_json(
-        "start", "--plan", str(stack.write_plan(plan)), "--wait", "--id", run_id
-    )
+    result = stack.run_plan(plan, run_id)
 
     tasks = tasks_by_id(result)
     assert result["status"] == "completed"
@@ -241,9 +224,7 @@ def test_analysis_is_bounded_per_task(stack, llm, api, run_id):
     llm.script(broken, *[{"action": "retry", "reason": "try again"}] * 10)
     plan = {"tasks": [task("stubborn", "api_call", get(f"{api.url}{broken}"))]}
 
-    result = stack.cli_json(
-        "start", "--plan", str(stack.write_plan(plan)), "--wait", "--id", run_id
-    )
+    result = stack.run_plan(plan, run_id)
 
     assert result["status"] == "failed"
     sources = [d["source"] for d in result["decisions"]]
@@ -289,9 +270,7 @@ def test_planner_failing_twice_fails_the_run(stack, llm, run_id):
 async def test_wait_is_a_durable_timer(stack, client, run_id):
     plan = {"tasks": [task("pause", "wait", {"seconds": 0.2})]}
 
-    result = stack.cli_json(
-        "start", "--plan", str(stack.write_plan(plan)), "--wait", "--id", run_id
-    )
+    result = stack.run_plan(plan, run_id)
 
     assert result["status"] == "completed"
     events = await event_types(client, run_id)
