@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from temporalio.client import (
     WorkflowUpdateFailedError,
+)
+from temporalio.client import (
+    WorkflowUpdateRPCTimeoutOrCancelledError as RPCTimeoutOrCancelledError,
 )
 
 from cli_output import (
@@ -28,6 +31,7 @@ from cli_output import (
     render_state,
 )
 from cli_support import (
+    QUERY_TIMEOUT_SECONDS,
     CliError,
     build_edit_request,
     build_run_input,
@@ -306,9 +310,18 @@ async def edit(
     request = build_edit_request(plan, task, config, by or current_user())
     handle = await existing_handle(await connect(get_settings()), run_id)
     try:
-        result = await handle.execute_update("edit", request, result_type=EditResult)
+        result = await handle.execute_update(
+            "edit",
+            request,
+            result_type=EditResult,
+            rpc_timeout=timedelta(seconds=QUERY_TIMEOUT_SECONDS),
+        )
     except WorkflowUpdateFailedError as error:
         fail(f"edit refused: {getattr(error.cause, 'message', None) or error.cause or error}")
+    except RPCTimeoutOrCancelledError:
+        fail(
+            f"no worker answered the edit of {run_id} in {QUERY_TIMEOUT_SECONDS}s; is one running?"
+        )
     console.print(f"edited {result.edited} of {run_id}")
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from rich.live import Live
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
 )
@@ -106,7 +107,12 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
 
     @wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        configure_logging(os.environ.get("LOG_LEVEL", "WARNING"), get_settings().log_format)
+        try:
+            settings = get_settings()
+        except ValidationError as error:
+            print(f"error: invalid setting: {format_validation_error(error)}", file=sys.stderr)
+            exit_now(1)
+        configure_logging(os.environ.get("LOG_LEVEL", "WARNING"), settings.log_format)
         exit_now(run_command(function(*args, **kwargs)))
 
     return wrapper
@@ -118,9 +124,11 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
 def load_plan(path: Path) -> Plan:
     """Read and validate a plan file, or fail with what is wrong in it."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         fail(f"cannot read plan file {path}: {error.strerror or error}")
+    except UnicodeDecodeError as error:
+        fail(f"plan file {path} is not UTF-8 text: {error.reason} at byte {error.start}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -191,7 +199,10 @@ def run_options(approval: str, **limits: Any) -> RunOptions:
     if approval not in ("none", "plan", "risky"):
         fail(f"--approval must be none, plan or risky, not {approval!r}")
     timeout = get_settings().llm_timeout_seconds
-    return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)  # type: ignore[arg-type]
+    try:
+        return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)  # type: ignore[arg-type]
+    except ValidationError as error:
+        fail(f"invalid run option: {format_validation_error(error)}")
 
 
 def print_approval_plan(run_input: RunInput) -> None:
@@ -208,11 +219,18 @@ def print_approval_plan(run_input: RunInput) -> None:
         console.print(f"waits for approval: {task_id} ({reason})", markup=False)
 
 
+async def still_running(handle: WorkflowHandle[Any, Any]) -> bool:
+    """False once the workflow closed, even if it never reached its own last phase
+    (terminated or timed out from outside)."""
+    description = await handle.describe()
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
 async def watch_run(handle: WorkflowHandle[Any, Any], settings: Settings) -> int:
     """A live view of the run until it ends, then its result."""
     state = await query_state(handle)
     with Live(render_state(state), console=console, refresh_per_second=4) as live:
-        while state.phase != Phase.FINISHED:
+        while state.phase != Phase.FINISHED and await still_running(handle):
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
             state = await query_state(handle)
             live.update(render_state(state, datetime.now(UTC)))
@@ -308,7 +326,7 @@ def check_verdict_target(state: RunState, task_id: str | None) -> None:
     """Fail unless the plan (no task) or the task can take a verdict now."""
     waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
     if task_id is None:
-        if state.phase in (Phase.AWAITING_APPROVAL, Phase.PLANNING):
+        if state.phase == Phase.AWAITING_APPROVAL:
             return
         hint = f"; tasks waiting: {', '.join(waiting)} (use --task)" if waiting else ""
         fail(f"run {state.workflow_id} is not waiting for plan approval "
@@ -316,7 +334,7 @@ def check_verdict_target(state: RunState, task_id: str | None) -> None:
     task = next((t for t in state.tasks if t.task_id == task_id), None)
     if task is None:
         fail(f"run {state.workflow_id} has no task {task_id!r}")
-    if task.status not in (TaskStatus.WAITING_APPROVAL, TaskStatus.PENDING):
+    if task.status != TaskStatus.WAITING_APPROVAL:
         fail(f"task {task_id!r} is {task.status.value}, not waiting for approval")
 
 

@@ -112,6 +112,11 @@ async def run_file_operation(config: FileOperationConfig, ctx: ActionContext) ->
         raise non_retryable(f"{config.path}: no such file or directory", "FileNotFound") from None
     except NotADirectoryError:
         raise non_retryable(f"{config.path} is not a directory", "InvalidInput") from None
+    except IsADirectoryError:
+        raise non_retryable(f"{config.path} is a directory, not a file", "InvalidInput") from None
+    except (UnicodeError, LookupError, ValueError) as error:
+        message = f"{config.path}: cannot {config.operation} as {config.encoding} text ({error})"
+        raise non_retryable(message, "InvalidInput") from error
     except PermissionError as error:
         message = f"{config.path}: permission denied ({error})"
         raise non_retryable(message, "PermissionDenied") from error

@@ -81,9 +81,9 @@ async def close_pools(ctx: ActionContext) -> None:
 
 
 async def _fetch_rows(
-    connection: asyncpg.Connection, config: DbQueryConfig, row_limit: int
+    statement: asyncpg.prepared_stmt.PreparedStatement, config: DbQueryConfig, row_limit: int
 ) -> list[dict[str, Any]]:
-    cursor = await connection.cursor(config.query, *config.params, timeout=config.timeout)
+    cursor = await statement.cursor(*config.params, timeout=config.timeout)
     records = await cursor.fetch(row_limit + 1, timeout=config.timeout)
     if len(records) > row_limit:
         raise non_retryable(
@@ -97,15 +97,23 @@ async def _fetch_rows(
 async def _run_statement(
     connection: asyncpg.Connection, config: DbQueryConfig, row_limit: int
 ) -> dict[str, Any]:
+    # A prepared statement holds exactly one command: "COMMIT; DELETE ..." cannot slip out of
+    # the read-only transaction the way it could through the simple query protocol.
+    statement = await connection.prepare(config.query, timeout=config.timeout)
     if config.fetch == "none":
-        status = await connection.execute(config.query, *config.params, timeout=config.timeout)
+        await statement.fetch(*config.params, timeout=config.timeout)
+        status = statement.get_statusmsg()
         count = ROW_COUNT.search(status)
         return {"rows": [], "row_count": int(count.group(1)) if count else 0, "status": status}
     if config.fetch == "value":
-        value = await connection.fetchval(config.query, *config.params, timeout=config.timeout)
+        value = await statement.fetchval(*config.params, timeout=config.timeout)
         return {"rows": [], "row_count": 0 if value is None else 1, "value": json_safe(value)}
-    rows = await _fetch_rows(connection, config, row_limit if config.fetch == "all" else 1)
-    return {"rows": rows[:1] if config.fetch == "one" else rows, "row_count": len(rows)}
+    if config.fetch == "one":
+        record = await statement.fetchrow(*config.params, timeout=config.timeout)
+        rows = [] if record is None else [json_safe(dict(record))]
+        return {"rows": rows, "row_count": len(rows)}
+    rows = await _fetch_rows(statement, config, row_limit)
+    return {"rows": rows, "row_count": len(rows)}
 
 
 def _classify(error: Exception, config: DbQueryConfig) -> Exception:

@@ -113,8 +113,9 @@ def test_risky_task_waits_and_runs_once_approved(stack, api, run_id):
 def test_rejected_risky_task_is_skipped_with_its_dependents(stack, run_id):
     (stack.workspace / f"{run_id}.txt").write_text("keep me")
     plan = {"tasks": [
-        task("delete", "file_operation", {"operation": "delete", "path": f"{run_id}.txt"}),
-        task("after", "wait", {"seconds": 0}, "delete"),
+        task("delete", "file_operation", {"operation": "delete", "path": f"{run_id}.txt"},
+             critical=False),
+        task("after", "wait", {"seconds": 0}, "delete", critical=False),
         task("other", "wait", {"seconds": 0}),
     ]}  # fmt: skip
     start(stack, run_id, plan)
@@ -162,6 +163,8 @@ def test_approval_not_given_in_time_is_a_rejection(stack, api, run_id):
     post = tasks_by_id(result)["post"]
     assert post["status"] == "skipped"
     assert post["reason"] == "approval timed out: no approval within 1s"
+    assert result["status"] == "failed", "post is critical: the goal was not reached"
+    assert "critical tasks did not complete: post" in result["error"]
     assert api.calls("POST", "/late") == []
 
 
@@ -256,7 +259,7 @@ def test_edit_a_waiting_task_then_approve_it(stack, api, run_id):
 
 
 def test_pause_holds_new_tasks_and_resume_lets_them_run(stack, api, run_id):
-    api.route("GET", f"/pause/{run_id}/first", Reply(json={}, delay=1.5))
+    api.route("GET", f"/pause/{run_id}/first", Reply(json={}, delay=4))
     api.route("GET", f"/pause/{run_id}/second", Reply(json={}))
     plan = {"tasks": [
         task("first", "api_call", get(f"{api.url}/pause/{run_id}/first")),
@@ -330,3 +333,38 @@ async def test_approval_wait_survives_the_worker_being_down(stack, api, client, 
     assert result["status"] == "completed"
     assert tasks_by_id(result)["drop"]["approved_by"] == "frank"
     assert len(api.calls("DELETE", f"/durable/{run_id}")) == 1
+
+
+def test_a_task_waiting_for_approval_holds_no_slot(stack, api, run_id):
+    api.route("GET", f"/slots/{run_id}", Reply(json={"safe": True}))
+    plan = {"tasks": [
+        task("risky", "api_call", {"method": "POST", "url": f"{api.url}/slots/{run_id}"},
+             critical=False),
+        task("safe", "api_call", get(f"{api.url}/slots/{run_id}")),
+    ]}  # fmt: skip
+    start(stack, run_id, plan, "--max-parallel", "1")
+
+    state = wait_for_task_status(stack, run_id, "safe", "completed")
+
+    assert tasks_by_id(state)["risky"]["status"] == "waiting_approval"
+    stack.cli("reject", run_id, "--task", "risky", "--reason", "not today")
+    assert stack.cli_json("result", run_id, "--wait")["status"] == "completed"
+
+
+def test_a_refused_path_fails_the_task_in_risky_mode_too(stack, run_id):
+    plan = {
+        "tasks": [
+            task(
+                "escape",
+                "file_operation",
+                {"operation": "write", "path": "../outside.txt", "content": "x"},
+            )
+        ]
+    }
+
+    result = stack.run_plan(plan, run_id)
+
+    escape = tasks_by_id(result)["escape"]
+    assert result["status"] == "failed"
+    assert escape["status"] == "failed"
+    assert escape["error"]["error_type"] == "PathOutsideWorkspace"

@@ -203,3 +203,28 @@ def test_goal_and_plan_together_are_refused(stack):
     finished = stack.cli("start", "--goal", "x", "--plan", str(plan))
 
     assert_one_error_line(finished, "exactly one of --goal")
+
+
+async def test_cancel_from_temporal_itself_ends_the_run_as_cancelled(stack, api, client, run_id):
+    api.route("GET", f"/native-cancel/{run_id}", Reply(json={}, delay=30))
+    plan = {"tasks": [task("slow", "api_call", get(f"{api.url}/native-cancel/{run_id}"))]}
+    stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id)
+    wait_until(lambda: api.calls("GET", f"/native-cancel/{run_id}"), 30, "the slow call")
+
+    await client.get_workflow_handle(run_id).cancel()
+
+    result = stack.cli_json("result", run_id, "--wait")
+    assert result["status"] == "cancelled"
+    assert tasks_by_id(result)["slow"]["status"] == "cancelled"
+    assert "the workflow was cancelled" in tasks_by_id(result)["slow"]["reason"]
+
+
+def test_bad_options_and_settings_are_one_line(stack):
+    plan = stack.write_plan({"tasks": [task("p", "wait", {"seconds": 0})]})
+    assert_one_error_line(
+        stack.cli("start", "--plan", str(plan), "--approval-timeout", "inf"),
+        "invalid run option: approval_timeout_seconds",
+    )
+    assert_one_error_line(
+        stack.cli("list", env={"DB_ROW_LIMIT": "many"}), "invalid setting: db_row_limit"
+    )

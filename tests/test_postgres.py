@@ -67,6 +67,9 @@ def test_read_with_params_returns_json_safe_rows(stack, table, run_id):
                 query(f"SELECT name FROM {table} WHERE name = $1", "bob", fetch="one"),
             ),
             task("count", "db_query", query(f"SELECT count(*) FROM {table}", fetch="value")),
+            task(
+                "first", "db_query", query(f"SELECT name FROM {table} ORDER BY name", fetch="one")
+            ),
         ],
     )
 
@@ -78,6 +81,7 @@ def test_read_with_params_returns_json_safe_rows(stack, table, run_id):
     assert rows[0]["tags"] == ["math"] and len(rows[0]["id"]) == 36
     assert tasks["read"]["output"]["row_count"] == 2
     assert tasks["one"]["output"]["rows"] == [{"name": "bob"}]
+    assert tasks["first"]["output"]["rows"] == [{"name": "ada"}], "one of many rows"
     assert tasks["count"]["output"]["value"] == 3
 
 
@@ -144,6 +148,7 @@ async def test_write_without_write_true_is_refused(stack, postgres, table, run_i
         ("SELEC 1", "syntax error"),
         ("SELECT * FROM no_such_table_here", "does not exist"),
         ("SELECT * FROM generate_series(1, 10001)", "more than 10000 rows"),
+        ("COMMIT; DELETE FROM pg_class", "multiple commands"),
     ],
 )
 def test_errors_that_retrying_cannot_fix_fail_at_once(stack, sql, expected, run_id):

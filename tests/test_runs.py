@@ -162,12 +162,13 @@ def test_skip_of_non_critical_task_skips_its_dependents(stack, llm, api, run_id)
     result = stack.run_plan(plan, run_id)
 
     tasks = tasks_by_id(result)
-    assert result["status"] == "completed"
     assert tasks["ok"]["status"] == "completed"
     assert tasks["optional"]["status"] == "skipped"
     assert tasks["optional"]["reason"] == "optional enrichment"
     assert tasks["after"]["status"] == "skipped"
     assert "optional" in tasks["after"]["reason"]
+    assert result["status"] == "failed", "'after' is critical and could not run"
+    assert result["error"].startswith("critical tasks did not complete: after (skipped")
 
 
 def test_skip_of_critical_task_fails_the_run(stack, llm, api, run_id):

@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "AgentRun"
 PLAN_ROUNDS = 2
 BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
-EDITABLE_TASK_STATUSES = {TaskStatus.PENDING, TaskStatus.WAITING_APPROVAL}
+EXECUTING_STATUSES = {TaskStatus.RUNNING, TaskStatus.ANALYZING}
 Verdict = tuple[bool, ApprovalSignal]
 
 
@@ -82,7 +82,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         self._publish()
         plan = run_input.plan or await self._plan_goal()
         if plan is None:
-            return await self._finish(RunStatus.FAILED)
+            return await self._finish(self._final_status())
         self._adopt(plan)
         if self._options.approval == "plan":
             verdict = await self._await_plan_approval()
@@ -165,14 +165,16 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         )
 
     def _record_verdict(self, approved: bool, signal: ApprovalSignal) -> None:
+        """Keep the first verdict on what waits now; a verdict on anything else is ignored,
+        so an approval can never apply to a plan or a config nobody has seen yet."""
         if signal.task is None:
-            if self._phase in (Phase.PLANNING, Phase.AWAITING_APPROVAL):
+            if self._phase == Phase.AWAITING_APPROVAL:
                 self._plan_verdict = self._plan_verdict or (approved, signal)
             else:
                 workflow.logger.warning("plan verdict ignored: the run is %s", self._phase.value)
             return
         task = self._tasks.get(signal.task)
-        if task is None or task.status in FINISHED_TASK_STATUSES:
+        if task is None or task.status != TaskStatus.WAITING_APPROVAL:
             workflow.logger.warning("verdict for task %s ignored: not waiting", signal.task)
             return
         self._task_verdicts.setdefault(signal.task, (approved, signal))
@@ -180,12 +182,13 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
     def _edited_plan(self, request: EditRequest) -> tuple[Plan, str]:
         """The plan after the edit, and what was edited; a ValueError when it is refused."""
         if self._phase == Phase.FINISHED or self._plan is None:
-            raise ValueError(f"the run is {self._phase.value}: there is no plan to edit yet")
+            raise ValueError(f"the run is {self._phase.value}: there is no plan to edit")
+        plan_waits = self._phase == Phase.AWAITING_APPROVAL and self._plan_verdict is None
         if request.plan is not None:
-            if self._phase != Phase.AWAITING_APPROVAL:
+            if not plan_waits:
                 raise ValueError(
                     "the whole plan can only be replaced while it waits for approval "
-                    f"(the run is {self._phase.value}); edit one task with --task instead"
+                    f"(the run is {self._phase.value})"
                 )
             try:
                 return Plan.model_validate(request.plan), "plan"
@@ -193,17 +196,20 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
                 raise ValueError(f"invalid plan: {format_validation_error(error)}") from None
         if request.task is None or request.config is None:
             raise ValueError("give a whole plan, or a task and its new config")
-        return self._plan_with_task_config(request.task, request.config), request.task
-
-    def _plan_with_task_config(self, task_id: str, config: dict[str, Any]) -> Plan:
-        assert self._plan is not None
-        task = self._plan.by_id.get(task_id)
+        task = self._plan.by_id.get(request.task)
         if task is None:
-            raise ValueError(f"no task {task_id!r} in the plan; tasks: {', '.join(self._tasks)}")
-        status = self._tasks[task_id].status
-        if status not in EDITABLE_TASK_STATUSES:
-            raise ValueError(f"task {task_id!r} is {status.value}: only tasks not started yet")
-        return self._plan.replace_task(task.with_config(config))
+            raise ValueError(f"no task {request.task!r}; tasks: {', '.join(self._tasks)}")
+        task_waits = (
+            self._tasks[task.id].status == TaskStatus.WAITING_APPROVAL
+            and task.id not in self._task_verdicts
+        )
+        if not (plan_waits or task_waits):
+            status = self._tasks[task.id].status.value
+            raise ValueError(
+                f"task {task.id!r} is {status}: a task can be edited only while it (or the "
+                "plan) waits for approval"
+            )
+        return self._plan.replace_task(task.with_config(request.config)), task.id
 
     # ----- planning and approval -------------------------------------------------------------
 
@@ -213,7 +219,10 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             try:
                 draft = await self._llm_activity("plan_goal", request, PlanDraft, "plan the goal")
             except ActivityError as error:
-                self._run_error = f"planning failed: {cause_message(error)}"
+                if isinstance(error.cause, CancelledError):
+                    self._note_cancellation()
+                else:
+                    self._run_error = f"planning failed: {cause_message(error)}"
                 return None
             self._usage = self._usage.plus(draft.usage)
             if draft.plan is not None:
@@ -259,29 +268,41 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             )
         except TimeoutError:
             return False, ApprovalSignal(by="timeout", reason=f"no approval within {timeout:g}s")
+        except asyncio.CancelledError:
+            self._note_cancellation()
         return verdict() or (False, ApprovalSignal(reason="the run was cancelled"))
 
-    async def _clear_to_run(self, task: Task) -> bool:
-        """Approval (mode `risky`) for a risky task; False when it is rejected."""
+    def _note_cancellation(self) -> None:
+        """The workflow itself was cancelled (Web UI, `temporal workflow cancel`)."""
+        if self._cancel is None:
+            self._cancel = CancelSignal(by="temporal", reason="the workflow was cancelled")
+
+    async def _approved(self, task: Task) -> bool:
+        """Approval (mode `risky`) for a risky task; False when it is rejected.
+
+        While it waits, the task holds no execution slot; once approved it waits for one."""
         if self._options.approval != "risky":
             return True
         reason = await self._risk_of(task)
         if not reason:
             return True
         result = self._tasks[task.id]
+        previous_status = result.status
         result.risk, result.status = reason, TaskStatus.WAITING_APPROVAL
         self._publish()
         approved, signal = await self._await_verdict(lambda: self._task_verdicts.get(task.id))
+        self._task_verdicts.pop(task.id, None)
         if self._cancel is not None:
             raise asyncio.CancelledError()  # recorded as cancelled, like every unfinished task
-        self._task_verdicts.pop(task.id, None)
-        result.status = TaskStatus.RUNNING if approved else TaskStatus.SKIPPED
-        if approved:
-            result.approved_by = signal.by or "someone"
-        else:
-            result.reason = "approval " + _rejection(signal)
+        if not approved:
+            result.status, result.reason = TaskStatus.SKIPPED, "approval " + _rejection(signal)
+            self._publish()
+            return False
+        result.approved_by = signal.by or "someone"
+        await workflow.wait_condition(self._has_free_slot)
+        result.status = previous_status
         self._publish()
-        return approved
+        return True
 
     async def _risk_of(self, task: Task) -> str:
         """Why the task needs approval, looking at the workspace for overwrites."""
@@ -295,7 +316,10 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             return reason
         check = FileOperationConfig(operation="exists", path=path)
         summary = f"{task.label}: does {path} exist?"
-        found = await self._execute_action(task, check, f"{task.id}-exists", summary)
+        try:
+            found = await self._execute_action(task, check, f"{task.id}:exists", summary)
+        except TaskFailed:
+            return ""  # a path the workspace refuses: the attempt reports it and fails
         return f"writes over the existing file {path}" if found.output["exists"] else ""
 
     # ----- execution -------------------------------------------------------------------------
@@ -309,21 +333,42 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
                 self._start_ready_tasks(running)
             if not running and (self._paused is None or not self._has_pending_tasks()):
                 break
-            pause_changes = self._pause_changes
-            await workflow.wait_condition(
-                lambda jobs=running, seen=pause_changes: (
-                    self._must_stop()
-                    or self._pause_changes != seen
-                    or any(job.done() for job in jobs.values())
-                )
-            )
-            running = {task_id: job for task_id, job in running.items() if not job.done()}
+            await self._wait_for_change(running)
+            running = self._without_finished(running)
         await self._stop_running(running)
         self._close_unfinished()
 
+    async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
+        """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
+        pause_changes = self._pause_changes
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    self._must_stop()
+                    or self._pause_changes != pause_changes
+                    or any(job.done() for job in running.values())
+                    or (
+                        self._paused is None and self._has_free_slot() and bool(self._ready_tasks())
+                    )
+                )
+            )
+        except asyncio.CancelledError:
+            self._note_cancellation()
+
+    def _without_finished(self, running: dict[str, asyncio.Task[None]]) -> dict[str, Any]:
+        for job in running.values():
+            if job.done() and not job.cancelled():
+                job.result()  # a bug in a task's coroutine fails the workflow task, visibly
+        return {task_id: job for task_id, job in running.items() if not job.done()}
+
+    def _has_free_slot(self) -> bool:
+        """Fewer than max_parallel tasks executing (tasks waiting for approval do not count)."""
+        executing = sum(1 for t in self._tasks.values() if t.status in EXECUTING_STATUSES)
+        return executing < self._options.max_parallel
+
     def _start_ready_tasks(self, running: dict[str, asyncio.Task[None]]) -> None:
         for task in self._ready_tasks():
-            if len(running) >= self._options.max_parallel:
+            if not self._has_free_slot():
                 return
             self._tasks[task.id].status = TaskStatus.RUNNING
             running[task.id] = asyncio.create_task(self._run_task(task.id))
@@ -393,13 +438,15 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         return self._plan.by_id[task_id]
 
     async def _run_task(self, task_id: str) -> None:
+        """Run a task's rounds until it completes or a decision ends it."""
         result = self._tasks[task_id]
-        if not await self._clear_to_run(self._current(task_id)):
+        if not await self._approved(self._current(task_id)):
             return
         await workflow.wait_condition(lambda: self._paused is None)
         result.started_at = workflow.now()
-        current, round_number = self._current(task_id), 1
+        round_number = 1
         while True:
+            current = self._current(task_id)  # an edit or a modify may have changed it
             result.status = TaskStatus.RUNNING
             try:
                 output, attempts = await self._attempt(current, round_number)
@@ -408,10 +455,10 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
                 result.error = failed.failure
                 next_task = await self._handle_failure(current, failed.failure)
                 modified = next_task is not None and next_task is not current
-                if next_task is None or (modified and not await self._clear_to_run(next_task)):
+                if next_task is None or (modified and not await self._approved(next_task)):
                     self._finish_task(result)
                     return
-                current, round_number = next_task, round_number + 1
+                round_number += 1
                 continue
             result.attempts += attempts
             result.output, result.error = output, None
@@ -462,9 +509,21 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
     def _final_status(self) -> RunStatus:
         if self._cancel is not None:
             return RunStatus.CANCELLED
-        if self._run_error is not None:
-            return RunStatus.FAILED
-        return RunStatus.COMPLETED
+        if self._run_error is None:
+            self._run_error = self._critical_tasks_not_done()
+        return RunStatus.FAILED if self._run_error is not None else RunStatus.COMPLETED
+
+    def _critical_tasks_not_done(self) -> str | None:
+        """Why the goal was not reached although the run went on: critical tasks that did not
+        complete (rejected, timed out, or downstream of a skipped non-critical task)."""
+        if self._plan is None:
+            return None
+        missed = [
+            f"{task.id} ({self._tasks[task.id].status.value}: {self._tasks[task.id].reason})"
+            for task in self._plan.tasks
+            if task.critical and self._tasks[task.id].status != TaskStatus.COMPLETED
+        ]
+        return "critical tasks did not complete: " + "; ".join(missed) if missed else None
 
     async def _finish(self, status: RunStatus) -> RunResult:
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -6,10 +6,11 @@ keeps the number of analyses bounded, falls back to a rule of its own, and appli
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.plan import Plan, Task
@@ -113,6 +114,8 @@ class FailureAnalysis:
                 "analyze_failure", request, AnalysisReply, f"analyse failure of {task.label}"
             )
         except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                raise asyncio.CancelledError() from error
             note = f"no analysis ({cause_message(error)})"
             return self._fallback_decision(task, note), "fallback"
         self._usage = self._usage.plus(reply.usage)

@@ -61,8 +61,10 @@ def summarize(value: Any) -> Any:
 
 
 def round_activity_id(task: Task, round_number: int) -> str:
-    """Activity ids read like the plan in the Web UI: the task id, then the round."""
-    return task.id if round_number == 1 else f"{task.id}-round{round_number}"
+    """Activity ids read like the plan in the Web UI: the task id, then the round.
+
+    ":" cannot appear in a task id, so these never clash with another task's ids."""
+    return task.id if round_number == 1 else f"{task.id}:round{round_number}"
 
 
 class ActionExecution:
@@ -92,7 +94,7 @@ class ActionExecution:
         checks = 0
         while True:
             checks += 1
-            check_id = f"{round_activity_id(task, round_number)}-check{checks}"
+            check_id = f"{round_activity_id(task, round_number)}:check{checks}"
             check = (await self._execute_action(task, config, check_id)).output
             if check["done"]:
                 return check["response"], 1

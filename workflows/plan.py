@@ -36,7 +36,7 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> str:
 
 def validate_action_config(action_type: str, config: Any, task_id: str = "?") -> ActionConfig:
     """The config as its action's typed model, or a ValueError naming the task and the fields."""
-    spec = ACTIONS.get(action_type)
+    spec = ACTIONS.get(action_type) if isinstance(action_type, str) else None
     if spec is None:
         known = ", ".join(sorted(ACTIONS))
         raise ValueError(

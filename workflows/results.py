@@ -26,18 +26,28 @@ class RunOptions(BaseModel):
         "risky", description="none: autonomous; plan: approve the plan; risky: each risky task"
     )
     approval_timeout_seconds: float = Field(
-        24 * 3600, gt=0, description="an approval not given within this is a rejection"
+        24 * 3600,
+        gt=0,
+        le=366 * 24 * 3600,
+        allow_inf_nan=False,
+        description="an approval not given within this is a rejection",
     )
-    retry_initial_seconds: float = Field(1.0, gt=0)
-    retry_backoff: float = Field(2.0, ge=1.0)
-    retry_max_interval_seconds: float = Field(30.0, gt=0)
+    retry_initial_seconds: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False)
+    retry_backoff: float = Field(2.0, ge=1.0, le=100, allow_inf_nan=False)
+    retry_max_interval_seconds: float = Field(30.0, gt=0, le=24 * 3600, allow_inf_nan=False)
     task_timeout_seconds: float | None = Field(
-        None, gt=0, description="start-to-close timeout per attempt; default: the action's own"
+        None,
+        gt=0,
+        le=30 * 24 * 3600,
+        allow_inf_nan=False,
+        description="start-to-close timeout per attempt; default: the action's own",
     )
     analyze_failures: bool = True
     max_analyses_per_task: int = Field(3, ge=0)
     max_analyses_per_run: int = Field(10, ge=0)
-    llm_timeout_seconds: float = Field(300.0, gt=0, description="per LLM call attempt")
+    llm_timeout_seconds: float = Field(
+        300.0, gt=0, le=24 * 3600, allow_inf_nan=False, description="per LLM call attempt"
+    )
     llm_max_attempts: int = Field(3, ge=1)
 
 
