@@ -13,6 +13,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -38,13 +39,25 @@ class ServerUnreachable(RuntimeError):
     """The Temporal server did not answer at the configured address."""
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for the configured server and namespace, with the pydantic data converter."""
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime serving the SDK's metrics (tasks, latencies, failures) to Prometheus."""
+    metrics = PrometheusConfig(bind_address=bind_address)
+    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+
+
+async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
+    """A client for the configured server and namespace, with the pydantic data converter.
+
+    With `serve_metrics` (the worker) and METRICS_ADDRESS set, Prometheus metrics are served."""
+    runtime = None
+    if serve_metrics and settings.metrics_address:
+        runtime = metrics_runtime(settings.metrics_address)
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=pydantic_data_converter,
+            runtime=runtime,
         )
     except RuntimeError as error:
         raise ServerUnreachable(

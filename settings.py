@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     db_row_limit: int = 10_000
 
+    metrics_address: str | None = Field(
+        None, description="host:port where the worker serves Prometheus metrics (/metrics)"
+    )
     data_dir: Path = Path(".data")
     log_level: str = "INFO"
     log_format: str = Field("console", description="console or json")

@@ -35,7 +35,7 @@ async def run_worker(
 
     `ready` is set once the worker polls its task queue.
     """
-    client = await connect(settings)
+    client = await connect(settings, serve_metrics=True)
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as resources:
@@ -58,6 +58,7 @@ async def run_worker(
                 namespace=settings.temporal_namespace,
                 workspace=str(settings.workspace_dir.resolve()),
                 llm=llm is not None,
+                metrics=settings.metrics_address,
             )
             if ready is not None:
                 ready.set()

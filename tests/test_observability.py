@@ -1,0 +1,41 @@
+"""What operators see: JSON logs with the run and task bound, Prometheus metrics from the worker."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from devstack import free_port
+from tests.conftest import wait_until
+from tests.fakes.api_server import Reply
+from tests.helpers import get, task
+
+
+def test_worker_logs_json_and_serves_metrics(stack, api, run_id):
+    metrics_address = f"127.0.0.1:{free_port()}"
+    env = {
+        "TASK_QUEUE": f"observe-{run_id[-6:]}",
+        "LOG_FORMAT": "json",
+        "METRICS_ADDRESS": metrics_address,
+    }
+    stack.start_worker(env)
+    api.route("GET", f"/observe/{run_id}", Reply(json={"ok": True}))
+    plan = {"tasks": [task("look", "api_call", get(f"{api.url}/observe/{run_id}"))]}
+
+    result = stack.run_plan(plan, run_id, env=env)
+
+    assert result["status"] == "completed"
+
+    def completed_line():
+        for line in stack.worker_log.read_text().splitlines():
+            if line.startswith("{") and run_id in line and "action_completed" in line:
+                return json.loads(line)
+        return None
+
+    logged = wait_until(completed_line, 10, "the JSON log line of the action")
+    assert logged["workflow_id"] == run_id and logged["task_id"] == "look"
+    assert logged["action_type"] == "api_call" and logged["attempt"] == 1
+    metrics = httpx.get(f"http://{metrics_address}/metrics", timeout=5).text
+    assert "temporal_activity_execution_latency" in metrics or "temporal_request" in metrics
+    assert 'activity_type="api_call"' in metrics
