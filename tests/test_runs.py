@@ -277,3 +277,21 @@ async def test_wait_is_a_durable_timer(stack, client, run_id):
     events = await event_types(client, run_id)
     assert "EVENT_TYPE_TIMER_STARTED" in events
     assert "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED" not in events
+
+
+def test_skips_reach_every_downstream_task_whatever_the_plan_order(stack, llm, api, run_id):
+    broken = f"/chain/{run_id}"
+    api.route("GET", broken, Reply(400))
+    llm.script(broken, {"action": "skip", "reason": "not needed"})
+    plan = {"tasks": [
+        task("last", "wait", {"seconds": 0}, "middle", critical=False),
+        task("middle", "wait", {"seconds": 0}, "first", critical=False),
+        task("first", "api_call", get(f"{api.url}{broken}"), critical=False),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id)
+
+    tasks = tasks_by_id(result)
+    assert result["status"] == "completed"
+    assert tasks["middle"]["reason"] == "dependency 'first' skipped"
+    assert tasks["last"]["reason"] == "dependency 'middle' skipped"

@@ -389,14 +389,21 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         ]
 
     def _skip_blocked_tasks(self) -> None:
+        """Skip pending tasks downstream of a failed, skipped or cancelled one, transitively."""
         assert self._plan is not None
-        for task in self._plan.tasks:
-            result = self._tasks[task.id]
-            blockers = [d for d in task.depends_on if self._tasks[d].status in BLOCKING_STATUSES]
-            if result.status == TaskStatus.PENDING and blockers:
-                blocker = self._tasks[blockers[0]]
-                result.status = TaskStatus.SKIPPED
-                result.reason = f"dependency {blocker.task_id!r} {blocker.status.value}"
+        changed = True
+        while changed:
+            changed = False
+            for task in self._plan.tasks:
+                result = self._tasks[task.id]
+                blockers = [
+                    d for d in task.depends_on if self._tasks[d].status in BLOCKING_STATUSES
+                ]
+                if result.status == TaskStatus.PENDING and blockers:
+                    blocker = self._tasks[blockers[0]]
+                    result.status = TaskStatus.SKIPPED
+                    result.reason = f"dependency {blocker.task_id!r} {blocker.status.value}"
+                    changed = True
 
     async def _stop_running(self, running: dict[str, asyncio.Task[None]]) -> None:
         for job in running.values():
