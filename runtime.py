@@ -33,6 +33,8 @@ PASSTHROUGH_MODULES = (
 )
 # A worker that died loses its sticky cache; other workers take over after this long.
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+# On SIGTERM, actions in flight get this long to finish before they are cancelled.
+GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 
 
 class ServerUnreachable(RuntimeError):
@@ -99,6 +101,7 @@ def build_worker(
         activities=activities,
         workflow_runner=workflow_runner(),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_concurrent_activities=100,
     )
 

@@ -7,6 +7,8 @@ import json
 import asyncpg
 import pytest
 
+from devstack import port_open
+from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
 from examples.sample_api import SampleAPI
 from tests.fakes.api_server import Reply
 from tests.helpers import event_types, task, tasks_by_id
@@ -143,3 +145,18 @@ def test_poll_survives_a_worker_restart(stack, api, run_id):
     result = stack.cli_json("result", run_id, "--wait", env=queue_env)
     assert result["status"] == "completed"
     assert tasks_by_id(result)["watch"]["output"]["body"] == {"status": "done"}
+
+
+def test_example_serves_the_sample_api_itself_when_none_runs(stack, run_id):
+    if port_open("127.0.0.1", SAMPLE_API_PORT):
+        pytest.skip(f"port {SAMPLE_API_PORT} is taken on this machine")
+    report = f"auto-{run_id}/report.md"
+    args = ["-o", "duration_seconds=0.5", "-o", "interval=0.5", "-o", f"report_path={report}"]
+
+    finished = stack.cli("example", "job_execution", *args, "--id", run_id)
+
+    assert finished.returncode == 0, finished.stderr
+    assert f"serving the sample API at http://127.0.0.1:{SAMPLE_API_PORT}" in finished.stdout
+    assert f"run {run_id}: completed" in finished.stdout, "it waited for the run to end"
+    assert (stack.workspace / report).exists()
+    assert not port_open("127.0.0.1", SAMPLE_API_PORT), "and stopped serving afterwards"

@@ -70,3 +70,21 @@ def test_watch_shows_tasks_live_then_the_result(stack, api, run_id):
     final = terminal.screen
     assert f"run {run_id}: completed" in final
     assert "tasks: 2/2 completed" in final
+
+
+def test_start_watch_follows_the_run_it_started(stack, api, run_id):
+    api.route("GET", f"/start-watch/{run_id}", Reply(json={"n": 2}, delay=0.5))
+    plan = stack.write_plan(
+        {"tasks": [task("only", "api_call", get(f"{api.url}/start-watch/{run_id}"))]}
+    )
+
+    terminal = Terminal(
+        [sys.executable, "cli.py", "start", "--plan", str(plan), "--id", run_id, "--watch"],
+        stack.env,
+    )
+
+    assert terminal.process.wait(timeout=60) == 0
+    screen = terminal.screen
+    assert f"started {run_id}" in screen
+    assert "no task of this plan needs approval" in screen
+    assert f"run {run_id}: completed" in screen and "tasks: 1/1 completed" in screen
