@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -14,6 +15,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -69,7 +71,23 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
-    """Register the run's search attributes (AgentStatus, ...) where they are missing."""
+    """Register the run's search attributes (AgentStatus, ...) where they are missing.
+
+    Where the operator API is closed to us (a managed cluster), say what to register instead."""
+    try:
+        await _register_missing_attributes(client, namespace)
+    except RPCError as error:
+        if error.status not in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+            raise
+        wanted = ", ".join(f"{name} ({kind})" for name, kind in SEARCH_ATTRIBUTES.items())
+        structlog.get_logger("runtime").warning(
+            "search_attributes_not_registered",
+            error=str(error),
+            hint=f"register these in namespace {namespace}: {wanted}",
+        )
+
+
+async def _register_missing_attributes(client: Client, namespace: str) -> None:
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
     )
