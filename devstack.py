@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -19,6 +22,10 @@ from pathlib import Path
 from typing import IO, Any, Self
 
 from workflows.visibility import SEARCH_ATTRIBUTES
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# Loaded here, not in the forked child, where loading a library could deadlock.
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 # The dev server's one history shard reads 20 tasks/s by default: a ~50 ms floor on every step.
 FAST_DEV_SERVER = ("--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000")
@@ -99,7 +106,10 @@ class TemporalDevServer:
         )
         self._log = self.log_path.open("ab") if self.log_path else None
         self.process = subprocess.Popen(
-            command, stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT
+            command,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=stop_with_parent,
         )
         deadline = time.monotonic() + timeout
         while not port_open("127.0.0.1", self.port):
@@ -115,6 +125,13 @@ class TemporalDevServer:
             stop_process(self.process)
         if self._log is not None:
             self._log.close()
+
+
+def stop_with_parent() -> None:
+    """In a child process: ask Linux to end it when its parent dies, so a killed demo or test
+    run leaves no server behind. Elsewhere it does nothing."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop_process(process: subprocess.Popen[Any], timeout: float = 15) -> None:
