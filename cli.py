@@ -47,9 +47,9 @@ from cli_support import (
     print_examples,
     query_state,
     run_options,
-    running_handle,
     send_verdict,
     show_demo_run,
+    signal_running,
     start_sample_api_if_needed,
     timestamp,
     wait_for_result,
@@ -270,9 +270,7 @@ async def cancel(
     by: ByOption = "",
 ) -> None:
     """Stop a run: no new tasks start, running ones are cancelled."""
-    handle = await running_handle(run_id)
-    await handle.signal("cancel", CancelSignal(by=by or current_user(), reason=reason))
-    console.print(f"cancel sent to {run_id}")
+    await signal_running(run_id, "cancel", CancelSignal(by=by or current_user(), reason=reason))
 
 
 @app.command()
@@ -283,18 +281,14 @@ async def pause(
     by: ByOption = "",
 ) -> None:
     """Start no new task until resume; running tasks finish."""
-    handle = await running_handle(run_id)
-    await handle.signal("pause", PauseSignal(by=by or current_user(), reason=reason))
-    console.print(f"pause sent to {run_id}")
+    await signal_running(run_id, "pause", PauseSignal(by=by or current_user(), reason=reason))
 
 
 @app.command()
 @command
 async def resume(run_id: RunIdArgument, by: ByOption = "") -> None:
     """Schedule tasks again after pause."""
-    handle = await running_handle(run_id)
-    await handle.signal("resume", PauseSignal(by=by or current_user()))
-    console.print(f"resume sent to {run_id}")
+    await signal_running(run_id, "resume", PauseSignal(by=by or current_user()))
 
 
 @app.command()

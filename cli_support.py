@@ -347,14 +347,15 @@ async def send_verdict(run_id: str, signal_name: str, payload: ApprovalSignal) -
     console.print(f"{signal_name} sent for {target}")
 
 
-async def running_handle(run_id: str) -> WorkflowHandle[Any, Any]:
-    """The handle of a run that has not ended, or a clear error."""
+async def signal_running(run_id: str, signal_name: str, payload: Any) -> None:
+    """Send a signal to a run that has not ended (or fail clearly), and say so."""
     client = await connect(get_settings())
     handle = await existing_handle(client, run_id)
     state = await query_state(handle)
     if state.phase == Phase.FINISHED:
         fail(f"run {run_id} has already ended ({state.status.value if state.status else '?'})")
-    return handle
+    await handle.signal(signal_name, payload)
+    console.print(f"{signal_name} sent to {run_id}")
 
 
 def build_edit_request(

@@ -111,10 +111,6 @@ class Plan(BaseModel):
         """Every task that `task_id` depends on, directly or not."""
         return _ancestors(self.by_id, task_id)
 
-    def dependents(self, task_id: str) -> set[str]:
-        """Every task that depends on `task_id`, directly or not."""
-        return {task.id for task in self.tasks if task_id in self.ancestors(task.id)}
-
     def replace_task(self, task: Task) -> Plan:
         """A new plan with `task` in place of the task of the same id, validated again."""
         tasks = [task if existing.id == task.id else existing for existing in self.tasks]
