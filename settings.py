@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,7 +48,16 @@ class Settings(BaseSettings):
         return bool(self.openai_api_key or self.openai_base_url)
 
 
+_overrides: dict[str, Any] = {}
+
+
+def override_settings(**values: Any) -> None:
+    """Values that win over the environment (the CLI's global options); None is ignored."""
+    _overrides.update({name: value for name, value in values.items() if value is not None})
+    get_settings.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
-    return Settings()
+    return Settings(**_overrides)

@@ -22,7 +22,13 @@ from activities.llm import llm_activities
 from activities.postgres import close_pools
 from agents.client import LLMClient
 from logging_setup import configure_logging
-from runtime import ServerUnreachable, build_worker, connect, ensure_search_attributes
+from runtime import (
+    ServerUnreachable,
+    build_worker,
+    connect,
+    ensure_search_attributes,
+    exit_now,
+)
 from settings import Settings, get_settings
 
 logger = structlog.get_logger("worker")
@@ -82,7 +88,8 @@ def main() -> None:
         asyncio.run(serve())
     except ServerUnreachable as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        exit_now(1)
+    exit_now(0)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,13 @@ def _with_attempt(error: ApplicationError, attempt: int) -> ApplicationError:
     )
 
 
+def log_failure(log: Any, event: str, error: ApplicationError) -> None:
+    """One line for one failed attempt: its error type and message, whether it is retried."""
+    log.warning(
+        event, error_type=error.type, error=error.message, retryable=not error.non_retryable
+    )
+
+
 def _make_activity(spec: ActionSpec, ctx: ActionContext) -> Callable[..., Any]:
     @activity.defn(name=spec.action_type)
     async def run_action(request: ActionRequest) -> ActionResult:
@@ -62,9 +69,10 @@ def _make_activity(spec: ActionSpec, ctx: ActionContext) -> Callable[..., Any]:
             output = await run_with_heartbeats(spec.run(config, ctx))
         except ValidationError as error:
             failure = non_retryable(f"invalid config: {error}", "InvalidConfig")
+            log_failure(log, "action_failed", failure)
             raise _with_attempt(failure, info.attempt) from error
         except ApplicationError as error:
-            log.warning("action_failed", error=error.message, error_type=error.type)
+            log_failure(log, "action_failed", error)
             raise _with_attempt(error, info.attempt) from error
         except asyncio.CancelledError:
             log.info("action_cancelled")

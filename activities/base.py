@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,17 @@ class ActionContext:
 
 
 ActionRunner = Callable[[Any, ActionContext], Awaitable[Any]]
+PREVIEW_CHARS = 80
+
+
+def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
+    """A value as one short line of text (JSON unless it is text), cut with "...";
+    a list says how many items it holds."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = " ".join(text.split())
+    if isinstance(value, list):
+        text = f"{len(value)} item{'' if len(value) == 1 else 's'}: {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class ActionSpec:
     """One action type: its config model, how it runs, and how the planner should use it.
 
     `run` is None for actions the workflow carries out itself with durable timers (`wait`).
+    `describe_output` says in one line what an output holds, for people (status, watch).
     """
 
     action_type: str
@@ -59,6 +72,7 @@ class ActionSpec:
     description: str
     run: ActionRunner | None = None
     default_timeout_seconds: float = 300.0
+    describe_output: Callable[[Any], str] = preview
 
 
 def non_retryable(message: str, error_type: str) -> ApplicationError:

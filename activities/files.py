@@ -10,7 +10,7 @@ import aiofiles
 import aiofiles.os
 from pydantic import model_validator
 
-from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable
+from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable, preview
 
 FileOperation = Literal["read", "write", "delete", "list", "exists"]
 
@@ -122,6 +122,22 @@ async def run_file_operation(config: FileOperationConfig, ctx: ActionContext) ->
         raise non_retryable(message, "PermissionDenied") from error
 
 
+def describe_file_result(output: Any) -> str:
+    """What the operation did, e.g. `wrote 120 bytes to out/report.md`."""
+    if not isinstance(output, dict) or "path" not in output:
+        return preview(output)
+    path = output["path"]
+    if "bytes_written" in output:
+        return f"wrote {output['bytes_written']} bytes to {path}"
+    if "deleted" in output:
+        return f"deleted {path}"
+    if "entries" in output:
+        return f"{len(output['entries'])} entries in {path}"
+    if "exists" in output:
+        return f"{path} exists ({output['type']})" if output["exists"] else f"{path} is absent"
+    return f"read {output.get('size', 0)} bytes from {path}: {preview(output.get('content'), 50)}"
+
+
 SPEC = ActionSpec(
     action_type="file_operation",
     config_model=FileOperationConfig,
@@ -131,4 +147,5 @@ SPEC = ActionSpec(
         "delete | list | exists. write takes `content` (text, or any JSON value written as "
         "JSON); read with parse_json: true returns parsed JSON. Output: {path, ...}."
     ),
+    describe_output=describe_file_result,
 )

@@ -8,7 +8,14 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, model_validator
 
-from activities.base import ActionContext, ActionSpec, TimedActionConfig, non_retryable, retryable
+from activities.base import (
+    ActionContext,
+    ActionSpec,
+    TimedActionConfig,
+    non_retryable,
+    preview,
+    retryable,
+)
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 RETRYABLE_CLIENT_STATUSES = {408, 425, 429}
@@ -41,8 +48,17 @@ class ApiCallConfig(TimedActionConfig):
         return self
 
 
+def request_url(config: ApiCallConfig) -> httpx.URL:
+    """The URL with `params` merged into its own query string (params win on the same key).
+
+    httpx replaces a URL's query with `params=` when both are given, even an empty dict, so
+    the merge happens here, once."""
+    url = httpx.URL(config.url)
+    return url.copy_merge_params(config.params) if config.params else url
+
+
 def _request_kwargs(config: ApiCallConfig) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"headers": config.headers, "params": config.params}
+    kwargs: dict[str, Any] = {"headers": config.headers}
     if config.json_body is not None:
         kwargs["json"] = config.json_body
     elif isinstance(config.body, str):
@@ -77,7 +93,7 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
     """Send the request; 4xx fails for good, 5xx and network errors are retried by Temporal."""
     try:
         response = await ctx.http.request(
-            config.method, config.url, timeout=config.timeout, **_request_kwargs(config)
+            config.method, request_url(config), timeout=config.timeout, **_request_kwargs(config)
         )
     except httpx.TimeoutException as error:
         raise retryable(
@@ -97,6 +113,15 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
     }
 
 
+def describe_response(output: Any) -> str:
+    """`HTTP 200: {"id": 1, ...}`: the status code and a short preview of the body."""
+    if not isinstance(output, dict) or "status_code" not in output:
+        return preview(output)
+    body = output.get("body")
+    shown = f": {preview(body, 60)}" if body not in (None, "") else ""
+    return f"HTTP {output['status_code']}{shown}"
+
+
 SPEC = ActionSpec(
     action_type="api_call",
     config_model=ApiCallConfig,
@@ -105,4 +130,5 @@ SPEC = ActionSpec(
         "HTTP request. Output: {status_code, headers, body} (body parsed when JSON). "
         "4xx responses fail the task; 5xx and network errors are retried."
     ),
+    describe_output=describe_response,
 )

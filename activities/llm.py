@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from activities.actions import log_failure
 from activities.base import non_retryable
 from agents.analyst import (
     analyst_messages,
@@ -43,8 +46,12 @@ class LLMActivities:
     @activity.defn(name="plan_goal")
     async def plan_goal(self, request: PlanRequest) -> PlanDraft:
         """One planning call. An invalid plan comes back with its errors for a repair round."""
+        log = _activity_logger()
+        with _failures_logged(log, "planning_failed"):
+            return await self._plan_goal(request, log)
+
+    async def _plan_goal(self, request: PlanRequest, log: Any) -> PlanDraft:
         client = self._require_client()
-        log = logger.bind(workflow_id=activity.info().workflow_id)
         messages = planner_messages(request.goal, request.previous_reply, request.errors)
         reply = await client.complete_json(
             planner_system_prompt(), messages, "plan", PLAN_JSON_SCHEMA
@@ -62,9 +69,13 @@ class LLMActivities:
     @activity.defn(name="analyze_failure")
     async def analyze_failure(self, request: AnalysisRequest) -> AnalysisReply:
         """One analyst call, plus one repair call if the reply is not a valid decision."""
+        log = _activity_logger(task_id=request.task.get("id"))
+        with _failures_logged(log, "analysis_failed"):
+            return await self._analyze_failure(request, log)
+
+    async def _analyze_failure(self, request: AnalysisRequest, log: Any) -> AnalysisReply:
         client = self._require_client()
         task_id = request.task.get("id")
-        log = logger.bind(workflow_id=activity.info().workflow_id, task_id=task_id)
         action_type = request.task.get("action_type")
         schema = decision_json_schema(request.allowed_actions)
         messages = analyst_messages(request)
@@ -89,6 +100,24 @@ class LLMActivities:
             )
         log.info("failure_analyzed", action=decision.action, reason=decision.reason)
         return AnalysisReply(decision=decision, usage=usage)
+
+
+def _activity_logger(**ids: Any) -> Any:
+    info = activity.info()
+    return logger.bind(workflow_id=info.workflow_id, attempt=info.attempt, **ids)
+
+
+@contextmanager
+def _failures_logged(log: Any, event: str) -> Iterator[None]:
+    """One line per failed attempt (Temporal's own warning with a traceback is filtered)."""
+    try:
+        yield
+    except ApplicationError as error:
+        log_failure(log, event, error)
+        raise
+    except Exception:
+        log.exception(event, error_type="unexpected")
+        raise
 
 
 def llm_activities(client: LLMClient | None) -> list[Callable[..., Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from activities.base import ActionConfig, ActionContext, ActionSpec
-from activities.http import ApiCallConfig, run_api_call
+from activities.http import ApiCallConfig, describe_response, run_api_call
 from activities.transform import JMESPathExpression, is_truthy, search
 
 
@@ -44,4 +44,5 @@ SPEC = ActionSpec(
         "body} is true (e.g. \"body.status == 'done'\"), for at most `timeout` seconds. "
         "Output: the last response."
     ),
+    describe_output=describe_response,
 )

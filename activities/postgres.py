@@ -14,7 +14,14 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import Field
 
-from activities.base import ActionContext, ActionSpec, TimedActionConfig, non_retryable, retryable
+from activities.base import (
+    ActionContext,
+    ActionSpec,
+    TimedActionConfig,
+    non_retryable,
+    preview,
+    retryable,
+)
 
 FetchMode = Literal["all", "one", "value", "none"]
 # SQLSTATE classes worth retrying: connection problems, serialization failures and deadlocks,
@@ -159,6 +166,18 @@ async def run_db_query(config: DbQueryConfig, ctx: ActionContext) -> dict[str, A
         raise _classify(error, config) from error
 
 
+def describe_rows(output: Any) -> str:
+    """`3 rows`, `value: 42` or the command status (`INSERT 0 5`)."""
+    if not isinstance(output, dict):
+        return preview(output)
+    if "value" in output:
+        return f"value: {preview(output['value'], 60)}"
+    if output.get("status"):
+        return str(output["status"])
+    count = output.get("row_count", 0)
+    return f"{count} row{'' if count == 1 else 's'}"
+
+
 SPEC = ActionSpec(
     action_type="db_query",
     config_model=DbQueryConfig,
@@ -169,4 +188,5 @@ SPEC = ActionSpec(
         "(otherwise the statement runs read-only). Output: {rows, row_count} (and value for "
         "fetch: value)."
     ),
+    describe_output=describe_rows,
 )

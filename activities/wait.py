@@ -18,4 +18,5 @@ SPEC = ActionSpec(
     config_model=WaitConfig,
     run=None,
     description="Durable delay (rate limiting, coordination). Output: {waited_seconds}.",
+    describe_output=lambda output: f"waited {output.get('waited_seconds', 0):g}s",
 )

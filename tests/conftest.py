@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,12 +116,15 @@ class Stack:
         path.write_text(json.dumps(plan))
         return path
 
-    def start_worker(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[Any]:
-        """Start `python worker.py` and wait until it serves the task queue."""
-        before = (
-            self.worker_log.read_text().count("worker_ready") if self.worker_log.exists() else 0
-        )
-        log = self.worker_log.open("a")
+    def start_worker(
+        self, extra_env: dict[str, str] | None = None, log_path: Path | None = None
+    ) -> subprocess.Popen[Any]:
+        """Start `python worker.py` and wait until it serves the task queue.
+
+        It logs to the stack's worker log, or to `log_path`."""
+        log_path = log_path or self.worker_log
+        before = log_path.read_text().count("worker_ready") if log_path.exists() else 0
+        log = log_path.open("a")
         process = subprocess.Popen(
             [sys.executable, "worker.py"],
             cwd=REPO,
@@ -133,8 +136,8 @@ class Stack:
 
         def ready() -> bool:
             if process.poll() is not None:
-                raise AssertionError(f"worker exited: {self.worker_log.read_text()[-3000:]}")
-            return self.worker_log.read_text().count("worker_ready") > before
+                raise AssertionError(f"worker exited: {log_path.read_text()[-3000:]}")
+            return log_path.read_text().count("worker_ready") > before
 
         wait_until(ready, STARTUP_TIMEOUT_SECONDS, "the worker")
         return process
@@ -181,11 +184,26 @@ def stack(
 
 
 @pytest.fixture(scope="session")
-async def client(stack: Stack) -> Client:
-    """A Temporal client with the engine's data converter, for reading histories."""
-    return await Client.connect(
+async def client(stack: Stack) -> AsyncIterator[Client]:
+    """A Temporal client with the engine's data converter, for reading histories.
+
+    With RECORD_HISTORIES=DIR, every finished run's history is saved there at the end of the
+    session (how tests/histories/ was recorded)."""
+    client = await Client.connect(
         stack.address, namespace="default", data_converter=pydantic_data_converter
     )
+    yield client
+    record_dir = os.environ.get("RECORD_HISTORIES")
+    if record_dir:
+        await save_histories(client, Path(record_dir))
+
+
+async def save_histories(client: Client, directory: Path) -> None:
+    """Save the history of every finished AgentRun as Temporal JSON, one file per run."""
+    directory.mkdir(parents=True, exist_ok=True)
+    query = "WorkflowType = 'AgentRun' AND ExecutionStatus != 'Running'"
+    async for history in client.list_workflows(query).map_histories():
+        (directory / f"{history.workflow_id}.json").write_text(history.to_json())
 
 
 @pytest.fixture

@@ -302,11 +302,17 @@ def test_list_filters_by_status_and_goal_words(stack, api, llm, run_id):
         finished = stack.cli("list", "--json", "--limit", "50", *filters)
         return {json.loads(line)["workflow_id"] for line in finished.stdout.splitlines()}
 
-    wait_until(lambda: {f"{run_id}-ok", f"{run_id}-bad"} <= listed("--query", word), 30, "both")
-    assert listed("--query", word, "--status", "completed") == {f"{run_id}-ok"}
-    assert listed("--query", word, "--status", "failed") == {f"{run_id}-bad"}
+    wait_until(lambda: {f"{run_id}-ok", f"{run_id}-bad"} <= listed("--goal", word), 30, "both")
+    assert listed("--goal", word, "--status", "completed") == {f"{run_id}-ok"}
+    assert listed("--goal", word, "--status", "failed") == {f"{run_id}-bad"}
+    list_filter = f"AgentStatus = 'failed' AND AgentGoal = '{word}' AND ExecutionStatus = 'Failed'"
+    assert listed("--query", list_filter) == {f"{run_id}-bad"}, "--query is a List Filter"
     bad_status = stack.cli("list", "--status", "weird")
-    assert bad_status.returncode == 1 and "--status must be one of" in bad_status.stderr
+    assert bad_status.returncode == 2
+    assert bad_status.stderr.startswith("error: Invalid value for '--status': 'weird' is not one")
+    assert len(bad_status.stderr.splitlines()) == 1
+    bad_filter = stack.cli("list", "--query", "AgentStatus = ")
+    assert bad_filter.returncode == 1 and len(bad_filter.stderr.splitlines()) == 1
 
 
 async def test_approval_wait_survives_the_worker_being_down(stack, api, client, run_id):

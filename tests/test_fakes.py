@@ -55,7 +55,7 @@ def test_scripted_replies_come_in_order_and_the_last_is_not_repeated(
     assert completion.usage.completion_tokens > 0
     assert ask(llm_client, "plan again") == '{"tasks": []}'
 
-    with pytest.raises(openai.InternalServerError, match=r"no scripted reply.*plan once more"):
+    with pytest.raises(openai.BadRequestError, match=r"no scripted reply.*plan once more"):
         ask(llm_client, "plan once more")
     assert len(llm.requests) == 3
 

@@ -39,3 +39,23 @@ def test_worker_logs_json_and_serves_metrics(stack, api, run_id):
     metrics = httpx.get(f"http://{metrics_address}/metrics", timeout=5).text
     assert "temporal_activity_execution_latency" in metrics or "temporal_request" in metrics
     assert 'activity_type="api_call"' in metrics
+
+
+def test_a_failed_attempt_is_one_log_line_without_traceback(stack, api, run_id, tmp_path):
+    log_path = tmp_path / "worker.log"
+    env = {"TASK_QUEUE": f"quiet-{run_id[-6:]}"}
+    stack.start_worker(env, log_path=log_path)
+    api.route("GET", f"/quiet/{run_id}", Reply(503, text="down for maintenance"))
+    plan = {"tasks": [task("down", "api_call", get(f"{api.url}/quiet/{run_id}"))]}
+
+    result = stack.run_plan(plan, run_id, "--max-retries", "1", env=env)
+
+    assert result["status"] == "failed"
+    lines = log_path.read_text().splitlines()
+    failed = [line for line in lines if "action_failed" in line]
+    assert len(failed) == 2, "one line per failed attempt"
+    for attempt, line in enumerate(failed, start=1):
+        assert "HttpServerError" in line and "down for maintenance" in line
+        assert f"attempt={attempt}" in line and f"workflow_id={run_id}" in line
+    assert not any("Traceback" in line for line in lines), "no traceback for expected errors"
+    assert len(lines) <= 12, "\n".join(lines)

@@ -1,31 +1,85 @@
-"""Determinism: every run this test session recorded replays under the current workflow code."""
+"""Determinism: histories recorded by earlier versions, and runs of every outcome recorded now,
+replay under the current workflow code; a changed workflow does not.
+
+tests/histories/v0_*.json were recorded by the engine before runs ended as Failed/Canceled
+executions (commit da49c0e, with RECORD_HISTORIES=DIR pytest); they prove that the
+`workflow.patched` guard keeps old runs replaying.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+
 from temporalio import workflow
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from runtime import build_replayer
+from tests.conftest import wait_until
+from tests.fakes.api_server import Reply
+from tests.helpers import get, task
 from workflows.agent_run import WORKFLOW_NAME
 
+HISTORIES = Path(__file__).parent / "histories"
 
-async def test_recorded_histories_replay_without_nondeterminism(stack, client):
-    query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus != 'Running'"
-    histories = [
-        history async for history in client.list_workflows(query, limit=200).map_histories()
-    ]
-    assert histories, "no finished runs to replay; this test runs after the others"
 
-    async def each_history():
-        for history in histories:
-            yield history
+def committed_histories() -> list[WorkflowHistory]:
+    paths = sorted(HISTORIES.glob("*.json"))
+    assert paths, f"no recorded histories in {HISTORIES}"
+    return [WorkflowHistory.from_json(path.stem, path.read_text()) for path in paths]
 
-    replayer = build_replayer()
-    results = await replayer.replay_workflows(each_history(), raise_on_replay_failure=False)
 
-    failures = {run_id: str(error) for run_id, error in results.replay_failures.items()}
+async def each(histories: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
+    for history in histories:
+        yield history
+
+
+async def replay_failures(replayer: Replayer, histories: list[WorkflowHistory]) -> dict:
+    results = await replayer.replay_workflows(each(histories), raise_on_replay_failure=False)
+    return {run_id: str(error)[:300] for run_id, error in results.replay_failures.items()}
+
+
+async def test_committed_histories_replay_without_nondeterminism():
+    histories = committed_histories()
+
+    failures = await replay_failures(build_replayer(), histories)
+
     assert failures == {}, f"{len(failures)} of {len(histories)} histories failed to replay"
+
+
+async def test_runs_of_every_outcome_replay(stack, api, client, run_id):
+    api.route("GET", f"/replay/{run_id}/ok", Reply(json={"ok": True}))
+    api.route("GET", f"/replay/{run_id}/bad", Reply(404, json={}))
+    api.route("GET", f"/replay/{run_id}/slow", Reply(json={}, delay=30))
+    ok, bad, slow = (get(f"{api.url}/replay/{run_id}/{name}") for name in ("ok", "bad", "slow"))
+    stack.run_plan({"tasks": [task("ok", "api_call", ok)]}, f"{run_id}-completed")
+    stack.run_plan(
+        {"tasks": [task("bad", "api_call", bad)]}, f"{run_id}-failed", "--max-retries", "0"
+    )
+    rejected = stack.write_plan({"tasks": [task("ok", "api_call", ok)]})
+    stack.cli("start", "--plan", str(rejected), "--approval", "plan", "--id", f"{run_id}-rejected")
+    wait_until(
+        lambda: stack.cli("reject", f"{run_id}-rejected", "--reason", "no").returncode == 0,
+        30,
+        "the plan to wait for approval",
+        interval=0.3,
+    )
+    stack.cli("start", "--plan", str(stack.write_plan({"tasks": [task("s", "api_call", slow)]})),
+              "--id", f"{run_id}-cancelled")  # fmt: skip
+    wait_until(lambda: api.calls("GET", f"/replay/{run_id}/slow"), 30, "the slow call")
+    stack.cli("cancel", f"{run_id}-cancelled")
+    outcomes = ("completed", "failed", "rejected", "cancelled")
+    for outcome in outcomes:
+        stack.cli("result", f"{run_id}-{outcome}", "--wait")
+
+    histories = [
+        await client.get_workflow_handle(f"{run_id}-{outcome}").fetch_history()
+        for outcome in outcomes
+    ]
+
+    assert await replay_failures(build_replayer(), histories) == {}
 
 
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
@@ -37,12 +91,11 @@ class ChangedAgentRun:
         await workflow.sleep(1)
 
 
-async def test_a_changed_workflow_fails_to_replay(stack, client):
-    query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Completed'"
-    histories = client.list_workflows(query, limit=3).map_histories()
+async def test_a_changed_workflow_fails_to_replay():
+    histories = committed_histories()[:3]
     replayer = Replayer(workflows=[ChangedAgentRun], data_converter=pydantic_data_converter)
 
-    results = await replayer.replay_workflows(histories, raise_on_replay_failure=False)
+    failures = await replay_failures(replayer, histories)
 
-    assert results.replay_failures, "the replayer must notice a workflow that changed"
-    assert all("nondetermin" in str(error).lower() for error in results.replay_failures.values())
+    assert len(failures) == len(histories), "the replayer must notice a workflow that changed"
+    assert all("nondetermin" in error.lower() for error in failures.values())

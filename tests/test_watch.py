@@ -88,3 +88,34 @@ def test_start_watch_follows_the_run_it_started(stack, api, run_id):
     assert f"started {run_id}" in screen
     assert "no task of this plan needs approval" in screen
     assert f"run {run_id}: completed" in screen and "tasks: 1/1 completed" in screen
+
+
+def test_the_readme_hello_plan_with_watch(stack):
+    (stack.workspace / "hello" / "adults.json").unlink(missing_ok=True)
+
+    terminal = Terminal(
+        [sys.executable, "cli.py", "start", "--plan", "examples/hello.json", "--watch"], stack.env
+    )
+
+    assert terminal.process.wait(timeout=60) == 0, terminal.screen
+    screen = terminal.screen
+    assert "pending" in screen, "the first view shows the tasks that wait for others"
+    assert ": completed" in screen and "tasks: 4/4 completed" in screen
+    assert "wrote" in screen and "hello/adults.json" in screen
+
+
+def test_status_of_a_run_still_going_through_a_pipe(stack, api, run_id):
+    api.route("GET", f"/pending/{run_id}", Reply(json={}, delay=20))
+    plan = {"tasks": [
+        task("slow", "api_call", get(f"{api.url}/pending/{run_id}")),
+        task("after", "wait", {"seconds": 0}, "slow"),
+    ]}  # fmt: skip
+    stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id)
+    wait_until(lambda: api.calls("GET", f"/pending/{run_id}"), 30, "the slow call")
+
+    shown = stack.cli("status", run_id)
+
+    assert shown.returncode == 0, shown.stderr
+    assert "running" in shown.stdout and "pending" in shown.stdout
+    assert "\x1b[" not in shown.stdout, "no colour codes through a pipe"
+    stack.cli("cancel", run_id)

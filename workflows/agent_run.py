@@ -12,17 +12,19 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from activities.files import FileOperationConfig
+    from activities.registry import ACTIONS
     from workflows.analysis import FailureAnalysis, cause_message
     from workflows.execution import ActionExecution, TaskFailed, summarize
     from workflows.plan import Plan, Task, format_validation_error
     from workflows.results import (
         FINISHED_TASK_STATUSES,
+        OUTCOME_ERROR_TYPES,
         ApprovalSignal,
         CancelSignal,
         DecisionRecord,
@@ -45,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.visibility import GOAL, GOAL_MAX_CHARS, STATUS, TASK_COUNT, plan_summary
 
 WORKFLOW_NAME = "AgentRun"
+# Runs started before this patch return every outcome as a completed execution.
+OUTCOME_AS_EXECUTION_STATUS = "outcome-as-execution-status"
 PLAN_ROUNDS = 2
 BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
 EXECUTING_STATUSES = {TaskStatus.RUNNING, TaskStatus.ANALYZING}
@@ -75,6 +79,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         self._analyses = 0
         self._published_status = ""
         self._started_at = workflow.now()
+        self._result: RunResult | None = None
 
     @workflow.run
     async def run(self, run_input: RunInput) -> RunResult:
@@ -163,6 +168,12 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             paused=self._paused is not None,
             paused_by=self._paused.by if self._paused else "",
         )
+
+    @workflow.query(name="result")
+    def result(self) -> RunResult | None:
+        """The run's result once it ended (None before): also for a run that Temporal
+        cancelled, whose execution carries no result of its own."""
+        return self._result
 
     def _record_verdict(self, approved: bool, signal: ApprovalSignal) -> None:
         """Keep the first verdict on what waits now; a verdict on anything else is ignored,
@@ -273,9 +284,10 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         return verdict() or (False, ApprovalSignal(reason="the run was cancelled"))
 
     def _note_cancellation(self) -> None:
-        """The workflow itself was cancelled (Web UI, `temporal workflow cancel`)."""
+        """The workflow itself was cancelled (`cancel`, the Web UI, `temporal workflow cancel`)."""
         if self._cancel is None:
-            self._cancel = CancelSignal(by="temporal", reason="the workflow was cancelled")
+            reason = workflow.cancellation_reason() or "the workflow was cancelled through Temporal"
+            self._cancel = CancelSignal(reason=reason)
 
     async def _approved(self, task: Task) -> bool:
         """Approval (mode `risky`) for a risky task; False when it is rejected.
@@ -469,6 +481,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
                 continue
             result.attempts += attempts
             result.output, result.error = output, None
+            result.output_summary = ACTIONS[current.action_type].describe_output(output)
             result.status = TaskStatus.COMPLETED
             self._outputs[task_id] = output
             self._finish_task(result)
@@ -533,9 +546,19 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         return "critical tasks did not complete: " + "; ".join(missed) if missed else None
 
     async def _finish(self, status: RunStatus) -> RunResult:
+        """The run's result; a run that did not complete ends its workflow execution as
+        Failed (or Canceled), so Temporal's own views say what happened."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if status == RunStatus.CANCELLED and self._run_error is None:
+            self._run_error = self._stop_reason()
         self._status = status
         self._set_phase(Phase.FINISHED)
+        self._result = self._build_result(status)
+        if workflow.patched(OUTCOME_AS_EXECUTION_STATUS):
+            raise_for_outcome(self._result)
+        return self._result
+
+    def _build_result(self, status: RunStatus) -> RunResult:
         finished_at = workflow.now()
         tasks = list(self._tasks.values())
         return RunResult(
@@ -552,6 +575,20 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             finished_at=finished_at,
             duration_seconds=(finished_at - self._started_at).total_seconds(),
         )
+
+
+def raise_for_outcome(result: RunResult) -> None:
+    """End a run that did not complete as Temporal reports it: Canceled when Temporal's
+    cancellation ended it, else Failed with an error whose type names the outcome and whose
+    details carry the whole result (read back by `result`, `start --wait` and `watch`)."""
+    if result.status == RunStatus.COMPLETED:
+        return
+    message = result.error or f"run {result.status.value}"
+    if result.status == RunStatus.CANCELLED and workflow.cancellation_reason() is not None:
+        raise CancelledError(message)
+    raise ApplicationError(
+        message, result, type=OUTCOME_ERROR_TYPES[result.status], non_retryable=True
+    )
 
 
 def _rejection(signal: ApprovalSignal) -> str:

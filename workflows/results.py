@@ -101,6 +101,14 @@ class RunStatus(StrEnum):
     REJECTED = "rejected"
 
 
+# The type of the workflow failure a run ends with, when it did not complete.
+OUTCOME_ERROR_TYPES = {
+    RunStatus.FAILED: "RunFailed",
+    RunStatus.REJECTED: "RunRejected",
+    RunStatus.CANCELLED: "RunCancelled",
+}
+
+
 class Phase(StrEnum):
     """What the run is doing now."""
 
@@ -168,6 +176,7 @@ class TaskResult(BaseModel):
     approved_by: str = ""
     attempts: int = 0
     output: Any = None
+    output_summary: str = Field("", description="what the output holds, in one line")
     error: TaskFailure | None = None
     reason: str = ""
     started_at: datetime | None = None

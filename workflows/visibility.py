@@ -9,22 +9,30 @@ Search attributes (registered by the worker and by `cli.py server`):
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 STATUS = SearchAttributeKey.for_keyword("AgentStatus")
 GOAL = SearchAttributeKey.for_text("AgentGoal")
 TASK_COUNT = SearchAttributeKey.for_int("AgentTaskCount")
 SEARCH_ATTRIBUTES = {STATUS.name: "Keyword", GOAL.name: "Text", TASK_COUNT.name: "Int"}
-STATUS_VALUES = (
-    "planning",
-    "awaiting_approval",
-    "running",
-    "paused",
-    "completed",
-    "failed",
-    "cancelled",
-    "rejected",
-)
+
+
+class AgentStatus(StrEnum):
+    """The values of the AgentStatus search attribute."""
+
+    PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
 GOAL_MAX_CHARS = 2000
 
 
@@ -33,3 +41,15 @@ def plan_summary(task_labels: list[str], limit: int = 12) -> str:
     shown = ", ".join(task_labels[:limit])
     more = f" and {len(task_labels) - limit} more" if len(task_labels) > limit else ""
     return f"{len(task_labels)} tasks: {shown}{more}"
+
+
+def plan_details(plan: Any, limit: int = 50) -> str:
+    """The plan as a Markdown table, for the run's details in the Web UI."""
+    rows = [
+        f"| `{task.id}` | {task.action_type} | {task.name.replace('|', '/')} | "
+        f"{', '.join(task.depends_on)} |"
+        for task in plan.tasks[:limit]
+    ]
+    more = [f"\n... and {len(plan.tasks) - limit} more tasks"] if len(plan.tasks) > limit else []
+    header = ["| task | action | what | after |", "| --- | --- | --- | --- |"]
+    return "\n".join([*header, *rows, *more])

@@ -97,8 +97,9 @@ class ScriptedLLM(BackgroundHTTPServer):
             return 400, _error_body(message, "invalid_request_error")
         reply = self._next_reply(_messages_text(body))
         if reply is None:
+            # A client error, so that no test waits on retries of a request nobody scripted.
             message = "ScriptedLLM: no scripted reply for request containing: "
-            return 500, {"error": {"message": message + _last_user_text(body)[:200]}}
+            return 400, _error_body(message + _last_user_text(body)[:200])
         if isinstance(reply, ScriptedError):
             return reply.status, _error_body(reply.message, "invalid_request_error")
         text = reply if isinstance(reply, str) else json.dumps(reply)
