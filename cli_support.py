@@ -241,7 +241,8 @@ async def still_running(handle: WorkflowHandle[Any, Any]) -> bool:
 async def watch_run(handle: WorkflowHandle[Any, Any], settings: Settings) -> int:
     """A live view of the run until it ends, then its result."""
     state = await query_state(handle)
-    with Live(render_state(state), console=console, refresh_per_second=4) as live:
+    # Transient: the live view gives way to the result once the run ends.
+    with Live(render_state(state), console=console, refresh_per_second=4, transient=True) as live:
         while state.phase != Phase.FINISHED and await still_running(handle):
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
             state = await query_state(handle)

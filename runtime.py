@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import uuid
@@ -12,6 +13,7 @@ from typing import Any, NoReturn
 import structlog
 from pydantic import ValidationError
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
@@ -19,6 +21,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import (
     ApplicationError,
     CancelledError,
@@ -56,6 +59,9 @@ PASSTHROUGH_MODULES = (
 )
 # A worker that died loses its sticky cache; other workers take over after this long.
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+# Heartbeats reach the server at least this often, so a cancel reaches a running action within
+# about this long (the SDK's default throttle is 80% of the 10 s heartbeat timeout).
+HEARTBEAT_THROTTLE = timedelta(seconds=2)
 # On SIGTERM, actions in flight get this long to finish before they are cancelled.
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 
@@ -66,6 +72,26 @@ def exit_now(code: int) -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+class EngineFailureConverter(DefaultFailureConverter):
+    """Temporal's failure converter, minus the Python stack trace of an `ApplicationError`:
+    the engine raises those on purpose (a run's outcome, a classified action error), and their
+    frames are the SDK's and ours, not the problem. The stack of an unexpected exception, kept
+    as the cause, stays."""
+
+    def to_failure(
+        self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure
+    ) -> None:
+        super().to_failure(exception, payload_converter, failure)
+        if isinstance(exception, ApplicationError):
+            failure.stack_trace = ""
+
+
+# The converter of every client, worker and replayer: pydantic models, lean failures.
+DATA_CONVERTER = dataclasses.replace(
+    pydantic_data_converter, failure_converter_class=EngineFailureConverter
+)
 
 
 class ServerUnreachable(RuntimeError):
@@ -89,7 +115,7 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             runtime=runtime,
         )
     except RuntimeError as error:
@@ -149,6 +175,7 @@ def build_worker(
         workflow_runner=workflow_runner(),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         max_concurrent_activities=100,
     )
 
@@ -158,7 +185,7 @@ def build_replayer() -> Replayer:
     prove that the current code makes the same decisions as the code that recorded them."""
     return Replayer(
         workflows=WORKFLOWS,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
     )
 

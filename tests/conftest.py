@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from devstack import EmbeddedPostgres, TemporalDevServer, free_port, stop_process
+from runtime import DATA_CONVERTER
 from tests.fakes.api_server import FakeAPI
 from tests.fakes.llm_server import ScriptedLLM
 
@@ -189,9 +189,7 @@ async def client(stack: Stack) -> AsyncIterator[Client]:
 
     With RECORD_HISTORIES=DIR, every finished run's history is saved there at the end of the
     session (how tests/histories/ was recorded)."""
-    client = await Client.connect(
-        stack.address, namespace="default", data_converter=pydantic_data_converter
-    )
+    client = await Client.connect(stack.address, namespace="default", data_converter=DATA_CONVERTER)
     yield client
     record_dir = os.environ.get("RECORD_HISTORIES")
     if record_dir:

@@ -52,6 +52,7 @@ def test_a_failed_run_is_a_failed_execution_carrying_its_result(stack, api, run_
     assert failure["applicationFailureInfo"]["type"] == "RunFailed"
     assert failure["applicationFailureInfo"]["nonRetryable"] is True
     assert "gone" in failure["message"]
+    assert not failure.get("stackTrace"), "an outcome is not a crash: no Python stack trace"
     failed_runs = f"ExecutionStatus = 'Failed' AND WorkflowId = '{run_id}'"
     assert wait_until(lambda: listed_ids(stack, failed_runs), 30, "the run in the list") == [run_id]
     shown = stack.cli("result", run_id)

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from runtime import build_replayer
+from runtime import DATA_CONVERTER, build_replayer
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task
@@ -93,7 +92,7 @@ class ChangedAgentRun:
 
 async def test_a_changed_workflow_fails_to_replay():
     histories = committed_histories()[:3]
-    replayer = Replayer(workflows=[ChangedAgentRun], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ChangedAgentRun], data_converter=DATA_CONVERTER)
 
     failures = await replay_failures(replayer, histories)
 

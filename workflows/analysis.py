@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.plan import Plan, Task
@@ -33,6 +33,13 @@ def cause_message(error: ActivityError) -> str:
     cause = error.cause
     message = getattr(cause, "message", None)
     return message if isinstance(message, str) else str(cause or error)
+
+
+def _no_analysis_note(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "LLMNotConfigured":
+        return "no analysis: no LLM is configured"
+    return f"no analysis ({cause_message(error)})"
 
 
 class FailureAnalysis:
@@ -116,7 +123,7 @@ class FailureAnalysis:
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
                 raise asyncio.CancelledError() from error
-            note = f"no analysis ({cause_message(error)})"
+            note = _no_analysis_note(error)
             return self._fallback_decision(task, note), "fallback"
         self._usage = self._usage.plus(reply.usage)
         return reply.decision, "analyst"
