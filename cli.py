@@ -29,12 +29,21 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli_output import console, print_json, print_result, print_runs, render_state
+from cli_output import (
+    console,
+    print_endpoint_checks,
+    print_json,
+    print_result,
+    print_runs,
+    render_state,
+)
 from cli_support import (
+    LLM_HELP,
     QUERY_TIMEOUT_SECONDS,
     CliError,
     build_edit_request,
     build_run_input,
+    check_endpoints,
     command,
     current_user,
     existing_handle,
@@ -466,6 +475,27 @@ def server(
         console.print(f"Web UI: http://localhost:{ui_port}")
     sys.stdout.flush()
     os.execv(arguments[0], arguments)
+
+
+llm_app = typer.Typer(help="The LLM endpoints the planner and the analyst use.")
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command(name="check")
+@command
+async def llm_check(as_json: JsonOption = False) -> int:
+    """Send one tiny planning request to each endpoint: the output mode that works, the
+    latency, the tokens, and whether the reply was a valid plan."""
+    settings = get_settings()
+    if not settings.llm_configured:
+        fail(LLM_HELP)
+    rows = await check_endpoints(settings)
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+    else:
+        print_endpoint_checks(rows)
+    return 0 if all(row["answered"] for row in rows) else 1
 
 
 def main() -> None:

@@ -188,3 +188,18 @@ def _list_status_style(status: str) -> str:
         return RUN_STATUS_STYLES[RunStatus(status)]
     except ValueError:
         return ""
+
+
+def print_endpoint_checks(rows: list[dict[str, Any]]) -> None:
+    """What `llm check` found at each endpoint."""
+    table = Table("endpoint", "model", "mode", "seconds", "tokens", "reply")
+    for row in rows:
+        if not row["answered"]:
+            table.add_row(Text(row["endpoint"]), Text(row["model"]), "", "", "",
+                          Text(f"no answer: {row['error']}", style="red"))  # fmt: skip
+            continue
+        tokens = f"{row['prompt_tokens']} + {row['completion_tokens']}"
+        style = "green" if row["plan"].startswith("valid") else "yellow"
+        table.add_row(Text(row["endpoint"]), Text(row["model"]), row["mode"],
+                      f"{row['seconds']:.2f}", tokens, Text(row["plan"], style=style))  # fmt: skip
+    console.print(table)

@@ -26,6 +26,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from agents.client import LLMClient, LLMReply
+from agents.endpoints import LLMEndpoint
+from agents.errors import LLMError
+from agents.planner import parse_plan, planning_request
 from cli_output import console, print_json, print_result, render_state
 from demo import DemoRun
 from devstack import port_open, split_address
@@ -50,6 +54,7 @@ from workflows.results import (
     ApprovalSignal,
     EditRequest,
     Phase,
+    PlanRequest,
     RunInput,
     RunOptions,
     RunResult,
@@ -445,3 +450,39 @@ def timestamp(moment: Any) -> str:
 
 def current_user() -> str:
     return os.environ.get("USER", "")
+
+
+CHECK_GOAL = "Wait one second, then write the word done to check.txt."
+CHECK_MAX_TOKENS = 1024
+
+
+async def check_endpoints(settings: Settings) -> list[dict[str, Any]]:
+    """One tiny planning request to each configured endpoint, and what came of it."""
+    client = LLMClient.from_settings(settings)
+    assert client is not None
+    request = planning_request(
+        PlanRequest(goal=CHECK_GOAL), min(settings.llm_planner_max_tokens, CHECK_MAX_TOKENS)
+    )
+    try:
+        answers = await client.check(request)
+    finally:
+        await client.close()
+    return [_check_row(endpoint, answer) for endpoint, answer in answers]
+
+
+def _check_row(endpoint: LLMEndpoint, answer: LLMReply | LLMError) -> dict[str, Any]:
+    row: dict[str, Any] = {"endpoint": endpoint.name, "base_url": endpoint.base_url,
+                           "model": endpoint.model}  # fmt: skip
+    if isinstance(answer, LLMError):
+        return {**row, "answered": False, "error": answer.message}
+    plan, errors = parse_plan(answer.text, CHECK_GOAL)
+    verdict = f"valid plan of {len(plan.tasks)} tasks" if plan else f"not a valid plan: {errors[0]}"
+    return {
+        **row,
+        "answered": True,
+        "mode": answer.call.mode,
+        "seconds": answer.call.seconds,
+        "prompt_tokens": answer.usage.prompt_tokens,
+        "completion_tokens": answer.usage.completion_tokens,
+        "plan": verdict,
+    }

@@ -23,8 +23,10 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     if not isinstance(numeric_level, int):
         numeric_level = logging.INFO
     logging.basicConfig(level=numeric_level, stream=sys.stderr, format="%(message)s")
-    # httpx logs every request at INFO; the engine's own line per action says more.
-    logging.getLogger("httpx").setLevel(max(numeric_level, logging.WARNING))
+    # httpx (and httpx2, the openai SDK's) log every request at INFO; the engine's own line per
+    # action or LLM call says more.
+    for chatty in ("httpx", "httpx2"):
+        logging.getLogger(chatty).setLevel(max(numeric_level, logging.WARNING))
     activity_logger = logging.getLogger("temporalio.activity")
     if not any(isinstance(f, TemporalFailureEcho) for f in activity_logger.filters):
         activity_logger.addFilter(TemporalFailureEcho())

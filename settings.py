@@ -6,12 +6,19 @@ deterministic), so anything a workflow needs travels in its input.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agents.endpoints import OPENAI_DEFAULT_BASE_URL, LLMEndpoint
+
+OutputModeSetting = Literal[
+    "auto", "json_schema", "json_object_schema", "guided_json", "json_object", "text"
+]
 
 
 class Settings(BaseSettings):
@@ -29,7 +36,14 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
-    llm_timeout_seconds: float = 120.0
+    llm_endpoints: list[LLMEndpoint] | None = Field(
+        None, description="JSON list of {base_url, model, api_key_env, name}, tried in order"
+    )
+    llm_output_mode: OutputModeSetting = "auto"
+    llm_timeout_seconds: float = Field(120.0, gt=0, le=3600)
+    llm_planner_max_tokens: int = Field(4096, ge=16)
+    llm_analyst_max_tokens: int = Field(1024, ge=16)
+    llm_endpoint_attempts: int = Field(2, ge=1, le=20)
 
     workspace_dir: Path = Path("workspace")
     database_url: str | None = None
@@ -44,8 +58,31 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        """True when an LLM can be reached: a key (OpenAI) or a base URL (a compatible server)."""
-        return bool(self.openai_api_key or self.openai_base_url)
+        """True when an LLM can be reached: endpoints, a key (OpenAI) or a base URL."""
+        return bool(self.llm_endpoints or self.openai_api_key or self.openai_base_url)
+
+    @property
+    def endpoints(self) -> list[LLMEndpoint]:
+        """The LLM endpoints: LLM_ENDPOINTS, else one from the OPENAI_* settings."""
+        if self.llm_endpoints:
+            return self.llm_endpoints
+        return [
+            LLMEndpoint(
+                base_url=self.openai_base_url or OPENAI_DEFAULT_BASE_URL,
+                model=self.openai_model,
+                api_key_env="OPENAI_API_KEY" if self.openai_api_key else None,
+            )
+        ]
+
+    @model_validator(mode="after")
+    def _endpoint_keys_exist(self) -> Settings:
+        for endpoint in self.llm_endpoints or []:
+            if endpoint.api_key_env and not os.environ.get(endpoint.api_key_env):
+                raise ValueError(
+                    f"LLM endpoint {endpoint.label} takes its key from {endpoint.api_key_env}, "
+                    "which is not set"
+                )
+        return self
 
 
 _overrides: dict[str, Any] = {}

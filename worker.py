@@ -18,7 +18,7 @@ import structlog
 
 from activities.actions import action_activities
 from activities.base import ActionContext
-from activities.llm import llm_activities
+from activities.llm import TokenLimits, llm_activities
 from activities.postgres import close_pools
 from agents.client import LLMClient
 from logging_setup import configure_logging
@@ -54,7 +54,10 @@ async def run_worker(
         )
         resources.push_async_callback(close_pools, context)
         llm = LLMClient.from_settings(settings)
-        activities = [*action_activities(context), *llm_activities(llm)]
+        if llm is not None:
+            resources.push_async_callback(llm.close)
+        limits = TokenLimits(settings.llm_planner_max_tokens, settings.llm_analyst_max_tokens)
+        activities = [*action_activities(context), *llm_activities(llm, limits)]
         worker = build_worker(client, settings, activities)
         async with worker:
             logger.info(
@@ -63,7 +66,7 @@ async def run_worker(
                 address=settings.temporal_address,
                 namespace=settings.temporal_namespace,
                 workspace=str(settings.workspace_dir.resolve()),
-                llm=llm is not None,
+                llm=[endpoint.label for endpoint in llm.endpoints] if llm else None,
                 metrics=settings.metrics_address,
             )
             if ready is not None:

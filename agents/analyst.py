@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from activities.registry import ACTIONS
-from agents.client import extract_json
+from agents.client import JSONRequest, LLMClient
+from agents.errors import LLMError
 from agents.planner import config_schema_json
+from agents.replies import extract_json
 from workflows.plan import format_validation_error
-from workflows.results import AnalysisRequest, DecisionAction, FailureDecision
+from workflows.results import (
+    AnalysisReply,
+    AnalysisRequest,
+    DecisionAction,
+    FailureDecision,
+    LLMCall,
+    TokenUsage,
+)
 
 ALL_DECISION_ACTIONS: tuple[DecisionAction, ...] = get_args(DecisionAction)
 MAX_UPSTREAM_CHARS = 4_000
@@ -48,14 +58,18 @@ Guidance:
 
 
 def decision_json_schema(allowed_actions: list[DecisionAction]) -> dict[str, Any]:
-    """The JSON schema of a decision whose action is one of `allowed_actions`."""
+    """The JSON schema of a decision whose action is one of `allowed_actions` (without
+    `modify`, a closed schema that strict decoding accepts)."""
+    actions = list(allowed_actions or ALL_DECISION_ACTIONS)
+    properties: dict[str, Any] = {
+        "action": {"type": "string", "enum": actions},
+        "reason": {"type": "string"},
+    }
+    if "modify" in actions:
+        properties["new_config"] = {"type": "object"}
     return {
         "type": "object",
-        "properties": {
-            "action": {"type": "string", "enum": list(allowed_actions or ALL_DECISION_ACTIONS)},
-            "reason": {"type": "string"},
-            "new_config": {"type": "object"},
-        },
+        "properties": properties,
         "required": ["action", "reason"],
         "additionalProperties": False,
     }
@@ -181,3 +195,36 @@ def parse_decision(
     if decision.action != "modify" and decision.new_config is not None:
         decision = decision.model_copy(update={"new_config": None})
     return decision, []
+
+
+async def decide(
+    client: LLMClient, request: AnalysisRequest, max_tokens: int, attempt: int = 1
+) -> AnalysisReply:
+    """The analyst's decision: one call, and one repair call if the reply is not a valid
+    decision. Raises `LLMError` (with the tokens spent) when there is still none."""
+    action_type = request.task.get("action_type")
+    llm_request = JSONRequest(
+        purpose="analysis",
+        system=analyst_system_prompt(),
+        messages=analyst_messages(request),
+        schema_name="failure_decision",
+        schema=decision_json_schema(request.allowed_actions),
+        max_tokens=max_tokens,
+    )
+    usage, calls = TokenUsage(), list[LLMCall]()
+    for round_number in (1, 2):
+        reply = await client.complete_json(llm_request, attempt)
+        usage, calls = usage.plus(reply.usage), [*calls, reply.call]
+        decision, errors = parse_decision(reply.text, request.allowed_actions, action_type)
+        if decision is not None:
+            return AnalysisReply(decision=decision, usage=usage, calls=calls)
+        if round_number == 1:
+            messages = analyst_repair_messages(llm_request.messages, reply.text, errors)
+            llm_request = replace(llm_request, messages=messages)
+    raise LLMError(
+        f"the analyst's reply for task {request.task.get('id')!r} is not a valid decision after "
+        f"a repair round: {'; '.join(errors)}",
+        "InvalidAnalystReply",
+        retryable=False,
+        usage=usage,
+    )

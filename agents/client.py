@@ -1,167 +1,273 @@
-"""The one place that talks to an OpenAI-compatible chat completions API.
+"""The one place that talks to OpenAI-compatible chat completions APIs.
 
-Temporal is the only retry layer: the openai client's own retries are off, and every failure is
-mapped to an `ApplicationError` whose type says whether retrying can help.
+- Endpoints are tried in order: one that cannot serve (refused connection, bad key, unknown
+  model) is skipped at once and remembered as down for a while; a transient failure (timeout,
+  5xx, 429) is left to Temporal to retry, and after `attempts_per_endpoint` attempts the next
+  endpoint takes over. Temporal is the only retry layer: the openai client's own retries are off.
+- Each endpoint asks for JSON in the most constrained output mode it accepts (see modes.py),
+  recognising a refused format from the error body whatever its status code, and remembers
+  the mode that worked for the worker's life.
+- Every request is bounded: `max_tokens` (or `max_completion_tokens` where the server wants
+  that name) and a request timeout shorter than the activity's.
+
+Errors are `LLMError`s; this module knows nothing of Temporal.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import openai
 import structlog
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
-from temporalio.exceptions import ApplicationError
 
-from activities.base import non_retryable, retryable
-from workflows.results import TokenUsage
+from agents.endpoints import LLMEndpoint
+from agents.errors import LLMError
+from agents.modes import (
+    OutputMode,
+    is_format_rejection,
+    modes_for,
+    request_fields,
+    system_prompt_for,
+)
+from workflows.results import LLMCall, TokenUsage
 
 logger = structlog.get_logger("agents.client")
 
-OutputMode = Literal["json_schema", "json_object", "text"]
-OUTPUT_MODES: tuple[OutputMode, ...] = ("json_schema", "json_object", "text")
-FORMAT_REJECTION_HINTS = ("response_format", "json_schema", "json_object", "not supported")
-RETRYABLE_STATUSES = {408, 409, 425}
 MAX_ERROR_CHARS = 500
-JSON_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
-
-
-class LLMReply(BaseModel):
-    """The text of one completion and the tokens it cost."""
-
-    text: str
-    usage: TokenUsage
+# Endpoints that failed this way are skipped for DOWN_SECONDS by every call of this worker.
+DOWN_ERROR_TYPES = {"LLMUnreachable", "LLMAuthError", "LLMModelNotFound", "LLMQuotaExceeded"}
+DOWN_SECONDS = 60.0
+RETRYABLE_STATUSES = {408, 409, 425}
+TOKEN_PARAM_REJECTION = re.compile(r"max_tokens.*max_completion_tokens", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
-class _Target:
-    """Where requests go, for error messages."""
+class JSONRequest:
+    """One request for a JSON answer: the prompt, its schema, and how long the answer may be.
 
-    model: str
-    base_url: str
-    timeout_seconds: float
+    `schema` is what constrained decoding follows; `prompt_schema` (default: the same) what the
+    prompt shows where decoding follows none."""
+
+    purpose: str
+    system: str
+    messages: list[dict[str, Any]]
+    schema_name: str
+    schema: dict[str, Any]
+    max_tokens: int
+    prompt_schema: dict[str, Any] | None = None
+
+    @property
+    def prompt_version(self) -> str:
+        """A short hash of the system prompt: which version of the prompt asked."""
+        return hashlib.sha256(self.system.encode()).hexdigest()[:12]
+
+
+class LLMReply(BaseModel):
+    """The text of one completion, what it cost, and who answered in which mode."""
+
+    text: str
+    usage: TokenUsage
+    call: LLMCall
 
 
 class LLMClient:
-    """An OpenAI-compatible chat client that asks for JSON in the best way the server supports.
-
-    It tries `response_format` json_schema, then json_object, then plain text with an instruction,
-    and remembers the first mode that worked so later calls skip the ones the server rejected.
-    """
+    """OpenAI-compatible chat completions over a list of endpoints (see the module doc)."""
 
     def __init__(
-        self, api_key: str | None, base_url: str | None, model: str, timeout_seconds: float
+        self,
+        endpoints: list[LLMEndpoint],
+        *,
+        timeout_seconds: float,
+        output_mode: str = "auto",
+        attempts_per_endpoint: int = 2,
     ) -> None:
-        self.model = model
-        self._openai = openai.AsyncOpenAI(
-            api_key=api_key or "not-needed",
-            base_url=base_url,
-            timeout=timeout_seconds,
-            max_retries=0,
-        )
-        self._target = _Target(model, str(self._openai.base_url), timeout_seconds)
-        self._first_mode_index = 0
-        self._log = logger.bind(model=model, base_url=self._target.base_url)
+        if not endpoints:
+            raise ValueError("an LLM client needs at least one endpoint")
+        modes = modes_for(output_mode)
+        self._endpoints = [_Endpoint(spec, modes, timeout_seconds) for spec in endpoints]
+        self._attempts_per_endpoint = max(1, attempts_per_endpoint)
 
     @classmethod
     def from_settings(cls, settings: Any) -> LLMClient | None:
-        """A client for the configured LLM, or None when no LLM is configured."""
+        """A client for the configured endpoints, or None when no LLM is configured."""
         if not settings.llm_configured:
             return None
         return cls(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            model=settings.openai_model,
+            settings.endpoints,
             timeout_seconds=settings.llm_timeout_seconds,
+            output_mode=settings.llm_output_mode,
+            attempts_per_endpoint=settings.llm_endpoint_attempts,
         )
 
     @property
-    def output_mode(self) -> OutputMode:
-        """The output mode the next call tries first."""
-        return OUTPUT_MODES[self._first_mode_index]
+    def endpoints(self) -> list[LLMEndpoint]:
+        """The endpoints, in the order they are tried."""
+        return [endpoint.spec for endpoint in self._endpoints]
 
-    async def complete_json(
-        self, system: str, messages: list[dict], schema_name: str, json_schema: dict
-    ) -> LLMReply:
-        """One completion whose text should be JSON following `json_schema` (not checked here)."""
-        for index in range(self._first_mode_index, len(OUTPUT_MODES)):
-            mode = OUTPUT_MODES[index]
+    async def complete_json(self, request: JSONRequest, attempt: int = 1) -> LLMReply:
+        """One completion whose text should be JSON following the request's schema (it is not
+        checked here). `attempt` is Temporal's attempt number: it chooses the endpoint."""
+        failures: list[LLMError] = []
+        for endpoint in self._candidates(attempt):
             try:
-                completion = await self._create(mode, system, messages, schema_name, json_schema)
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as error:
-                if mode == OUTPUT_MODES[-1]:
-                    raise llm_error(error, self._target) from error
-                self._log_fallback(mode, OUTPUT_MODES[index + 1], error)
-                continue
-            except openai.APIError as error:
-                raise llm_error(error, self._target) from error
-            self._first_mode_index = index
-            return _reply_from(completion)
-        raise AssertionError("unreachable: the last output mode raises or returns")
+                return await endpoint.complete(request)
+            except LLMError as error:
+                if not error.try_next_endpoint:
+                    raise
+                if error.error_type in DOWN_ERROR_TYPES:
+                    endpoint.mark_down()
+                failures.append(error)
+        raise _all_failed(failures)
 
-    async def _create(
-        self,
-        mode: OutputMode,
-        system: str,
-        messages: list[dict],
-        schema_name: str,
-        json_schema: dict,
-    ) -> ChatCompletion:
-        extra: dict[str, Any] = {}
-        if mode == "json_schema":
-            extra["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": schema_name, "schema": json_schema, "strict": False},
-            }
-        elif mode == "json_object":
-            extra["response_format"] = {"type": "json_object"}
-        system_message = {"role": "system", "content": _system_for(mode, system, json_schema)}
-        return await self._openai.chat.completions.create(
-            model=self.model, messages=[system_message, *messages], **extra
-        )
+    async def check(self, request: JSONRequest) -> list[tuple[LLMEndpoint, LLMReply | LLMError]]:
+        """Send `request` to every endpoint: each one's reply (with its mode), or its error."""
+        answers: list[tuple[LLMEndpoint, LLMReply | LLMError]] = []
+        for endpoint in self._endpoints:
+            try:
+                answers.append((endpoint.spec, await endpoint.complete(request)))
+            except LLMError as error:
+                answers.append((endpoint.spec, error))
+        return answers
 
-    def _log_fallback(
-        self, mode: OutputMode, next_mode: OutputMode, error: openai.APIError
-    ) -> None:
-        message = _error_text(error)
-        self._log.warning(
-            "llm_output_mode_rejected",
-            mode=mode,
-            next_mode=next_mode,
-            status=getattr(error, "status_code", None),
-            mentions_format=any(hint in message.lower() for hint in FORMAT_REJECTION_HINTS),
-            error=message,
-        )
+    async def close(self) -> None:
+        """Close every endpoint's connections."""
+        for endpoint in self._endpoints:
+            await endpoint.close()
+
+    def _candidates(self, attempt: int) -> list[_Endpoint]:
+        """The endpoints this attempt may use: from the one whose turn it is (each gets
+        `attempts_per_endpoint` attempts), skipping those known to be down, unless all are."""
+        start = min((max(attempt, 1) - 1) // self._attempts_per_endpoint, len(self._endpoints) - 1)
+        remaining = self._endpoints[start:]
+        return [endpoint for endpoint in remaining if not endpoint.is_down()] or remaining
 
 
-def _system_for(mode: OutputMode, system: str, json_schema: dict) -> str:
-    """The system prompt; without json_schema mode the schema travels in the prompt instead."""
-    if mode == "json_schema":
-        return system
-    schema_text = json.dumps(json_schema, separators=(",", ":"))
-    return (
-        f"{system}\n\nAnswer with only one JSON object, no prose and no Markdown fences. "
-        f"It must follow this JSON schema: {schema_text}"
+def _all_failed(failures: list[LLMError]) -> LLMError:
+    if len(failures) == 1:
+        return failures[0]
+    reasons = "; ".join(failure.message for failure in failures)
+    return LLMError(
+        f"no LLM endpoint could answer: {reasons}",
+        "LLMUnavailable",
+        retryable=any(failure.retryable for failure in failures),
     )
 
 
-def _reply_from(completion: ChatCompletion) -> LLMReply:
-    """The reply text and usage; an empty reply is worth another try."""
-    message = completion.choices[0].message if completion.choices else None
-    text = (message.content or "") if message else ""
-    if not text.strip():
-        refusal = getattr(message, "refusal", None)
-        detail = f" (refusal: {refusal})" if refusal else ""
-        raise retryable(f"the LLM answered with an empty message{detail}", "LLMEmptyReply")
-    return LLMReply(text=text, usage=_usage_from(completion))
+@dataclass
+class _Endpoint:
+    """One endpoint and model: its client, and what it was found to accept."""
+
+    spec: LLMEndpoint
+    modes: tuple[OutputMode, ...]
+    timeout_seconds: float
+    token_param: str = "max_tokens"
+    first_mode: int = 0
+    down_until: float = 0.0
+    _client: openai.AsyncOpenAI = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._client = openai.AsyncOpenAI(
+            api_key=self.spec.api_key() or "not-needed",
+            base_url=self.spec.base_url,
+            timeout=self.timeout_seconds,
+            max_retries=0,
+        )
+        self._log = logger.bind(endpoint=self.spec.name, model=self.spec.model)
+
+    def is_down(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    def mark_down(self) -> None:
+        self.down_until = time.monotonic() + DOWN_SECONDS
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: JSONRequest) -> LLMReply:
+        """One completion in the best mode this endpoint accepts."""
+        index = self.first_mode
+        while True:
+            mode = self.modes[index]
+            started = time.monotonic()
+            try:
+                completion = await self._create(mode, request)
+            except openai.APIStatusError as error:
+                if self._adapts_to(error):
+                    continue
+                if index + 1 < len(self.modes) and is_format_rejection(
+                    error.status_code, error_text(error)
+                ):
+                    self._log.info(
+                        "llm_output_mode_rejected",
+                        mode=mode.value,
+                        next_mode=self.modes[index + 1].value,
+                        status=error.status_code,
+                        error=error_text(error),
+                    )
+                    index += 1
+                    continue
+                raise self._error(error, mode) from error
+            except openai.APIError as error:
+                raise self._error(error, mode) from error
+            self.first_mode = index
+            return self._reply(completion, request, mode, time.monotonic() - started)
+
+    def _adapts_to(self, error: openai.APIStatusError) -> bool:
+        """True when the error asks for another name of the token limit (newer OpenAI
+        models want max_completion_tokens); the request is then sent again."""
+        if self.token_param == "max_tokens" and TOKEN_PARAM_REJECTION.search(error_text(error)):
+            self.token_param = "max_completion_tokens"
+            return True
+        return False
+
+    async def _create(self, mode: OutputMode, request: JSONRequest) -> ChatCompletion:
+        fields = request_fields(mode, request.schema_name, request.schema)
+        extra_body = {**fields.pop("extra_body", {}), self.token_param: request.max_tokens}
+        system = {
+            "role": "system",
+            "content": system_prompt_for(mode, request.system, request.schema),
+        }
+        return await self._client.chat.completions.create(
+            model=self.spec.model,
+            messages=[system, *request.messages],  # type: ignore[list-item]
+            extra_body=extra_body,
+            **fields,
+        )
+
+    def _reply(
+        self, completion: ChatCompletion, request: JSONRequest, mode: OutputMode, seconds: float
+    ) -> LLMReply:
+        message = completion.choices[0].message if completion.choices else None
+        text = (message.content or "") if message else ""
+        usage = usage_of(completion)
+        call = LLMCall(
+            purpose=request.purpose,
+            endpoint=self.spec.name,
+            model=self.spec.model,
+            mode=mode.value,
+            prompt_version=request.prompt_version,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            seconds=round(seconds, 3),
+        )
+        return LLMReply(text=text, usage=usage, call=call)
+
+    def _error(self, error: openai.APIError, mode: OutputMode) -> LLMError:
+        for error_class, mapper in ERROR_MAPPERS:
+            if isinstance(error, error_class):
+                return mapper(error, self, mode)
+        return _server_error(error, self, mode)
 
 
-def _usage_from(completion: ChatCompletion) -> TokenUsage:
+def usage_of(completion: ChatCompletion) -> TokenUsage:
+    """The tokens a completion cost, as the server counted them."""
     usage = completion.usage
     if usage is None:
         return TokenUsage(calls=1)
@@ -173,86 +279,127 @@ def _usage_from(completion: ChatCompletion) -> TokenUsage:
     )
 
 
-def _error_text(error: openai.APIError) -> str:
-    """The server's own error message when it sent one, else the SDK's and its cause."""
+def error_text(error: openai.APIError) -> str:
+    """The server's own message, without stack trace lines, in one line."""
     body = error.body
     message = body.get("message") if isinstance(body, dict) else None
     if not message and error.__cause__ is not None:
         message = f"{error.message} ({error.__cause__!r})"
-    return str(message or error.message)[:MAX_ERROR_CHARS]
+    return _without_traceback(str(message or error.message))[:MAX_ERROR_CHARS]
 
 
-def _status(error: openai.APIError) -> str:
-    return f"HTTP {error.status_code}" if isinstance(error, openai.APIStatusError) else "no status"
+def _without_traceback(text: str) -> str:
+    """The text minus the stack trace some servers put in error messages (llama-cpp-python
+    appends `File "...", line N, in f` lines, each followed by its indented source line)."""
+    kept: list[str] = []
+    skip_source_line = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("Traceback (most recent call last)", 'File "')):
+            skip_source_line = True
+            continue
+        if skip_source_line and line[:1].isspace():
+            skip_source_line = False
+            continue
+        skip_source_line = False
+        if stripped:
+            kept.append(stripped)
+    return " ".join(kept)
 
 
-def _timed_out(error: openai.APIError, target: _Target) -> ApplicationError:
-    return retryable(
-        f"the LLM at {target.base_url} did not answer within {target.timeout_seconds:g}s "
-        "(LLM_TIMEOUT_SECONDS); Temporal will retry",
-        "LLMUnavailable",
+# ----- errors for people ----------------------------------------------------------------------
+
+ErrorMapper = Callable[[openai.APIError, _Endpoint, OutputMode], LLMError]
+
+
+def _where(endpoint: _Endpoint) -> str:
+    return f"the LLM at {endpoint.spec.base_url} ({endpoint.spec.model})"
+
+
+def _timed_out(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
+    return LLMError(
+        f"{_where(endpoint)} did not answer within {endpoint.timeout_seconds:g} s "
+        "(LLM_TIMEOUT_SECONDS)",
+        "LLMTimeout",
+        retryable=True,
     )
 
 
-def _unreachable(error: openai.APIError, target: _Target) -> ApplicationError:
-    return retryable(
-        f"cannot reach the LLM at {target.base_url}: {_error_text(error)}; check OPENAI_BASE_URL "
-        "and that the server is running; Temporal will retry",
-        "LLMUnavailable",
+def _unreachable(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
+    return LLMError(
+        f"cannot reach {_where(endpoint)}: {error_text(error)}; check the endpoint's base URL "
+        "(OPENAI_BASE_URL or LLM_ENDPOINTS) and that the server is running",
+        "LLMUnreachable",
+        retryable=True,
+        try_next_endpoint=True,
     )
 
 
-def _server_error(error: openai.APIError, target: _Target) -> ApplicationError:
-    return retryable(
-        f"the LLM at {target.base_url} failed ({_status(error)}): {_error_text(error)}",
-        "LLMUnavailable",
+def _server_error(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
+    status = getattr(error, "status_code", None)
+    return LLMError(
+        f"{_where(endpoint)} failed (HTTP {status}): {error_text(error)}",
+        "LLMServerError",
+        retryable=True,
     )
 
 
-def _rate_limited(error: openai.APIError, target: _Target) -> ApplicationError:
+def _rate_limited(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
     if error.code == "insufficient_quota":
-        return non_retryable(
-            f"the LLM account at {target.base_url} has no quota left: {_error_text(error)}",
+        return LLMError(
+            f"{_where(endpoint)}: the account has no quota left: {error_text(error)}",
             "LLMQuotaExceeded",
+            retryable=False,
+            try_next_endpoint=True,
         )
-    return retryable(
-        f"the LLM at {target.base_url} is rate limiting (HTTP 429): {_error_text(error)}",
+    return LLMError(
+        f"{_where(endpoint)} is rate limiting (HTTP 429): {error_text(error)}",
         "LLMRateLimited",
+        retryable=True,
     )
 
 
-def _auth_error(error: openai.APIError, target: _Target) -> ApplicationError:
-    return non_retryable(
-        f"the LLM at {target.base_url} refused the credentials ({_status(error)}): "
-        f"{_error_text(error)}; check OPENAI_API_KEY",
+def _auth_error(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
+    key = endpoint.spec.api_key_env or "its api_key_env"
+    return LLMError(
+        f"{_where(endpoint)} refused the credentials (HTTP {getattr(error, 'status_code', '?')}): "
+        f"{error_text(error)}; check {key}",
         "LLMAuthError",
+        retryable=False,
+        try_next_endpoint=True,
     )
 
 
-def _model_not_found(error: openai.APIError, target: _Target) -> ApplicationError:
-    return non_retryable(
-        f"model {target.model!r} not found at {target.base_url} (HTTP 404): {_error_text(error)}; "
-        "check OPENAI_MODEL, and OPENAI_BASE_URL (compatible servers usually end in /v1)",
+def _model_not_found(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
+    return LLMError(
+        f"model {endpoint.spec.model!r} not found at {endpoint.spec.base_url} (HTTP 404): "
+        f"{error_text(error)}; check the model name (OPENAI_MODEL or LLM_ENDPOINTS) and the base "
+        "URL (compatible servers usually end in /v1)",
         "LLMModelNotFound",
+        retryable=False,
+        try_next_endpoint=True,
     )
 
 
-def _bad_request(error: openai.APIError, target: _Target) -> ApplicationError:
-    return non_retryable(
-        f"the LLM at {target.base_url} rejected the request ({_status(error)}): "
-        f"{_error_text(error)}",
+def _bad_request(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
+    hint = ""
+    if is_format_rejection(getattr(error, "status_code", None), error_text(error)):
+        hint = f"; it refused output mode {mode.value}: set LLM_OUTPUT_MODE=auto to fall back"
+    return LLMError(
+        f"{_where(endpoint)} rejected the request (HTTP {getattr(error, 'status_code', '?')}): "
+        f"{error_text(error)}{hint}",
         "LLMBadRequest",
+        retryable=False,
+        try_next_endpoint=True,
     )
 
 
-def _other_status(error: openai.APIError, target: _Target) -> ApplicationError:
+def _other_status(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -> LLMError:
     status_code = getattr(error, "status_code", 0)
     if status_code >= 500 or status_code in RETRYABLE_STATUSES:
-        return _server_error(error, target)
-    return _bad_request(error, target)
+        return _server_error(error, endpoint, mode)
+    return _bad_request(error, endpoint, mode)
 
-
-ErrorMapper = Callable[[openai.APIError, _Target], ApplicationError]
 
 # First match wins: subclasses come before their bases.
 ERROR_MAPPERS: tuple[tuple[type[openai.APIError], ErrorMapper], ...] = (
@@ -268,44 +415,3 @@ ERROR_MAPPERS: tuple[tuple[type[openai.APIError], ErrorMapper], ...] = (
     (openai.APIStatusError, _other_status),
     (openai.APIError, _server_error),
 )
-
-
-def llm_error(error: openai.APIError, target: _Target) -> ApplicationError:
-    """The Temporal error for an openai error: retryable only when waiting can help."""
-    for error_class, mapper in ERROR_MAPPERS:
-        if isinstance(error, error_class):
-            return mapper(error, target)
-    return _server_error(error, target)
-
-
-def extract_json(text: str) -> Any:
-    """The JSON value in an LLM reply: bare, in ```json fences, or as an object inside prose."""
-    stripped = text.strip()
-    candidates = [stripped, *(block.strip() for block in JSON_FENCE.findall(text))]
-    for candidate in candidates:
-        try:
-            return json.loads(candidate)
-        except json.JSONDecodeError:
-            pass
-    return _first_object(stripped)
-
-
-def _first_object(text: str) -> dict:
-    """The object from the first `{` on (prose after it ignored), else the outermost `{...}`."""
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0:
-        raise ValueError(f"the reply holds no JSON object; it began: {_preview(text)!r}")
-    try:
-        return json.JSONDecoder().raw_decode(text, start)[0]
-    except json.JSONDecodeError as error:
-        problem = f"{error.msg} at character {error.pos}"
-    try:
-        return json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        raise ValueError(
-            f"the reply's JSON object is not valid JSON ({problem}); it began: {_preview(text)!r}"
-        ) from None
-
-
-def _preview(text: str, limit: int = 200) -> str:
-    return text[:limit] + ("..." if len(text) > limit else "")

@@ -10,12 +10,16 @@ import json
 from functools import cache
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from activities.registry import ACTIONS
-from agents.client import extract_json
-from workflows.plan import Plan, format_validation_error
+from agents.client import JSONRequest, LLMClient
+from agents.replies import extract_json
+from workflows.plan import TASK_ID_PATTERN, Plan, format_validation_error
+from workflows.results import PlanDraft, PlanRequest
 
+# The plan's outline: what the prompt describes when decoding does not follow a schema (the
+# action sections of the prompt give each action_config's schema).
 PLAN_JSON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -26,12 +30,15 @@ PLAN_JSON_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "id": {"type": "string"},
+                    "id": {"type": "string", "pattern": TASK_ID_PATTERN},
                     "name": {"type": "string"},
                     "description": {"type": "string"},
                     "action_type": {"type": "string", "enum": sorted(ACTIONS)},
                     "action_config": {"type": "object"},
-                    "depends_on": {"type": "array", "items": {"type": "string"}},
+                    "depends_on": {
+                        "type": "array",
+                        "items": {"type": "string", "pattern": TASK_ID_PATTERN},
+                    },
                     "critical": {"type": "boolean"},
                     "requires_approval": {"type": "boolean"},
                 },
@@ -43,6 +50,56 @@ PLAN_JSON_SCHEMA: dict[str, Any] = {
     "required": ["goal", "tasks"],
     "additionalProperties": False,
 }
+# Keywords a decoder needs; titles, descriptions and defaults only cost tokens and grammar.
+SCHEMA_NOISE = {"title", "description", "default", "examples"}
+
+
+def plan_decoding_schema() -> dict[str, Any]:
+    """The full plan schema for constrained decoding: each task is one of the registered
+    action types with that action's own config schema, so even a small model can only write
+    configs that validate (the outline leaves action_config open)."""
+    outline = PLAN_JSON_SCHEMA["properties"]["tasks"]["items"]
+    task_variants = [
+        {
+            **outline,
+            "properties": {
+                **outline["properties"],
+                "action_type": {"type": "string", "enum": [action_type]},
+                "action_config": decoding_schema(ACTIONS[action_type].config_model),
+            },
+        }
+        for action_type in sorted(ACTIONS)
+    ]
+    tasks = {**PLAN_JSON_SCHEMA["properties"]["tasks"], "items": {"anyOf": task_variants}}
+    return {**PLAN_JSON_SCHEMA, "properties": {**PLAN_JSON_SCHEMA["properties"], "tasks": tasks}}
+
+
+def decoding_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its $refs inlined and without the keywords decoding ignores."""
+    schema = model.model_json_schema(by_alias=True)
+    return _inlined(schema, schema.get("$defs", {}))
+
+
+def _inlined(schema: Any, definitions: dict[str, Any]) -> Any:
+    if isinstance(schema, list):
+        return [_inlined(item, definitions) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return _inlined(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
+    # `"items": {}` says nothing, and llama-cpp-python's grammar builder fails on it.
+    return {
+        key: _inlined_value(key, value, definitions)
+        for key, value in schema.items()
+        if key not in SCHEMA_NOISE and key != "$defs" and not (key == "items" and value == {})
+    }
+
+
+def _inlined_value(key: str, value: Any, definitions: dict[str, Any]) -> Any:
+    if key == "properties":
+        return {name: _inlined(item, definitions) for name, item in value.items()}
+    return _inlined(value, definitions)
+
 
 EXAMPLE_PLAN: dict[str, Any] = {
     "goal": "Save the names of the users of https://api.example.com to users.json",
@@ -199,3 +256,28 @@ def parse_plan(text: str, goal: str) -> tuple[Plan | None, list[str]]:
         return None, [format_validation_error(error)]
     except (TypeError, ValueError) as error:
         return None, [f"the plan is not valid: {error}"]
+
+
+def planning_request(request: PlanRequest, max_tokens: int) -> JSONRequest:
+    """The LLM request for one planning round (a repair round carries the rejected reply)."""
+    return JSONRequest(
+        purpose="plan",
+        system=planner_system_prompt(),
+        messages=planner_messages(request.goal, request.previous_reply, request.errors),
+        schema_name="plan",
+        schema=plan_decoding_schema(),
+        prompt_schema=PLAN_JSON_SCHEMA,
+        max_tokens=max_tokens,
+    )
+
+
+async def draft_plan(
+    client: LLMClient, request: PlanRequest, max_tokens: int, attempt: int = 1
+) -> PlanDraft:
+    """One planning call: a valid plan, or the reply and why it is not one (for a repair
+    round). Raises `LLMError` when no endpoint answers."""
+    reply = await client.complete_json(planning_request(request, max_tokens), attempt)
+    plan, errors = parse_plan(reply.text, request.goal)
+    return PlanDraft(
+        plan=plan, reply=reply.text, errors=errors, usage=reply.usage, calls=[reply.call]
+    )

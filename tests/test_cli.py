@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
-from tests.conftest import wait_until
+from devstack import free_port, port_open, stop_process
+from tests.conftest import REPO, wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import event_types, get, task, tasks_by_id
 
@@ -226,3 +229,17 @@ def test_bad_options_and_settings_are_one_line(stack):
     assert_one_error_line(
         stack.cli("list", env={"DB_ROW_LIMIT": "many"}), "invalid setting: db_row_limit"
     )
+
+
+def test_server_finds_the_temporal_cli_next_to_python_without_path(stack):
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "cli.py", "server", "--port", str(port), "--headless", "--in-memory"],
+        cwd=REPO, env={**stack.env, "PATH": "/nonexistent"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port) or server.poll() is not None, 30, "it")
+        assert server.poll() is None, server.stdout.read() if server.stdout else ""
+    finally:
+        stop_process(server)

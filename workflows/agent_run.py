@@ -19,8 +19,13 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.files import FileOperationConfig
     from activities.registry import ACTIONS
-    from workflows.analysis import FailureAnalysis, cause_message
-    from workflows.execution import ActionExecution, TaskFailed, summarize
+    from workflows.analysis import FailureAnalysis, cause_message, usage_spent_by
+    from workflows.execution import (
+        ACTION_HEARTBEAT_TIMEOUT,
+        ActionExecution,
+        TaskFailed,
+        summarize,
+    )
     from workflows.plan import Plan, Task, format_validation_error
     from workflows.results import (
         FINISHED_TASK_STATUSES,
@@ -30,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionRecord,
         EditRequest,
         EditResult,
+        LLMCall,
         PauseSignal,
         Phase,
         PlanDraft,
@@ -49,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
 WORKFLOW_NAME = "AgentRun"
 # Runs started before this patch return every outcome as a completed execution.
 OUTCOME_AS_EXECUTION_STATUS = "outcome-as-execution-status"
+# Runs started before this patch do not name the LLM calls in their memo.
+LLM_CALLS_IN_MEMO = "llm-calls-in-memo"
 PLAN_ROUNDS = 2
 BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
 EXECUTING_STATUSES = {TaskStatus.RUNNING, TaskStatus.ANALYZING}
@@ -69,6 +77,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         self._outputs: dict[str, Any] = {}
         self._decisions: list[DecisionRecord] = []
         self._usage = TokenUsage()
+        self._llm_calls: list[LLMCall] = []
         self._plan_verdict: Verdict | None = None
         self._task_verdicts: dict[str, Verdict] = {}
         self._cancel: CancelSignal | None = None
@@ -163,6 +172,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             tasks=tasks,
             decisions=self._decisions,
             usage=self._usage,
+            llm_calls=self._llm_calls,
             cancel_requested=self._cancel is not None,
             approval=self._options.approval,
             paused=self._paused is not None,
@@ -235,7 +245,6 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
                 else:
                     self._run_error = f"planning failed: {cause_message(error)}"
                 return None
-            self._usage = self._usage.plus(draft.usage)
             if draft.plan is not None:
                 return draft.plan
             request = PlanRequest(goal=self._goal, previous_reply=draft.reply, errors=draft.errors)
@@ -493,17 +502,36 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             result.duration_seconds = (result.finished_at - result.started_at).total_seconds()
 
     async def _llm_activity(self, name: str, request: Any, result_type: type, summary: str) -> Any:
-        return await workflow.execute_activity(
-            name,
-            request,
-            result_type=result_type,
-            summary=summary,
-            start_to_close_timeout=timedelta(seconds=self._options.llm_timeout_seconds),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=2),
-                maximum_attempts=self._options.llm_max_attempts,
-            ),
-        )
+        """Run an LLM activity and account for what it spent, whether it answered or failed.
+
+        Its start-to-close timeout leaves room for a few requests, each bounded by the LLM
+        client's own (shorter) timeout, so people see the client's clear message."""
+        request_seconds = self._options.llm_timeout_seconds
+        try:
+            reply = await workflow.execute_activity(
+                name,
+                request,
+                result_type=result_type,
+                summary=summary,
+                start_to_close_timeout=timedelta(seconds=request_seconds * 3 + 30),
+                heartbeat_timeout=ACTION_HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=2),
+                    maximum_attempts=self._options.llm_max_attempts,
+                ),
+            )
+        except ActivityError as error:
+            self._account_llm(usage_spent_by(error), [])
+            raise
+        self._account_llm(reply.usage, reply.calls)
+        return reply
+
+    def _account_llm(self, usage: TokenUsage, calls: list[LLMCall]) -> None:
+        """Add an LLM activity's tokens and calls to the run; the memo names who answered."""
+        self._usage = self._usage.plus(usage)
+        self._llm_calls.extend(calls)
+        if calls and workflow.patched(LLM_CALLS_IN_MEMO):
+            workflow.upsert_memo({"llm": [call_label(call) for call in self._llm_calls[-20:]]})
 
     # ----- visibility and result -------------------------------------------------------------
 
@@ -570,11 +598,19 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             tasks=tasks,
             decisions=self._decisions,
             usage=self._usage,
+            llm_calls=self._llm_calls,
             metrics=compute_metrics(tasks),
             started_at=self._started_at,
             finished_at=finished_at,
             duration_seconds=(finished_at - self._started_at).total_seconds(),
         )
+
+
+def call_label(call: LLMCall) -> str:
+    """One LLM call for the memo: what for, who answered, how, with which prompt."""
+    return (
+        f"{call.purpose}: {call.model}@{call.endpoint} ({call.mode}, prompt {call.prompt_version})"
+    )
 
 
 def raise_for_outcome(result: RunResult) -> None:

@@ -42,6 +42,16 @@ def _no_analysis_note(error: ActivityError) -> str:
     return f"no analysis ({cause_message(error)})"
 
 
+def usage_spent_by(error: ActivityError) -> TokenUsage:
+    """The tokens a failed LLM activity spent, carried in its error's details."""
+    cause = error.cause
+    details = getattr(cause, "details", None) if isinstance(cause, ApplicationError) else None
+    first = details[0] if details else None
+    if isinstance(first, dict) and isinstance(first.get("usage"), dict):
+        return TokenUsage.model_validate(first["usage"])
+    return TokenUsage()
+
+
 class FailureAnalysis:
     """Decides and applies `retry`, `modify`, `skip` or `fail_workflow` for failed tasks."""
 
@@ -125,7 +135,6 @@ class FailureAnalysis:
                 raise asyncio.CancelledError() from error
             note = _no_analysis_note(error)
             return self._fallback_decision(task, note), "fallback"
-        self._usage = self._usage.plus(reply.usage)
         return reply.decision, "analyst"
 
     def _analysis_budget_note(self, task: Task) -> str:

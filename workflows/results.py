@@ -46,9 +46,9 @@ class RunOptions(BaseModel):
     max_analyses_per_task: int = Field(3, ge=0)
     max_analyses_per_run: int = Field(10, ge=0)
     llm_timeout_seconds: float = Field(
-        300.0, gt=0, le=24 * 3600, allow_inf_nan=False, description="per LLM call attempt"
+        300.0, gt=0, le=24 * 3600, allow_inf_nan=False, description="per LLM request"
     )
-    llm_max_attempts: int = Field(3, ge=1)
+    llm_max_attempts: int = Field(5, ge=1, description="attempts of each planning or analysis")
 
 
 class RunInput(BaseModel):
@@ -136,6 +136,20 @@ class TokenUsage(BaseModel):
         )
 
 
+class LLMCall(BaseModel):
+    """One LLM request that was answered: what for, which endpoint and model, in which output
+    mode, with which version of the prompt, and what it cost."""
+
+    purpose: str
+    endpoint: str
+    model: str
+    mode: str
+    prompt_version: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
 class TaskFailure(BaseModel):
     """Why a task's last round of attempts failed."""
 
@@ -208,6 +222,7 @@ class RunResult(BaseModel):
     tasks: list[TaskResult] = Field(default_factory=list)
     decisions: list[DecisionRecord] = Field(default_factory=list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
+    llm_calls: list[LLMCall] = Field(default_factory=list)
     metrics: RunMetrics = Field(default_factory=RunMetrics)
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -226,6 +241,7 @@ class RunState(BaseModel):
     tasks: list[TaskResult] = Field(default_factory=list)
     decisions: list[DecisionRecord] = Field(default_factory=list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
+    llm_calls: list[LLMCall] = Field(default_factory=list)
     cancel_requested: bool = False
     approval: ApprovalMode = "none"
     paused: bool = False
@@ -303,6 +319,7 @@ class PlanDraft(BaseModel):
     reply: str = ""
     errors: list[str] = Field(default_factory=list)
     usage: TokenUsage = Field(default_factory=TokenUsage)
+    calls: list[LLMCall] = Field(default_factory=list)
 
 
 class AnalysisRequest(BaseModel):
@@ -321,3 +338,4 @@ class AnalysisReply(BaseModel):
 
     decision: FailureDecision
     usage: TokenUsage = Field(default_factory=TokenUsage)
+    calls: list[LLMCall] = Field(default_factory=list)

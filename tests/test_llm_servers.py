@@ -1,0 +1,111 @@
+"""The planner and the analyst end to end against each server profile (llama.cpp, vLLM, Ollama,
+OpenAI): a goal is planned, a task fails, the analyst decides, and the result says which mode
+answered and counts exactly the tokens the server served."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from runtime import connect, run_result, start_run
+from settings import Settings
+from tests.fakes.api_server import Reply
+from tests.fakes.llm_server import ScriptedLLM
+from worker import run_worker
+from workflows.results import RunInput, RunOptions
+
+EXPECTED_MODES = {
+    "llama_cpp": "json_object_schema",
+    "vllm": "json_schema",
+    "ollama": "json_schema",
+    "openai": "json_schema",
+}
+
+
+@asynccontextmanager
+async def worker_for(settings: Settings) -> AsyncIterator[None]:
+    """A worker in this process until the block ends."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(run_worker(settings, stop, ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    try:
+        yield
+    finally:
+        stop.set()
+        await running
+
+
+@pytest.mark.parametrize("profile", list(EXPECTED_MODES))
+async def test_a_goal_is_planned_and_a_failure_analysed(profile, temporal_server, api, tmp_path):
+    goal = f"look up the {profile} record {uuid.uuid4().hex[:6]}"
+    api.route("GET", f"/profile/{profile}", Reply(404, json={"error": "no such record"}))
+    plan = {"goal": goal, "tasks": [{
+        "id": "lookup", "name": "Look the record up", "action_type": "api_call",
+        "action_config": {"url": f"{api.url}/profile/{profile}"},
+        "depends_on": [], "critical": False,
+    }]}  # fmt: skip
+    with ScriptedLLM(profile) as server:
+        server.script(f"Goal: {goal}", plan)
+        server.script(f"/profile/{profile}", {"action": "skip", "reason": "the record is gone"})
+        settings = Settings(
+            temporal_address=temporal_server.address,
+            task_queue=f"profile-{profile}-{uuid.uuid4().hex[:6]}",
+            workspace_dir=tmp_path,
+            openai_base_url=server.base_url,
+            openai_model="o4-mini" if profile == "openai" else "small-model",
+            llm_timeout_seconds=30,
+        )
+        async with worker_for(settings):
+            client = await connect(settings)
+            options = RunOptions(approval="none", max_retries=0)
+            handle = await start_run(client, settings, RunInput(goal=goal, options=options))
+            result = await run_result(handle)
+            memo = await (await handle.describe()).memo()
+        served = server.usage_total
+
+    assert result.status == "completed", result.error
+    assert [call.purpose for call in result.llm_calls] == ["plan", "analysis"]
+    assert {call.mode for call in result.llm_calls} == {EXPECTED_MODES[profile]}
+    assert result.decisions[0].decision.action == "skip"
+    assert result.usage.total_tokens == served["total_tokens"]
+    assert result.usage.calls == served["calls"] == 2
+    assert len(memo["llm"]) == 2 and EXPECTED_MODES[profile] in memo["llm"][0]
+
+
+async def test_usage_counts_every_call_even_invalid_replies_and_failed_attempts(
+    temporal_server, api, tmp_path
+):
+    goal = f"count every token {uuid.uuid4().hex[:6]}"
+    api.route("GET", "/usage/gone", Reply(404, json={}))
+    plan = {"goal": goal, "tasks": [{
+        "id": "gone", "action_type": "api_call", "action_config": {"url": f"{api.url}/usage/gone"},
+        "depends_on": [], "critical": False,
+    }]}  # fmt: skip
+    with ScriptedLLM() as server:
+        server.script(f"Goal: {goal}", ScriptedLLM.error(503, "busy"), "no plan here", plan)
+        server.script("/usage/gone", "not a decision", '{"action": "explode"}')
+        settings = Settings(
+            temporal_address=temporal_server.address,
+            task_queue=f"usage-{uuid.uuid4().hex[:6]}",
+            workspace_dir=tmp_path,
+            openai_base_url=server.base_url,
+            openai_model="small-model",
+        )
+        async with worker_for(settings):
+            client = await connect(settings)
+            options = RunOptions(approval="none", max_retries=0)
+            handle = await start_run(client, settings, RunInput(goal=goal, options=options))
+            result = await run_result(handle)
+        served = server.usage_total
+
+    assert result.status == "completed", result.error
+    assert result.decisions[0].source == "fallback"
+    assert "not a valid decision" in result.decisions[0].decision.reason
+    assert served["calls"] == 4, "two planning replies and two analyst replies"
+    assert result.usage.total_tokens == served["total_tokens"]
+    assert result.usage.prompt_tokens == served["prompt_tokens"]
+    assert result.usage.calls == served["calls"]
