@@ -1,4 +1,6 @@
-"""Temporal activities for the registered actions, built from the registry in one place."""
+"""Temporal activities for actions, built in one place: one activity per action type, named
+after it. An `ActionError` becomes Temporal's error (retried only when retryable), carrying
+the attempt number; anything else is classified by the action, or retried as a crash."""
 
 from __future__ import annotations
 
@@ -12,17 +14,18 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.base import ActionContext, ActionSpec, non_retryable
-from activities.registry import ACTIONS
-from workflows.results import ActionRequest, ActionResult
+from activities.base import ActionContext
+from core.actions.base import Action
+from core.errors import ActionError, EngineError, ErrorType, non_retryable
+from core.messages import ActionRequest, ActionResult
 
 logger = structlog.get_logger("activities")
-# Heartbeats let Temporal deliver cancellation and notice a dead worker within HEARTBEAT_TIMEOUT
-# (set by the workflow), instead of after the whole start-to-close timeout.
+# Heartbeats let Temporal deliver cancellation and notice a dead worker within the heartbeat
+# timeout (set by the workflow), instead of after the whole start-to-close timeout.
 HEARTBEAT_INTERVAL_SECONDS = 2.0
 
 
-async def run_with_heartbeats(action: Awaitable[Any]) -> Any:
+async def run_with_heartbeats(action: Awaitable[Any], details: Any = None) -> Any:
     """Await `action`, heartbeating meanwhile; cancelling the activity cancels the action."""
     running = asyncio.ensure_future(action)
     try:
@@ -30,65 +33,71 @@ async def run_with_heartbeats(action: Awaitable[Any]) -> Any:
             done, _ = await asyncio.wait({running}, timeout=HEARTBEAT_INTERVAL_SECONDS)
             if done:
                 return running.result()
-            activity.heartbeat()
+            activity.heartbeat(*([details] if details is not None else []))
     finally:
         running.cancel()
 
 
-def _with_attempt(error: ApplicationError, attempt: int) -> ApplicationError:
-    """The same error carrying the attempt number, so the workflow can count attempts."""
+def temporal_error(error: EngineError, attempt: int, **details: Any) -> ApplicationError:
+    """The Temporal error for the engine's error; its details carry the attempt number."""
     return ApplicationError(
         error.message,
-        {"attempt": attempt},
-        type=error.type,
-        non_retryable=error.non_retryable,
-        next_retry_delay=error.next_retry_delay,
+        {"attempt": attempt, **details},
+        type=error.error_type,
+        non_retryable=not error.retryable,
     )
 
 
-def log_failure(log: Any, event: str, error: ApplicationError) -> None:
+def log_failure(log: Any, event: str, error: EngineError) -> None:
     """One line for one failed attempt: its error type and message, whether it is retried."""
-    log.warning(
-        event, error_type=error.type, error=error.message, retryable=not error.non_retryable
-    )
+    log.warning(event, error_type=error.error_type, error=error.message, retryable=error.retryable)
 
 
-def _make_activity(spec: ActionSpec, ctx: ActionContext) -> Callable[..., Any]:
-    @activity.defn(name=spec.action_type)
+def _classified(action: Action, error: Exception) -> ActionError | None:
+    if action.classify_error is None:
+        return None
+    return action.classify_error(error)
+
+
+def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
+    """The activity that runs `action` (named after its type)."""
+    assert action.run is not None, f"{action.action_type} runs in the workflow"
+    run = action.run
+
+    @activity.defn(name=action.action_type)
     async def run_action(request: ActionRequest) -> ActionResult:
         info = activity.info()
-        log = logger.bind(
-            workflow_id=info.workflow_id,
-            task_id=request.task_id,
-            action_type=spec.action_type,
-            attempt=info.attempt,
-        )
+        log = logger.bind(workflow_id=info.workflow_id, task_id=request.task_id,
+                          action_type=action.action_type, attempt=info.attempt)  # fmt: skip
         started = time.monotonic()
         try:
-            config = spec.config_model.model_validate(request.config)
-            output = await run_with_heartbeats(spec.run(config, ctx))
+            config = action.config_model.model_validate(request.config)
+            output = await run_with_heartbeats(run(config, ctx))
         except ValidationError as error:
-            failure = non_retryable(f"invalid config: {error}", "InvalidConfig")
+            failure = non_retryable(f"invalid config: {error}", ErrorType.INVALID_CONFIG)
             log_failure(log, "action_failed", failure)
-            raise _with_attempt(failure, info.attempt) from error
-        except ApplicationError as error:
+            raise temporal_error(failure, info.attempt) from error
+        except ActionError as error:
             log_failure(log, "action_failed", error)
-            raise _with_attempt(error, info.attempt) from error
+            raise temporal_error(error, info.attempt) from error
         except asyncio.CancelledError:
             log.info("action_cancelled")
             raise
         except Exception as error:
+            classified = _classified(action, error)
+            if classified is not None:
+                log_failure(log, "action_failed", classified)
+                raise temporal_error(classified, info.attempt) from error
             log.exception("action_crashed")
-            failure = ApplicationError(
-                f"{type(error).__name__}: {error}", type=type(error).__name__
-            )
-            raise _with_attempt(failure, info.attempt) from error
+            crash = ActionError(f"{type(error).__name__}: {error}", type(error).__name__,
+                                retryable=True)  # fmt: skip
+            raise temporal_error(crash, info.attempt) from error
         log.info("action_completed", seconds=round(time.monotonic() - started, 4))
         return ActionResult(output=output, attempt=info.attempt)
 
     return run_action
 
 
-def action_activities(ctx: ActionContext) -> list[Callable[..., Any]]:
-    """One activity per registered action that runs outside the workflow."""
-    return [_make_activity(spec, ctx) for spec in ACTIONS.values() if spec.run is not None]
+def action_activities(actions: list[Action], ctx: ActionContext) -> list[Callable[..., Any]]:
+    """One activity per action that runs outside the workflow."""
+    return [make_activity(action, ctx) for action in actions if action.run is not None]

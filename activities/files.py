@@ -1,36 +1,18 @@
-"""The `file_operation` action: read, write, delete and list inside the workspace directory."""
+"""Runs `file_operation`: read, write, delete, list and check files inside the workspace."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import aiofiles
 import aiofiles.os
-from pydantic import model_validator
 
-from activities.base import ActionConfig, ActionContext, ActionSpec, non_retryable, preview
-
-FileOperation = Literal["read", "write", "delete", "list", "exists"]
-
-
-class FileOperationConfig(ActionConfig):
-    """`path` is relative to the workspace. `write` takes `content`: text as is, else JSON."""
-
-    operation: FileOperation
-    path: str
-    content: Any = None
-    parse_json: bool = False
-    encoding: str = "utf-8"
-
-    @model_validator(mode="after")
-    def _content_for_write(self) -> FileOperationConfig:
-        if self.operation == "write" and self.content is None:
-            raise ValueError("operation 'write' needs 'content'")
-        if not self.path:
-            raise ValueError("path must not be empty (use '.' for the workspace itself)")
-        return self
+from activities.base import ActionContext
+from core.actions.base import Action
+from core.actions.files import SPEC, FileOperationConfig
+from core.errors import ErrorType, non_retryable
 
 
 def resolve_in_workspace(workspace_dir: Path, relative_path: str) -> Path:
@@ -38,14 +20,14 @@ def resolve_in_workspace(workspace_dir: Path, relative_path: str) -> Path:
     if Path(relative_path).is_absolute():
         raise non_retryable(
             f"path {relative_path!r} is absolute; give a path relative to the workspace",
-            "PathOutsideWorkspace",
+            ErrorType.PATH_OUTSIDE_WORKSPACE,
         )
     root = workspace_dir.resolve()
     resolved = (root / relative_path).resolve()
     if resolved != root and root not in resolved.parents:
         raise non_retryable(
             f"path {relative_path!r} leads outside the workspace {root} (via '..' or a symlink)",
-            "PathOutsideWorkspace",
+            ErrorType.PATH_OUTSIDE_WORKSPACE,
         )
     return resolved
 
@@ -63,7 +45,7 @@ async def _read(path: Path, config: FileOperationConfig) -> dict[str, Any]:
             content = json.loads(text)
         except json.JSONDecodeError as error:
             raise non_retryable(
-                f"{config.path} is not valid JSON: {error}", "InvalidInput"
+                f"{config.path} is not valid JSON: {error}", ErrorType.INVALID_INPUT
             ) from error
     return {"path": config.path, "content": content, "size": len(text.encode(config.encoding))}
 
@@ -78,7 +60,9 @@ async def _write(path: Path, config: FileOperationConfig) -> dict[str, Any]:
 
 async def _delete(path: Path, config: FileOperationConfig) -> dict[str, Any]:
     if await aiofiles.os.path.isdir(path):
-        raise non_retryable(f"{config.path} is a directory; delete removes files", "InvalidInput")
+        raise non_retryable(
+            f"{config.path} is a directory; delete removes files", ErrorType.INVALID_INPUT
+        )
     await aiofiles.os.remove(path)
     return {"path": config.path, "deleted": True}
 
@@ -109,43 +93,21 @@ async def run_file_operation(config: FileOperationConfig, ctx: ActionContext) ->
     try:
         return await OPERATIONS[config.operation](path, config)
     except FileNotFoundError:
-        raise non_retryable(f"{config.path}: no such file or directory", "FileNotFound") from None
+        raise non_retryable(
+            f"{config.path}: no such file or directory", ErrorType.FILE_NOT_FOUND
+        ) from None
     except NotADirectoryError:
-        raise non_retryable(f"{config.path} is not a directory", "InvalidInput") from None
+        raise non_retryable(f"{config.path} is not a directory", ErrorType.INVALID_INPUT) from None
     except IsADirectoryError:
-        raise non_retryable(f"{config.path} is a directory, not a file", "InvalidInput") from None
+        raise non_retryable(
+            f"{config.path} is a directory, not a file", ErrorType.INVALID_INPUT
+        ) from None
     except (UnicodeError, LookupError, ValueError) as error:
         message = f"{config.path}: cannot {config.operation} as {config.encoding} text ({error})"
-        raise non_retryable(message, "InvalidInput") from error
+        raise non_retryable(message, ErrorType.INVALID_INPUT) from error
     except PermissionError as error:
         message = f"{config.path}: permission denied ({error})"
-        raise non_retryable(message, "PermissionDenied") from error
+        raise non_retryable(message, ErrorType.PERMISSION_DENIED) from error
 
 
-def describe_file_result(output: Any) -> str:
-    """What the operation did, e.g. `wrote 120 bytes to out/report.md`."""
-    if not isinstance(output, dict) or "path" not in output:
-        return preview(output)
-    path = output["path"]
-    if "bytes_written" in output:
-        return f"wrote {output['bytes_written']} bytes to {path}"
-    if "deleted" in output:
-        return f"deleted {path}"
-    if "entries" in output:
-        return f"{len(output['entries'])} entries in {path}"
-    if "exists" in output:
-        return f"{path} exists ({output['type']})" if output["exists"] else f"{path} is absent"
-    return f"read {output.get('size', 0)} bytes from {path}: {preview(output.get('content'), 50)}"
-
-
-SPEC = ActionSpec(
-    action_type="file_operation",
-    config_model=FileOperationConfig,
-    run=run_file_operation,
-    description=(
-        "Files in the workspace directory (paths relative to it). operation: read | write | "
-        "delete | list | exists. write takes `content` (text, or any JSON value written as "
-        "JSON); read with parse_json: true returns parsed JSON. Output: {path, ...}."
-    ),
-    describe_output=describe_file_result,
-)
+ACTION = Action.of(SPEC, run=run_file_operation)

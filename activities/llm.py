@@ -9,15 +9,14 @@ from typing import Any, TypeVar
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.actions import log_failure, run_with_heartbeats
-from activities.base import non_retryable
+from activities.actions import log_failure, run_with_heartbeats, temporal_error
 from agents.analyst import decide
 from agents.client import LLMClient
 from agents.errors import LLMError
 from agents.planner import draft_plan
-from workflows.results import AnalysisReply, AnalysisRequest, PlanDraft, PlanRequest
+from core.errors import ErrorType, non_retryable
+from core.messages import AnalysisReply, AnalysisRequest, PlanDraft, PlanRequest
 
 logger = structlog.get_logger("activities.llm")
 Reply = TypeVar("Reply")
@@ -35,16 +34,6 @@ class TokenLimits:
 
     planner: int = 4096
     analyst: int = 1024
-
-
-def temporal_error(error: LLMError) -> ApplicationError:
-    """The Temporal error for an LLM error; its details carry the tokens already spent."""
-    return ApplicationError(
-        error.message,
-        {"usage": error.usage.model_dump(), "attempt": activity.info().attempt},
-        type=error.error_type,
-        non_retryable=not error.retryable,
-    )
 
 
 class LLMActivities:
@@ -93,16 +82,16 @@ class LLMActivities:
         """Run one LLM call with heartbeats (so cancellation reaches it); one log line and a
         Temporal error for a failure."""
         log = logger.bind(**_ids(**ids))
+        attempt = activity.info().attempt
         if self._client is None:
-            error = non_retryable(LLM_NOT_CONFIGURED, "LLMNotConfigured")
-            log_failure(log, failure_event, error)
-            raise error
+            missing = non_retryable(LLM_NOT_CONFIGURED, ErrorType.LLM_NOT_CONFIGURED)
+            log_failure(log, failure_event, missing)
+            raise temporal_error(missing, attempt)
         try:
-            return await run_with_heartbeats(call(self._client, activity.info().attempt))
+            return await run_with_heartbeats(call(self._client, attempt))
         except LLMError as error:
-            failure = temporal_error(error)
-            log_failure(log, failure_event, failure)
-            raise failure from error
+            log_failure(log, failure_event, error)
+            raise temporal_error(error, attempt, usage=error.usage.model_dump()) from error
         except Exception:
             log.exception(failure_event, error_type="unexpected")
             raise

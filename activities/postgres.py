@@ -1,4 +1,4 @@
-"""The `db_query` action on PostgreSQL (asyncpg), with one connection pool per database URL."""
+"""Runs `db_query` on PostgreSQL (asyncpg), with one connection pool per database URL."""
 
 from __future__ import annotations
 
@@ -9,37 +9,21 @@ import json
 import re
 import uuid
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
-from pydantic import Field
 
-from activities.base import (
-    ActionContext,
-    ActionSpec,
-    TimedActionConfig,
-    non_retryable,
-    preview,
-    retryable,
-)
+from activities.base import ActionContext
+from core.actions.base import Action
+from core.actions.postgres import SPEC, DbQueryConfig
+from core.errors import ActionError, ErrorType, non_retryable, retryable
 
-FetchMode = Literal["all", "one", "value", "none"]
 # SQLSTATE classes worth retrying: connection problems, serialization failures and deadlocks,
 # insufficient resources, an operator shutting the server down.
 RETRYABLE_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
 READ_ONLY_VIOLATION = "25006"
 ROW_COUNT = re.compile(r"(\d+)$")
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError)
-
-
-class DbQueryConfig(TimedActionConfig):
-    """SQL with `params` bound as $1, $2...; read-only unless `write` is true."""
-
-    query: str = Field(min_length=1)
-    params: list[Any] = Field(default_factory=list)
-    fetch: FetchMode = "all"
-    database_url: str | None = None
-    write: bool = False
 
 
 def json_safe(value: Any) -> Any:
@@ -96,7 +80,7 @@ async def _fetch_rows(
         raise non_retryable(
             f"the query returns more than {row_limit} rows; add a LIMIT or a WHERE clause "
             "(the limit is the DB_ROW_LIMIT setting)",
-            "TooManyRows",
+            ErrorType.TOO_MANY_ROWS,
         )
     return [json_safe(dict(record)) for record in records]
 
@@ -123,7 +107,7 @@ async def _run_statement(
     return {"rows": rows, "row_count": len(rows)}
 
 
-def _classify(error: Exception, config: DbQueryConfig) -> Exception:
+def _classify(error: Exception, config: DbQueryConfig) -> ActionError:
     """The error as a Temporal error: retryable only when the problem may pass by itself."""
     if isinstance(error, asyncpg.PostgresError):
         sqlstate = getattr(error, "sqlstate", "") or ""
@@ -131,19 +115,23 @@ def _classify(error: Exception, config: DbQueryConfig) -> Exception:
             return non_retryable(
                 f"this statement writes to the database, but the task is read-only: add "
                 f'"write": true to its action_config ({error})',
-                "WriteNotAllowed",
+                ErrorType.WRITE_NOT_ALLOWED,
             )
         message = f"PostgreSQL error {sqlstate} ({type(error).__name__}): {error}"
         if sqlstate.startswith(RETRYABLE_SQLSTATE_PREFIXES):
-            return retryable(message, "DbUnavailable")
-        return non_retryable(message, "DbQueryError")
+            return retryable(message, ErrorType.DB_UNAVAILABLE)
+        return non_retryable(message, ErrorType.DB_QUERY_ERROR)
     if isinstance(error, asyncpg.ConnectionDoesNotExistError):
-        return retryable(f"the database connection was lost: {error}", "DbUnavailable")
+        return retryable(f"the database connection was lost: {error}", ErrorType.DB_UNAVAILABLE)
     if isinstance(error, asyncpg.InterfaceError | ValueError):
-        return non_retryable(f"the query or its params are invalid: {error}", "DbQueryError")
+        return non_retryable(
+            f"the query or its params are invalid: {error}", ErrorType.DB_QUERY_ERROR
+        )
     if isinstance(error, TimeoutError):
-        return retryable(f"the query did not finish within {config.timeout}s", "DbTimeout")
-    return retryable(f"cannot reach the database: {type(error).__name__}: {error}", "DbUnavailable")
+        return retryable(f"the query did not finish within {config.timeout}s", ErrorType.DB_TIMEOUT)
+    return retryable(
+        f"cannot reach the database: {type(error).__name__}: {error}", ErrorType.DB_UNAVAILABLE
+    )
 
 
 async def run_db_query(config: DbQueryConfig, ctx: ActionContext) -> dict[str, Any]:
@@ -153,7 +141,7 @@ async def run_db_query(config: DbQueryConfig, ctx: ActionContext) -> dict[str, A
         raise non_retryable(
             "no database configured: set DATABASE_URL for the worker, or give "
             "database_url in the task's action_config",
-            "NotConfigured",
+            ErrorType.NOT_CONFIGURED,
         )
     try:
         pool = await pool_for(ctx, database_url)
@@ -166,27 +154,4 @@ async def run_db_query(config: DbQueryConfig, ctx: ActionContext) -> dict[str, A
         raise _classify(error, config) from error
 
 
-def describe_rows(output: Any) -> str:
-    """`3 rows`, `value: 42` or the command status (`INSERT 0 5`)."""
-    if not isinstance(output, dict):
-        return preview(output)
-    if "value" in output:
-        return f"value: {preview(output['value'], 60)}"
-    if output.get("status"):
-        return str(output["status"])
-    count = output.get("row_count", 0)
-    return f"{count} row{'' if count == 1 else 's'}"
-
-
-SPEC = ActionSpec(
-    action_type="db_query",
-    config_model=DbQueryConfig,
-    run=run_db_query,
-    description=(
-        "SQL on PostgreSQL: query, params (a list bound as $1, $2...; never format values into "
-        "the SQL), fetch: all|one|value|none, write: true for statements that change data "
-        "(otherwise the statement runs read-only). Output: {rows, row_count} (and value for "
-        "fetch: value)."
-    ),
-    describe_output=describe_rows,
-)
+ACTION = Action.of(SPEC, run=run_db_query)

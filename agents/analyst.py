@@ -8,13 +8,12 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from activities.registry import ACTIONS
 from agents.client import JSONRequest, LLMClient
 from agents.errors import LLMError
 from agents.planner import config_schema_json
 from agents.replies import extract_json
-from workflows.plan import format_validation_error
-from workflows.results import (
+from core.errors import ErrorType
+from core.messages import (
     AnalysisReply,
     AnalysisRequest,
     DecisionAction,
@@ -22,6 +21,8 @@ from workflows.results import (
     LLMCall,
     TokenUsage,
 )
+from core.plan import format_validation_error
+from core.registry import ACTIONS
 
 ALL_DECISION_ACTIONS: tuple[DecisionAction, ...] = get_args(DecisionAction)
 MAX_UPSTREAM_CHARS = 4_000
@@ -224,7 +225,7 @@ async def decide(
     raise LLMError(
         f"the analyst's reply for task {request.task.get('id')!r} is not a valid decision after "
         f"a repair round: {'; '.join(errors)}",
-        "InvalidAnalystReply",
+        ErrorType.INVALID_ANALYST_REPLY,
         retryable=False,
         usage=usage,
     )

@@ -36,13 +36,19 @@ from agents.modes import (
     request_fields,
     system_prompt_for,
 )
-from workflows.results import LLMCall, TokenUsage
+from core.errors import ErrorType
+from core.messages import LLMCall, TokenUsage
 
 logger = structlog.get_logger("agents.client")
 
 MAX_ERROR_CHARS = 500
 # Endpoints that failed this way are skipped for DOWN_SECONDS by every call of this worker.
-DOWN_ERROR_TYPES = {"LLMUnreachable", "LLMAuthError", "LLMModelNotFound", "LLMQuotaExceeded"}
+DOWN_ERROR_TYPES = {
+    ErrorType.LLM_UNREACHABLE,
+    ErrorType.LLM_AUTH_ERROR,
+    ErrorType.LLM_MODEL_NOT_FOUND,
+    ErrorType.LLM_QUOTA_EXCEEDED,
+}
 DOWN_SECONDS = 60.0
 RETRYABLE_STATUSES = {408, 409, 425}
 TOKEN_PARAM_REJECTION = re.compile(r"max_tokens.*max_completion_tokens", re.IGNORECASE | re.DOTALL)
@@ -155,7 +161,7 @@ def _all_failed(failures: list[LLMError]) -> LLMError:
     reasons = "; ".join(failure.message for failure in failures)
     return LLMError(
         f"no LLM endpoint could answer: {reasons}",
-        "LLMUnavailable",
+        ErrorType.LLM_UNAVAILABLE,
         retryable=any(failure.retryable for failure in failures),
     )
 
@@ -320,7 +326,7 @@ def _timed_out(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) ->
     return LLMError(
         f"{_where(endpoint)} did not answer within {endpoint.timeout_seconds:g} s "
         "(LLM_TIMEOUT_SECONDS)",
-        "LLMTimeout",
+        ErrorType.LLM_TIMEOUT,
         retryable=True,
     )
 
@@ -329,7 +335,7 @@ def _unreachable(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) 
     return LLMError(
         f"cannot reach {_where(endpoint)}: {error_text(error)}; check the endpoint's base URL "
         "(OPENAI_BASE_URL or LLM_ENDPOINTS) and that the server is running",
-        "LLMUnreachable",
+        ErrorType.LLM_UNREACHABLE,
         retryable=True,
         try_next_endpoint=True,
     )
@@ -339,7 +345,7 @@ def _server_error(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode)
     status = getattr(error, "status_code", None)
     return LLMError(
         f"{_where(endpoint)} failed (HTTP {status}): {error_text(error)}",
-        "LLMServerError",
+        ErrorType.LLM_SERVER_ERROR,
         retryable=True,
     )
 
@@ -348,13 +354,13 @@ def _rate_limited(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode)
     if error.code == "insufficient_quota":
         return LLMError(
             f"{_where(endpoint)}: the account has no quota left: {error_text(error)}",
-            "LLMQuotaExceeded",
+            ErrorType.LLM_QUOTA_EXCEEDED,
             retryable=False,
             try_next_endpoint=True,
         )
     return LLMError(
         f"{_where(endpoint)} is rate limiting (HTTP 429): {error_text(error)}",
-        "LLMRateLimited",
+        ErrorType.LLM_RATE_LIMITED,
         retryable=True,
     )
 
@@ -364,7 +370,7 @@ def _auth_error(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) -
     return LLMError(
         f"{_where(endpoint)} refused the credentials (HTTP {getattr(error, 'status_code', '?')}): "
         f"{error_text(error)}; check {key}",
-        "LLMAuthError",
+        ErrorType.LLM_AUTH_ERROR,
         retryable=False,
         try_next_endpoint=True,
     )
@@ -375,7 +381,7 @@ def _model_not_found(error: openai.APIError, endpoint: _Endpoint, mode: OutputMo
         f"model {endpoint.spec.model!r} not found at {endpoint.spec.base_url} (HTTP 404): "
         f"{error_text(error)}; check the model name (OPENAI_MODEL or LLM_ENDPOINTS) and the base "
         "URL (compatible servers usually end in /v1)",
-        "LLMModelNotFound",
+        ErrorType.LLM_MODEL_NOT_FOUND,
         retryable=False,
         try_next_endpoint=True,
     )
@@ -388,7 +394,7 @@ def _bad_request(error: openai.APIError, endpoint: _Endpoint, mode: OutputMode) 
     return LLMError(
         f"{_where(endpoint)} rejected the request (HTTP {getattr(error, 'status_code', '?')}): "
         f"{error_text(error)}{hint}",
-        "LLMBadRequest",
+        ErrorType.LLM_BAD_REQUEST,
         retryable=False,
         try_next_endpoint=True,
     )

@@ -12,11 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from activities.registry import ACTIONS
 from agents.client import JSONRequest, LLMClient
 from agents.replies import extract_json
-from workflows.plan import TASK_ID_PATTERN, Plan, format_validation_error
-from workflows.results import PlanDraft, PlanRequest
+from core.messages import PlanDraft, PlanRequest
+from core.plan import TASK_ID_PATTERN, Plan, format_validation_error
+from core.registry import ACTIONS
 
 # The plan's outline: what the prompt describes when decoding does not follow a schema (the
 # action sections of the prompt give each action_config's schema).

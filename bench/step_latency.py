@@ -19,14 +19,14 @@ import uuid
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from devstack import BackgroundHTTPServer, TemporalDevServer, free_port
-from logging_setup import configure_logging
-from runtime import connect
-from settings import Settings
-from worker import run_worker
+from agentic.devstack import BackgroundHTTPServer, TemporalDevServer, free_port
+from agentic.logging import configure_logging
+from agentic.runtime import connect
+from agentic.settings import Settings
+from agentic.worker import run_worker
+from core.messages import RunInput, RunOptions, RunResult
+from core.plan import Plan
 from workflows.agent_run import WORKFLOW_NAME
-from workflows.plan import Plan
-from workflows.results import RunInput, RunOptions, RunResult
 
 SLOW_CALL_SECONDS = 0.1
 
@@ -84,7 +84,7 @@ async def measure(tuned: bool, steps: int, backend_url: str) -> dict[str, float]
         temporal_address=server.address, task_queue="bench", workspace_dir=workspace
     )
     stop, ready = asyncio.Event(), asyncio.Event()
-    worker = asyncio.create_task(run_worker(settings, stop, ready))
+    worker = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
     try:
         await ready.wait()
         await timed_run(settings, chain_plan(3), 1)  # warm-up

@@ -6,10 +6,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from core.plan import Plan
 from examples.api_orchestration import api_orchestration
 from examples.data_pipeline import data_pipeline
 from examples.job_execution import job_execution
-from workflows.plan import Plan
 
 EXAMPLES: dict[str, Callable[..., Plan]] = {
     "data_pipeline": data_pipeline,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from core.plan import Plan
 from examples.sample_api import DEFAULT_URL
-from workflows.plan import Plan
 
 SUMMARY = (
     "{users: length(users), orders: length(orders), "

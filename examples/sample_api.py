@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from devstack import BackgroundHTTPServer
+from agentic.devstack import BackgroundHTTPServer
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PORT = 8765

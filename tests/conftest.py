@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from devstack import EmbeddedPostgres, TemporalDevServer, free_port, stop_process
-from runtime import DATA_CONVERTER
+from agentic.devstack import EmbeddedPostgres, TemporalDevServer, free_port, stop_process
+from agentic.runtime import DATA_CONVERTER
 from tests.fakes.api_server import FakeAPI
 from tests.fakes.llm_server import ScriptedLLM
 

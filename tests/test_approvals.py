@@ -8,12 +8,12 @@ import time
 
 import pytest
 
+from core.messages import ApprovalSignal
+from core.plan import Plan
+from core.risk import describe_risks, risk_reason
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id
-from workflows.plan import Plan
-from workflows.results import ApprovalSignal
-from workflows.risk import describe_risks, risk_reason
 
 
 def state_of(stack, run_id):

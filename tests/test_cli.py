@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from devstack import free_port, port_open, stop_process
+from agentic.devstack import free_port, port_open, stop_process
 from tests.conftest import REPO, wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import event_types, get, task, tasks_by_id
@@ -85,7 +85,7 @@ def test_approve_when_not_waiting_is_refused(stack, api, run_id):
     refused = stack.cli("approve", run_id)
 
     assert refused.returncode == 1
-    assert "not waiting for plan approval" in refused.stderr
+    assert "has already ended (completed)" in refused.stderr
 
 
 async def test_cancel_stops_running_and_records_tasks_that_never_ran(stack, api, client, run_id):

@@ -9,7 +9,7 @@ import sys
 
 from temporalio.client import Client
 
-from devstack import TemporalDevServer, free_port, port_open
+from agentic.devstack import TemporalDevServer, free_port, port_open
 from tests.conftest import REPO
 
 

@@ -7,7 +7,7 @@ import json
 import asyncpg
 import pytest
 
-from devstack import port_open
+from agentic.devstack import port_open
 from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
 from examples.sample_api import SampleAPI
 from tests.fakes.api_server import Reply

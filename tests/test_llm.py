@@ -7,17 +7,17 @@ import json
 
 import pytest
 
+from agentic.devstack import free_port
 from agents.analyst import decide
 from agents.client import JSONRequest, LLMClient
 from agents.endpoints import LLMEndpoint
 from agents.errors import LLMError
 from agents.planner import EXAMPLE_PLAN, PLAN_JSON_SCHEMA, parse_plan, planner_system_prompt
 from agents.replies import extract_json
-from devstack import free_port
+from core.messages import AnalysisRequest, TaskFailure
+from core.plan import Plan
 from tests.conftest import wait_until
 from tests.fakes.llm_server import ScriptedLLM
-from workflows.plan import Plan
-from workflows.results import AnalysisRequest, TaskFailure
 
 OBJECT_SCHEMA = {"type": "object", "properties": {"ok": {"type": "integer"}}, "required": ["ok"]}
 

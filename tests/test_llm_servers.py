@@ -11,12 +11,12 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from runtime import connect, run_result, start_run
-from settings import Settings
+from agentic.client import AgentClient
+from agentic.settings import Settings
+from agentic.worker import run_worker
+from core.messages import RunOptions
 from tests.fakes.api_server import Reply
 from tests.fakes.llm_server import ScriptedLLM
-from worker import run_worker
-from workflows.results import RunInput, RunOptions
 
 EXPECTED_MODES = {
     "llama_cpp": "json_object_schema",
@@ -30,7 +30,7 @@ EXPECTED_MODES = {
 async def worker_for(settings: Settings) -> AsyncIterator[None]:
     """A worker in this process until the block ends."""
     stop, ready = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(run_worker(settings, stop, ready))
+    running = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
     await asyncio.wait_for(ready.wait(), 30)
     try:
         yield
@@ -60,11 +60,12 @@ async def test_a_goal_is_planned_and_a_failure_analysed(profile, temporal_server
             llm_timeout_seconds=30,
         )
         async with worker_for(settings):
-            client = await connect(settings)
+            client = await AgentClient.connect(settings)
             options = RunOptions(approval="none", max_retries=0)
-            handle = await start_run(client, settings, RunInput(goal=goal, options=options))
-            result = await run_result(handle)
-            memo = await (await handle.describe()).memo()
+            handle = await client.start(goal=goal, options=options)
+            result = await handle.result()
+            described = await client.temporal.get_workflow_handle(handle.workflow_id).describe()
+            memo = await described.memo()
         served = server.usage_total
 
     assert result.status == "completed", result.error
@@ -96,10 +97,9 @@ async def test_usage_counts_every_call_even_invalid_replies_and_failed_attempts(
             openai_model="small-model",
         )
         async with worker_for(settings):
-            client = await connect(settings)
+            client = await AgentClient.connect(settings)
             options = RunOptions(approval="none", max_retries=0)
-            handle = await start_run(client, settings, RunInput(goal=goal, options=options))
-            result = await run_result(handle)
+            result = await client.run(goal=goal, options=options)
         served = server.usage_total
 
     assert result.status == "completed", result.error

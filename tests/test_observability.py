@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from devstack import free_port
+from agentic.devstack import free_port
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task

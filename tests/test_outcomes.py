@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from devstack import temporal_cli
+from agentic.devstack import temporal_cli
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id

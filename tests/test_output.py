@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rich.console import Console
 
-from cli_output import render_result, render_state, task_detail
-from settings import Settings
-from workflows.results import (
+from agentic.cli.output import render_result, render_state, task_detail
+from agentic.settings import Settings
+from core.messages import (
     Phase,
     RunResult,
     RunState,

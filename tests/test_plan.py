@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from core.plan import Plan, format_validation_error
+from core.references import UnresolvedReference, referenced_tasks, resolve
 from tests.helpers import get, task
-from workflows.plan import Plan, format_validation_error
-from workflows.references import UnresolvedReference, referenced_tasks, resolve
 
 
 def problems(plan: dict) -> str:

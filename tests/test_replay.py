@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from runtime import DATA_CONVERTER, build_replayer
+from agentic.runtime import DATA_CONVERTER, build_replayer
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task

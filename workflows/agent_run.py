@@ -1,12 +1,14 @@
 """The run: plan the goal, get approval, run the plan's DAG in parallel, analyse failures.
 
 Deterministic workflow code: time, sleep and ids come from `workflow.*`; everything that
-touches the world is an activity (see execution.py and analysis.py, the mixins it uses).
+touches the world is an activity. Scheduling, failure decisions and edits are pure functions
+(scheduling.py, decisions.py, approvals.py); running one round of a task is execution.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,26 +17,15 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
-
-    from activities.files import FileOperationConfig
-    from activities.registry import ACTIONS
-    from workflows.analysis import FailureAnalysis, cause_message, usage_spent_by
-    from workflows.execution import (
-        ACTION_HEARTBEAT_TIMEOUT,
-        ActionExecution,
-        TaskFailed,
-        summarize,
-    )
-    from workflows.plan import Plan, Task, format_validation_error
-    from workflows.results import (
-        FINISHED_TASK_STATUSES,
+    from core.messages import (
         OUTCOME_ERROR_TYPES,
+        AnalysisReply,
         ApprovalSignal,
         CancelSignal,
         DecisionRecord,
         EditRequest,
         EditResult,
+        FailureDecision,
         LLMCall,
         PauseSignal,
         Phase,
@@ -45,11 +36,25 @@ with workflow.unsafe.imports_passed_through():
         RunResult,
         RunState,
         RunStatus,
+        TaskFailure,
         TaskResult,
         TaskStatus,
         TokenUsage,
     )
-    from workflows.risk import overwrite_target, risk_reason
+    from core.plan import Plan, Task
+    from core.registry import ACTIONS
+    from core.risk import risk_check, risk_reason
+    from workflows import decisions, scheduling
+    from workflows.approvals import Waiting, edited_plan, rejection
+    from workflows.execution import (
+        ACTION_HEARTBEAT_TIMEOUT,
+        TaskFailed,
+        cause_message,
+        execute_action,
+        resolved_config,
+        run_round,
+        summarize,
+    )
     from workflows.visibility import GOAL, GOAL_MAX_CHARS, STATUS, TASK_COUNT, plan_summary
 
 WORKFLOW_NAME = "AgentRun"
@@ -58,13 +63,11 @@ OUTCOME_AS_EXECUTION_STATUS = "outcome-as-execution-status"
 # Runs started before this patch do not name the LLM calls in their memo.
 LLM_CALLS_IN_MEMO = "llm-calls-in-memo"
 PLAN_ROUNDS = 2
-BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
-EXECUTING_STATUSES = {TaskStatus.RUNNING, TaskStatus.ANALYZING}
 Verdict = tuple[bool, ApprovalSignal]
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class AgentRunWorkflow(ActionExecution, FailureAnalysis):
+class AgentRunWorkflow:
     """One agent run, from goal (or plan) to result."""
 
     @workflow.init
@@ -76,6 +79,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         self._tasks: dict[str, TaskResult] = {}
         self._outputs: dict[str, Any] = {}
         self._decisions: list[DecisionRecord] = []
+        self._analyses = 0
         self._usage = TokenUsage()
         self._llm_calls: list[LLMCall] = []
         self._plan_verdict: Verdict | None = None
@@ -85,7 +89,6 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         self._pause_changes = 0
         self._run_error: str | None = None
         self._status: RunStatus | None = None
-        self._analyses = 0
         self._published_status = ""
         self._started_at = workflow.now()
         self._result: RunResult | None = None
@@ -142,7 +145,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
     @workflow.update(name="edit")
     def edit(self, request: EditRequest) -> EditResult:
         """Replace the plan (while it awaits approval) or a task's config (before it runs)."""
-        plan, edited = self._edited_plan(request)
+        plan, edited = edited_plan(self._waiting(), request)
         if request.plan is not None:
             self._adopt(plan)
         else:
@@ -153,7 +156,7 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
 
     @edit.validator
     def _validate_edit(self, request: EditRequest) -> None:
-        self._edited_plan(request)
+        edited_plan(self._waiting(), request)
 
     @workflow.query(name="status")
     def status(self) -> RunState:
@@ -200,37 +203,14 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             return
         self._task_verdicts.setdefault(signal.task, (approved, signal))
 
-    def _edited_plan(self, request: EditRequest) -> tuple[Plan, str]:
-        """The plan after the edit, and what was edited; a ValueError when it is refused."""
-        if self._phase == Phase.FINISHED or self._plan is None:
-            raise ValueError(f"the run is {self._phase.value}: there is no plan to edit")
-        plan_waits = self._phase == Phase.AWAITING_APPROVAL and self._plan_verdict is None
-        if request.plan is not None:
-            if not plan_waits:
-                raise ValueError(
-                    "the whole plan can only be replaced while it waits for approval "
-                    f"(the run is {self._phase.value})"
-                )
-            try:
-                return Plan.model_validate(request.plan), "plan"
-            except ValidationError as error:
-                raise ValueError(f"invalid plan: {format_validation_error(error)}") from None
-        if request.task is None or request.config is None:
-            raise ValueError("give a whole plan, or a task and its new config")
-        task = self._plan.by_id.get(request.task)
-        if task is None:
-            raise ValueError(f"no task {request.task!r}; tasks: {', '.join(self._tasks)}")
-        task_waits = (
-            self._tasks[task.id].status == TaskStatus.WAITING_APPROVAL
-            and task.id not in self._task_verdicts
+    def _waiting(self) -> Waiting:
+        return Waiting(
+            phase=self._phase,
+            plan=self._plan,
+            plan_verdict_given=self._plan_verdict is not None,
+            tasks=self._tasks,
+            task_verdicts=frozenset(self._task_verdicts),
         )
-        if not (plan_waits or task_waits):
-            status = self._tasks[task.id].status.value
-            raise ValueError(
-                f"task {task.id!r} is {status}: a task can be edited only while it (or the "
-                "plan) waits for approval"
-            )
-        return self._plan.replace_task(task.with_config(request.config)), task.id
 
     # ----- planning and approval -------------------------------------------------------------
 
@@ -270,15 +250,16 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         self._set_phase(Phase.AWAITING_APPROVAL)
         approved, signal = await self._await_verdict(lambda: self._plan_verdict)
         if self._cancel is not None:
-            self._mark_never_ran(TaskStatus.CANCELLED, "the run was cancelled before approval")
+            reason = "the run was cancelled before approval"
+            scheduling.mark_never_ran(self._tasks, TaskStatus.CANCELLED, reason)
             return RunStatus.CANCELLED
         if approved:
             return None
-        self._run_error = "plan " + _rejection(signal)
-        self._mark_never_ran(TaskStatus.SKIPPED, "the plan was rejected")
+        self._run_error = "plan " + rejection(signal)
+        scheduling.mark_never_ran(self._tasks, TaskStatus.SKIPPED, "the plan was rejected")
         return RunStatus.REJECTED
 
-    async def _await_verdict(self, verdict: Any) -> Verdict:
+    async def _await_verdict(self, verdict: Callable[[], Verdict | None]) -> Verdict:
         """Wait for `verdict()` (or a cancel); no answer in time counts as a rejection."""
         timeout = self._options.approval_timeout_seconds
         try:
@@ -316,43 +297,50 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         if self._cancel is not None:
             raise asyncio.CancelledError()  # recorded as cancelled, like every unfinished task
         if not approved:
-            result.status, result.reason = TaskStatus.SKIPPED, "approval " + _rejection(signal)
+            result.status, result.reason = TaskStatus.SKIPPED, "approval " + rejection(signal)
             self._publish()
             return False
         result.approved_by = signal.by or "someone"
-        await workflow.wait_condition(self._has_free_slot)
+        await workflow.wait_condition(lambda: scheduling.has_free_slot(self._schedule()))
         result.status = previous_status
         self._publish()
         return True
 
     async def _risk_of(self, task: Task) -> str:
-        """Why the task needs approval, looking at the workspace for overwrites."""
+        """Why the task needs approval: its rule, or a look at the world (an overwrite)."""
         try:
-            config = self._resolved_config(task)
+            config = resolved_config(task, self._outputs)
         except TaskFailed:
             return ""  # the attempt reports the problem
         reason = risk_reason(task, config)
-        path = overwrite_target(task, config)
-        if reason or path is None:
+        check = None if reason else risk_check(task, config)
+        if check is None:
             return reason
-        check = FileOperationConfig(operation="exists", path=path)
-        summary = f"{task.label}: does {path} exist?"
+        activity_id = f"{task.id}:{check.activity_suffix}"
+        summary = f"{task.label}: {check.question}"
         try:
-            found = await self._execute_action(task, check, f"{task.id}:exists", summary)
+            found = await execute_action(task, check.config, activity_id, self._options,
+                                         summary, check.action_type)  # fmt: skip
         except TaskFailed:
-            return ""  # a path the workspace refuses: the attempt reports it and fails
-        return f"writes over the existing file {path}" if found.output["exists"] else ""
+            return ""  # e.g. a path the workspace refuses: the attempt reports it and fails
+        return check.reason if found.output.get(check.flag) else ""
 
     # ----- execution -------------------------------------------------------------------------
+
+    def _schedule(self) -> scheduling.Schedule:
+        assert self._plan is not None
+        return scheduling.Schedule(self._plan, self._tasks, self._options.max_parallel)
 
     async def _execute_plan(self) -> None:
         self._set_phase(Phase.RUNNING)
         running: dict[str, asyncio.Task[None]] = {}
         while not self._must_stop():
-            self._skip_blocked_tasks()
+            scheduling.skip_blocked(self._schedule())
             if self._paused is None:
                 self._start_ready_tasks(running)
-            if not running and (self._paused is None or not self._has_pending_tasks()):
+            if not running and (
+                self._paused is None or not scheduling.has_pending(self._schedule())
+            ):
                 break
             await self._wait_for_change(running)
             running = self._without_finished(running)
@@ -362,17 +350,23 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
         pause_changes = self._pause_changes
-        try:
-            await workflow.wait_condition(
-                lambda: (
-                    self._must_stop()
-                    or self._pause_changes != pause_changes
-                    or any(job.done() for job in running.values())
-                    or (
-                        self._paused is None and self._has_free_slot() and bool(self._ready_tasks())
-                    )
-                )
+
+        def changed() -> bool:
+            schedule = self._schedule()
+            startable = (
+                self._paused is None
+                and scheduling.has_free_slot(schedule)
+                and bool(scheduling.ready_tasks(schedule))
             )
+            return (
+                self._must_stop()
+                or self._pause_changes != pause_changes
+                or any(job.done() for job in running.values())
+                or startable
+            )
+
+        try:
+            await workflow.wait_condition(changed)
         except asyncio.CancelledError:
             self._note_cancellation()
 
@@ -382,49 +376,16 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
                 job.result()  # a bug in a task's coroutine fails the workflow task, visibly
         return {task_id: job for task_id, job in running.items() if not job.done()}
 
-    def _has_free_slot(self) -> bool:
-        """Fewer than max_parallel tasks executing (tasks waiting for approval do not count)."""
-        executing = sum(1 for t in self._tasks.values() if t.status in EXECUTING_STATUSES)
-        return executing < self._options.max_parallel
-
     def _start_ready_tasks(self, running: dict[str, asyncio.Task[None]]) -> None:
-        for task in self._ready_tasks():
-            if not self._has_free_slot():
+        schedule = self._schedule()
+        for task in scheduling.ready_tasks(schedule):
+            if not scheduling.has_free_slot(schedule):
                 return
             self._tasks[task.id].status = TaskStatus.RUNNING
             running[task.id] = asyncio.create_task(self._run_task(task.id))
 
     def _must_stop(self) -> bool:
         return self._cancel is not None or self._run_error is not None
-
-    def _has_pending_tasks(self) -> bool:
-        return any(result.status == TaskStatus.PENDING for result in self._tasks.values())
-
-    def _ready_tasks(self) -> list[Task]:
-        assert self._plan is not None
-        return [
-            task
-            for task in self._plan.tasks
-            if self._tasks[task.id].status == TaskStatus.PENDING
-            and all(self._tasks[dep].status == TaskStatus.COMPLETED for dep in task.depends_on)
-        ]
-
-    def _skip_blocked_tasks(self) -> None:
-        """Skip pending tasks downstream of a failed, skipped or cancelled one, transitively."""
-        assert self._plan is not None
-        changed = True
-        while changed:
-            changed = False
-            for task in self._plan.tasks:
-                result = self._tasks[task.id]
-                blockers = [
-                    d for d in task.depends_on if self._tasks[d].status in BLOCKING_STATUSES
-                ]
-                if result.status == TaskStatus.PENDING and blockers:
-                    blocker = self._tasks[blockers[0]]
-                    result.status = TaskStatus.SKIPPED
-                    result.reason = f"dependency {blocker.task_id!r} {blocker.status.value}"
-                    changed = True
 
     async def _stop_running(self, running: dict[str, asyncio.Task[None]]) -> None:
         for job in running.values():
@@ -440,17 +401,12 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
 
     def _close_unfinished(self) -> None:
         if self._cancel is not None:
-            self._mark_never_ran(TaskStatus.CANCELLED, "never ran: " + self._stop_reason())
+            status, reason = TaskStatus.CANCELLED, "never ran: " + self._stop_reason()
         elif self._run_error is not None:
-            self._mark_never_ran(TaskStatus.SKIPPED, "never ran: " + self._stop_reason())
+            status, reason = TaskStatus.SKIPPED, "never ran: " + self._stop_reason()
         else:
-            self._mark_never_ran(TaskStatus.SKIPPED, "never ran: its dependencies did not complete")
-
-    def _mark_never_ran(self, status: TaskStatus, reason: str) -> None:
-        for result in self._tasks.values():
-            if result.status not in FINISHED_TASK_STATUSES:
-                result.status = status
-                result.reason = reason
+            status, reason = TaskStatus.SKIPPED, "never ran: its dependencies did not complete"
+        scheduling.mark_never_ran(self._tasks, status, reason)
 
     def _stop_reason(self) -> str:
         if self._cancel is not None:
@@ -477,7 +433,8 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
             current = self._current(task_id)  # an edit or a modify may have changed it
             result.status = TaskStatus.RUNNING
             try:
-                output, attempts = await self._attempt(current, round_number)
+                config = resolved_config(current, self._outputs)
+                output, attempts = await run_round(current, config, round_number, self._options)
             except TaskFailed as failed:
                 result.attempts += failed.failure.attempts
                 result.error = failed.failure
@@ -500,6 +457,46 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         result.finished_at = workflow.now()
         if result.started_at is not None:
             result.duration_seconds = (result.finished_at - result.started_at).total_seconds()
+
+    # ----- failure analysis ------------------------------------------------------------------
+
+    async def _handle_failure(self, task: Task, failure: TaskFailure) -> Task | None:
+        """Ask for a decision and apply it: the task to run again, or None when it is over."""
+        assert self._plan is not None
+        result = self._tasks[task.id]
+        result.status = TaskStatus.ANALYZING
+        decision, source = await self._decide(task, failure)
+        applied = decisions.apply_decision(self._plan, task, decision)
+        self._plan = applied.plan
+        self._decisions.append(
+            DecisionRecord(task_id=task.id, decision=decision, applied=applied.action,
+                           source=source, error=failure, at=workflow.now(), note=applied.note)
+        )  # fmt: skip
+        ended = decisions.ended_status(applied.action, source)
+        if ended is not None:
+            result.status, result.reason = ended, decision.reason
+        if applied.action == "fail_workflow" and self._run_error is None:
+            self._run_error = f"task {task.id!r} failed: {failure.message}"
+        return applied.next_task
+
+    async def _decide(self, task: Task, failure: TaskFailure) -> tuple[FailureDecision, str]:
+        """The analyst's decision, or the engine's own when it cannot be asked or answer."""
+        assert self._plan is not None
+        note = decisions.budget_note(self._options, self._decisions, self._analyses, task.id)
+        if note:
+            return decisions.fallback_decision(task, note), "fallback"
+        self._analyses += 1
+        request = decisions.analysis_request(
+            self._goal, self._plan, task, failure, self._outputs, self._decisions
+        )
+        summary = f"analyse failure of {task.label}"
+        try:
+            reply = await self._llm_activity("analyze_failure", request, AnalysisReply, summary)
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                raise asyncio.CancelledError() from error
+            return decisions.fallback_decision(task, _no_analysis_note(error)), "fallback"
+        return reply.decision, "analyst"
 
     async def _llm_activity(self, name: str, request: Any, result_type: type, summary: str) -> Any:
         """Run an LLM activity and account for what it spent, whether it answered or failed.
@@ -557,21 +554,9 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
     def _final_status(self) -> RunStatus:
         if self._cancel is not None:
             return RunStatus.CANCELLED
-        if self._run_error is None:
-            self._run_error = self._critical_tasks_not_done()
+        if self._run_error is None and self._plan is not None:
+            self._run_error = scheduling.missed_critical(self._schedule())
         return RunStatus.FAILED if self._run_error is not None else RunStatus.COMPLETED
-
-    def _critical_tasks_not_done(self) -> str | None:
-        """Why the goal was not reached although the run went on: critical tasks that did not
-        complete (rejected, timed out, or downstream of a skipped non-critical task)."""
-        if self._plan is None:
-            return None
-        missed = [
-            f"{task.id} ({self._tasks[task.id].status.value}: {self._tasks[task.id].reason})"
-            for task in self._plan.tasks
-            if task.critical and self._tasks[task.id].status != TaskStatus.COMPLETED
-        ]
-        return "critical tasks did not complete: " + "; ".join(missed) if missed else None
 
     async def _finish(self, status: RunStatus) -> RunResult:
         """The run's result; a run that did not complete ends its workflow execution as
@@ -606,6 +591,23 @@ class AgentRunWorkflow(ActionExecution, FailureAnalysis):
         )
 
 
+def usage_spent_by(error: ActivityError) -> TokenUsage:
+    """The tokens a failed LLM activity spent, carried in its error's details."""
+    cause = error.cause
+    details = getattr(cause, "details", None) if isinstance(cause, ApplicationError) else None
+    first = details[0] if details else None
+    if isinstance(first, dict) and isinstance(first.get("usage"), dict):
+        return TokenUsage.model_validate(first["usage"])
+    return TokenUsage()
+
+
+def _no_analysis_note(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "LLMNotConfigured":
+        return "no analysis: no LLM is configured"
+    return f"no analysis ({cause_message(error)})"
+
+
 def call_label(call: LLMCall) -> str:
     """One LLM call for the memo: what for, who answered, how, with which prompt."""
     return (
@@ -625,13 +627,6 @@ def raise_for_outcome(result: RunResult) -> None:
     raise ApplicationError(
         message, result, type=OUTCOME_ERROR_TYPES[result.status], non_retryable=True
     )
-
-
-def _rejection(signal: ApprovalSignal) -> str:
-    if signal.by == "timeout":
-        return f"timed out: {signal.reason}"
-    who = f" by {signal.by}" if signal.by else ""
-    return f"rejected{who}: {signal.reason or 'no reason given'}"
 
 
 def compute_metrics(tasks: list[TaskResult]) -> RunMetrics:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devstack import BackgroundHTTPServer
+from agentic.devstack import BackgroundHTTPServer
 
 
 @dataclass

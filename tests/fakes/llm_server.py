@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from devstack import BackgroundHTTPServer
+from agentic.devstack import BackgroundHTTPServer
 
 MODEL_ID = "scripted-model"
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")

@@ -17,9 +17,9 @@ from pydantic import (
     model_validator,
 )
 
-from activities.base import ActionConfig
-from activities.registry import ACTIONS
-from workflows.references import referenced_tasks
+from core.actions.base import ActionConfig
+from core.references import referenced_tasks
+from core.registry import ACTIONS
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 

@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from activities.base import preview
-from runtime import web_ui_link
-from settings import Settings
-from workflows.results import (
+if TYPE_CHECKING:
+    from agentic.client import RunSummary
+    from agentic.demo import DemoRun
+
+from agentic.runtime import web_ui_link
+from agentic.settings import Settings
+from core.actions.base import ActionSpec, preview
+from core.messages import (
     DecisionRecord,
     Phase,
     RunResult,
@@ -166,21 +170,24 @@ def print_result(result: RunResult, settings: Settings, link: bool = True) -> No
     console.print(render_result(result, settings, link))
 
 
-def print_runs(rows: list[dict[str, Any]]) -> None:
+def print_runs(runs: list[RunSummary]) -> None:
     """A table of runs (from `list`)."""
     table = Table("run", "status", "tasks", "started", "closed", "goal")
-    for row in rows:
-        goal = row["goal"] if len(row["goal"]) <= 60 else row["goal"][:57] + "..."
-        tasks = "" if row["tasks"] is None else str(row["tasks"])
+    for run in runs:
+        goal = run.goal if len(run.goal) <= 60 else run.goal[:57] + "..."
         table.add_row(
-            Text(row["workflow_id"]),
-            Text(row["status"], style=_list_status_style(row["status"])),
-            tasks,
-            row["started"],
-            row["closed"],
+            Text(run.workflow_id),
+            Text(run.status, style=_list_status_style(run.status)),
+            "" if run.tasks is None else str(run.tasks),
+            _timestamp(run.started),
+            _timestamp(run.closed),
             Text(goal),
         )
     console.print(table)
+
+
+def _timestamp(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _list_status_style(status: str) -> str:
@@ -203,3 +210,47 @@ def print_endpoint_checks(rows: list[dict[str, Any]]) -> None:
         table.add_row(Text(row["endpoint"]), Text(row["model"]), row["mode"],
                       f"{row['seconds']:.2f}", tokens, Text(row["plan"], style=style))  # fmt: skip
     console.print(table)
+
+
+def print_actions(specs: list[ActionSpec]) -> None:
+    """The action types a plan may use, with how they run and what they do."""
+    table = Table("action_type", "runs as", "config fields", "description")
+    for spec in specs:
+        fields = ", ".join(spec.config_schema().get("properties", {}))
+        table.add_row(Text(spec.action_type, style="bold"), spec.execution.value, Text(fields),
+                      Text(spec.description))  # fmt: skip
+    console.print(table)
+
+
+def show_demo_run(demo_run: DemoRun, keep: bool) -> None:
+    """What the demo did, and what to try next."""
+    settings = demo_run.settings
+    link_stays_up = keep or not demo_run.started_temporal
+    print_result(demo_run.result, settings, link=link_stays_up)
+    report = settings.workspace_dir / "demo" / "report.md"
+    if report.exists():
+        console.print(f"\n{report}:\n{report.read_text()}")
+    console.print(f"Rows are in table demo_users of {demo_run.database_url}.")
+    if keep:
+        target = f"--address {settings.temporal_address} --task-queue {settings.task_queue}"
+        console.print(DEMO_KEPT.format(target=target))
+        return
+    if not link_stays_up:
+        console.print(
+            "The demo's Temporal server and Web UI stop with it: 'python cli.py demo --keep' "
+            "keeps them up, to look at the run in the Web UI."
+        )
+    console.print(DEMO_NEXT_STEPS)
+
+
+DEMO_KEPT = """Temporal, the worker and the Web UI stay up until Ctrl-C. Meanwhile, elsewhere:
+  python cli.py {target} list
+  python cli.py {target} start --plan examples/hello.json --watch
+  python cli.py {target} example --list"""
+
+DEMO_NEXT_STEPS = """Next:
+  python cli.py server                 # Temporal dev server + Web UI (http://localhost:8233)
+  python worker.py                     # a worker (another terminal)
+  python cli.py example --list         # the other examples
+  export OPENAI_API_KEY=...            # or OPENAI_BASE_URL for vLLM, llama.cpp, Ollama
+  python cli.py start --goal "fetch ..., keep ..., write a report" --wait"""

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from workflows.plan import Plan
+from core.errors import ErrorType
+from core.plan import Plan
 
 ApprovalMode = Literal["none", "plan", "risky"]
 DecisionAction = Literal["retry", "modify", "skip", "fail_workflow"]
@@ -103,9 +104,9 @@ class RunStatus(StrEnum):
 
 # The type of the workflow failure a run ends with, when it did not complete.
 OUTCOME_ERROR_TYPES = {
-    RunStatus.FAILED: "RunFailed",
-    RunStatus.REJECTED: "RunRejected",
-    RunStatus.CANCELLED: "RunCancelled",
+    RunStatus.FAILED: ErrorType.RUN_FAILED,
+    RunStatus.REJECTED: ErrorType.RUN_REJECTED,
+    RunStatus.CANCELLED: ErrorType.RUN_CANCELLED,
 }
 
 

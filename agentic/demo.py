@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from devstack import EmbeddedPostgres, TemporalDevServer, port_open, split_address
+from agentic.client import AgentClient
+from agentic.devstack import EmbeddedPostgres, TemporalDevServer, port_open, split_address
+from agentic.settings import Settings
+from agentic.worker import run_worker
+from core.messages import RunOptions, RunResult
 from examples.data_pipeline import data_pipeline
 from examples.sample_api import SampleAPI
-from runtime import connect, run_result, start_run
-from settings import Settings
-from worker import run_worker
-from workflows.results import RunInput, RunOptions, RunResult
 
 DEMO_TASK_QUEUE = "agentic-demo"
 DEMO_TABLE = "demo_users"
@@ -59,7 +59,7 @@ async def _ensure_temporal(settings: Settings, resources: AsyncExitStack) -> tup
 
 async def _start_worker(settings: Settings, resources: AsyncExitStack) -> None:
     stop, ready = asyncio.Event(), asyncio.Event()
-    worker = asyncio.create_task(run_worker(settings, stop, ready))
+    worker = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
 
     async def stop_worker() -> None:
         stop.set()
@@ -107,16 +107,18 @@ async def run_demo(
             }
         )
         await _start_worker(demo_settings, resources)
-        client = await connect(demo_settings)
+        client = await AgentClient.connect(demo_settings)
         plan = data_pipeline(
             source_url=f"{sample_api.url}/users",
             output_path="demo/adults.json",
             report_path="demo/report.md",
             table=DEMO_TABLE,
         )
-        run_input = RunInput(plan=plan, options=RunOptions(approval="none"))
-        handle = await start_run(client, demo_settings, run_input, f"demo-{uuid.uuid4().hex[:8]}")
-        result = await run_result(handle)
+        result = await client.run(
+            plan=plan,
+            options=RunOptions(approval="none"),
+            workflow_id=f"demo-{uuid.uuid4().hex[:8]}",
+        )
         demo_run = DemoRun(result, demo_settings, started_temporal, postgres.url)
         await on_result(demo_run)
         if keep:

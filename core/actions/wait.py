@@ -1,10 +1,12 @@
-"""The `wait` action: a durable timer in the workflow, not an activity."""
+"""`wait`: a durable timer in the workflow, not an activity."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
-from activities.base import ActionConfig, ActionSpec
+from core.actions.base import ActionConfig, ActionSpec, Execution
 
 
 class WaitConfig(ActionConfig):
@@ -13,10 +15,16 @@ class WaitConfig(ActionConfig):
     seconds: float = Field(ge=0, le=366 * 24 * 3600)
 
 
+def describe_wait(output: Any) -> str:
+    """`waited 5s`."""
+    seconds = output.get("waited_seconds", 0) if isinstance(output, dict) else 0
+    return f"waited {seconds:g}s"
+
+
 SPEC = ActionSpec(
     action_type="wait",
     config_model=WaitConfig,
-    run=None,
     description="Durable delay (rate limiting, coordination). Output: {waited_seconds}.",
-    describe_output=lambda output: f"waited {output.get('waited_seconds', 0):g}s",
+    execution=Execution.TIMER,
+    describe_output=describe_wait,
 )

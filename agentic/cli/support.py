@@ -1,0 +1,273 @@
+"""What the CLI commands share: one-line errors, reading plans and options, launching and
+watching runs through the Python API. The commands themselves are in app.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn
+
+import structlog
+import typer
+from pydantic import ValidationError
+from rich.live import Live
+from rich.text import Text
+
+from agentic.cli.output import console, print_json, print_result, render_state
+from agentic.client import AgentClient, RunHandle
+from agentic.errors import AgenticError
+from agentic.logging import configure_logging
+from agentic.plugins import load_plugins
+from agentic.runtime import exit_now
+from agentic.settings import Settings, get_settings
+from core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
+from core.plan import Plan, format_validation_error
+from core.risk import describe_risks
+from examples import EXAMPLES, example_options
+from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
+
+logger = structlog.get_logger("cli")
+LLM_HELP = (
+    "no LLM is configured, so a goal cannot be planned. Set OPENAI_API_KEY (OpenAI) or "
+    "OPENAI_BASE_URL (an OpenAI-compatible server: vLLM, llama.cpp, Ollama) and OPENAI_MODEL, "
+    "or LLM_ENDPOINTS. Runs of a ready plan need no LLM: python cli.py start --plan FILE"
+)
+
+
+class CliError(Exception):
+    """An error for the person at the terminal: one line, no traceback."""
+
+
+def fail(message: str) -> NoReturn:
+    """Stop the command with one line on stderr."""
+    raise CliError(message)
+
+
+def run_command(coroutine: Coroutine[Any, Any, int | None]) -> int:
+    """Run an async command: its exit code, or 1 with one line on stderr for known errors."""
+    try:
+        return asyncio.run(coroutine) or 0
+    except Exception as error:
+        print(f"error: {error_line(error)}", file=sys.stderr)
+        logger.debug("command_failed", exc_info=True)
+        return 1
+
+
+def error_line(error: Exception) -> str:
+    """What went wrong, in one line for people (the traceback goes to the debug log)."""
+    if isinstance(error, CliError | AgenticError):
+        return str(error)
+    first_line = f"{type(error).__name__}: {error}".splitlines()[0]
+    return f"unexpected failure ({first_line}); LOG_LEVEL=DEBUG shows more"
+
+
+def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callable[..., None]:
+    """Make an async function a CLI command: settings checked, plug-ins loaded, known errors
+    turned into one line on stderr."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            settings = get_settings()
+        except ValidationError as error:
+            print(f"error: invalid setting: {format_validation_error(error)}", file=sys.stderr)
+            exit_now(1)
+        configure_logging(os.environ.get("LOG_LEVEL", "WARNING"), settings.log_format)
+        try:
+            load_plugins(settings)
+        except AgenticError as error:
+            print(f"error: {error}", file=sys.stderr)
+            exit_now(1)
+        exit_now(run_command(function(*args, **kwargs)))
+
+    return wrapper
+
+
+def run_cli(app: typer.Typer) -> None:
+    """Run the command line; a usage error (unknown option, bad choice, missing argument)
+    is one line on stderr, like every other error."""
+    try:
+        app(args=sys.argv[1:] or ["--help"], standalone_mode=False)
+    except typer.TyperException as error:
+        print(f"error: {usage_error_line(error)}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+
+
+def usage_error_line(error: typer.TyperException) -> str:
+    """A parser error as one line, with where to find help."""
+    message = " ".join(error.format_message().replace("Value error, ", "").split())
+    context = getattr(error, "ctx", None)
+    hint = f" (see: {context.command_path} --help)" if context is not None else ""
+    return f"{message}{hint}"
+
+
+# ----- inputs ---------------------------------------------------------------------------------
+
+
+def load_plan(path: Path) -> Plan:
+    """Read and validate a plan file, or fail with what is wrong in it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        fail(f"cannot read plan file {path}: {error.strerror or error}")
+    except UnicodeDecodeError as error:
+        fail(f"plan file {path} is not UTF-8 text: {error.reason} at byte {error.start}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        fail(
+            f"plan file {path} is not valid JSON: "
+            f"line {error.lineno}, column {error.colno}: {error.msg}"
+        )
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as error:
+        fail(f"invalid plan in {path}: {format_validation_error(error)}")
+
+
+def run_options(approval: ApprovalMode, **limits: Any) -> RunOptions:
+    """Run options from the command's flags."""
+    timeout = get_settings().llm_timeout_seconds
+    try:
+        return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)
+    except ValidationError as error:
+        fail(f"invalid run option: {format_validation_error(error)}")
+
+
+def goal_or_plan(goal: str | None, plan_file: Path | None) -> tuple[str | None, Plan | None]:
+    """Check the command's inputs: exactly one of a goal (with an LLM) or a plan file."""
+    if bool(goal) == bool(plan_file):
+        fail("give exactly one of --goal TEXT or --plan FILE")
+    if goal and not get_settings().llm_configured:
+        fail(LLM_HELP)
+    return goal, (load_plan(plan_file) if plan_file else None)
+
+
+def parse_example_options(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs; a value that parses as JSON is taken as JSON (numbers, objects)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            fail(f"--option takes key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def parse_config(config: str) -> dict[str, Any]:
+    """`edit --config JSON`: an action_config object."""
+    try:
+        parsed = json.loads(config)
+    except json.JSONDecodeError as error:
+        fail(f"--config is not valid JSON: {error.msg} at column {error.colno}")
+    if not isinstance(parsed, dict):
+        fail("--config must be a JSON object (the task's action_config)")
+    return parsed
+
+
+def current_user() -> str:
+    """Who is at the terminal ($USER), for `--by`."""
+    return os.environ.get("USER", "")
+
+
+# ----- runs -----------------------------------------------------------------------------------
+
+
+async def connect_client() -> AgentClient:
+    """The API client for the configured Temporal server."""
+    return await AgentClient.connect(get_settings())
+
+
+def exit_code_for(status: RunStatus) -> int:
+    """0 for a completed run, 1 otherwise (scripts can branch on it)."""
+    return 0 if status == RunStatus.COMPLETED else 1
+
+
+def print_approval_plan(plan: Plan | None, options: RunOptions) -> None:
+    """In approval mode risky, which tasks will wait for a person, and why."""
+    if options.approval != "risky":
+        return
+    if plan is None:
+        console.print("risky tasks of the planned goal will wait for approval (see status)")
+        return
+    risks = describe_risks(plan.tasks)
+    if not risks:
+        console.print("no task of this plan needs approval")
+    for task_id, reason in risks.items():
+        console.print(f"waits for approval: {task_id} ({reason})")
+
+
+async def launch_run(
+    goal: str | None,
+    plan: Plan | None,
+    options: RunOptions,
+    run_id: str | None,
+    *,
+    wait: bool,
+    as_json: bool,
+    watch: bool = False,
+) -> int:
+    """Start the run, print its id and link; with `wait`, print its result too."""
+    client = await connect_client()
+    handle = await client.start(goal=goal, plan=plan, options=options, workflow_id=run_id)
+    if not as_json:
+        console.print(f"started {handle.workflow_id}")
+        console.print(f"web ui: {handle.web_ui_link}")
+        if options.approval == "plan":
+            console.print(
+                f"the plan waits for approval: python cli.py approve {handle.workflow_id}"
+            )
+        print_approval_plan(plan, options)
+    if watch and not as_json:
+        return await watch_run(handle, client.settings)
+    if not wait:
+        if as_json:
+            sys.stdout.write(json.dumps({"workflow_id": handle.workflow_id}) + "\n")
+        return 0
+    return print_outcome(await handle.result(), client.settings, as_json)
+
+
+def print_outcome(result: RunResult, settings: Settings, as_json: bool) -> int:
+    """The result, for people or as JSON; the exit code that goes with it."""
+    print_json(result) if as_json else print_result(result, settings)
+    return exit_code_for(result.status)
+
+
+async def watch_run(handle: RunHandle, settings: Settings) -> int:
+    """A live view of the run until it ends, then its result."""
+    states = handle.watch()
+    state = await anext(states)
+    # Transient: the live view gives way to the result once the run ends.
+    with Live(render_state(state), console=console, refresh_per_second=4, transient=True) as live:
+        async for state in states:
+            live.update(render_state(state, datetime.now(UTC)))
+    return print_outcome(await handle.result(), settings, as_json=False)
+
+
+# ----- examples -------------------------------------------------------------------------------
+
+
+def print_examples() -> None:
+    """Each example with its options and their defaults."""
+    for name, function in EXAMPLES.items():
+        line = Text(name, style="bold")
+        line.append(f": {(function.__doc__ or '').strip()}")
+        console.print(line)
+        for option, default in example_options(name).items():
+            console.print(f"    -o {option}={json.dumps(default)}")
+
+
+def calls_sample_api(plan: Plan) -> bool:
+    """True when the plan sends requests to the sample API's default address."""
+    return SAMPLE_API_URL in plan.model_dump_json()

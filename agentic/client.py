@@ -1,0 +1,446 @@
+"""The Python API: start, follow and steer runs.
+
+    from agentic import AgentClient
+
+    client = await AgentClient.connect()                    # from settings (the environment)
+    result = await client.run(goal="fetch ... and write a report")
+    handle = await client.start(plan=my_plan, options=RunOptions(approval="plan"))
+    await handle.approve(by="alice")
+    async for state in handle.watch():
+        ...
+
+Every call goes to the workflow through its typed handlers (signals, queries, updates);
+errors are `agentic.errors.AgenticError`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
+from temporalio.service import RPCError, RPCStatusCode
+
+from agentic.errors import (
+    EditRefused,
+    InvalidPlan,
+    InvalidQuery,
+    NotWaiting,
+    RunEnded,
+    RunNotFound,
+    RunResultUnavailable,
+    WorkerUnavailable,
+)
+from agentic.runtime import connect, web_ui_link
+from agentic.settings import Settings, get_settings
+from core.messages import (
+    OUTCOME_ERROR_TYPES,
+    ApprovalSignal,
+    EditRequest,
+    EditResult,
+    PauseSignal,
+    Phase,
+    RunInput,
+    RunOptions,
+    RunResult,
+    RunState,
+    TaskStatus,
+)
+from core.plan import Plan, format_validation_error
+from workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
+from workflows.visibility import (
+    GOAL,
+    GOAL_MAX_CHARS,
+    STATUS,
+    TASK_COUNT,
+    AgentStatus,
+    plan_details,
+    plan_summary,
+)
+
+SUMMARY_MAX_CHARS = 200
+CALL_TIMEOUT = timedelta(seconds=10)
+WATCH_INTERVAL_SECONDS = 0.5
+# Statuses a run stopped from outside never set itself: Temporal's own status says more.
+SELF_REPORTED = {
+    WorkflowExecutionStatus.RUNNING,
+    WorkflowExecutionStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED,
+}
+
+
+class RunSummary(BaseModel):
+    """A run as `list` shows it."""
+
+    workflow_id: str
+    status: str
+    goal: str = ""
+    tasks: int | None = None
+    started: datetime | None = None
+    closed: datetime | None = None
+
+
+class AgentClient:
+    """A connection to the engine's runs on one Temporal namespace and task queue."""
+
+    def __init__(self, temporal: Client, settings: Settings) -> None:
+        self.temporal = temporal
+        self.settings = settings
+
+    @classmethod
+    async def connect(
+        cls,
+        settings: Settings | None = None,
+        *,
+        address: str | None = None,
+        namespace: str | None = None,
+        task_queue: str | None = None,
+        api_key: str | None = None,
+    ) -> AgentClient:
+        """Connect with `settings` (default: from the environment), any argument given
+        overriding its setting. Raises `ServerUnreachable`."""
+        overrides = {
+            "temporal_address": address,
+            "temporal_namespace": namespace,
+            "task_queue": task_queue,
+            "temporal_api_key": api_key,
+        }
+        settings = (settings or get_settings()).model_copy(
+            update={name: value for name, value in overrides.items() if value is not None}
+        )
+        return cls(await connect(settings), settings)
+
+    async def start(
+        self,
+        *,
+        goal: str | None = None,
+        plan: Plan | dict[str, Any] | None = None,
+        options: RunOptions | None = None,
+        workflow_id: str | None = None,
+    ) -> RunHandle:
+        """Start a run of a goal (planned by the LLM) or of a plan; its handle.
+
+        Every run, however started, gets the same summary, details, memo and search
+        attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate."""
+        run_input = _run_input(goal, plan, options or RunOptions())
+        handle = await self.temporal.start_workflow(
+            AgentRunWorkflow.run,
+            run_input,
+            id=workflow_id or f"run-{uuid.uuid4().hex[:12]}",
+            task_queue=self.settings.task_queue,
+            memo=_memo(run_input),
+            search_attributes=_search_attributes(run_input),
+            static_summary=(run_input.goal_text or "plan run")[:SUMMARY_MAX_CHARS],
+            static_details=(
+                plan_details(run_input.plan) if run_input.plan else "The LLM plans the goal."
+            ),
+        )
+        return RunHandle(handle, self)
+
+    async def run(
+        self,
+        *,
+        goal: str | None = None,
+        plan: Plan | dict[str, Any] | None = None,
+        options: RunOptions | None = None,
+        workflow_id: str | None = None,
+    ) -> RunResult:
+        """Start a run and wait for its result, whatever its outcome (see `RunResult.status`)."""
+        handle = await self.start(goal=goal, plan=plan, options=options, workflow_id=workflow_id)
+        return await handle.result()
+
+    async def get(self, workflow_id: str) -> RunHandle:
+        """The handle of an existing run; `RunNotFound` when there is none."""
+        handle = RunHandle(
+            self.temporal.get_workflow_handle_for(AgentRunWorkflow.run, workflow_id), self
+        )
+        await handle.is_running()
+        return handle
+
+    async def list(
+        self,
+        *,
+        status: AgentStatus | str | None = None,
+        goal: str | None = None,
+        query: str | None = None,
+        limit: int = 20,
+    ) -> list[RunSummary]:
+        """The latest runs, newest first: by status, by words of the goal, by a Temporal List
+        Filter (`query`). Raises `InvalidQuery` for a filter the server refuses."""
+        list_filter = list_filter_for(status, goal, query)
+        try:
+            return [
+                _summary(execution)
+                async for execution in self.temporal.list_workflows(list_filter, limit=limit)
+            ]
+        except RPCError as error:
+            if error.status != RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            raise InvalidQuery(f"invalid --query List Filter: {error.message}") from None
+
+    def web_ui_link(self, workflow_id: str) -> str:
+        """The run's page in the Temporal Web UI."""
+        return web_ui_link(self.settings, workflow_id)
+
+
+class RunHandle:
+    """One run: its state, its result, and the signals and updates that steer it."""
+
+    def __init__(self, handle: WorkflowHandle[Any, Any], client: AgentClient) -> None:
+        self._handle = handle
+        self._client = client
+
+    @property
+    def workflow_id(self) -> str:
+        """The run's id."""
+        return self._handle.id
+
+    @property
+    def web_ui_link(self) -> str:
+        """The run's page in the Temporal Web UI."""
+        return self._client.web_ui_link(self.workflow_id)
+
+    async def is_running(self) -> bool:
+        """True until the workflow execution closes (however it ended)."""
+        try:
+            description = await self._handle.describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise RunNotFound(
+                    f"no run with id {self.workflow_id!r} (see 'python cli.py list')"
+                ) from None
+            raise
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    async def status(self) -> RunState:
+        """The run as it is now (the `status` query); `WorkerUnavailable` when no worker
+        answers."""
+        try:
+            return await self._handle.query(AgentRunWorkflow.status, rpc_timeout=CALL_TIMEOUT)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise RunNotFound(f"no run with id {self.workflow_id!r}") from None
+            raise WorkerUnavailable(
+                f"the run {self.workflow_id!r} did not answer the status query ({error}); "
+                "is a worker running?"
+            ) from None
+
+    async def result(self) -> RunResult:
+        """The run's result, waiting for it to end, whatever its outcome; a run terminated or
+        timed out has none (`RunResultUnavailable`)."""
+        try:
+            return await self._handle.result()
+        except WorkflowFailureError as error:
+            carried = _result_in_failure(error.cause)
+            if carried is not None:
+                return carried
+            if isinstance(error.cause, CancelledError):
+                return await self._cancelled_result()
+            raise RunResultUnavailable(
+                f"run {self.workflow_id} {_ended_how(error.cause)} and has no result; "
+                f"'status {self.workflow_id}' shows its tasks"
+            ) from error
+
+    async def watch(self, interval: float = WATCH_INTERVAL_SECONDS) -> AsyncIterator[RunState]:
+        """The run's state now, then each time it changes, until the run ends."""
+        state = await self.status()
+        yield state
+        while state.phase != Phase.FINISHED and await self.is_running():
+            await asyncio.sleep(interval)
+            latest = await self.status()
+            if latest != state:
+                state = latest
+                yield state
+
+    async def approve(self, *, task: str | None = None, by: str = "", reason: str = "") -> None:
+        """Approve the plan (approval mode `plan`), or one risky task waiting for approval."""
+        await self._verdict(AgentRunWorkflow.approve, ApprovalSignal(by=by, reason=reason,
+                                                                     task=task))  # fmt: skip
+
+    async def reject(self, *, reason: str, task: str | None = None, by: str = "") -> None:
+        """Reject the plan (the run ends as `rejected`), or skip one risky task."""
+        await self._verdict(AgentRunWorkflow.reject, ApprovalSignal(by=by, reason=reason,
+                                                                    task=task))  # fmt: skip
+
+    async def cancel(self, *, reason: str = "", by: str = "") -> None:
+        """Cancel the run (a Temporal cancellation): running tasks are cancelled, the result
+        says which never ran, the execution ends as Canceled."""
+        await self._ensure_running()
+        await self._handle.cancel(reason=stop_reason(reason, by))
+
+    async def terminate(self, *, reason: str, by: str = "") -> None:
+        """Stop the run now, without cleanup (a Temporal termination; no result)."""
+        await self._ensure_running()
+        await self._handle.terminate(reason=stop_reason(reason, by))
+
+    async def pause(self, *, reason: str = "", by: str = "") -> None:
+        """Start no new task until `resume`; running tasks finish."""
+        await self._ensure_running()
+        await self._handle.signal(AgentRunWorkflow.pause, PauseSignal(by=by, reason=reason))
+
+    async def resume(self, *, reason: str = "", by: str = "") -> None:
+        """Schedule tasks again after `pause`."""
+        await self._ensure_running()
+        await self._handle.signal(AgentRunWorkflow.resume, PauseSignal(by=by, reason=reason))
+
+    async def edit(
+        self,
+        *,
+        plan: Plan | dict[str, Any] | None = None,
+        task: str | None = None,
+        config: dict[str, Any] | None = None,
+        by: str = "",
+    ) -> EditResult:
+        """Before approving: replace the plan, or one task's config. Validated by the run
+        (`EditRefused` with the reasons); a refused edit never reaches the history."""
+        if isinstance(plan, Plan):
+            plan = plan.model_dump(mode="json", by_alias=True)
+        request = EditRequest(plan=plan, task=task, config=config, by=by)
+        try:
+            return await self._handle.execute_update(
+                AgentRunWorkflow.edit, request, rpc_timeout=CALL_TIMEOUT
+            )
+        except WorkflowUpdateFailedError as error:
+            reason = getattr(error.cause, "message", None) or error.cause or error
+            raise EditRefused(f"edit refused: {reason}") from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise WorkerUnavailable(
+                f"no worker answered the edit of {self.workflow_id} in "
+                f"{CALL_TIMEOUT.total_seconds():g}s; is one running?"
+            ) from None
+
+    async def _ensure_running(self) -> None:
+        if not await self.is_running():
+            description = await self._handle.describe()
+            ended = description.status.name.lower() if description.status else "closed"
+            raise RunEnded(f"run {self.workflow_id} has already ended ({ended})")
+
+    async def _verdict(self, signal: Any, verdict: ApprovalSignal) -> None:
+        await self._ensure_running()
+        _check_waiting(await self.status(), verdict.task)
+        await self._handle.signal(signal, verdict)
+
+    async def _cancelled_result(self) -> RunResult:
+        """A canceled execution carries no result: a worker reads it from the history."""
+        try:
+            answered = await self._handle.query(AgentRunWorkflow.result, rpc_timeout=CALL_TIMEOUT)
+        except RPCError as error:
+            raise RunResultUnavailable(
+                f"run {self.workflow_id} was cancelled; its result is read by a worker, and none "
+                f"answered ({error.message}): start one with 'python worker.py'"
+            ) from error
+        if answered is None:
+            raise RunResultUnavailable(f"run {self.workflow_id} was cancelled before a result")
+        return answered
+
+
+def stop_reason(reason: str, by: str) -> str:
+    """The reason recorded with a cancellation or a termination: why, and who asked."""
+    who = f"by {by}" if by else ""
+    return f"{reason} ({who})" if reason and who else reason or who
+
+
+def list_filter_for(
+    status: AgentStatus | str | None, goal_words: str | None, list_filter: str | None
+) -> str:
+    """The List Filter for `list`: our workflow type, a status, goal words, the user's filter."""
+    clauses = [f"WorkflowType = '{WORKFLOW_NAME}'"]
+    if status:
+        clauses.append(f"{STATUS.name} = '{AgentStatus(status).value}'")
+    if goal_words:
+        clauses.append(f"{GOAL.name} = '{goal_words.replace(chr(39), ' ')}'")
+    if list_filter:
+        clauses.append(f"({list_filter})")
+    return " AND ".join(clauses)
+
+
+def _run_input(
+    goal: str | None, plan: Plan | dict[str, Any] | None, options: RunOptions
+) -> RunInput:
+    try:
+        return RunInput(goal=goal, plan=plan, options=options)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise InvalidPlan(format_validation_error(error)) from None
+
+
+def _memo(run_input: RunInput) -> dict[str, Any]:
+    memo: dict[str, Any] = {"goal": run_input.goal_text}
+    if run_input.plan is not None:
+        memo["plan"] = plan_summary([task.label for task in run_input.plan.tasks])
+    return memo
+
+
+def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:
+    attributes: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(STATUS, AgentStatus.PLANNING.value),
+        SearchAttributePair(GOAL, run_input.goal_text[:GOAL_MAX_CHARS]),
+    ]
+    if run_input.plan is not None:
+        attributes.append(SearchAttributePair(TASK_COUNT, len(run_input.plan.tasks)))
+    return TypedSearchAttributes(attributes)
+
+
+def _summary(execution: WorkflowExecution) -> RunSummary:
+    attributes = execution.typed_search_attributes
+    status = attributes.get(STATUS) or ""
+    if execution.status not in SELF_REPORTED or not status:
+        status = execution.status.name.lower() if execution.status else status
+    return RunSummary(
+        workflow_id=execution.id,
+        status=status,
+        goal=attributes.get(GOAL) or "",
+        tasks=attributes.get(TASK_COUNT),
+        started=execution.start_time,
+        closed=execution.close_time,
+    )
+
+
+def _check_waiting(state: RunState, task_id: str | None) -> None:
+    """Raise `NotWaiting` unless the plan (no task) or the task can take a verdict now."""
+    waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
+    if task_id is None:
+        if state.phase == Phase.AWAITING_APPROVAL:
+            return
+        hint = f"; tasks waiting: {', '.join(waiting)} (use --task)" if waiting else ""
+        raise NotWaiting(f"run {state.workflow_id} is not waiting for plan approval "
+                         f"(phase: {state.phase.value}){hint}")  # fmt: skip
+    task = next((t for t in state.tasks if t.task_id == task_id), None)
+    if task is None:
+        raise NotWaiting(f"run {state.workflow_id} has no task {task_id!r}")
+    if task.status != TaskStatus.WAITING_APPROVAL:
+        raise NotWaiting(f"task {task_id!r} is {task.status.value}, not waiting for approval")
+
+
+def _result_in_failure(cause: BaseException | None) -> RunResult | None:
+    """The result that a run's failure carries in its details (see raise_for_outcome)."""
+    if not isinstance(cause, ApplicationError) or cause.type not in OUTCOME_ERROR_TYPES.values():
+        return None
+    try:
+        return RunResult.model_validate(cause.details[0])
+    except (IndexError, ValidationError):
+        return None
+
+
+def _ended_how(cause: BaseException | None) -> str:
+    why = getattr(cause, "message", "") or str(cause)
+    if isinstance(cause, TerminatedError):
+        return f"was terminated ({why})"
+    if isinstance(cause, TemporalTimeout):
+        return "timed out"
+    return f"failed ({why})"

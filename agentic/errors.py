@@ -1,0 +1,62 @@
+"""The errors of the Python API (and so of the CLI), in one hierarchy.
+
+    AgenticError
+    ├── ServerUnreachable      no Temporal server answers at the address
+    ├── RunNotFound            no run with that workflow id
+    ├── RunEnded               the run already ended (a signal or an edit came too late)
+    ├── NotWaiting             an approval or rejection for something that does not wait
+    ├── EditRefused            the edit was refused (the reason is the message)
+    ├── WorkerUnavailable      no worker answered a query or an update in time
+    ├── RunResultUnavailable   the run ended without a result (terminated, timed out)
+    ├── InvalidPlan            a plan (or a plan file) that does not validate
+    ├── InvalidQuery           a List Filter the server refused
+    └── PluginError            an action plug-in that cannot be loaded
+
+Each message says what was wrong and, where it can, what to do.
+"""
+
+from __future__ import annotations
+
+
+class AgenticError(Exception):
+    """Base of every error the API raises on purpose."""
+
+
+class ServerUnreachable(AgenticError):
+    """The Temporal server did not answer at the configured address."""
+
+
+class RunNotFound(AgenticError):
+    """No run has that workflow id."""
+
+
+class RunEnded(AgenticError):
+    """The run has already ended."""
+
+
+class NotWaiting(AgenticError):
+    """An approval or rejection for a plan or task that does not wait for one."""
+
+
+class EditRefused(AgenticError):
+    """The run refused the edit; nothing changed."""
+
+
+class WorkerUnavailable(AgenticError):
+    """No worker answered a query or an update in time."""
+
+
+class RunResultUnavailable(AgenticError):
+    """The run ended without a result the engine can read."""
+
+
+class InvalidPlan(AgenticError):
+    """A plan that does not validate."""
+
+
+class InvalidQuery(AgenticError):
+    """A List Filter the server refused."""
+
+
+class PluginError(AgenticError):
+    """An action plug-in that cannot be loaded."""

@@ -1,0 +1,104 @@
+"""Running a worker: the AgentRun workflow, the actions (built-in, plug-ins, your own) and the
+planner and analyst activities, on one task queue, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from contextlib import AsyncExitStack
+
+import httpx
+import structlog
+from pydantic import ValidationError
+
+from activities.actions import action_activities
+from activities.base import ActionContext
+from activities.builtin import BUILTIN_ACTIONS
+from activities.llm import TokenLimits, llm_activities
+from activities.postgres import close_pools
+from agentic.errors import AgenticError
+from agentic.logging import configure_logging
+from agentic.plugins import load_actions, register_actions
+from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
+from agentic.settings import Settings, get_settings
+from agents.client import LLMClient
+from core.actions.base import Action
+from core.plan import format_validation_error
+
+logger = structlog.get_logger("worker")
+
+
+async def run_worker(
+    settings: Settings,
+    actions: list[Action] | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Serve the task queue until `stop` is set (by default: until SIGINT or SIGTERM), then
+    let in-flight actions finish and close.
+
+    `actions` are action types of your own, added to the built-in ones and to the plug-ins
+    named by ACTION_MODULES and the `agentic.actions` entry points. `ready` is set once the
+    worker polls its task queue. A plug-in that cannot be loaded raises `PluginError`.
+    """
+    every_action = [*BUILTIN_ACTIONS, *load_actions(settings), *(actions or [])]
+    register_actions(every_action)
+    stop = stop or _stop_on_signals()
+    client = await connect(settings, serve_metrics=True)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    settings.workspace_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as resources:
+        http = await resources.enter_async_context(httpx.AsyncClient(follow_redirects=True))
+        context = ActionContext(
+            http=http,
+            workspace_dir=settings.workspace_dir,
+            database_url=settings.database_url,
+            db_row_limit=settings.db_row_limit,
+        )
+        resources.push_async_callback(close_pools, context)
+        llm = LLMClient.from_settings(settings)
+        if llm is not None:
+            resources.push_async_callback(llm.close)
+        limits = TokenLimits(settings.llm_planner_max_tokens, settings.llm_analyst_max_tokens)
+        activities = [*action_activities(every_action, context), *llm_activities(llm, limits)]
+        async with build_worker(client, settings, activities):
+            logger.info(
+                "worker_ready",
+                task_queue=settings.task_queue,
+                address=settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                workspace=str(settings.workspace_dir.resolve()),
+                actions=sorted(action.action_type for action in every_action),
+                llm=[endpoint.label for endpoint in llm.endpoints] if llm else None,
+                metrics=settings.metrics_address,
+            )
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            logger.info("worker_stopping")
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def main() -> None:
+    """`python worker.py`: settings from the environment, one line on stderr for a bad one."""
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        print(f"error: invalid setting: {format_validation_error(error)}", file=sys.stderr)
+        exit_now(1)
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(run_worker(settings))
+    except AgenticError as error:
+        print(f"error: {error}", file=sys.stderr)
+        exit_now(1)
+    exit_now(0)

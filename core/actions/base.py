@@ -1,0 +1,150 @@
+"""What every action type declares: its config model, how it runs, its risk rule, how its output
+reads to people. An `ActionSpec` is pure (the workflow, the planner and the CLI use it); an
+`Action` adds the function that runs it, for the worker."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import ActionError
+
+PREVIEW_CHARS = 80
+
+
+class ActionConfig(BaseModel):
+    """Base of every action's config: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+
+    def attempt_timeout_seconds(self) -> float | None:
+        """How long one attempt may take (start-to-close); None: the action's default."""
+        return None
+
+
+class TimedActionConfig(ActionConfig):
+    """A config with its own `timeout` in seconds (a request, a query)."""
+
+    timeout: float = Field(30.0, gt=0, le=3600)
+
+    def attempt_timeout_seconds(self) -> float | None:
+        """The action's own timeout, plus a margin for the worker."""
+        return self.timeout + 30
+
+
+class Execution(StrEnum):
+    """How a task of this action type runs."""
+
+    ACTIVITY = "activity"
+    """One activity, retried by the task's retry policy."""
+    TIMER = "timer"
+    """A durable timer in the workflow itself (the config is a `TimerConfig`); no activity."""
+    POLL = "poll"
+    """One activity per check, durable timers in between, until the check says done (the
+    config is a `PollingConfig`; the activity returns `{"done": bool, "response": ...}`)."""
+
+
+class TimerConfig(Protocol):
+    """The config of an action that runs as a timer."""
+
+    seconds: float
+
+
+class PollingConfig(Protocol):
+    """The config of an action that runs as a poll loop."""
+
+    until: str
+    interval: float
+    timeout: float
+
+
+@dataclass(frozen=True)
+class RiskCheck:
+    """A risk that depends on the world, checked just before the task runs: the action
+    `action_type` with `config` runs first, and when its output's `flag` is true the task
+    waits for approval (mode `risky`) because of `reason`. `condition` says when that is (for
+    `start`'s preview), `question` what the check asks (its activity's summary)."""
+
+    action_type: str
+    config: ActionConfig
+    flag: str
+    reason: str
+    condition: str
+    question: str
+    activity_suffix: str = "check"
+
+
+def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
+    """A value as one short line of text (JSON unless it is text), cut with "...";
+    a list says how many items it holds."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = " ".join(text.split())
+    if isinstance(value, list):
+        text = f"{len(value)} item{'' if len(value) == 1 else 's'}: {text}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+RiskRule = Callable[[Any], str]
+RiskCheckRule = Callable[[Any], RiskCheck | None]
+ActionRunner = Callable[[Any, Any], Awaitable[Any]]
+ErrorClassifier = Callable[[Exception], ActionError | None]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action type, as the planner, the plan's validation and the workflow see it.
+
+    `risk` gives the reason a config needs approval in mode `risky` ("" when it does not);
+    `risk_check` a risk that depends on the world (see RiskCheck). `describe_output` says in
+    one line what an output holds, for people (status, watch, result).
+    """
+
+    action_type: str
+    config_model: type[ActionConfig]
+    description: str
+    execution: Execution = Execution.ACTIVITY
+    risk: RiskRule | None = None
+    risk_check: RiskCheckRule | None = None
+    describe_output: Callable[[Any], str] = preview
+    default_timeout_seconds: float = 300.0
+
+    def config_schema(self) -> dict[str, Any]:
+        """The config's JSON schema."""
+        return self.config_model.model_json_schema(by_alias=True)
+
+    def describes_same(self, other: ActionSpec) -> bool:
+        """True when `other` declares the same action type (an `Action` built from this spec
+        does, whatever its runner)."""
+        return all(
+            getattr(self, field.name) == getattr(other, field.name) for field in fields(ActionSpec)
+        )
+
+
+@dataclass(frozen=True)
+class Action(ActionSpec):
+    """An action type with the async function that runs it: `run(config, ctx)` returns the
+    output (JSON-serialisable) or raises `ActionError`. `classify_error` turns any other
+    exception into an `ActionError` (retryable or not); without it, or when it returns None,
+    an unexpected exception is retried and logged with its traceback.
+
+    Only actions that run as timers have no `run`.
+    """
+
+    run: ActionRunner | None = None
+    classify_error: ErrorClassifier | None = None
+
+    @classmethod
+    def of(
+        cls,
+        spec: ActionSpec,
+        run: ActionRunner | None,
+        classify_error: ErrorClassifier | None = None,
+    ) -> Action:
+        """The action of a spec defined elsewhere, with its runner."""
+        values = {field.name: getattr(spec, field.name) for field in fields(ActionSpec)}
+        return cls(**values, run=run, classify_error=classify_error)

@@ -1,0 +1,64 @@
+"""`api_call`: one HTTP request."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from core.actions.base import ActionSpec, TimedActionConfig, preview
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+SAFE_METHODS = {"GET", "HEAD"}
+
+
+class ApiCallConfig(TimedActionConfig):
+    """An HTTP request. `json` is sent as a JSON body; `body` as text (or JSON if not a string)."""
+
+    method: HttpMethod = "GET"
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    json_body: Any = Field(None, alias="json")
+    body: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_method(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("method"), str):
+            data = {**data, "method": data["method"].upper()}
+        return data
+
+    @model_validator(mode="after")
+    def _one_body(self) -> ApiCallConfig:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give either 'json' or 'body', not both")
+        if not self.url.startswith(("http://", "https://", "{{")):
+            raise ValueError(f"url must start with http:// or https://, got {self.url!r}")
+        return self
+
+
+def request_risk(config: ApiCallConfig) -> str:
+    """A request that may change something (any method but GET and HEAD) needs approval."""
+    return "" if config.method in SAFE_METHODS else f"sends {config.method} {config.url}"
+
+
+def describe_response(output: Any) -> str:
+    """`HTTP 200: {"id": 1, ...}`: the status code and a short preview of the body."""
+    if not isinstance(output, dict) or "status_code" not in output:
+        return preview(output)
+    body = output.get("body")
+    shown = f": {preview(body, 60)}" if body not in (None, "") else ""
+    return f"HTTP {output['status_code']}{shown}"
+
+
+SPEC = ActionSpec(
+    action_type="api_call",
+    config_model=ApiCallConfig,
+    description=(
+        "HTTP request. Output: {status_code, headers, body} (body parsed when JSON). "
+        "4xx responses fail the task; 5xx and network errors are retried."
+    ),
+    risk=request_risk,
+    describe_output=describe_response,
+)

@@ -1,0 +1,75 @@
+"""`data_transform`: a JMESPath expression over an input value (pure computation)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import AfterValidator
+
+from core.actions.base import ActionConfig, ActionSpec
+from core.errors import ErrorType, non_retryable
+
+
+def compile_expression(expression: str) -> str:
+    """The expression if it is valid JMESPath, else a ValueError saying why."""
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as error:
+        raise ValueError(f"invalid JMESPath expression {expression!r}: {error}") from None
+    return expression
+
+
+JMESPathExpression = Annotated[str, AfterValidator(compile_expression)]
+
+
+def is_truthy(value: Any) -> bool:
+    """JMESPath truthiness: false, null and empty strings, lists and objects are false."""
+    return value not in (None, False, "", [], {})
+
+
+def search(expression: str, value: Any) -> Any:
+    """Evaluate a JMESPath expression; a failure at run time is not worth retrying."""
+    try:
+        return jmespath.search(expression, value)
+    except JMESPathError as error:
+        message = f"expression {expression!r} failed: {error}"
+        raise non_retryable(message, ErrorType.INVALID_INPUT) from error
+
+
+class DataTransformConfig(ActionConfig):
+    """`expression` (JMESPath) over `input`; `require` must then hold over the result."""
+
+    input: Any = None
+    expression: JMESPathExpression
+    parse_json: bool = False
+    require: JMESPathExpression | None = None
+
+
+def transform(config: DataTransformConfig) -> Any:
+    """Apply the expression, then the `require` check."""
+    value = config.input
+    if config.parse_json and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            message = f"input is not valid JSON: {error}"
+            raise non_retryable(message, ErrorType.INVALID_INPUT) from None
+    result = search(config.expression, value)
+    if config.require and not is_truthy(search(config.require, result)):
+        preview = json.dumps(result, default=str)[:300]
+        message = f"the result does not satisfy {config.require!r}: {preview}"
+        raise non_retryable(message, ErrorType.REQUIREMENT_FAILED)
+    return result
+
+
+SPEC = ActionSpec(
+    action_type="data_transform",
+    config_model=DataTransformConfig,
+    description=(
+        "JMESPath expression over `input` (usually a reference to an upstream output). "
+        'Output: the expression\'s result. Example filter: "[?age > `30`]".'
+    ),
+)

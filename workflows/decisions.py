@@ -1,0 +1,110 @@
+"""Failure decisions, as pure functions: the analyst's budget, the engine's fallback rule, and
+what applying a decision does to the plan and the task. No Temporal calls here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.messages import (
+    AnalysisRequest,
+    DecisionAction,
+    DecisionRecord,
+    FailureDecision,
+    RunOptions,
+    TaskFailure,
+    TaskStatus,
+)
+from core.plan import Plan, Task
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A decision as applied: the action taken, a note when it differs from the one decided,
+    the task to run again (None when the task is over) and the plan after it."""
+
+    action: DecisionAction
+    note: str
+    next_task: Task | None
+    plan: Plan
+
+
+def budget_note(
+    options: RunOptions, decisions: list[DecisionRecord], analyses: int, task_id: str
+) -> str:
+    """Why the analyst is not asked this time ("" when it is)."""
+    if not options.analyze_failures:
+        return "failure analysis is off for this run"
+    done_for_task = sum(1 for record in decisions if record.task_id == task_id)
+    if done_for_task >= options.max_analyses_per_task:
+        return f"task reached its limit of {options.max_analyses_per_task} analyses"
+    if analyses >= options.max_analyses_per_run:
+        return f"run reached its limit of {options.max_analyses_per_run} analyses"
+    return ""
+
+
+def fallback_action(task: Task) -> DecisionAction:
+    """The engine's own rule: a critical task fails the run; another one is given up."""
+    return "fail_workflow" if task.critical else "skip"
+
+
+def fallback_decision(task: Task, note: str) -> FailureDecision:
+    """The fallback rule as a decision, saying why it applies and what follows."""
+    action = fallback_action(task)
+    consequence = "the run fails" if action == "fail_workflow" else "the run goes on without it"
+    kind = "critical" if task.critical else "non-critical"
+    return FailureDecision(action=action, reason=f"{note}; {kind} task, so {consequence}")
+
+
+def apply_decision(plan: Plan, task: Task, decision: FailureDecision) -> Applied:
+    """What `decision` does: retry as is, run a modified config, or end the task."""
+    if decision.action == "retry":
+        return Applied("retry", "", task, plan)
+    if decision.action == "modify":
+        try:
+            modified = task.with_config(decision.new_config or {})
+            return Applied("modify", "", modified, plan.replace_task(modified))
+        except ValueError as error:
+            note = f"the modified config was invalid: {error}"
+            return Applied(fallback_action(task), note, None, plan)
+    if decision.action == "skip" and task.critical:
+        return Applied("fail_workflow", "skip is not allowed for a critical task", None, plan)
+    return Applied(decision.action, "", None, plan)
+
+
+def ended_status(applied: DecisionAction, source: str) -> TaskStatus | None:
+    """The task's status once a decision ended it (None while it runs again): a skip by the
+    analyst is `skipped`; given up by the engine's own rule, it is `failed`."""
+    if applied == "skip":
+        return TaskStatus.SKIPPED if source == "analyst" else TaskStatus.FAILED
+    if applied == "fail_workflow":
+        return TaskStatus.FAILED
+    return None
+
+
+def allowed_actions(task: Task) -> list[DecisionAction]:
+    """What the analyst may decide for `task`: skip only for a non-critical one."""
+    allowed: list[DecisionAction] = ["retry", "modify", "fail_workflow"]
+    if not task.critical:
+        allowed.insert(2, "skip")
+    return allowed
+
+
+def analysis_request(
+    goal: str,
+    plan: Plan,
+    task: Task,
+    failure: TaskFailure,
+    outputs: dict[str, Any],
+    decisions: list[DecisionRecord],
+) -> AnalysisRequest:
+    """What the analyst is told: the task, its failure, upstream outputs, earlier decisions."""
+    upstream = {dep: outputs.get(dep) for dep in sorted(plan.ancestors(task.id))}
+    return AnalysisRequest(
+        goal=goal,
+        task=task.model_dump(mode="json", by_alias=True),
+        failure=failure,
+        upstream_outputs=upstream,
+        previous_decisions=[r.decision for r in decisions if r.task_id == task.id],
+        allowed_actions=allowed_actions(task),
+    )

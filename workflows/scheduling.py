@@ -1,0 +1,82 @@
+"""Scheduling, as pure functions over the run's tasks: what is ready, what can never run, what
+critical task was missed. No Temporal calls here: unit-tested in milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.messages import FINISHED_TASK_STATUSES, TaskResult, TaskStatus
+from core.plan import Plan, Task
+
+BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
+EXECUTING_STATUSES = {TaskStatus.RUNNING, TaskStatus.ANALYZING}
+
+
+@dataclass
+class Schedule:
+    """The plan and where each of its tasks is."""
+
+    plan: Plan
+    tasks: dict[str, TaskResult]
+    max_parallel: int
+
+
+def ready_tasks(schedule: Schedule) -> list[Task]:
+    """Pending tasks whose dependencies all completed, in plan order."""
+    return [
+        task
+        for task in schedule.plan.tasks
+        if schedule.tasks[task.id].status == TaskStatus.PENDING
+        and all(schedule.tasks[dep].status == TaskStatus.COMPLETED for dep in task.depends_on)
+    ]
+
+
+def has_free_slot(schedule: Schedule) -> bool:
+    """Fewer than max_parallel tasks executing (tasks waiting for approval do not count)."""
+    executing = sum(1 for t in schedule.tasks.values() if t.status in EXECUTING_STATUSES)
+    return executing < schedule.max_parallel
+
+
+def has_pending(schedule: Schedule) -> bool:
+    """Some task has not started yet."""
+    return any(result.status == TaskStatus.PENDING for result in schedule.tasks.values())
+
+
+def skip_blocked(schedule: Schedule) -> list[str]:
+    """Skip the pending tasks downstream of a failed, skipped or cancelled one, transitively,
+    each with the reason; the ids skipped."""
+    skipped: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for task in schedule.plan.tasks:
+            result = schedule.tasks[task.id]
+            blockers = [
+                dep for dep in task.depends_on if schedule.tasks[dep].status in BLOCKING_STATUSES
+            ]
+            if result.status == TaskStatus.PENDING and blockers:
+                blocker = schedule.tasks[blockers[0]]
+                result.status = TaskStatus.SKIPPED
+                result.reason = f"dependency {blocker.task_id!r} {blocker.status.value}"
+                skipped.append(task.id)
+                changed = True
+    return skipped
+
+
+def mark_never_ran(tasks: dict[str, TaskResult], status: TaskStatus, reason: str) -> None:
+    """Give every task that did not finish `status` and `reason`."""
+    for result in tasks.values():
+        if result.status not in FINISHED_TASK_STATUSES:
+            result.status = status
+            result.reason = reason
+
+
+def missed_critical(schedule: Schedule) -> str | None:
+    """Why the goal was not reached although the run went on: the critical tasks that did not
+    complete (rejected, timed out, or downstream of a skipped non-critical task)."""
+    missed = [
+        f"{task.id} ({schedule.tasks[task.id].status.value}: {schedule.tasks[task.id].reason})"
+        for task in schedule.plan.tasks
+        if task.critical and schedule.tasks[task.id].status != TaskStatus.COMPLETED
+    ]
+    return "critical tasks did not complete: " + "; ".join(missed) if missed else None
