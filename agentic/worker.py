@@ -43,6 +43,8 @@ async def run_worker(
     named by ACTION_MODULES and the `agentic.actions` entry points. `ready` is set once the
     worker polls its task queue. A plug-in that cannot be loaded raises `PluginError`.
     """
+    if not structlog.is_configured():  # embedded in an application that left logging alone
+        configure_logging(settings.log_level, settings.log_format)
     every_action = [*BUILTIN_ACTIONS, *load_actions(settings), *(actions or [])]
     register_actions(every_action)
     stop = stop or _stop_on_signals()

@@ -76,9 +76,6 @@ def decision_json_schema(allowed_actions: list[DecisionAction]) -> dict[str, Any
     }
 
 
-DECISION_JSON_SCHEMA: dict[str, Any] = decision_json_schema(list(ALL_DECISION_ACTIONS))
-
-
 def analyst_system_prompt() -> str:
     """The analyst's instructions: the answer format, each action, and when to choose it."""
     return ANALYST_SYSTEM_PROMPT

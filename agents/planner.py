@@ -7,7 +7,6 @@ its description and config schema and no change here.
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,38 +17,43 @@ from core.messages import PlanDraft, PlanRequest
 from core.plan import TASK_ID_PATTERN, Plan, format_validation_error
 from core.registry import ACTIONS
 
+
 # The plan's outline: what the prompt describes when decoding does not follow a schema (the
 # action sections of the prompt give each action_config's schema).
-PLAN_JSON_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "goal": {"type": "string"},
-        "tasks": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string", "pattern": TASK_ID_PATTERN},
-                    "name": {"type": "string"},
-                    "description": {"type": "string"},
-                    "action_type": {"type": "string", "enum": sorted(ACTIONS)},
-                    "action_config": {"type": "object"},
-                    "depends_on": {
-                        "type": "array",
-                        "items": {"type": "string", "pattern": TASK_ID_PATTERN},
-                    },
-                    "critical": {"type": "boolean"},
-                    "requires_approval": {"type": "boolean"},
-                },
-                "required": ["id", "name", "action_type", "action_config", "depends_on"],
-                "additionalProperties": False,
+def plan_outline_schema() -> dict[str, Any]:
+    """The plan's outline, for the registered action types: what the prompt describes when
+    decoding does not follow a schema (the action sections of the prompt give each
+    action_config's schema)."""
+    task_id = {"type": "string", "pattern": TASK_ID_PATTERN}
+    task = {
+        "type": "object",
+        "properties": {
+            "id": task_id,
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "action_type": {"type": "string", "enum": list(ACTIONS)},
+            "action_config": {"type": "object"},
+            "depends_on": {
+                "type": "array",
+                "items": {"type": "string", "pattern": TASK_ID_PATTERN},
             },
+            "critical": {"type": "boolean"},
+            "requires_approval": {"type": "boolean"},
         },
-    },
-    "required": ["goal", "tasks"],
-    "additionalProperties": False,
-}
+        "required": ["id", "name", "action_type", "action_config", "depends_on"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "goal": {"type": "string"},
+            "tasks": {"type": "array", "minItems": 1, "items": task},
+        },
+        "required": ["goal", "tasks"],
+        "additionalProperties": False,
+    }
+
+
 # Keywords a decoder needs; titles, descriptions and defaults only cost tokens and grammar.
 SCHEMA_NOISE = {"title", "description", "default", "examples"}
 
@@ -58,7 +62,8 @@ def plan_decoding_schema() -> dict[str, Any]:
     """The full plan schema for constrained decoding: each task is one of the registered
     action types with that action's own config schema, so even a small model can only write
     configs that validate (the outline leaves action_config open)."""
-    outline = PLAN_JSON_SCHEMA["properties"]["tasks"]["items"]
+    plan = plan_outline_schema()
+    outline = plan["properties"]["tasks"]["items"]
     task_variants = [
         {
             **outline,
@@ -68,10 +73,10 @@ def plan_decoding_schema() -> dict[str, Any]:
                 "action_config": decoding_schema(ACTIONS[action_type].config_model),
             },
         }
-        for action_type in sorted(ACTIONS)
+        for action_type in ACTIONS
     ]
-    tasks = {**PLAN_JSON_SCHEMA["properties"]["tasks"], "items": {"anyOf": task_variants}}
-    return {**PLAN_JSON_SCHEMA, "properties": {**PLAN_JSON_SCHEMA["properties"], "tasks": tasks}}
+    tasks = {**plan["properties"]["tasks"], "items": {"anyOf": task_variants}}
+    return {**plan, "properties": {**plan["properties"], "tasks": tasks}}
 
 
 def decoding_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -209,10 +214,9 @@ def _example_section() -> str:
     return "Example plan:\n" + '{"goal": ' + goal + ', "tasks": [\n' + tasks + "\n]}"
 
 
-@cache
 def planner_system_prompt() -> str:
     """The planner's instructions: the plan format, every action type, references and rules."""
-    actions = "\n\n".join(_action_section(action_type) for action_type in sorted(ACTIONS))
+    actions = "\n\n".join(_action_section(action_type) for action_type in ACTIONS)
     sections = [PLAN_FORMAT, f"## Action types\n\n{actions}", REFERENCE_RULES, _example_section()]
     return "\n\n".join(section for section in [*sections, FINAL_RULES] if section)
 
@@ -266,7 +270,7 @@ def planning_request(request: PlanRequest, max_tokens: int) -> JSONRequest:
         messages=planner_messages(request.goal, request.previous_reply, request.errors),
         schema_name="plan",
         schema=plan_decoding_schema(),
-        prompt_schema=PLAN_JSON_SCHEMA,
+        prompt_schema=plan_outline_schema(),
         max_tokens=max_tokens,
     )
 

@@ -78,7 +78,6 @@ class TaskStatus(StrEnum):
     WAITING_APPROVAL = "waiting_approval"
     RUNNING = "running"
     ANALYZING = "analyzing"
-    WAITING = "waiting"
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"

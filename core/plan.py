@@ -112,9 +112,13 @@ class Plan(BaseModel):
         return _ancestors(self.by_id, task_id)
 
     def replace_task(self, task: Task) -> Plan:
-        """A new plan with `task` in place of the task of the same id, validated again."""
+        """A new plan with `task` in place of the task of the same id, validated again; a
+        ValueError says what is wrong with it."""
         tasks = [task if existing.id == task.id else existing for existing in self.tasks]
-        return Plan.model_validate({"goal": self.goal, "tasks": tasks})
+        try:
+            return Plan.model_validate({"goal": self.goal, "tasks": tasks})
+        except ValidationError as error:
+            raise ValueError(format_validation_error(error)) from None
 
 
 def _ancestors(tasks_by_id: dict[str, Task], task_id: str) -> set[str]:

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from agentic.devstack import BackgroundHTTPServer
+from agentic.devstack import BackgroundHTTPServer, server_owner
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PORT = 8765
@@ -77,7 +77,7 @@ class SampleAPI(BackgroundHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     @property
     def state(self) -> SampleState:
-        return self.server.owner  # set by BackgroundHTTPServer
+        return server_owner(self)
 
     def do_GET(self) -> None:
         parts = self.path.split("?")[0].strip("/").split("/")

@@ -12,7 +12,7 @@ from agents.analyst import decide
 from agents.client import JSONRequest, LLMClient
 from agents.endpoints import LLMEndpoint
 from agents.errors import LLMError
-from agents.planner import EXAMPLE_PLAN, PLAN_JSON_SCHEMA, parse_plan, planner_system_prompt
+from agents.planner import EXAMPLE_PLAN, parse_plan, plan_outline_schema, planner_system_prompt
 from agents.replies import extract_json
 from core.messages import AnalysisRequest, TaskFailure
 from core.plan import Plan
@@ -122,7 +122,7 @@ async def test_openai_strict_only_for_closed_schemas_and_max_completion_tokens_f
         closed = {**OBJECT_SCHEMA, "additionalProperties": False}
 
         await client.complete_json(ask(schema=closed, max_tokens=50))
-        plan_reply = await client.complete_json(ask(schema=PLAN_JSON_SCHEMA, max_tokens=50))
+        plan_reply = await client.complete_json(ask(schema=plan_outline_schema(), max_tokens=50))
 
     refused, strict, plan = openai_server.requests
     assert "max_tokens" in refused and "max_completion_tokens" not in refused
@@ -215,7 +215,7 @@ async def test_auth_error_is_not_retryable_and_names_the_key(local_llm):
 async def test_structured_output_is_used_when_supported(local_llm):
     local_llm.script("plan", EXAMPLE_PLAN)
 
-    reply = await client_for(local_llm).complete_json(ask("plan", schema=PLAN_JSON_SCHEMA))
+    reply = await client_for(local_llm).complete_json(ask("plan", schema=plan_outline_schema()))
 
     [request] = local_llm.requests
     assert request["response_format"]["type"] == "json_schema"

@@ -472,9 +472,9 @@ class AgentRunWorkflow:
             DecisionRecord(task_id=task.id, decision=decision, applied=applied.action,
                            source=source, error=failure, at=workflow.now(), note=applied.note)
         )  # fmt: skip
-        ended = decisions.ended_status(applied.action, source)
+        ended = decisions.ending(applied, decision, source)
         if ended is not None:
-            result.status, result.reason = ended, decision.reason
+            result.status, result.reason = ended
         if applied.action == "fail_workflow" and self._run_error is None:
             self._run_error = f"task {task.id!r} failed: {failure.message}"
         return applied.next_task

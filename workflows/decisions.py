@@ -20,13 +20,19 @@ from core.plan import Plan, Task
 
 @dataclass(frozen=True)
 class Applied:
-    """A decision as applied: the action taken, a note when it differs from the one decided,
-    the task to run again (None when the task is over) and the plan after it."""
+    """A decision as applied: the action taken, a note when the engine's own rule replaced the
+    decision (and why), the task to run again (None when the task is over) and the plan after
+    it."""
 
     action: DecisionAction
     note: str
     next_task: Task | None
     plan: Plan
+
+    @property
+    def by_engine_rule(self) -> bool:
+        """True when the engine's rule, not the decision as made, was applied."""
+        return bool(self.note)
 
 
 def budget_note(
@@ -74,12 +80,25 @@ def apply_decision(plan: Plan, task: Task, decision: FailureDecision) -> Applied
 
 def ended_status(applied: DecisionAction, source: str) -> TaskStatus | None:
     """The task's status once a decision ended it (None while it runs again): a skip by the
-    analyst is `skipped`; given up by the engine's own rule, it is `failed`."""
+    analyst is `skipped`; given up by the engine's own rule (source `fallback`), it is
+    `failed`."""
     if applied == "skip":
         return TaskStatus.SKIPPED if source == "analyst" else TaskStatus.FAILED
     if applied == "fail_workflow":
         return TaskStatus.FAILED
     return None
+
+
+def ending(
+    applied: Applied, decision: FailureDecision, source: str
+) -> tuple[TaskStatus, str] | None:
+    """The task's status and reason once `applied` ended it (None while it runs again). When
+    the engine's rule replaced the decision, that rule decided, and its note says why."""
+    decided_by = "fallback" if applied.by_engine_rule else source
+    status = ended_status(applied.action, decided_by)
+    if status is None:
+        return None
+    return status, applied.note or decision.reason
 
 
 def allowed_actions(task: Task) -> list[DecisionAction]:

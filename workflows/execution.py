@@ -22,7 +22,7 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from core.actions.base import ActionConfig, Execution
+    from core.actions.base import ActionConfig, Execution, PollingConfig, TimerConfig
     from core.errors import ErrorType
     from core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
     from core.plan import Task, validate_action_config
@@ -97,7 +97,7 @@ async def run_round(
 
 
 async def _run_timer(
-    task: Task, config: Any, round_number: int, options: RunOptions
+    task: Task, config: TimerConfig, round_number: int, options: RunOptions
 ) -> tuple[Any, int]:
     await workflow.sleep(config.seconds)
     return {"waited_seconds": config.seconds}, 1
@@ -111,7 +111,7 @@ async def _run_activity(
 
 
 async def _run_poll(
-    task: Task, config: Any, round_number: int, options: RunOptions
+    task: Task, config: PollingConfig, round_number: int, options: RunOptions
 ) -> tuple[Any, int]:
     """Check with one activity each time, sleeping on durable timers in between."""
     deadline = workflow.now() + timedelta(seconds=config.timeout)
@@ -119,7 +119,7 @@ async def _run_poll(
     while True:
         checks += 1
         check_id = f"{round_activity_id(task, round_number)}:check{checks}"
-        check = (await execute_action(task, config, check_id, options)).output
+        check = (await execute_action(task, _config(config), check_id, options)).output
         if check["done"]:
             return check["response"], 1
         remaining = (deadline - workflow.now()).total_seconds()
@@ -130,6 +130,11 @@ async def _run_poll(
             )
             raise TaskFailed(failure(message, ErrorType.POLL_TIMEOUT))
         await workflow.sleep(min(config.interval, remaining))
+
+
+def _config(config: Any) -> ActionConfig:
+    assert isinstance(config, ActionConfig)
+    return config
 
 
 RoundRunner = Callable[[Task, Any, int, RunOptions], Awaitable[tuple[Any, int]]]
@@ -208,6 +213,6 @@ def failure_from(error: ActivityError, options: RunOptions) -> TaskFailure:
             attempts=attempts,
         )
     if isinstance(cause, TimeoutError):
-        message = f"activity timed out ({cause.type.name})"
+        message = f"activity timed out ({cause.type.name if cause.type else 'unknown'})"
         return failure(message, ErrorType.TIMEOUT, True, attempts)
     return failure(cause_message(error), type(cause).__name__, True, attempts)

@@ -104,7 +104,7 @@ def decision_lines(decisions: list[DecisionRecord]) -> list[str]:
     """One line per failure decision."""
     lines = []
     for record in decisions:
-        applied = record.applied
+        applied = str(record.applied)
         if record.applied != record.decision.action:
             applied = f"{record.decision.action} -> {record.applied}"
         note = f" ({record.note})" if record.note else ""

@@ -93,12 +93,14 @@ def run_cli(app: typer.Typer) -> None:
     """Run the command line; a usage error (unknown option, bad choice, missing argument)
     is one line on stderr, like every other error."""
     try:
-        app(args=sys.argv[1:] or ["--help"], standalone_mode=False)
+        # Without standalone mode, typer returns the code of a typer.Exit instead of exiting.
+        code = app(args=sys.argv[1:] or ["--help"], standalone_mode=False)
     except typer.TyperException as error:
         print(f"error: {usage_error_line(error)}", file=sys.stderr)
         sys.exit(error.exit_code)
     except typer.Abort:
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def usage_error_line(error: typer.TyperException) -> str:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agentic.devstack import BackgroundHTTPServer
+from agentic.devstack import BackgroundHTTPServer, server_owner
 
 
 @dataclass
@@ -133,7 +133,7 @@ class FakeAPI(BackgroundHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     @property
     def api(self) -> FakeAPI:
-        return self.server.owner  # set by BackgroundHTTPServer
+        return server_owner(self)
 
     def _handle(self) -> None:
         request = self._read_request()
@@ -141,7 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.api._reply_for(request)
         if reply.delay:
             time.sleep(reply.delay)
-        self._write_reply(reply)
+        try:
+            self._write_reply(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a cancelled or timed-out call): nothing to answer
         self.api._mark_finished(request)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from agentic.devstack import BackgroundHTTPServer
+from agentic.devstack import BackgroundHTTPServer, server_owner
 
 MODEL_ID = "scripted-model"
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
@@ -288,7 +288,7 @@ PROFILE_CHECKS = {
 class _Handler(BaseHTTPRequestHandler):
     @property
     def llm(self) -> ScriptedLLM:
-        return self.server.owner  # set by BackgroundHTTPServer
+        return server_owner(self)
 
     def do_GET(self) -> None:
         if self.path.split("?")[0] in MODELS_PATHS:
