@@ -192,7 +192,9 @@ class AgentClient:
         except RPCError as error:
             if error.status != RPCStatusCode.INVALID_ARGUMENT:
                 raise
-            raise InvalidQuery(f"invalid --query List Filter: {error.message}") from None
+            raise InvalidQuery(
+                f"the server refused the List Filter {list_filter!r}: {error.message}"
+            ) from None
 
     def web_ui_link(self, workflow_id: str) -> str:
         """The run's page in the Temporal Web UI."""
@@ -312,6 +314,7 @@ class RunHandle:
         if isinstance(plan, Plan):
             plan = plan.model_dump(mode="json", by_alias=True)
         request = EditRequest(plan=plan, task=task, config=config, by=by)
+        await self._ensure_running()
         try:
             return await self._handle.execute_update(
                 AgentRunWorkflow.edit, request, rpc_timeout=CALL_TIMEOUT

@@ -72,6 +72,16 @@ DATA_CONVERTER = dataclasses.replace(
 )
 
 
+CONNECTION_PROBLEMS = (
+    ("ConnectionRefused", "connection refused"),
+    ("dns error", "unknown host"),
+    ("Name or service not known", "unknown host"),
+    ("deadline", "no answer in time"),
+    ("TimedOut", "no answer in time"),
+    ("tls", "TLS handshake failed"),
+)
+
+
 def metrics_runtime(bind_address: str) -> Runtime:
     """A Temporal runtime serving the SDK's metrics (tasks, latencies, failures) to Prometheus."""
     metrics = PrometheusConfig(bind_address=bind_address)
@@ -97,9 +107,19 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
         )
     except RuntimeError as error:
         raise ServerUnreachable(
-            f"cannot reach the Temporal server at {settings.temporal_address} ({error}). "
-            "Start one with 'python cli.py server' or set TEMPORAL_ADDRESS."
+            f"cannot reach the Temporal server at {settings.temporal_address} "
+            f"({connection_problem(error)}). Start one with 'python cli.py server' or set "
+            "TEMPORAL_ADDRESS (or --address)."
         ) from error
+
+
+def connection_problem(error: Exception) -> str:
+    """What the SDK's (long, nested) connection error comes down to."""
+    text = str(error)
+    for marker, meaning in CONNECTION_PROBLEMS:
+        if marker in text:
+            return meaning
+    return text[:200]
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:

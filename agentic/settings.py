@@ -103,6 +103,11 @@ def override_settings(**values: Any) -> None:
     get_settings.cache_clear()
 
 
+def overridden_settings() -> dict[str, Any]:
+    """The values given by `override_settings` (the CLI's global options)."""
+    return dict(_overrides)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""

@@ -65,7 +65,7 @@ def test_writes_may_wait_when_the_file_exists():
             ]
         }
     )
-    assert describe_risks(plan.tasks) == {"w": "only if r.md already exists (overwrite)"}
+    assert describe_risks(plan.tasks) == {"w": "only if r.md already exists"}
 
 
 def test_start_says_which_tasks_will_wait(stack, api, run_id):
@@ -99,6 +99,9 @@ def test_risky_task_waits_and_runs_once_approved(stack, api, run_id):
     order = tasks_by_id(state)["order"]
     assert order["risk"] == f"sends POST {api.url}/risky/{run_id}/orders"
     assert api.calls("POST", f"/risky/{run_id}/orders") == []
+    shown = stack.cli("--address", stack.address, "status", run_id)
+    hint = f"approve: python cli.py --address {stack.address} approve {run_id} --task order"
+    assert hint in shown.stdout, "the suggested command works when pasted"
     approved = stack.cli("approve", run_id, "--task", "order", "--by", "carol")
     assert approved.returncode == 0, approved.stderr
 

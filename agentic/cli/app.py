@@ -33,6 +33,7 @@ from agentic.cli.support import (
     LLM_HELP,
     CliError,
     calls_sample_api,
+    cli_command,
     command,
     connect_client,
     current_user,
@@ -47,6 +48,7 @@ from agentic.cli.support import (
     print_outcome,
     run_cli,
     run_options,
+    steer,
     watch_run,
 )
 from agentic.devstack import dev_server_command, port_open, split_address
@@ -247,7 +249,7 @@ async def status(run_id: RunIdArgument, as_json: JsonOption = False) -> None:
     if as_json:
         print_json(state)
         return
-    console.print(render_state(state, datetime.now(UTC)))
+    console.print(render_state(state, datetime.now(UTC), cli_command()))
     console.print(f"web ui: {handle.web_ui_link}")
 
 
@@ -272,8 +274,8 @@ async def approve(
     run_id: RunIdArgument, task: TaskOption = None, by: ByOption = "", reason: ReasonOption = ""
 ) -> None:
     """Approve a run's plan, or with --task one risky task."""
-    handle = await (await connect_client()).get(run_id)
-    await handle.approve(task=task, by=by or current_user(), reason=reason)
+    who = by or current_user()
+    await steer(run_id, lambda run: run.approve(task=task, by=who, reason=reason))
     console.print(f"approve sent for {_verdict_target(run_id, task)}")
 
 
@@ -288,8 +290,8 @@ async def reject(
     """Reject a run's plan (the run ends as rejected), or with --task skip one risky task."""
     if not reason:
         fail("give a reason: --reason TEXT")
-    handle = await (await connect_client()).get(run_id)
-    await handle.reject(task=task, by=by or current_user(), reason=reason)
+    who = by or current_user()
+    await steer(run_id, lambda run: run.reject(task=task, by=who, reason=reason))
     console.print(f"reject sent for {_verdict_target(run_id, task)}")
 
 
@@ -301,8 +303,8 @@ def _verdict_target(run_id: str, task: str | None) -> str:
 @command
 async def cancel(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Stop a run: no new tasks start, running ones are cancelled (Temporal cancellation)."""
-    handle = await (await connect_client()).get(run_id)
-    await handle.cancel(reason=reason, by=by or current_user())
+    who = by or current_user()
+    await steer(run_id, lambda run: run.cancel(reason=reason, by=who))
     console.print(f"cancel requested for {run_id}")
 
 
@@ -316,8 +318,8 @@ async def terminate(
     """Stop a run now, without cleanup (Temporal terminate); the reason is recorded."""
     if not reason:
         fail("give a reason: --reason TEXT")
-    handle = await (await connect_client()).get(run_id)
-    await handle.terminate(reason=reason, by=by or current_user())
+    who = by or current_user()
+    await steer(run_id, lambda run: run.terminate(reason=reason, by=who))
     console.print(f"terminated {run_id}")
 
 
@@ -325,8 +327,8 @@ async def terminate(
 @command
 async def pause(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Start no new task until resume; running tasks finish."""
-    handle = await (await connect_client()).get(run_id)
-    await handle.pause(reason=reason, by=by or current_user())
+    who = by or current_user()
+    await steer(run_id, lambda run: run.pause(reason=reason, by=who))
     console.print(f"pause sent to {run_id}")
 
 
@@ -334,8 +336,8 @@ async def pause(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption =
 @command
 async def resume(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Schedule tasks again after pause."""
-    handle = await (await connect_client()).get(run_id)
-    await handle.resume(reason=reason, by=by or current_user())
+    who = by or current_user()
+    await steer(run_id, lambda run: run.resume(reason=reason, by=who))
     console.print(f"resume sent to {run_id}")
 
 

@@ -127,8 +127,11 @@ def state_header(state: RunState) -> str:
     return f"run {state.workflow_id}: {', '.join(parts)} (approval: {state.approval})"
 
 
-def render_state(state: RunState, now: datetime | None = None) -> Group:
-    """The whole live view of a run: header, goal, tasks, decisions, how to approve."""
+def render_state(
+    state: RunState, now: datetime | None = None, command: str = "python cli.py"
+) -> Group:
+    """The whole live view of a run: header, goal, tasks, decisions, how to approve (with
+    `command`, the CLI as it was called: its global options included)."""
     lines: list[Any] = [Text(state_header(state), style="bold"), Text(f"goal: {state.goal}")]
     if state.error:
         lines.append(Text(f"error: {state.error}", style="red"))
@@ -136,9 +139,9 @@ def render_state(state: RunState, now: datetime | None = None) -> Group:
     lines += [Text(line) for line in decision_lines(state.decisions)]
     waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
     for task_id in waiting:
-        lines.append(Text(f"approve: python cli.py approve {state.workflow_id} --task {task_id}"))
+        lines.append(Text(f"approve: {command} approve {state.workflow_id} --task {task_id}"))
     if state.phase == Phase.AWAITING_APPROVAL:
-        lines.append(Text(f"approve: python cli.py approve {state.workflow_id}"))
+        lines.append(Text(f"approve: {command} approve {state.workflow_id}"))
     return Group(*lines)
 
 

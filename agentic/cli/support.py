@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -25,7 +25,7 @@ from agentic.errors import AgenticError
 from agentic.logging import configure_logging
 from agentic.plugins import load_plugins
 from agentic.runtime import exit_now
-from agentic.settings import Settings, get_settings
+from agentic.settings import Settings, get_settings, overridden_settings
 from core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
 from core.plan import Plan, format_validation_error
 from core.risk import describe_risks
@@ -178,6 +178,18 @@ def parse_config(config: str) -> dict[str, Any]:
     return parsed
 
 
+# The global options that reach another run's server, for the commands the CLI suggests.
+SERVER_OPTIONS = {"temporal_address": "--address", "temporal_namespace": "--namespace"}
+
+
+def cli_command() -> str:
+    """How to call the CLI again, as it was called: `python cli.py` and the global options
+    that chose the server, so that a suggested command works when pasted."""
+    given = overridden_settings()
+    options = [f"{flag} {given[name]}" for name, flag in SERVER_OPTIONS.items() if name in given]
+    return " ".join(["python cli.py", *options])
+
+
 def current_user() -> str:
     """Who is at the terminal ($USER), for `--by`."""
     return os.environ.get("USER", "")
@@ -189,6 +201,12 @@ def current_user() -> str:
 async def connect_client() -> AgentClient:
     """The API client for the configured Temporal server."""
     return await AgentClient.connect(get_settings())
+
+
+async def steer(run_id: str, act: Callable[[RunHandle], Awaitable[None]]) -> None:
+    """Apply a signal or a Temporal request to an existing run (errors say what was wrong)."""
+    handle = await (await connect_client()).get(run_id)
+    await act(handle)
 
 
 def exit_code_for(status: RunStatus) -> int:
@@ -228,7 +246,7 @@ async def launch_run(
         console.print(f"web ui: {handle.web_ui_link}")
         if options.approval == "plan":
             console.print(
-                f"the plan waits for approval: python cli.py approve {handle.workflow_id}"
+                f"the plan waits for approval: {cli_command()} approve {handle.workflow_id}"
             )
         print_approval_plan(plan, options)
     if watch and not as_json:
@@ -251,9 +269,11 @@ async def watch_run(handle: RunHandle, settings: Settings) -> int:
     states = handle.watch()
     state = await anext(states)
     # Transient: the live view gives way to the result once the run ends.
-    with Live(render_state(state), console=console, refresh_per_second=4, transient=True) as live:
+    command = cli_command()
+    view = render_state(state, command=command)
+    with Live(view, console=console, refresh_per_second=4, transient=True) as live:
         async for state in states:
-            live.update(render_state(state, datetime.now(UTC)))
+            live.update(render_state(state, datetime.now(UTC), command))
     return print_outcome(await handle.result(), settings, as_json=False)
 
 

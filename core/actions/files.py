@@ -43,7 +43,7 @@ def overwrite_check(config: FileOperationConfig) -> RiskCheck | None:
         config=FileOperationConfig(operation="exists", path=config.path),
         flag="exists",
         reason=f"writes over the existing file {config.path}",
-        condition=f"{config.path} already exists (overwrite)",
+        condition=f"{config.path} already exists",
         question=f"does {config.path} exist?",
         activity_suffix="exists",
     )
