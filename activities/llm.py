@@ -91,7 +91,11 @@ class LLMActivities:
             return await run_with_heartbeats(call(self._client, attempt))
         except LLMError as error:
             log_failure(log, failure_event, error)
-            raise temporal_error(error, attempt, usage=error.usage.model_dump()) from error
+            spent = {
+                "usage": error.usage.model_dump(),
+                "calls": [call.model_dump() for call in error.calls],
+            }
+            raise temporal_error(error, attempt, **spent) from error
         except Exception:
             log.exception(failure_event, error_type="unexpected")
             raise

@@ -32,7 +32,12 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import (
+    ApplicationError,
+    CancelledError,
+    TerminatedError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -41,6 +46,7 @@ from agentic.errors import (
     InvalidPlan,
     InvalidQuery,
     NotWaiting,
+    RunAlreadyStarted,
     RunEnded,
     RunNotFound,
     RunResultUnavailable,
@@ -74,6 +80,12 @@ from workflows.visibility import (
 )
 
 SUMMARY_MAX_CHARS = 200
+IN_PROGRESS = {
+    AgentStatus.PLANNING,
+    AgentStatus.AWAITING_APPROVAL,
+    AgentStatus.RUNNING,
+    AgentStatus.PAUSED,
+}
 CALL_TIMEOUT = timedelta(seconds=10)
 WATCH_INTERVAL_SECONDS = 0.5
 # Statuses a run stopped from outside never set itself: Temporal's own status says more.
@@ -138,19 +150,27 @@ class AgentClient:
 
         Every run, however started, gets the same summary, details, memo and search
         attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate."""
-        run_input = _run_input(goal, plan, options or RunOptions())
-        handle = await self.temporal.start_workflow(
-            AgentRunWorkflow.run,
-            run_input,
-            id=workflow_id or f"run-{uuid.uuid4().hex[:12]}",
-            task_queue=self.settings.task_queue,
-            memo=_memo(run_input),
-            search_attributes=_search_attributes(run_input),
-            static_summary=(run_input.goal_text or "plan run")[:SUMMARY_MAX_CHARS],
-            static_details=(
-                plan_details(run_input.plan) if run_input.plan else "The LLM plans the goal."
-            ),
-        )
+        options = options or RunOptions(llm_timeout_seconds=self.settings.llm_timeout_seconds)
+        run_input = _run_input(goal, plan, options)
+        workflow_id = workflow_id or f"run-{uuid.uuid4().hex[:12]}"
+        try:
+            handle = await self.temporal.start_workflow(
+                AgentRunWorkflow.run,
+                run_input,
+                id=workflow_id,
+                task_queue=self.settings.task_queue,
+                memo=_memo(run_input),
+                search_attributes=_search_attributes(run_input),
+                static_summary=(run_input.goal_text or "plan run")[:SUMMARY_MAX_CHARS],
+                static_details=(
+                    plan_details(run_input.plan) if run_input.plan else "The LLM plans the goal."
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            raise RunAlreadyStarted(
+                f"a run with id {workflow_id!r} is still going (see 'status {workflow_id}'); "
+                "give another --id"
+            ) from None
         return RunHandle(handle, self)
 
     async def run(
@@ -263,12 +283,16 @@ class RunHandle:
         """The run's state now, then each time it changes, until the run ends."""
         state = await self.status()
         yield state
-        while state.phase != Phase.FINISHED and await self.is_running():
-            await asyncio.sleep(interval)
+        while state.phase != Phase.FINISHED:
+            running = await self.is_running()
+            if running:
+                await asyncio.sleep(interval)
             latest = await self.status()
             if latest != state:
                 state = latest
                 yield state
+            if not running:  # closed from outside (terminated): the last state was given
+                return
 
     async def approve(self, *, task: str | None = None, by: str = "", reason: str = "") -> None:
         """Approve the plan (approval mode `plan`), or one risky task waiting for approval."""
@@ -365,9 +389,13 @@ def list_filter_for(
     """The List Filter for `list`: our workflow type, a status, goal words, the user's filter."""
     clauses = [f"WorkflowType = '{WORKFLOW_NAME}'"]
     if status:
-        clauses.append(f"{STATUS.name} = '{AgentStatus(status).value}'")
+        status = AgentStatus(status)
+        clauses.append(f"{STATUS.name} = '{status.value}'")
+        if status in IN_PROGRESS:  # a terminated run never updated its AgentStatus
+            clauses.append("ExecutionStatus = 'Running'")
     if goal_words:
-        clauses.append(f"{GOAL.name} = '{goal_words.replace(chr(39), ' ')}'")
+        words = goal_words.replace("'", " ").replace("\\", " ")
+        clauses.append(f"{GOAL.name} = '{words}'")
     if list_filter:
         clauses.append(f"({list_filter})")
     return " AND ".join(clauses)

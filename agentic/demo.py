@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from agentic.client import AgentClient
 from agentic.devstack import EmbeddedPostgres, TemporalDevServer, port_open, split_address
+from agentic.errors import ServerUnreachable, WorkerUnavailable
 from agentic.settings import Settings
 from agentic.worker import run_worker
 from core.messages import RunOptions, RunResult
@@ -45,7 +46,10 @@ async def _ensure_temporal(settings: Settings, resources: AsyncExitStack) -> tup
     if port_open(host, port):
         return settings.temporal_address, False
     if host not in LOCAL_HOSTS:
-        raise RuntimeError(f"no Temporal server answers at {settings.temporal_address}")
+        raise ServerUnreachable(
+            f"no Temporal server answers at {settings.temporal_address}, and the demo starts "
+            "one only on this machine: unset TEMPORAL_ADDRESS or start the server"
+        )
     server = TemporalDevServer(
         port,
         port + 1000,
@@ -76,7 +80,9 @@ async def _start_worker(settings: Settings, resources: AsyncExitStack) -> None:
     if worker.done():
         worker.result()  # raises the worker's error
     if not ready.is_set():
-        raise RuntimeError("the demo worker did not start in time")
+        raise WorkerUnavailable(
+            f"the demo worker did not start within {WORKER_START_TIMEOUT_SECONDS} s"
+        )
 
 
 async def wait_for_interrupt() -> None:

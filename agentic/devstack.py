@@ -47,8 +47,10 @@ def port_open(host: str, port: int) -> bool:
 
 
 def split_address(address: str) -> tuple[str, int]:
-    """`host:port` as its parts (host defaults to localhost)."""
+    """`host:port` as its parts (host defaults to localhost); a ValueError says what is wrong."""
     host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"{address!r} is not host:port (TEMPORAL_ADDRESS or --address)")
     return host or "localhost", int(port)
 
 

@@ -3,6 +3,7 @@
     AgenticError
     ├── ServerUnreachable      no Temporal server answers at the address
     ├── RunNotFound            no run with that workflow id
+    ├── RunAlreadyStarted      a run with that workflow id is still going
     ├── RunEnded               the run already ended (a signal or an edit came too late)
     ├── NotWaiting             an approval or rejection for something that does not wait
     ├── EditRefused            the edit was refused (the reason is the message)
@@ -28,6 +29,10 @@ class ServerUnreachable(AgenticError):
 
 class RunNotFound(AgenticError):
     """No run has that workflow id."""
+
+
+class RunAlreadyStarted(AgenticError):
+    """A run with that workflow id is still going."""
 
 
 class RunEnded(AgenticError):

@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from dotenv import dotenv_values
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -83,15 +84,32 @@ class Settings(BaseSettings):
             )
         ]
 
+    def api_key_of(self, endpoint: LLMEndpoint) -> str | None:
+        """The key an endpoint names, from the environment or the .env file."""
+        if not endpoint.api_key_env:
+            return None
+        if endpoint.api_key_env.upper() == "OPENAI_API_KEY" and self.openai_api_key:
+            return self.openai_api_key
+        return os.environ.get(endpoint.api_key_env) or _dotenv_value(endpoint.api_key_env)
+
     @model_validator(mode="after")
     def _endpoint_keys_exist(self) -> Settings:
         for endpoint in self.llm_endpoints or []:
-            if endpoint.api_key_env and not os.environ.get(endpoint.api_key_env):
+            if endpoint.api_key_env and not self.api_key_of(endpoint):
                 raise ValueError(
                     f"LLM endpoint {endpoint.label} takes its key from {endpoint.api_key_env}, "
                     "which is not set"
                 )
         return self
+
+
+def _dotenv_value(name: str) -> str | None:
+    """A variable of the .env file (the settings read it; other variables it holds, such as
+    an endpoint's key, are found here)."""
+    env_file = Path(".env")
+    if not env_file.is_file():
+        return None
+    return dotenv_values(env_file).get(name)
 
 
 _overrides: dict[str, Any] = {}

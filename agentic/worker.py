@@ -17,7 +17,7 @@ from activities.base import ActionContext
 from activities.builtin import BUILTIN_ACTIONS
 from activities.llm import TokenLimits, llm_activities
 from activities.postgres import close_pools
-from agentic.errors import AgenticError
+from agentic.errors import AgenticError, PluginError
 from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
@@ -45,7 +45,7 @@ async def run_worker(
     """
     if not structlog.is_configured():  # embedded in an application that left logging alone
         configure_logging(settings.log_level, settings.log_format)
-    every_action = [*BUILTIN_ACTIONS, *load_actions(settings), *(actions or [])]
+    every_action = distinct_actions([*BUILTIN_ACTIONS, *load_actions(settings), *(actions or [])])
     register_actions(every_action)
     stop = stop or _stop_on_signals()
     client = await connect(settings, serve_metrics=True)
@@ -80,6 +80,17 @@ async def run_worker(
                 ready.set()
             await stop.wait()
             logger.info("worker_stopping")
+
+
+def distinct_actions(actions: list[Action]) -> list[Action]:
+    """Each action once (a plug-in may also be passed in); two different actions of one type
+    are a PluginError."""
+    by_type: dict[str, Action] = {}
+    for action in actions:
+        known = by_type.setdefault(action.action_type, action)
+        if known is not action and not (known.describes_same(action) and known.run is action.run):
+            raise PluginError(f"two different actions are named {action.action_type!r}")
+    return list(by_type.values())
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -211,7 +211,10 @@ async def decide(
     )
     usage, calls = TokenUsage(), list[LLMCall]()
     for round_number in (1, 2):
-        reply = await client.complete_json(llm_request, attempt)
+        try:
+            reply = await client.complete_json(llm_request, attempt)
+        except LLMError as error:
+            raise error.spent(usage, calls) from None
         usage, calls = usage.plus(reply.usage), [*calls, reply.call]
         decision, errors = parse_decision(reply.text, request.allowed_actions, action_type)
         if decision is not None:
@@ -225,4 +228,5 @@ async def decide(
         ErrorType.INVALID_ANALYST_REPLY,
         retryable=False,
         usage=usage,
+        calls=calls,
     )

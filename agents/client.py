@@ -93,11 +93,18 @@ class LLMClient:
         timeout_seconds: float,
         output_mode: str = "auto",
         attempts_per_endpoint: int = 2,
+        api_keys: list[str | None] | None = None,
     ) -> None:
+        """`api_keys` gives each endpoint's key (default: read from the environment variable
+        each endpoint names)."""
         if not endpoints:
             raise ValueError("an LLM client needs at least one endpoint")
         modes = modes_for(output_mode)
-        self._endpoints = [_Endpoint(spec, modes, timeout_seconds) for spec in endpoints]
+        keys = api_keys or [endpoint.api_key() for endpoint in endpoints]
+        self._endpoints = [
+            _Endpoint(spec, modes, timeout_seconds, key)
+            for spec, key in zip(endpoints, keys, strict=True)
+        ]
         self._attempts_per_endpoint = max(1, attempts_per_endpoint)
 
     @classmethod
@@ -110,6 +117,7 @@ class LLMClient:
             timeout_seconds=settings.llm_timeout_seconds,
             output_mode=settings.llm_output_mode,
             attempts_per_endpoint=settings.llm_endpoint_attempts,
+            api_keys=[settings.api_key_of(endpoint) for endpoint in settings.endpoints],
         )
 
     @property
@@ -152,7 +160,9 @@ class LLMClient:
         `attempts_per_endpoint` attempts), skipping those known to be down, unless all are."""
         start = min((max(attempt, 1) - 1) // self._attempts_per_endpoint, len(self._endpoints) - 1)
         remaining = self._endpoints[start:]
-        return [endpoint for endpoint in remaining if not endpoint.is_down()] or remaining
+        healthy = [endpoint for endpoint in remaining if not endpoint.is_down()]
+        # When every endpoint from this turn on is down, an earlier one may be back.
+        return healthy or [e for e in self._endpoints if not e.is_down()] or remaining
 
 
 def _all_failed(failures: list[LLMError]) -> LLMError:
@@ -173,6 +183,7 @@ class _Endpoint:
     spec: LLMEndpoint
     modes: tuple[OutputMode, ...]
     timeout_seconds: float
+    api_key: str | None = None
     token_param: str = "max_tokens"
     first_mode: int = 0
     down_until: float = 0.0
@@ -180,7 +191,7 @@ class _Endpoint:
 
     def __post_init__(self) -> None:
         self._client = openai.AsyncOpenAI(
-            api_key=self.spec.api_key() or "not-needed",
+            api_key=self.api_key or "not-needed",
             base_url=self.spec.base_url,
             timeout=self.timeout_seconds,
             max_retries=0,
@@ -236,9 +247,10 @@ class _Endpoint:
     async def _create(self, mode: OutputMode, request: JSONRequest) -> ChatCompletion:
         fields = request_fields(mode, request.schema_name, request.schema)
         extra_body = {**fields.pop("extra_body", {}), self.token_param: request.max_tokens}
+        prompt_schema = request.prompt_schema or request.schema
         system = {
             "role": "system",
-            "content": system_prompt_for(mode, request.system, request.schema),
+            "content": system_prompt_for(mode, request.system, prompt_schema),
         }
         return await self._client.chat.completions.create(
             model=self.spec.model,

@@ -4,7 +4,7 @@ Temporal errors (retryable or not) in one place."""
 from __future__ import annotations
 
 from core.errors import EngineError, ErrorType
-from core.messages import TokenUsage
+from core.messages import LLMCall, TokenUsage
 
 
 class LLMError(EngineError):
@@ -24,7 +24,15 @@ class LLMError(EngineError):
         retryable: bool,
         try_next_endpoint: bool = False,
         usage: TokenUsage | None = None,
+        calls: list[LLMCall] | None = None,
     ) -> None:
         super().__init__(message, error_type, retryable=retryable)
         self.try_next_endpoint = try_next_endpoint
         self.usage = usage or TokenUsage()
+        self.calls = calls or []
+
+    def spent(self, usage: TokenUsage, calls: list[LLMCall]) -> LLMError:
+        """This error, also carrying what the calls before it spent and who answered them."""
+        self.usage = usage.plus(self.usage)
+        self.calls = [*calls, *self.calls]
+        return self

@@ -47,7 +47,12 @@ class RunOptions(BaseModel):
     max_analyses_per_task: int = Field(3, ge=0)
     max_analyses_per_run: int = Field(10, ge=0)
     llm_timeout_seconds: float = Field(
-        300.0, gt=0, le=24 * 3600, allow_inf_nan=False, description="per LLM request"
+        3600.0,
+        gt=0,
+        le=24 * 3600,
+        allow_inf_nan=False,
+        description="the longest an LLM request may take (the worker's LLM_TIMEOUT_SECONDS, or "
+        "more); an LLM activity may take three times that",
     )
     llm_max_attempts: int = Field(5, ge=1, description="attempts of each planning or analysis")
 

@@ -14,25 +14,37 @@ from core.registry import ACTIONS
 def risk_reason(task: Task, config: Any = None) -> str:
     """Why `task` needs approval before it runs ("" when it does not), from its config (the
     resolved one when known: clearer messages). A risk that depends on the world is
-    `risk_check`'s."""
+    `risk_of`'s. A rule that fails (a plug-in's bug) makes the task risky: a person decides."""
     if task.requires_approval:
         return "the plan marks it requires_approval"
     rule = ACTIONS[task.action_type].risk
-    return rule(config if config is not None else task.action_config) if rule else ""
+    try:
+        return rule(config if config is not None else task.action_config) if rule else ""
+    except Exception as error:
+        return f"the risk rule of {task.action_type} failed ({type(error).__name__}: {error})"
 
 
-def risk_check(task: Task, config: Any = None) -> RiskCheck | None:
-    """The look at the world that decides whether the task is risky, if its action has one."""
+def risk_of(task: Task, config: Any = None) -> tuple[str, RiskCheck | None]:
+    """Why the task needs approval, or else the look at the world that decides it (its
+    action's `risk_check`); a check rule that fails makes the task risky."""
+    reason = risk_reason(task, config)
     rule = ACTIONS[task.action_type].risk_check
-    return rule(config if config is not None else task.action_config) if rule else None
+    if reason or rule is None:
+        return reason, None
+    try:
+        return "", rule(config if config is not None else task.action_config)
+    except Exception as error:
+        return (
+            f"the risk check of {task.action_type} failed ({type(error).__name__}: {error})",
+            None,
+        )
 
 
 def describe_risks(tasks: list[Task]) -> dict[str, str]:
     """For a plan, the tasks that will (or may) wait for approval, with why."""
     risks = {}
     for task in tasks:
-        reason = risk_reason(task)
-        check = None if reason else risk_check(task)
+        reason, check = risk_of(task)
         if reason:
             risks[task.id] = reason
         elif check is not None:

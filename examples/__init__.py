@@ -6,7 +6,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from core.plan import Plan
+from pydantic import ValidationError, validate_call
+
+from core.plan import Plan, format_validation_error
 from examples.api_orchestration import api_orchestration
 from examples.data_pipeline import data_pipeline
 from examples.job_execution import job_execution
@@ -34,4 +36,9 @@ def build_example(name: str, options: dict[str, Any]) -> Plan:
         raise ValueError(
             f"example {name} has no option {', '.join(unknown)}; its options: {', '.join(accepted)}"
         )
-    return EXAMPLES[name](**options)
+    try:
+        return validate_call(EXAMPLES[name])(**options)
+    except ValidationError as error:
+        raise ValueError(
+            f"example {name}: {format_validation_error(error, prefix='option ')}"
+        ) from None

@@ -229,6 +229,25 @@ def test_bad_options_and_settings_are_one_line(stack):
     assert_one_error_line(
         stack.cli("list", env={"DB_ROW_LIMIT": "many"}), "invalid setting: db_row_limit"
     )
+    assert_one_error_line(
+        stack.cli("validate", str(plan), env={"LLM_TIMEOUT_SECONDS": "abc"}),
+        "invalid setting: llm_timeout_seconds",
+    )
+    assert_one_error_line(stack.cli("--address", "myhost", "server"), "'myhost' is not host:port")
+    assert_one_error_line(
+        stack.cli("example", "data_pipeline", "-o", "min_age=abc"),
+        "example data_pipeline: option min_age: Input should be a valid integer",
+    )
+
+
+def test_a_second_run_with_the_same_id_is_refused(stack, run_id):
+    plan = str(stack.write_plan({"tasks": [task("p", "wait", {"seconds": 0})]}))
+    stack.cli("start", "--plan", plan, "--id", run_id, "--approval", "plan")
+
+    again = stack.cli("start", "--plan", plan, "--id", run_id)
+
+    assert_one_error_line(again, f"a run with id '{run_id}' is still going")
+    stack.cli("cancel", run_id)
 
 
 def test_server_finds_the_temporal_cli_next_to_python_without_path(stack):

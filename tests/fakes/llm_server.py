@@ -87,6 +87,7 @@ class ScriptedLLM(BackgroundHTTPServer):
         self._requests: list[dict] = []
         self._usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0}
         self._abandoned: list[dict] = []
+        self._authorizations: list[str] = []
         self._lock = threading.Lock()
 
     @staticmethod
@@ -122,6 +123,12 @@ class ScriptedLLM(BackgroundHTTPServer):
         """The tokens of every completion this server delivered, as its usage reported them."""
         with self._lock:
             return dict(self._usage)
+
+    @property
+    def authorizations(self) -> list[str]:
+        """The Authorization header of every completion request, in arrival order."""
+        with self._lock:
+            return list(self._authorizations)
 
     @property
     def abandoned(self) -> list[dict]:
@@ -310,6 +317,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_json(400, _error_body("ScriptedLLM: request body must be a JSON object"))
             return
+        with self.llm._lock:
+            self.llm._authorizations.append(self.headers.get("Authorization", ""))
         status, payload, delay = self.llm._answer(body)
         if delay and self._client_left_within(delay):
             self.llm._gave_up(body)

@@ -1,4 +1,5 @@
-"""A custom action registered through ACTION_MODULES: it greets someone, loudly if asked."""
+"""Custom actions registered through ACTION_MODULES: one greets someone, loudly if asked; the
+other has a risk rule and an output summary that fail, as a plug-in's bugs would."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def classify(error: Exception) -> ActionError | None:
     return None
 
 
-ACTION = Action(
+GREETING = Action(
     action_type="greeting",
     config_model=GreetingConfig,
     description="Greet someone by name (shout: true to shout). Output: {greeting}.",
@@ -43,3 +44,29 @@ ACTION = Action(
     classify_error=classify,
     describe_output=lambda output: output.get("greeting", ""),
 )
+
+
+class EchoConfig(ActionConfig):
+    """Anything to echo back."""
+
+    text: str
+
+
+async def echo(config: EchoConfig, ctx: ActionContext) -> dict[str, Any]:
+    return {"echo": config.text}
+
+
+def broken_rule(config: EchoConfig) -> str:
+    raise KeyError("a bug in the plug-in's risk rule")
+
+
+FRAGILE = Action(
+    action_type="fragile_echo",
+    config_model=EchoConfig,
+    description="Echo a text (its risk rule and output summary are buggy, on purpose).",
+    run=echo,
+    risk=broken_rule,
+    describe_output=lambda output: output["missing"],
+)
+
+ACTIONS = [GREETING, FRAGILE]
