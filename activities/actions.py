@@ -72,7 +72,7 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
         started = time.monotonic()
         try:
             config = action.config_model.model_validate(request.config)
-            output = await run_with_heartbeats(run(config, ctx))
+            output = await run_with_heartbeats(run(config, ctx.for_run(request.allow_hosts)))
         except ValidationError as error:
             failure = non_retryable(f"invalid config: {error}", ErrorType.INVALID_CONFIG)
             log_failure(log, "action_failed", failure)

@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from activities.network import HttpClients, NetworkPolicy
 
 
 @dataclass
 class ActionContext:
     """Resources the worker shares between activities (one HTTP client, one pool per database).
 
-    A custom action's `run(config, ctx)` receives it too: `ctx.http` is an `httpx.AsyncClient`.
+    A custom action's `run(config, ctx)` receives it too: `ctx.http` is an `httpx.AsyncClient`
+    that obeys the network policy (activities/network.py).
     """
 
     http: Any
     workspace_dir: Path
     database_url: str | None = None
     db_row_limit: int = 10_000
+    db_statement_timeout_seconds: float = 300.0
+    max_response_bytes: int = 50_000_000
+    http_clients: HttpClients | None = None
+    network: NetworkPolicy | None = None
     db_pools: dict[str, Any] = field(default_factory=dict)
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def for_run(self, allow_hosts: Iterable[str]) -> ActionContext:
+        """The context of one action of a run: `http` obeys the worker's network policy,
+        widened by what the run allows (`ActionError` when the worker refuses that)."""
+        if self.http_clients is None:
+            return self
+        hosts = list(allow_hosts)
+        return replace(
+            self,
+            http=self.http_clients.for_run(hosts),
+            network=self.http_clients.policy_for(hosts),
+        )

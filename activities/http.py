@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from activities.base import ActionContext
+from activities.network import NetworkRefused, refusal_error
 from core.actions.base import Action
 from core.actions.http import SPEC, ApiCallConfig
 from core.errors import ErrorType, non_retryable, retryable
@@ -61,16 +62,20 @@ def _raise_for_status(config: ApiCallConfig, response: httpx.Response) -> None:
 
 
 async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, Any]:
-    """Send the request; 4xx fails for good, 5xx and network errors are retried by Temporal."""
+    """Send the request; 4xx fails for good, 5xx and network errors are retried by Temporal. A
+    connection the network policy refuses, or a body over the size cap, fails at once."""
     try:
-        response = await ctx.http.request(
-            config.method, request_url(config), timeout=config.timeout, **_request_kwargs(config)
-        )
+        response = await _send(config, ctx)
+    except NetworkRefused as error:
+        raise refusal_error(config.method, config.url, error) from None
+    except httpx.TooManyRedirects as error:
+        message = f"{config.method} {config.url}: too many redirects ({error})"
+        raise non_retryable(message, ErrorType.HTTP_CLIENT_ERROR) from error
     except httpx.TimeoutException as error:
         raise retryable(
             f"{config.method} {config.url} timed out: {error!r}", ErrorType.HTTP_TIMEOUT
         ) from error
-    except httpx.InvalidURL as error:
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as error:
         raise non_retryable(
             f"invalid URL {config.url!r}: {error}", ErrorType.INVALID_CONFIG
         ) from error
@@ -84,6 +89,38 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
         "headers": dict(response.headers),
         "body": _parse_body(response),
     }
+
+
+async def _send(config: ApiCallConfig, ctx: ActionContext) -> httpx.Response:
+    """The response, its body read while counting: no more than ctx.max_response_bytes."""
+    request = ctx.http.build_request(
+        config.method, request_url(config), timeout=config.timeout, **_request_kwargs(config)
+    )
+    response = await ctx.http.send(request, stream=True)
+    try:
+        declared = int(response.headers.get("content-length") or 0)
+        if declared > ctx.max_response_bytes:
+            raise _too_large(config, declared, ctx.max_response_bytes)
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():  # decoded: a gzip bomb counts in full
+            size += len(chunk)
+            if size > ctx.max_response_bytes:
+                raise _too_large(config, size, ctx.max_response_bytes)
+            chunks.append(chunk)
+    finally:
+        await response.aclose()
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-encoding"]
+    return httpx.Response(
+        response.status_code, headers=headers, content=b"".join(chunks), request=request
+    )
+
+
+def _too_large(config: ApiCallConfig, size: int, limit: int) -> Exception:
+    return non_retryable(
+        f"{config.method} {config.url}: the response is over {limit} bytes (at least {size}); "
+        "the cap is HTTP_MAX_RESPONSE_BYTES",
+        ErrorType.RESPONSE_TOO_LARGE,
+    )
 
 
 ACTION = Action.of(SPEC, run=run_api_call)

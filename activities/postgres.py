@@ -10,10 +10,12 @@ import re
 import uuid
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 from activities.base import ActionContext
+from activities.network import NetworkRefused
 from core.actions.base import Action
 from core.actions.postgres import SPEC, DbQueryConfig
 from core.errors import ActionError, ErrorType, non_retryable, retryable
@@ -22,6 +24,7 @@ from core.errors import ActionError, ErrorType, non_retryable, retryable
 # insufficient resources, an operator shutting the server down.
 RETRYABLE_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
 READ_ONLY_VIOLATION = "25006"
+STATEMENT_TIMEOUT = "57014"
 ROW_COUNT = re.compile(r"(\d+)$")
 DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError)
 
@@ -53,16 +56,54 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def pool_for(ctx: ActionContext, database_url: str) -> asyncpg.Pool:
-    """The worker's pool for `database_url`, created on first use."""
+async def pool_for(ctx: ActionContext, database_url: str, address: str | None) -> asyncpg.Pool:
+    """The worker's pool for `database_url` (at `address`, when the policy pinned one),
+    created on first use."""
+    key = f"{database_url}@{address}" if address else database_url
     async with ctx.db_lock:
-        pool = ctx.db_pools.get(database_url)
+        pool = ctx.db_pools.get(key)
         if pool is None:
+            pinned = {"host": address} if address else {}
             pool = await asyncpg.create_pool(
-                database_url, min_size=0, max_size=10, init=_init_connection
+                database_url, min_size=0, max_size=10, init=_init_connection, **pinned
             )
-            ctx.db_pools[database_url] = pool
+            ctx.db_pools[key] = pool
         return pool
+
+
+async def checked_target(config: DbQueryConfig, ctx: ActionContext) -> tuple[str, str | None]:
+    """The database URL to use, and the address to connect to when a plan named its own: the
+    configured DATABASE_URL is always allowed; another one goes through the network policy
+    (a TCP host whose address the policy allows; no unix sockets)."""
+    database_url = config.database_url or ctx.database_url
+    if not database_url:
+        raise non_retryable(
+            "no database configured: set DATABASE_URL for the worker, or give "
+            "database_url in the task's action_config",
+            ErrorType.NOT_CONFIGURED,
+        )
+    if not config.database_url or config.database_url == ctx.database_url or ctx.network is None:
+        return database_url, None
+    host, port = database_host(config.database_url)
+    if host is None:
+        raise non_retryable(
+            "a database_url in a plan must name a TCP host (unix sockets only through the "
+            "worker's DATABASE_URL)",
+            ErrorType.NETWORK_POLICY,
+        )
+    try:
+        return database_url, await ctx.network.checked_address(host, port)
+    except NetworkRefused as error:
+        raise non_retryable(f"database refused: {error}", ErrorType.NETWORK_POLICY) from None
+
+
+def database_host(database_url: str) -> tuple[str | None, int]:
+    """The TCP host and port of a PostgreSQL URL (None for a unix socket)."""
+    parts = urlsplit(database_url)
+    query_host = parse_qs(parts.query).get("host", [""])[0]
+    host = query_host or parts.hostname or ""
+    port = parts.port or 5432
+    return (None if not host or host.startswith("/") else host), port
 
 
 async def close_pools(ctx: ActionContext) -> None:
@@ -111,6 +152,12 @@ def _classify(error: Exception, config: DbQueryConfig) -> ActionError:
     """The error as a Temporal error: retryable only when the problem may pass by itself."""
     if isinstance(error, asyncpg.PostgresError):
         sqlstate = getattr(error, "sqlstate", "") or ""
+        if sqlstate == STATEMENT_TIMEOUT:
+            return retryable(
+                f"the server stopped the statement after its timeout ({error}); the limit is the "
+                "task's timeout, at most DB_STATEMENT_TIMEOUT_SECONDS",
+                ErrorType.DB_TIMEOUT,
+            )
         if sqlstate == READ_ONLY_VIOLATION:
             return non_retryable(
                 f"this statement writes to the database, but the task is read-only: add "
@@ -135,20 +182,17 @@ def _classify(error: Exception, config: DbQueryConfig) -> ActionError:
 
 
 async def run_db_query(config: DbQueryConfig, ctx: ActionContext) -> dict[str, Any]:
-    """Run one statement in a transaction (read-only unless `write`), and return its rows."""
-    database_url = config.database_url or ctx.database_url
-    if not database_url:
-        raise non_retryable(
-            "no database configured: set DATABASE_URL for the worker, or give "
-            "database_url in the task's action_config",
-            ErrorType.NOT_CONFIGURED,
-        )
+    """Run one statement in a transaction (read-only unless `write`, under a statement
+    timeout), and return its rows."""
+    database_url, address = await checked_target(config, ctx)
+    timeout_ms = int(min(config.timeout, ctx.db_statement_timeout_seconds) * 1000)
     try:
-        pool = await pool_for(ctx, database_url)
+        pool = await pool_for(ctx, database_url, address)
         async with (
             pool.acquire(timeout=config.timeout) as connection,
             connection.transaction(readonly=not config.write),
         ):
+            await connection.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
             return await _run_statement(connection, config, ctx.db_row_limit)
     except DATABASE_ERRORS as error:
         raise _classify(error, config) from error

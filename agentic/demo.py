@@ -110,6 +110,8 @@ async def run_demo(
                 "temporal_address": address,
                 "task_queue": DEMO_TASK_QUEUE,
                 "database_url": postgres.url,
+                # The network policy opens the sample API the demo started, and nothing else.
+                "http_allow_hosts": f"127.0.0.1:{sample_api.port}",
             }
         )
         await _start_worker(demo_settings, resources)

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.endpoints import OPENAI_DEFAULT_BASE_URL, LLMEndpoint
+from core.network import AllowRule, parse_rules
 
 OutputModeSetting = Literal[
     "auto", "json_schema", "json_object_schema", "guided_json", "json_object", "text"
@@ -47,9 +48,22 @@ class Settings(BaseSettings):
     llm_analyst_max_tokens: int = Field(1024, ge=16)
     llm_endpoint_attempts: int = Field(2, ge=1, le=20)
 
+    http_allow_hosts: str = Field(
+        "",
+        description="comma-separated hosts, *.wildcards, addresses or CIDRs (each with an "
+        "optional :port) that actions may reach besides public addresses",
+    )
+    http_run_allow_hosts: bool = Field(
+        True, description="whether a run may add hosts for itself (run option allow_hosts)"
+    )
+    http_max_redirects: int = Field(5, ge=0, le=50)
+    http_max_response_bytes: int = Field(50_000_000, ge=1)
     workspace_dir: Path = Path("workspace")
     database_url: str | None = None
     db_row_limit: int = 10_000
+    db_statement_timeout_seconds: float = Field(
+        300.0, gt=0, description="the server stops a statement after this long"
+    )
 
     action_modules: str = Field(
         "", description="comma-separated modules of custom actions (plug-ins) to load"
@@ -65,6 +79,17 @@ class Settings(BaseSettings):
     def llm_configured(self) -> bool:
         """True when an LLM can be reached: endpoints, a key (OpenAI) or a base URL."""
         return bool(self.llm_endpoints or self.openai_api_key or self.openai_base_url)
+
+    @field_validator("http_allow_hosts")
+    @classmethod
+    def _allow_rules_parse(cls, value: str) -> str:
+        parse_rules(value.split(","))
+        return value
+
+    @property
+    def allow_rules(self) -> tuple[AllowRule, ...]:
+        """HTTP_ALLOW_HOSTS, parsed."""
+        return parse_rules(self.http_allow_hosts.split(","))
 
     @property
     def action_module_names(self) -> list[str]:

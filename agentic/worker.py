@@ -8,7 +8,6 @@ import signal
 import sys
 from contextlib import AsyncExitStack
 
-import httpx
 import structlog
 from pydantic import ValidationError
 
@@ -16,6 +15,7 @@ from activities.actions import action_activities
 from activities.base import ActionContext
 from activities.builtin import BUILTIN_ACTIONS
 from activities.llm import TokenLimits, llm_activities
+from activities.network import HttpClients, NetworkPolicy
 from activities.postgres import close_pools
 from agentic.errors import AgenticError, PluginError
 from agentic.logging import configure_logging
@@ -52,12 +52,21 @@ async def run_worker(
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as resources:
-        http = await resources.enter_async_context(httpx.AsyncClient(follow_redirects=True))
+        clients = HttpClients(
+            NetworkPolicy(settings.allow_rules),
+            max_redirects=settings.http_max_redirects,
+            runs_may_add=settings.http_run_allow_hosts,
+        )
+        resources.push_async_callback(clients.aclose)
         context = ActionContext(
-            http=http,
+            http=clients.for_run(),
+            network=clients.policy_for(),
+            http_clients=clients,
             workspace_dir=settings.workspace_dir,
             database_url=settings.database_url,
             db_row_limit=settings.db_row_limit,
+            db_statement_timeout_seconds=settings.db_statement_timeout_seconds,
+            max_response_bytes=settings.http_max_response_bytes,
         )
         resources.push_async_callback(close_pools, context)
         llm = LLMClient.from_settings(settings)

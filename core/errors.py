@@ -26,6 +26,8 @@ class ErrorType(StrEnum):
     HTTP_TIMEOUT = "HttpTimeout"
     HTTP_CONNECTION_ERROR = "HttpConnectionError"
     POLL_TIMEOUT = "PollTimeout"
+    NETWORK_POLICY = "NetworkPolicy"
+    RESPONSE_TOO_LARGE = "ResponseTooLarge"
     # file_operation
     FILE_NOT_FOUND = "FileNotFound"
     PATH_OUTSIDE_WORKSPACE = "PathOutsideWorkspace"

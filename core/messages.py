@@ -9,9 +9,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from core.errors import ErrorType
+from core.network import parse_rules
 from core.plan import Plan
 
 ApprovalMode = Literal["none", "plan", "risky"]
@@ -55,6 +56,17 @@ class RunOptions(BaseModel):
         "more); an LLM activity may take three times that",
     )
     llm_max_attempts: int = Field(5, ge=1, description="attempts of each planning or analysis")
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="hosts this run may reach besides the worker's HTTP_ALLOW_HOSTS (the "
+        "person starting the run sets it; the planner and the analyst cannot)",
+    )
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _allow_rules_parse(cls, entries: list[str]) -> list[str]:
+        parse_rules(entries)
+        return entries
 
 
 class RunInput(BaseModel):
@@ -295,11 +307,13 @@ class CancelSignal(BaseModel):
 
 
 class ActionRequest(BaseModel):
-    """Input of an action activity: the task and its config, references already resolved."""
+    """Input of an action activity: the task and its config, references already resolved, and
+    the hosts the run adds to the worker's network policy."""
 
     task_id: str
     action_type: str
     config: dict[str, Any]
+    allow_hosts: list[str] = Field(default_factory=list)
 
 
 class ActionResult(BaseModel):

@@ -25,6 +25,7 @@ from temporalio.client import Client
 
 from agentic.devstack import EmbeddedPostgres, TemporalDevServer, free_port, stop_process
 from agentic.runtime import DATA_CONVERTER
+from examples.sample_api import SampleAPI
 from tests.fakes.api_server import FakeAPI
 from tests.fakes.llm_server import ScriptedLLM
 
@@ -73,6 +74,14 @@ def api() -> Iterator[FakeAPI]:
     """The programmable HTTP API that plans call."""
     with FakeAPI() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def sample_api() -> Iterator[SampleAPI]:
+    """The examples' sample API, on a free port."""
+    server = SampleAPI(port=0).start()
+    yield server
+    server.stop()
 
 
 @dataclass
@@ -149,9 +158,11 @@ def stack(
     postgres: EmbeddedPostgres,
     llm: ScriptedLLM,
     api: FakeAPI,
+    sample_api: SampleAPI,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """The dev server, the fakes, and one worker process on a task queue of its own."""
+    """The dev server, the fakes, and one worker process on a task queue of its own. The
+    network policy lets actions reach the servers the tests start, and nothing else local."""
     root = tmp_path_factory.mktemp("stack")
     workspace = root / "workspace"
     workspace.mkdir()
@@ -167,6 +178,7 @@ def stack(
         "OPENAI_MODEL": "scripted-model",
         "LLM_TIMEOUT_SECONDS": "30",
         "DATABASE_URL": postgres.url,
+        "HTTP_ALLOW_HOSTS": f"127.0.0.1:{api.port},127.0.0.1:{sample_api.port}",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }

@@ -9,16 +9,8 @@ import pytest
 
 from agentic.devstack import port_open
 from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
-from examples.sample_api import SampleAPI
 from tests.fakes.api_server import Reply
 from tests.helpers import event_types, task, tasks_by_id
-
-
-@pytest.fixture(scope="module")
-def sample_api():
-    server = SampleAPI(port=0).start()
-    yield server
-    server.stop()
 
 
 def test_example_list_names_every_example_with_its_options(stack):

@@ -57,6 +57,7 @@ async def test_a_goal_is_planned_and_a_failure_analysed(profile, temporal_server
             workspace_dir=tmp_path,
             openai_base_url=server.base_url,
             openai_model="o4-mini" if profile == "openai" else "small-model",
+            http_allow_hosts=f"127.0.0.1:{api.port}",
             llm_timeout_seconds=30,
         )
         async with worker_for(settings):
@@ -92,6 +93,7 @@ async def test_usage_counts_every_call_even_invalid_replies_and_failed_attempts(
         settings = Settings(
             temporal_address=temporal_server.address,
             task_queue=f"usage-{uuid.uuid4().hex[:6]}",
+            http_allow_hosts=f"127.0.0.1:{api.port}",
             workspace_dir=tmp_path,
             openai_base_url=server.base_url,
             openai_model="small-model",

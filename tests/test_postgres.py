@@ -231,6 +231,8 @@ def test_unreachable_database_is_retried_then_reported(stack, run_id):
         [task("nowhere", "db_query", unreachable, critical=False)],
         "--max-retries",
         "1",
+        "--allow-host",
+        "127.0.0.1:1",
     )
 
     nowhere = tasks_by_id(result)["nowhere"]
@@ -238,3 +240,27 @@ def test_unreachable_database_is_retried_then_reported(stack, run_id):
     assert nowhere["attempts"] == 2
     assert nowhere["error"]["error_type"] == "DbUnavailable"
     assert "cannot reach the database" in nowhere["error"]["message"]
+
+
+def test_a_database_named_by_a_plan_obeys_the_network_policy(stack, run_id):
+    loopback = query("SELECT 1", database_url="postgresql://u@127.0.0.1:5999/db")
+    socket = query("SELECT 1", database_url="postgresql://u@/db?host=/var/run/postgresql")
+    tasks = [
+        task("local", "db_query", loopback, critical=False),
+        task("sock", "db_query", socket, critical=False),
+    ]
+    result = run_plan(stack, run_id, tasks)
+
+    for task_id, expected in (("local", "loopback"), ("sock", "unix sockets only")):
+        failed = tasks_by_id(result)[task_id]
+        assert failed["error"]["error_type"] == "NetworkPolicy", failed
+        assert expected in failed["error"]["message"] and failed["attempts"] == 1
+
+
+def test_a_statement_stops_at_its_timeout_on_the_server(stack, run_id):
+    slow = query("SELECT pg_sleep(5)", timeout=0.5)
+    result = run_plan(stack, run_id, [task("slow", "db_query", slow, critical=False)],
+                      "--max-retries", "0")  # fmt: skip
+
+    slow_task = tasks_by_id(result)["slow"]
+    assert slow_task["error"]["error_type"] == "DbTimeout"

@@ -160,6 +160,7 @@ async def execute_action(
         task_id=task.id,
         action_type=action_type,
         config=config.model_dump(by_alias=True, mode="json"),
+        allow_hosts=options.allow_hosts,
     )
     try:
         return await workflow.execute_activity(

@@ -145,6 +145,14 @@ async def start(
         ),
     ] = 24 * 3600,
     watch: Annotated[bool, typer.Option("--watch", help="Show the run live until it ends")] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="HOST",
+            help="Let this run reach HOST[:PORT] or a CIDR besides HTTP_ALLOW_HOSTS; repeatable",
+        ),
+    ] = None,
 ) -> int:
     """Start a run from a goal (planned by the LLM) or from a plan file."""
     options = run_options(
@@ -152,6 +160,7 @@ async def start(
         max_retries=max_retries,
         max_parallel=max_parallel,
         approval_timeout_seconds=approval_timeout,
+        allow_hosts=allow_host or [],
     )
     goal_text, plan_given = goal_or_plan(goal, plan)
     return await launch_run(
@@ -192,17 +201,20 @@ async def example(
         plan = build_example(name, parse_example_options(option or []))
     except (ValueError, TypeError) as error:
         fail(str(error))
-    options = run_options(approval)
     host, port = split_address(SAMPLE_API_URL.removeprefix("http://"))
+    # The sample API is on loopback: this run asks the worker's network policy to let it in.
+    options = run_options(
+        approval, allow_hosts=[f"{host}:{port}"] if calls_sample_api(plan) else []
+    )
     if not calls_sample_api(plan) or port_open(host, port):
         return await launch_run(None, plan, options, run_id, wait=wait, as_json=as_json)
-    sample = SampleAPI(port).start()
+    server = SampleAPI(port).start()
     if not as_json:
-        console.print(f"serving the sample API at {sample.url} until the run ends")
+        console.print(f"serving the sample API at {server.url} until the run ends")
     try:
         return await launch_run(None, plan, options, run_id, wait=True, as_json=as_json)
     finally:
-        sample.stop()
+        server.stop()
 
 
 @app.command(name="sample-api")
