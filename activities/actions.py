@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import ActionContext
+from activities.secrets import Masker
 from core.actions.base import Action
 from core.errors import ActionError, EngineError, ErrorType, non_retryable
 from core.messages import ActionRequest, ActionResult
@@ -70,30 +71,40 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
         log = logger.bind(workflow_id=info.workflow_id, task_id=request.task_id,
                           action_type=action.action_type, attempt=info.attempt)  # fmt: skip
         started = time.monotonic()
+        masker = Masker({})
         try:
-            config = action.config_model.model_validate(request.config)
+            filled, masker = ctx.secrets.fill(request.config)
+            config = action.config_model.model_validate(filled)
+            if masker.used:
+                destinations = action.destinations(config) if action.destinations else []
+                masker.check(destinations, action.action_type)
             output = await run_with_heartbeats(run(config, ctx.for_run(request.allow_hosts)))
         except ValidationError as error:
-            failure = non_retryable(f"invalid config: {error}", ErrorType.INVALID_CONFIG)
+            message = masker.mask(f"invalid config: {error}")
+            failure = non_retryable(message, ErrorType.INVALID_CONFIG)
             log_failure(log, "action_failed", failure)
-            raise temporal_error(failure, info.attempt) from error
+            raise temporal_error(failure, info.attempt) from None
         except ActionError as error:
+            error.message = masker.mask(error.message)
             log_failure(log, "action_failed", error)
-            raise temporal_error(error, info.attempt) from error
+            raise temporal_error(error, info.attempt) from None
         except asyncio.CancelledError:
             log.info("action_cancelled")
             raise
         except Exception as error:
             classified = _classified(action, error)
             if classified is not None:
+                classified.message = masker.mask(classified.message)
                 log_failure(log, "action_failed", classified)
-                raise temporal_error(classified, info.attempt) from error
-            log.exception("action_crashed")
-            crash = ActionError(f"{type(error).__name__}: {error}", type(error).__name__,
-                                retryable=True)  # fmt: skip
-            raise temporal_error(crash, info.attempt) from error
+                raise temporal_error(classified, info.attempt) from None
+            # A traceback cannot be masked: none when the task used a secret.
+            log.error("action_crashed", error_type=type(error).__name__,
+                      error=masker.mask(str(error)), exc_info=not masker.used)  # fmt: skip
+            crash = ActionError(masker.mask(f"{type(error).__name__}: {error}"),
+                                type(error).__name__, retryable=True)  # fmt: skip
+            raise temporal_error(crash, info.attempt) from None
         log.info("action_completed", seconds=round(time.monotonic() - started, 4))
-        return ActionResult(output=output, attempt=info.attempt)
+        return ActionResult(output=masker.mask(output), attempt=info.attempt)
 
     return run_action
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from activities.secrets import SecretStore
+
 if TYPE_CHECKING:
     from activities.network import HttpClients, NetworkPolicy
 
@@ -28,6 +30,7 @@ class ActionContext:
     max_response_bytes: int = 50_000_000
     http_clients: HttpClients | None = None
     network: NetworkPolicy | None = None
+    secrets: SecretStore = field(default_factory=SecretStore)
     db_pools: dict[str, Any] = field(default_factory=dict)
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -10,14 +10,13 @@ import re
 import uuid
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
 from activities.base import ActionContext
 from activities.network import NetworkRefused
 from core.actions.base import Action
-from core.actions.postgres import SPEC, DbQueryConfig
+from core.actions.postgres import SPEC, DbQueryConfig, database_host
 from core.errors import ActionError, ErrorType, non_retryable, retryable
 
 # SQLSTATE classes worth retrying: connection problems, serialization failures and deadlocks,
@@ -95,15 +94,6 @@ async def checked_target(config: DbQueryConfig, ctx: ActionContext) -> tuple[str
         return database_url, await ctx.network.checked_address(host, port)
     except NetworkRefused as error:
         raise non_retryable(f"database refused: {error}", ErrorType.NETWORK_POLICY) from None
-
-
-def database_host(database_url: str) -> tuple[str | None, int]:
-    """The TCP host and port of a PostgreSQL URL (None for a unix socket)."""
-    parts = urlsplit(database_url)
-    query_host = parse_qs(parts.query).get("host", [""])[0]
-    host = query_host or parts.hostname or ""
-    port = parts.port or 5432
-    return (None if not host or host.startswith("/") else host), port
 
 
 async def close_pools(ctx: ActionContext) -> None:

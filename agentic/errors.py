@@ -11,7 +11,8 @@
     ├── RunResultUnavailable   the run ended without a result (terminated, timed out)
     ├── InvalidPlan            a plan (or a plan file) that does not validate
     ├── InvalidQuery           a List Filter the server refused
-    └── PluginError            an action plug-in that cannot be loaded
+    ├── PluginError            an action plug-in that cannot be loaded
+    └── SecretsError           a SECRETS_FILE that cannot be read
 
 Each message says what was wrong and, where it can, what to do.
 """
@@ -65,3 +66,7 @@ class InvalidQuery(AgenticError):
 
 class PluginError(AgenticError):
     """An action plug-in that cannot be loaded."""
+
+
+class SecretsError(AgenticError):
+    """A SECRETS_FILE that cannot be read."""

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     )
     http_max_redirects: int = Field(5, ge=0, le=50)
     http_max_response_bytes: int = Field(50_000_000, ge=1)
+    secrets_file: Path | None = Field(
+        None, description="JSON file of the secrets plans may name as {{ secrets.NAME }}"
+    )
     workspace_dir: Path = Path("workspace")
     database_url: str | None = None
     db_row_limit: int = 10_000

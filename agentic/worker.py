@@ -17,7 +17,8 @@ from activities.builtin import BUILTIN_ACTIONS
 from activities.llm import TokenLimits, llm_activities
 from activities.network import HttpClients, NetworkPolicy
 from activities.postgres import close_pools
-from agentic.errors import AgenticError, PluginError
+from activities.secrets import SecretStore
+from agentic.errors import AgenticError, PluginError, SecretsError
 from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
@@ -67,6 +68,7 @@ async def run_worker(
             db_row_limit=settings.db_row_limit,
             db_statement_timeout_seconds=settings.db_statement_timeout_seconds,
             max_response_bytes=settings.http_max_response_bytes,
+            secrets=load_secrets(settings),
         )
         resources.push_async_callback(close_pools, context)
         llm = LLMClient.from_settings(settings)
@@ -89,6 +91,15 @@ async def run_worker(
                 ready.set()
             await stop.wait()
             logger.info("worker_stopping")
+
+
+def load_secrets(settings: Settings) -> SecretStore:
+    """The worker's secrets (SECRETS_FILE, AGENTIC_SECRET_*); a bad file is a PluginError-like
+    AgenticError with one line."""
+    try:
+        return SecretStore.load(settings.secrets_file)
+    except ValueError as error:
+        raise SecretsError(str(error)) from None
 
 
 def distinct_actions(actions: list[Action]) -> list[Action]:

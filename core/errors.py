@@ -28,6 +28,9 @@ class ErrorType(StrEnum):
     POLL_TIMEOUT = "PollTimeout"
     NETWORK_POLICY = "NetworkPolicy"
     RESPONSE_TOO_LARGE = "ResponseTooLarge"
+    # secrets
+    SECRET_NOT_FOUND = "SecretNotFound"
+    SECRET_NOT_ALLOWED = "SecretNotAllowed"
     # file_operation
     FILE_NOT_FOUND = "FileNotFound"
     PATH_OUTSIDE_WORKSPACE = "PathOutsideWorkspace"

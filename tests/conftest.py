@@ -30,6 +30,7 @@ from tests.fakes.api_server import FakeAPI
 from tests.fakes.llm_server import ScriptedLLM
 
 REPO = Path(__file__).resolve().parent.parent
+TEST_SECRET = "s3cr3t-token-value"
 STARTUP_TIMEOUT_SECONDS = 60
 
 
@@ -179,6 +180,9 @@ def stack(
         "LLM_TIMEOUT_SECONDS": "30",
         "DATABASE_URL": postgres.url,
         "HTTP_ALLOW_HOSTS": f"127.0.0.1:{api.port},127.0.0.1:{sample_api.port}",
+        "AGENTIC_SECRET_TEST_TOKEN": TEST_SECRET,
+        "AGENTIC_SECRET_TEST_TOKEN_HOSTS": f"127.0.0.1:{api.port}",
+        "AGENTIC_SECRET_FREE_TEXT": "free-text-secret",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }

@@ -16,6 +16,7 @@ from core.messages import (
     TaskStatus,
 )
 from core.plan import Plan, Task
+from core.secrets import redacted, unredacted
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,9 @@ def apply_decision(plan: Plan, task: Task, decision: FailureDecision) -> Applied
     if decision.action == "retry":
         return Applied("retry", "", task, plan)
     if decision.action == "modify":
+        original = task.action_config.model_dump(by_alias=True, mode="json")
         try:
-            modified = task.with_config(decision.new_config or {})
+            modified = task.with_config(unredacted(decision.new_config or {}, original))
             return Applied("modify", "", modified, plan.replace_task(modified))
         except ValueError as error:
             note = f"the modified config was invalid: {error}"
@@ -117,11 +119,12 @@ def analysis_request(
     outputs: dict[str, Any],
     decisions: list[DecisionRecord],
 ) -> AnalysisRequest:
-    """What the analyst is told: the task, its failure, upstream outputs, earlier decisions."""
-    upstream = {dep: outputs.get(dep) for dep in sorted(plan.ancestors(task.id))}
+    """What the analyst is told: the task, its failure, upstream outputs, earlier decisions;
+    values of keys that look secret (Authorization, Cookie, token, ...) redacted."""
+    upstream = {dep: redacted(outputs.get(dep)) for dep in sorted(plan.ancestors(task.id))}
     return AnalysisRequest(
         goal=goal,
-        task=task.model_dump(mode="json", by_alias=True),
+        task=redacted(task.model_dump(mode="json", by_alias=True)),
         failure=failure,
         upstream_outputs=upstream,
         previous_decisions=[r.decision for r in decisions if r.task_id == task.id],

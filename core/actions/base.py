@@ -101,7 +101,8 @@ class ActionSpec:
 
     `risk` gives the reason a config needs approval in mode `risky` ("" when it does not);
     `risk_check` a risk that depends on the world (see RiskCheck). `describe_output` says in
-    one line what an output holds, for people (status, watch, result).
+    one line what an output holds, for people (status, watch, result). `destinations` gives
+    the (host, port) a config sends data to: where a bound secret may go.
     """
 
     action_type: str
@@ -112,6 +113,7 @@ class ActionSpec:
     risk_check: RiskCheckRule | None = None
     describe_output: Callable[[Any], str] = preview
     default_timeout_seconds: float = 300.0
+    destinations: Callable[[Any], list[tuple[str, int]]] | None = None
 
     def config_schema(self) -> dict[str, Any]:
         """The config's JSON schema."""

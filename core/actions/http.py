@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
@@ -43,6 +44,18 @@ def request_risk(config: ApiCallConfig) -> str:
     return "" if config.method in SAFE_METHODS else f"sends {config.method} {config.url}"
 
 
+def url_destination(url: str) -> list[tuple[str, int]]:
+    """The (host, port) a URL sends to."""
+    parts = urlsplit(url)
+    default_port = 443 if parts.scheme == "https" else 80
+    return [(parts.hostname or "", parts.port or default_port)] if parts.hostname else []
+
+
+def request_destinations(config: ApiCallConfig) -> list[tuple[str, int]]:
+    """Where the request goes."""
+    return url_destination(config.url)
+
+
 def describe_response(output: Any) -> str:
     """`HTTP 200: {"id": 1, ...}`: the status code and a short preview of the body."""
     if not isinstance(output, dict) or "status_code" not in output:
@@ -61,4 +74,5 @@ SPEC = ActionSpec(
     ),
     risk=request_risk,
     describe_output=describe_response,
+    destinations=request_destinations,
 )

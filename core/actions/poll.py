@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from core.actions.base import ActionConfig, ActionSpec, Execution
-from core.actions.http import ApiCallConfig, describe_response, request_risk
+from core.actions.http import ApiCallConfig, describe_response, request_risk, url_destination
 from core.actions.transform import JMESPathExpression
 
 
@@ -31,6 +31,11 @@ def poll_risk(config: PollConfig) -> str:
     return request_risk(config.request)
 
 
+def poll_destinations(config: PollConfig) -> list[tuple[str, int]]:
+    """Where its request goes."""
+    return url_destination(config.request.url)
+
+
 SPEC = ActionSpec(
     action_type="poll",
     config_model=PollConfig,
@@ -43,4 +48,5 @@ SPEC = ActionSpec(
     execution=Execution.POLL,
     risk=poll_risk,
     describe_output=describe_response,
+    destinations=poll_destinations,
 )

