@@ -78,7 +78,8 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
             if masker.used:
                 destinations = action.destinations(config) if action.destinations else []
                 masker.check(destinations, action.action_type)
-            output = await run_with_heartbeats(run(config, ctx.for_run(request.allow_hosts)))
+            task_ctx = ctx.for_run(request.allow_hosts, info.workflow_id or "", request.task_id)
+            output = await run_with_heartbeats(run(config, task_ctx))
         except ValidationError as error:
             message = masker.mask(f"invalid config: {error}")
             failure = non_retryable(message, ErrorType.INVALID_CONFIG)

@@ -31,17 +31,21 @@ class ActionContext:
     http_clients: HttpClients | None = None
     network: NetworkPolicy | None = None
     secrets: SecretStore = field(default_factory=SecretStore)
+    workflow_id: str = ""
+    task_id: str = ""
     db_pools: dict[str, Any] = field(default_factory=dict)
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def for_run(self, allow_hosts: Iterable[str]) -> ActionContext:
+    def for_run(
+        self, allow_hosts: Iterable[str], workflow_id: str = "", task_id: str = ""
+    ) -> ActionContext:
         """The context of one action of a run: `http` obeys the worker's network policy,
-        widened by what the run allows (`ActionError` when the worker refuses that)."""
+        widened by what the run allows (`ActionError` when the worker refuses that), and the
+        ids of the run and the task."""
+        task_ctx = replace(self, workflow_id=workflow_id, task_id=task_id)
         if self.http_clients is None:
-            return self
+            return task_ctx
         hosts = list(allow_hosts)
-        return replace(
-            self,
-            http=self.http_clients.for_run(hosts),
-            network=self.http_clients.policy_for(hosts),
-        )
+        task_ctx.http = self.http_clients.for_run(hosts)
+        task_ctx.network = self.http_clients.policy_for(hosts)
+        return task_ctx

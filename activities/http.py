@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 from activities.base import ActionContext
 from activities.network import NetworkRefused, refusal_error
 from core.actions.base import Action
-from core.actions.http import SPEC, ApiCallConfig
+from core.actions.http import SAFE_METHODS, SPEC, ApiCallConfig
 from core.errors import ErrorType, non_retryable, retryable
 
 RETRYABLE_CLIENT_STATUSES = {408, 425, 429}
@@ -26,8 +27,22 @@ def request_url(config: ApiCallConfig) -> httpx.URL:
     return url.copy_merge_params(config.params) if config.params else url
 
 
-def _request_kwargs(config: ApiCallConfig) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"headers": config.headers}
+def idempotency_headers(config: ApiCallConfig, ctx: ActionContext) -> dict[str, str]:
+    """For a request that may change something: a key the same across retries and worker
+    crashes (the run, the task and the request itself), so that a server that honours it
+    applies the request once; a `modify` that changes the request changes the key."""
+    if config.method in SAFE_METHODS or config.idempotency_key is False:
+        return {}
+    name = "Idempotency-Key" if config.idempotency_key is True else config.idempotency_key
+    if any(existing.lower() == name.lower() for existing in config.headers):
+        return {}
+    request = config.model_dump(mode="json", by_alias=True, exclude={"timeout"})
+    seed = json.dumps([ctx.workflow_id, ctx.task_id, request], sort_keys=True)
+    return {name: hashlib.sha256(seed.encode()).hexdigest()[:32]}
+
+
+def _request_kwargs(config: ApiCallConfig, ctx: ActionContext) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"headers": {**config.headers, **idempotency_headers(config, ctx)}}
     if config.json_body is not None:
         kwargs["json"] = config.json_body
     elif isinstance(config.body, str):
@@ -94,7 +109,7 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
 async def _send(config: ApiCallConfig, ctx: ActionContext) -> httpx.Response:
     """The response, its body read while counting: no more than ctx.max_response_bytes."""
     request = ctx.http.build_request(
-        config.method, request_url(config), timeout=config.timeout, **_request_kwargs(config)
+        config.method, request_url(config), timeout=config.timeout, **_request_kwargs(config, ctx)
     )
     response = await ctx.http.send(request, stream=True)
     try:

@@ -38,3 +38,27 @@ def test_query_string_and_params_reach_the_server(stack, api, run_id):
     assert both.query == {"page": ["5"], "keep": ["1"], "extra": ["a b"]}, "params win"
     assert poll.query == {"job": ["7"], "verbose": ["1"]}
     assert tasks_by_id(result)["query"]["output_summary"] == 'HTTP 200: {"done": true}'
+
+
+def test_a_post_carries_one_idempotency_key_across_retries(stack, api, run_id):
+    api.route("POST", f"/pay/{run_id}", Reply(503), Reply(201, json={"paid": True}))
+    api.route("POST", f"/pay/{run_id}/other", Reply(201, json={}))
+    api.route("POST", f"/pay/{run_id}/none", Reply(201, json={}))
+    pay = {"method": "POST", "url": f"{api.url}/pay/{run_id}", "json": {"amount": 5}}
+    plan = {"tasks": [
+        task("pay", "api_call", pay),
+        task("other", "api_call", {**pay, "url": f"{api.url}/pay/{run_id}/other"}),
+        task("none", "api_call", {**pay, "url": f"{api.url}/pay/{run_id}/none",
+                                  "idempotency_key": False}),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+
+    assert result["status"] == "completed"
+    first, retry = api.calls("POST", f"/pay/{run_id}")
+    [other] = api.calls("POST", f"/pay/{run_id}/other")
+    [none] = api.calls("POST", f"/pay/{run_id}/none")
+    assert first.headers["idempotency-key"] == retry.headers["idempotency-key"], "a retry reuses it"
+    assert len(first.headers["idempotency-key"]) == 32
+    assert other.headers["idempotency-key"] != first.headers["idempotency-key"]
+    assert "idempotency-key" not in none.headers

@@ -22,6 +22,11 @@ class ApiCallConfig(TimedActionConfig):
     params: dict[str, Any] = Field(default_factory=dict)
     json_body: Any = Field(None, alias="json")
     body: Any = None
+    idempotency_key: bool | str = Field(
+        True,
+        description="for methods other than GET and HEAD: send an Idempotency-Key header (true),"
+        " under another header name (a string), or none (false)",
+    )
 
     @model_validator(mode="before")
     @classmethod
