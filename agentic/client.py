@@ -150,7 +150,7 @@ class AgentClient:
 
         Every run, however started, gets the same summary, details, memo and search
         attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate."""
-        options = options or RunOptions(llm_timeout_seconds=self.settings.llm_timeout_seconds)
+        options = options or RunOptions(**self.settings.run_option_defaults())
         run_input = _run_input(goal, plan, options)
         workflow_id = workflow_id or f"run-{uuid.uuid4().hex[:12]}"
         try:

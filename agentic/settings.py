@@ -83,6 +83,25 @@ class Settings(BaseSettings):
         """True when an LLM can be reached: endpoints, a key (OpenAI) or a base URL."""
         return bool(self.llm_endpoints or self.openai_api_key or self.openai_base_url)
 
+    run_max_tasks: int = Field(200, ge=1, description="default of the run option max_tasks")
+    run_max_llm_calls: int = Field(50, ge=0)
+    run_max_llm_tokens: int = Field(2_000_000, ge=0)
+    run_max_seconds: float | None = Field(None, gt=0)
+    poll_min_interval_seconds: float = Field(1.0, ge=0, le=3600)
+    poll_max_checks: int = Field(1000, ge=1)
+
+    def run_option_defaults(self) -> dict[str, Any]:
+        """What runs started by the CLI or the Python API get unless told otherwise."""
+        return {
+            "llm_timeout_seconds": self.llm_timeout_seconds,
+            "max_tasks": self.run_max_tasks,
+            "max_llm_calls": self.run_max_llm_calls,
+            "max_llm_tokens": self.run_max_llm_tokens,
+            "max_run_seconds": self.run_max_seconds,
+            "poll_min_interval_seconds": self.poll_min_interval_seconds,
+            "poll_max_checks": self.poll_max_checks,
+        }
+
     @field_validator("http_allow_hosts")
     @classmethod
     def _allow_rules_parse(cls, value: str) -> str:

@@ -26,6 +26,7 @@ class ErrorType(StrEnum):
     HTTP_TIMEOUT = "HttpTimeout"
     HTTP_CONNECTION_ERROR = "HttpConnectionError"
     POLL_TIMEOUT = "PollTimeout"
+    POLL_LIMIT = "PollLimit"
     NETWORK_POLICY = "NetworkPolicy"
     RESPONSE_TOO_LARGE = "ResponseTooLarge"
     # secrets

@@ -56,6 +56,16 @@ class RunOptions(BaseModel):
         "more); an LLM activity may take three times that",
     )
     llm_max_attempts: int = Field(5, ge=1, description="attempts of each planning or analysis")
+    max_tasks: int = Field(200, ge=1, le=100_000, description="tasks a plan may have")
+    max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
+    max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
+    max_run_seconds: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="wall-clock time of the run's execution"
+    )
+    poll_min_interval_seconds: float = Field(
+        1.0, ge=0, le=3600, allow_inf_nan=False, description="the shortest poll interval used"
+    )
+    poll_max_checks: int = Field(1000, ge=1, description="checks one poll task may make")
     allow_hosts: list[str] = Field(
         default_factory=list,
         description="hosts this run may reach besides the worker's HTTP_ALLOW_HOSTS (the "

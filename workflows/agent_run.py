@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from core.plan import Plan, Task
     from core.registry import ACTIONS
     from core.risk import risk_of
-    from workflows import decisions, scheduling
+    from workflows import budgets, decisions, scheduling
     from workflows.approvals import Waiting, edited_plan, rejection
     from workflows.execution import (
         ACTION_HEARTBEAT_TIMEOUT,
@@ -101,6 +101,11 @@ class AgentRunWorkflow:
         if plan is None:
             return await self._finish(self._final_status())
         self._adopt(plan)
+        over = budgets.plan_over_budget(plan, self._options)
+        if over:
+            self._run_error = over
+            scheduling.mark_never_ran(self._tasks, TaskStatus.SKIPPED, "never ran: " + over)
+            return await self._finish(self._final_status())
         if self._options.approval == "plan":
             verdict = await self._await_plan_approval()
             if verdict is not None:
@@ -145,7 +150,7 @@ class AgentRunWorkflow:
     @workflow.update(name="edit")
     def edit(self, request: EditRequest) -> EditResult:
         """Replace the plan (while it awaits approval) or a task's config (before it runs)."""
-        plan, edited = edited_plan(self._waiting(), request)
+        plan, edited = self._edited(request)
         if request.plan is not None:
             self._adopt(plan)
         else:
@@ -156,7 +161,14 @@ class AgentRunWorkflow:
 
     @edit.validator
     def _validate_edit(self, request: EditRequest) -> None:
-        edited_plan(self._waiting(), request)
+        self._edited(request)
+
+    def _edited(self, request: EditRequest) -> tuple[Plan, str]:
+        plan, edited = edited_plan(self._waiting(), request)
+        over = budgets.plan_over_budget(plan, self._options)
+        if over:
+            raise ValueError(over)
+        return plan, edited
 
     @workflow.query(name="status")
     def status(self) -> RunState:
@@ -217,6 +229,10 @@ class AgentRunWorkflow:
     async def _plan_goal(self) -> Plan | None:
         request = PlanRequest(goal=self._goal)
         for _ in range(PLAN_ROUNDS):
+            over = budgets.llm_over_budget(self._usage, self._options)
+            if over:
+                self._run_error = over
+                return None
             try:
                 draft = await self._llm_activity("plan_goal", request, PlanDraft, "plan the goal")
             except ActivityError as error:
@@ -333,6 +349,8 @@ class AgentRunWorkflow:
     async def _execute_plan(self) -> None:
         self._set_phase(Phase.RUNNING)
         running: dict[str, asyncio.Task[None]] = {}
+        budget = self._options.max_run_seconds
+        deadline = asyncio.create_task(self._run_deadline(budget)) if budget else None
         while not self._must_stop():
             scheduling.skip_blocked(self._schedule())
             if self._paused is None:
@@ -343,6 +361,8 @@ class AgentRunWorkflow:
                 break
             await self._wait_for_change(running)
             running = self._without_finished(running)
+        if deadline is not None:
+            deadline.cancel()
         await self._stop_running(running)
         self._close_unfinished()
 
@@ -368,6 +388,13 @@ class AgentRunWorkflow:
             await workflow.wait_condition(changed)
         except asyncio.CancelledError:
             self._note_cancellation()
+
+    async def _run_deadline(self, max_seconds: float) -> None:
+        """One durable timer for the run's wall-clock budget: when it fires, the run stops."""
+        elapsed = (workflow.now() - self._started_at).total_seconds()
+        await workflow.sleep(max(max_seconds - elapsed, 0))
+        elapsed = (workflow.now() - self._started_at).total_seconds()
+        self._run_error = self._run_error or budgets.run_time_exceeded(elapsed, self._options)
 
     def _without_finished(self, running: dict[str, asyncio.Task[None]]) -> dict[str, Any]:
         for job in running.values():
@@ -484,6 +511,10 @@ class AgentRunWorkflow:
         note = decisions.budget_note(self._options, self._decisions, self._analyses, task.id)
         if note:
             return decisions.fallback_decision(task, note), "fallback"
+        over = budgets.llm_over_budget(self._usage, self._options)
+        if over:
+            self._run_error = self._run_error or over
+            return decisions.fallback_decision(task, over), "fallback"
         self._analyses += 1
         request = decisions.analysis_request(
             self._goal, self._plan, task, failure, self._outputs, self._decisions

@@ -28,7 +28,10 @@ with workflow.unsafe.imports_passed_through():
     from core.plan import Task, validate_action_config
     from core.references import UnresolvedReference, resolve
     from core.registry import ACTIONS
+    from workflows.budgets import poll_interval, polls_exhausted
 
+# Runs started before this patch poll as often and as long as their config says.
+POLL_BOUNDS = "poll-bounds"
 # Actions heartbeat every 2 s: a dead worker's attempt is retried elsewhere after this long.
 ACTION_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 OUTPUT_SUMMARY_CHARS = 300
@@ -115,8 +118,13 @@ async def _run_poll(
 ) -> tuple[Any, int]:
     """Check with one activity each time, sleeping on durable timers in between."""
     deadline = workflow.now() + timedelta(seconds=config.timeout)
+    bounded = workflow.patched(POLL_BOUNDS)
     checks = 0
     while True:
+        limit = polls_exhausted(checks, options) if bounded else None
+        if limit:
+            message = f"not done after {checks} checks: {limit}"
+            raise TaskFailed(failure(message, ErrorType.POLL_LIMIT))
         checks += 1
         check_id = f"{round_activity_id(task, round_number)}:check{checks}"
         check = (await execute_action(task, _config(config), check_id, options)).output
@@ -129,7 +137,8 @@ async def _run_poll(
                 f"never became true; last response: {summarize(check['response'])}"
             )
             raise TaskFailed(failure(message, ErrorType.POLL_TIMEOUT))
-        await workflow.sleep(min(config.interval, remaining))
+        interval = poll_interval(config.interval, options) if bounded else config.interval
+        await workflow.sleep(min(interval, remaining))
 
 
 def _config(config: Any) -> ActionConfig:

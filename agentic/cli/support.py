@@ -137,9 +137,9 @@ def load_plan(path: Path) -> Plan:
 
 def run_options(approval: ApprovalMode, **limits: Any) -> RunOptions:
     """Run options from the command's flags."""
-    timeout = get_settings().llm_timeout_seconds
+    defaults = get_settings().run_option_defaults()
     try:
-        return RunOptions(approval=approval, llm_timeout_seconds=timeout, **limits)
+        return RunOptions(approval=approval, **{**defaults, **limits})
     except ValidationError as error:
         fail(f"invalid run option: {format_validation_error(error)}")
 

@@ -1,0 +1,125 @@
+"""Budgets end a run with a reason naming them: plan size, LLM calls, wall-clock time, and the
+checks of a poll (in process, fake activities; see test_workflow_inprocess.py)."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio import activity
+
+from agentic.errors import EditRefused
+from core.messages import (
+    ActionRequest,
+    ActionResult,
+    AnalysisReply,
+    AnalysisRequest,
+    FailureDecision,
+    PlanDraft,
+    PlanRequest,
+    RunOptions,
+    TokenUsage,
+)
+from core.plan import Plan
+from tests.helpers import get, task
+from tests.test_workflow_inprocess import (
+    FAST,
+    by_id,
+    eventually,
+    plan_of,
+    run_id,
+    running_worker,
+    temporal_client,  # noqa: F401 (the fixture)
+)
+
+WAITS = [task(f"w{n}", "wait", {"seconds": 0}) for n in range(5)]
+
+
+async def test_a_plan_over_max_tasks_never_runs(temporal_client):  # noqa: F811
+    async with running_worker(temporal_client) as client:
+        result = await client.run(plan=plan_of(*WAITS), options=RunOptions(**FAST, max_tasks=3))
+
+    assert result.status == "failed"
+    assert result.error == "budget reached: the plan has 5 tasks, more than max_tasks (3)"
+    assert {t.status for t in result.tasks} == {"skipped"}
+
+
+async def test_an_edit_over_max_tasks_is_refused(temporal_client):  # noqa: F811
+    options = RunOptions(**{**FAST, "approval": "plan"}, max_tasks=3)
+    async with running_worker(temporal_client) as client:
+        handle = await client.start(
+            plan=plan_of(*WAITS[:2]), options=options, workflow_id=run_id("edit")
+        )
+
+        async def waiting() -> bool:
+            return (await handle.status()).phase == "awaiting_approval"
+
+        await eventually(waiting, "the plan to wait for approval")
+        with pytest.raises(EditRefused, match="more than max_tasks"):
+            await handle.edit(plan=Plan.model_validate(plan_of(*WAITS)))
+        await handle.cancel(reason="done")
+
+
+async def test_llm_calls_stop_at_the_budget(temporal_client):  # noqa: F811
+    calls = []
+
+    @activity.defn(name="plan_goal")
+    async def plan_goal(request: PlanRequest) -> PlanDraft:
+        calls.append("plan")
+        usage = TokenUsage(prompt_tokens=10, completion_tokens=5, total_tokens=15, calls=1)
+        return PlanDraft(plan=Plan.model_validate(plan_of(task("f", "api_call", get("http://x/f")))),
+                         usage=usage)  # fmt: skip
+
+    @activity.defn(name="api_call")
+    async def api_call(request: ActionRequest) -> ActionResult:
+        raise ValueError("always fails")
+
+    @activity.defn(name="analyze_failure")
+    async def analyze_failure(request: AnalysisRequest) -> AnalysisReply:
+        calls.append("analysis")
+        return AnalysisReply(decision=FailureDecision(action="retry", reason="again"))
+
+    options = RunOptions(**FAST, max_llm_calls=1, max_analyses_per_task=5)
+    async with running_worker(temporal_client, plan_goal, api_call, analyze_failure) as client:
+        result = await client.run(goal="plan something", options=options)
+
+    assert calls == ["plan"], "the one call the budget allows was the planner's"
+    assert result.status == "failed"
+    assert result.error == "budget reached: 1 LLM calls (max_llm_calls 1)"
+    assert result.decisions[0].source == "fallback"
+
+
+async def test_the_wall_clock_budget_stops_a_run(temporal_client):  # noqa: F811
+    slow = [task("long", "wait", {"seconds": 30}), task("after", "wait", {"seconds": 0}, "long")]
+    async with running_worker(temporal_client) as client:
+        result = await client.run(
+            plan=plan_of(*slow), options=RunOptions(**FAST, max_run_seconds=1)
+        )
+
+    assert result.status == "failed"
+    assert result.error.startswith("budget reached: the run took 1s (max_run_seconds 1)")
+    assert by_id(result)["long"].status == "cancelled"
+    assert result.duration_seconds < 10
+
+
+async def test_a_poll_checks_at_most_max_checks_and_not_faster_than_the_minimum(
+    temporal_client,  # noqa: F811
+):
+    checks = []
+
+    @activity.defn(name="poll")
+    async def poll(request: ActionRequest) -> ActionResult:
+        checks.append(activity.info().activity_id)
+        return ActionResult(output={"done": False, "response": {"n": len(checks)}})
+
+    monitor = task("job", "poll", {"request": get("http://x/job"), "until": "body.done",
+                                   "interval": 0.01, "timeout": 3600})  # fmt: skip
+    options = RunOptions(
+        **FAST, poll_max_checks=3, poll_min_interval_seconds=0.2, analyze_failures=False
+    )
+    async with running_worker(temporal_client, poll) as client:
+        result = await client.run(plan=plan_of(monitor), options=options)
+
+    job = by_id(result)["job"]
+    assert checks == ["job:check1", "job:check2", "job:check3"]
+    assert job.error.error_type == "PollLimit"
+    assert "poll_max_checks 3" in job.error.message
+    assert job.duration_seconds >= 0.4, "two waits of at least poll_min_interval_seconds"

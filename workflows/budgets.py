@@ -1,0 +1,52 @@
+"""Budgets, as pure functions: what a run may plan, spend on LLM calls and poll. A budget that
+is reached ends the run with a reason naming it. Counts come from the run's own state (so from
+its history: replay never counts twice)."""
+
+from __future__ import annotations
+
+from core.messages import RunOptions, TokenUsage
+from core.plan import Plan
+
+
+def plan_over_budget(plan: Plan, options: RunOptions) -> str | None:
+    """Why the plan is too big for the run (None when it is not)."""
+    if len(plan.tasks) > options.max_tasks:
+        return (
+            f"budget reached: the plan has {len(plan.tasks)} tasks, more than max_tasks "
+            f"({options.max_tasks})"
+        )
+    return None
+
+
+def llm_over_budget(usage: TokenUsage, options: RunOptions) -> str | None:
+    """Why no more LLM calls may be made (None when they may)."""
+    if usage.calls >= options.max_llm_calls:
+        return f"budget reached: {usage.calls} LLM calls (max_llm_calls {options.max_llm_calls})"
+    if usage.total_tokens >= options.max_llm_tokens:
+        return (
+            f"budget reached: {usage.total_tokens} LLM tokens (max_llm_tokens "
+            f"{options.max_llm_tokens})"
+        )
+    return None
+
+
+def poll_interval(interval: float, options: RunOptions) -> float:
+    """The interval a poll waits between checks: at least poll_min_interval_seconds."""
+    return max(interval, options.poll_min_interval_seconds)
+
+
+def polls_exhausted(checks: int, options: RunOptions) -> str | None:
+    """Why a poll may check no more (None when it may)."""
+    if checks >= options.poll_max_checks:
+        return f"budget reached: {checks} checks (poll_max_checks {options.poll_max_checks})"
+    return None
+
+
+def run_time_exceeded(seconds: float, options: RunOptions) -> str | None:
+    """Why the run must stop for time (None when it need not)."""
+    if options.max_run_seconds is not None and seconds >= options.max_run_seconds:
+        return (
+            f"budget reached: the run took {seconds:.0f}s (max_run_seconds "
+            f"{options.max_run_seconds:g})"
+        )
+    return None
