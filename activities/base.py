@@ -27,6 +27,7 @@ class ActionContext:
     database_url: str | None = None
     db_row_limit: int = 10_000
     db_statement_timeout_seconds: float = 300.0
+    file_max_read_bytes: int = 50_000_000
     max_response_bytes: int = 50_000_000
     http_clients: HttpClients | None = None
     network: NetworkPolicy | None = None

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
         None, description="JSON file of the secrets plans may name as {{ secrets.NAME }}"
     )
     workspace_dir: Path = Path("workspace")
+    file_max_read_bytes: int = Field(50_000_000, ge=1, description="the largest file read")
     database_url: str | None = None
     db_row_limit: int = 10_000
     db_statement_timeout_seconds: float = Field(

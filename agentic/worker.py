@@ -67,6 +67,7 @@ async def run_worker(
             database_url=settings.database_url,
             db_row_limit=settings.db_row_limit,
             db_statement_timeout_seconds=settings.db_statement_timeout_seconds,
+            file_max_read_bytes=settings.file_max_read_bytes,
             max_response_bytes=settings.http_max_response_bytes,
             secrets=load_secrets(settings),
         )

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from activities.files import _read_bytes, _write_bytes
+from core.errors import ActionError
 from tests.helpers import task, tasks_by_id
 
 
@@ -80,3 +84,36 @@ def test_escapes_are_refused_without_retry(stack, run_id, tmp_path):
         assert tasks[name]["attempts"] == 1, name
     assert outside.read_text() == "secret"
     assert not (stack.workspace.parent.parent / "owned.txt").exists()
+
+
+def test_a_symlink_swapped_in_after_the_check_does_not_lead_out(tmp_path):
+    root = tmp_path / "workspace"
+    outside = tmp_path / "outside"
+    (root / "dir").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside")
+    checked = root / "dir" / "secret.txt"  # what the check saw: a path inside
+    (root / "dir").rmdir()
+    (root / "dir").symlink_to(outside)  # ... then a directory swapped for a symlink
+
+    with pytest.raises(ActionError, match="was swapped for a way out"):
+        _read_bytes(checked, root.resolve(), 1000, "dir/secret.txt")
+    with pytest.raises(ActionError, match="was swapped for a way out"):
+        _write_bytes(root / "dir" / "new.txt", root.resolve(), b"x", "dir/new.txt")
+    (root / "link.txt").symlink_to(outside / "secret.txt")
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        _read_bytes(root / "link.txt", root.resolve(), 1000, "link.txt")
+    (root / "big.txt").write_text("x" * 2000)
+    with pytest.raises(ActionError, match="more than FILE_MAX_READ_BYTES"):
+        _read_bytes(root / "big.txt", root.resolve(), 1000, "big.txt")
+
+
+def test_a_nul_byte_in_a_path_is_refused(stack, run_id):
+    plan = {"tasks": [
+        task("nul", "file_operation", {"operation": "read", "path": "a\u0000b"}, critical=False),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+
+    nul = tasks_by_id(result)["nul"]
+    assert nul["error"]["error_type"] == "PathOutsideWorkspace" and "NUL" in nul["error"]["message"]
