@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         """True when an LLM can be reached: endpoints, a key (OpenAI) or a base URL."""
         return bool(self.llm_endpoints or self.openai_api_key or self.openai_base_url)
 
+    llm_action_types: str = Field(
+        "", description="comma-separated action types plans written by the LLM may use"
+    )
     run_max_tasks: int = Field(200, ge=1, description="default of the run option max_tasks")
     run_max_llm_calls: int = Field(50, ge=0)
     run_max_llm_tokens: int = Field(2_000_000, ge=0)
@@ -95,6 +98,7 @@ class Settings(BaseSettings):
         """What runs started by the CLI or the Python API get unless told otherwise."""
         return {
             "llm_timeout_seconds": self.llm_timeout_seconds,
+            "llm_action_types": [n.strip() for n in self.llm_action_types.split(",") if n.strip()],
             "max_tasks": self.run_max_tasks,
             "max_llm_calls": self.run_max_llm_calls,
             "max_llm_tokens": self.run_max_llm_tokens,

@@ -20,7 +20,12 @@ from core.registry import ACTIONS
 
 # The plan's outline: what the prompt describes when decoding does not follow a schema (the
 # action sections of the prompt give each action_config's schema).
-def plan_outline_schema() -> dict[str, Any]:
+def offered(action_types: list[str] | None = None) -> list[str]:
+    """The registered action types the planner may use: `action_types` (all when empty)."""
+    return [name for name in ACTIONS if not action_types or name in action_types]
+
+
+def plan_outline_schema(action_types: list[str] | None = None) -> dict[str, Any]:
     """The plan's outline, for the registered action types: what the prompt describes when
     decoding does not follow a schema (the action sections of the prompt give each
     action_config's schema)."""
@@ -31,7 +36,7 @@ def plan_outline_schema() -> dict[str, Any]:
             "id": task_id,
             "name": {"type": "string"},
             "description": {"type": "string"},
-            "action_type": {"type": "string", "enum": list(ACTIONS)},
+            "action_type": {"type": "string", "enum": offered(action_types)},
             "action_config": {"type": "object"},
             "depends_on": {
                 "type": "array",
@@ -58,11 +63,11 @@ def plan_outline_schema() -> dict[str, Any]:
 SCHEMA_NOISE = {"title", "description", "default", "examples"}
 
 
-def plan_decoding_schema() -> dict[str, Any]:
+def plan_decoding_schema(action_types: list[str] | None = None) -> dict[str, Any]:
     """The full plan schema for constrained decoding: each task is one of the registered
     action types with that action's own config schema, so even a small model can only write
     configs that validate (the outline leaves action_config open)."""
-    plan = plan_outline_schema()
+    plan = plan_outline_schema(action_types)
     outline = plan["properties"]["tasks"]["items"]
     task_variants = [
         {
@@ -73,7 +78,7 @@ def plan_decoding_schema() -> dict[str, Any]:
                 "action_config": decoding_schema(ACTIONS[action_type].config_model),
             },
         }
-        for action_type in ACTIONS
+        for action_type in offered(action_types)
     ]
     tasks = {**plan["properties"]["tasks"], "items": {"anyOf": task_variants}}
     return {**plan, "properties": {**plan["properties"], "tasks": tasks}}
@@ -214,9 +219,10 @@ def _example_section() -> str:
     return "Example plan:\n" + '{"goal": ' + goal + ', "tasks": [\n' + tasks + "\n]}"
 
 
-def planner_system_prompt() -> str:
-    """The planner's instructions: the plan format, every action type, references and rules."""
-    actions = "\n\n".join(_action_section(action_type) for action_type in ACTIONS)
+def planner_system_prompt(action_types: list[str] | None = None) -> str:
+    """The planner's instructions: the plan format, the action types it may use, references
+    and rules."""
+    actions = "\n\n".join(_action_section(name) for name in offered(action_types))
     sections = [PLAN_FORMAT, f"## Action types\n\n{actions}", REFERENCE_RULES, _example_section()]
     return "\n\n".join(section for section in [*sections, FINAL_RULES] if section)
 
@@ -266,11 +272,11 @@ def planning_request(request: PlanRequest, max_tokens: int) -> JSONRequest:
     """The LLM request for one planning round (a repair round carries the rejected reply)."""
     return JSONRequest(
         purpose="plan",
-        system=planner_system_prompt(),
+        system=planner_system_prompt(request.action_types),
         messages=planner_messages(request.goal, request.previous_reply, request.errors),
         schema_name="plan",
-        schema=plan_decoding_schema(),
-        prompt_schema=plan_outline_schema(),
+        schema=plan_decoding_schema(request.action_types),
+        prompt_schema=plan_outline_schema(request.action_types),
         max_tokens=max_tokens,
     )
 

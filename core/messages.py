@@ -56,6 +56,10 @@ class RunOptions(BaseModel):
         "more); an LLM activity may take three times that",
     )
     llm_max_attempts: int = Field(5, ge=1, description="attempts of each planning or analysis")
+    llm_action_types: list[str] = Field(
+        default_factory=list,
+        description="the action types a plan written by the LLM may use (empty: every one)",
+    )
     max_tasks: int = Field(200, ge=1, le=100_000, description="tasks a plan may have")
     max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
     max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
@@ -334,11 +338,13 @@ class ActionResult(BaseModel):
 
 
 class PlanRequest(BaseModel):
-    """Input of `plan_goal`: the goal, and on a repair round the rejected reply and its errors."""
+    """Input of `plan_goal`: the goal, the action types the plan may use (empty: every one),
+    and on a repair round the rejected reply and its errors."""
 
     goal: str
     previous_reply: str | None = None
     errors: list[str] = Field(default_factory=list)
+    action_types: list[str] = Field(default_factory=list)
 
 
 class PlanDraft(BaseModel):

@@ -62,6 +62,8 @@ WORKFLOW_NAME = "AgentRun"
 OUTCOME_AS_EXECUTION_STATUS = "outcome-as-execution-status"
 # Runs started before this patch do not name the LLM calls in their memo.
 LLM_CALLS_IN_MEMO = "llm-calls-in-memo"
+# Runs started before this patch run a modified config unapproved in approval mode plan.
+PLAN_MODE_MODIFY = "plan-mode-modify-approval"
 PLAN_ROUNDS = 2
 Verdict = tuple[bool, ApprovalSignal]
 
@@ -227,7 +229,8 @@ class AgentRunWorkflow:
     # ----- planning and approval -------------------------------------------------------------
 
     async def _plan_goal(self) -> Plan | None:
-        request = PlanRequest(goal=self._goal)
+        allowed = self._options.llm_action_types
+        request = PlanRequest(goal=self._goal, action_types=allowed)
         for _ in range(PLAN_ROUNDS):
             over = budgets.llm_over_budget(self._usage, self._options)
             if over:
@@ -241,9 +244,15 @@ class AgentRunWorkflow:
                 else:
                     self._run_error = f"planning failed: {cause_message(error)}"
                 return None
-            if draft.plan is not None:
+            refused = _disallowed_actions(draft.plan, allowed)
+            if draft.plan is not None and not refused:
                 return draft.plan
-            request = PlanRequest(goal=self._goal, previous_reply=draft.reply, errors=draft.errors)
+            request = PlanRequest(
+                goal=self._goal,
+                previous_reply=draft.reply,
+                errors=[*draft.errors, *refused],
+                action_types=allowed,
+            )
         self._run_error = "the planner's reply was not a valid plan: " + "; ".join(request.errors)
         return None
 
@@ -295,11 +304,14 @@ class AgentRunWorkflow:
             reason = workflow.cancellation_reason() or "the workflow was cancelled through Temporal"
             self._cancel = CancelSignal(reason=reason)
 
-    async def _approved(self, task: Task) -> bool:
-        """Approval (mode `risky`) for a risky task; False when it is rejected.
+    async def _approved(self, task: Task, modified: bool = False) -> bool:
+        """Approval for a risky task (mode `risky`; in mode `plan`, a config the analyst
+        modified after the plan was approved); False when it is rejected.
 
         While it waits, the task holds no execution slot; once approved it waits for one."""
-        if self._options.approval != "risky":
+        mode = self._options.approval
+        unseen_change = mode == "plan" and modified and workflow.patched(PLAN_MODE_MODIFY)
+        if mode != "risky" and not unseen_change:
             return True
         reason = await self._risk_of(task)
         if not reason:
@@ -466,7 +478,9 @@ class AgentRunWorkflow:
                 result.error = failed.failure
                 next_task = await self._handle_failure(current, failed.failure)
                 modified = next_task is not None and next_task is not current
-                if next_task is None or (modified and not await self._approved(next_task)):
+                if next_task is None or (
+                    modified and not await self._approved(next_task, modified=True)
+                ):
                     self._finish_task(result)
                     return
                 round_number += 1
@@ -632,6 +646,18 @@ def spent_by(error: ActivityError) -> tuple[TokenUsage, list[LLMCall]]:
     usage = TokenUsage.model_validate(first.get("usage") or {})
     calls = [LLMCall.model_validate(call) for call in first.get("calls") or []]
     return usage, calls
+
+
+def _disallowed_actions(plan: Plan | None, allowed: list[str]) -> list[str]:
+    """What a plan written by the LLM may not do: action types outside `allowed`."""
+    if plan is None or not allowed:
+        return []
+    return [
+        f"task {task.id!r}: action_type {task.action_type!r} is not allowed in plans the LLM "
+        f"writes; use one of {', '.join(allowed)}"
+        for task in plan.tasks
+        if task.action_type not in allowed
+    ]
 
 
 def _no_analysis_note(error: ActivityError) -> str:
