@@ -19,13 +19,14 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DefaultFailureConverter, PayloadConverter
+from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from agentic.codec import EncryptionCodec, EncryptionKeys
 from agentic.errors import ServerUnreachable
 from agentic.settings import Settings
 from workflows.agent_run import AgentRunWorkflow
@@ -66,10 +67,19 @@ class EngineFailureConverter(DefaultFailureConverter):
             failure.stack_trace = ""
 
 
-# The converter of every client, worker and replayer: pydantic models, lean failures.
+# The converter of every client, worker and replayer: pydantic models, lean failures (and
+# encrypted payloads when PAYLOAD_ENCRYPTION_KEYS is set: see data_converter).
 DATA_CONVERTER = dataclasses.replace(
     pydantic_data_converter, failure_converter_class=EngineFailureConverter
 )
+
+
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """The engine's data converter, with the payload codec the settings ask for."""
+    if settings is None or settings.payload_encryption_keys is None:
+        return DATA_CONVERTER
+    keys = EncryptionKeys.parse(settings.payload_encryption_keys.get_secret_value())
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=EncryptionCodec(keys))
 
 
 CONNECTION_PROBLEMS = (
@@ -102,7 +112,7 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
             namespace=settings.temporal_namespace,
             api_key=settings.temporal_api_key,
             tls=bool(settings.temporal_api_key),
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
             runtime=runtime,
         )
     except RuntimeError as error:
@@ -177,12 +187,12 @@ def build_worker(
     )
 
 
-def build_replayer() -> Replayer:
+def build_replayer(settings: Settings | None = None) -> Replayer:
     """A replayer with the worker's workflows, converter and sandbox: replays histories to
     prove that the current code makes the same decisions as the code that recorded them."""
     return Replayer(
         workflows=WORKFLOWS,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         workflow_runner=workflow_runner(),
     )
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentic.codec import EncryptionKeys
 from agents.endpoints import OPENAI_DEFAULT_BASE_URL, LLMEndpoint
 from core.network import AllowRule, parse_rules
 
@@ -72,6 +73,9 @@ class Settings(BaseSettings):
     action_modules: str = Field(
         "", description="comma-separated modules of custom actions (plug-ins) to load"
     )
+    payload_encryption_keys: SecretStr | None = Field(
+        None, description="id:base64key,... (32-byte keys): payloads are encrypted with AES-GCM"
+    )
     metrics_address: str | None = Field(
         None, description="host:port where the worker serves Prometheus metrics (/metrics)"
     )
@@ -106,6 +110,13 @@ class Settings(BaseSettings):
             "poll_min_interval_seconds": self.poll_min_interval_seconds,
             "poll_max_checks": self.poll_max_checks,
         }
+
+    @field_validator("payload_encryption_keys")
+    @classmethod
+    def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            EncryptionKeys.parse(value.get_secret_value())
+        return value
 
     @field_validator("http_allow_hosts")
     @classmethod

