@@ -69,6 +69,7 @@ from core.messages import (
 )
 from core.plan import Plan, format_validation_error
 from workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
+from workflows.budgets import plan_over_budget
 from workflows.visibility import (
     GOAL,
     GOAL_MAX_CHARS,
@@ -171,6 +172,10 @@ class AgentClient:
                 f"a run with id {workflow_id!r} is still going (see 'status {workflow_id}'); "
                 "give another --id"
             ) from None
+        except RPCError as error:
+            if error.status != RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            raise InvalidPlan(f"the Temporal server refused the run: {error.message}") from None
         return RunHandle(handle, self)
 
     async def run(
@@ -405,9 +410,13 @@ def _run_input(
     goal: str | None, plan: Plan | dict[str, Any] | None, options: RunOptions
 ) -> RunInput:
     try:
-        return RunInput.model_validate({"goal": goal, "plan": plan, "options": options})
+        run_input = RunInput.model_validate({"goal": goal, "plan": plan, "options": options})
     except ValidationError as error:
         raise InvalidPlan(format_validation_error(error)) from None
+    over = plan_over_budget(run_input.plan, options) if run_input.plan else None
+    if over:
+        raise InvalidPlan(over.replace("budget reached: ", "") + "; raise it with max_tasks")
+    return run_input
 
 
 def _memo(run_input: RunInput) -> dict[str, Any]:

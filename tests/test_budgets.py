@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from temporalio import activity
 
-from agentic.errors import EditRefused
+from agentic.errors import EditRefused, InvalidPlan
 from core.messages import (
     ActionRequest,
     ActionResult,
@@ -15,6 +15,7 @@ from core.messages import (
     FailureDecision,
     PlanDraft,
     PlanRequest,
+    RunInput,
     RunOptions,
     TokenUsage,
 )
@@ -29,13 +30,24 @@ from tests.test_workflow_inprocess import (
     running_worker,
     temporal_client,  # noqa: F401 (the fixture)
 )
+from workflows.agent_run import AgentRunWorkflow
 
 WAITS = [task(f"w{n}", "wait", {"seconds": 0}) for n in range(5)]
 
 
 async def test_a_plan_over_max_tasks_never_runs(temporal_client):  # noqa: F811
+    options = RunOptions(**FAST, max_tasks=3)
     async with running_worker(temporal_client) as client:
-        result = await client.run(plan=plan_of(*WAITS), options=RunOptions(**FAST, max_tasks=3))
+        with pytest.raises(InvalidPlan, match=r"5 tasks, more than max_tasks \(3\); raise it"):
+            await client.start(plan=plan_of(*WAITS), options=options)
+        # A client that starts the workflow without the API's check meets the workflow's own.
+        started = await temporal_client.start_workflow(
+            AgentRunWorkflow.run,
+            RunInput(plan=Plan.model_validate(plan_of(*WAITS)), options=options),
+            id=run_id("over"),
+            task_queue=client.settings.task_queue,
+        )
+        result = await (await client.get(started.id)).result()
 
     assert result.status == "failed"
     assert result.error == "budget reached: the plan has 5 tasks, more than max_tasks (3)"

@@ -62,9 +62,14 @@ def run_command(coroutine: Coroutine[Any, Any, int | None]) -> int:
 def error_line(error: Exception) -> str:
     """What went wrong, in one line for people (the traceback goes to the debug log)."""
     if isinstance(error, CliError | AgenticError):
-        return str(error)
+        return one_line(str(error))
     first_line = f"{type(error).__name__}: {error}".splitlines()[0]
     return f"unexpected failure ({first_line}); LOG_LEVEL=DEBUG shows more"
+
+
+def one_line(message: str) -> str:
+    """A message that may quote multi-line text (a parser's caret display), on one line."""
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callable[..., None]:

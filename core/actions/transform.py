@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 import jmespath
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import IncompleteExpressionError, JMESPathError, ParseError
 from pydantic import AfterValidator
 
 from core.actions.base import ActionConfig, ActionSpec
@@ -18,8 +18,17 @@ def compile_expression(expression: str) -> str:
     try:
         jmespath.compile(expression)
     except JMESPathError as error:
-        raise ValueError(f"invalid JMESPath expression {expression!r}: {error}") from None
+        raise ValueError(f"invalid JMESPath expression {expression!r}: {why(error)}") from None
     return expression
+
+
+def why(error: JMESPathError) -> str:
+    """jmespath's reason without its multi-line caret display."""
+    if isinstance(error, IncompleteExpressionError):
+        return "the expression ends too early"
+    if isinstance(error, ParseError):
+        return f"unexpected {error.token_value!r} at column {error.lex_position}"
+    return str(error).splitlines()[0]
 
 
 JMESPathExpression = Annotated[str, AfterValidator(compile_expression)]
