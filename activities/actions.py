@@ -23,7 +23,7 @@ from core.messages import ActionRequest, ActionResult
 logger = structlog.get_logger("activities")
 # Heartbeats let Temporal deliver cancellation and notice a dead worker within the heartbeat
 # timeout (set by the workflow), instead of after the whole start-to-close timeout.
-HEARTBEAT_INTERVAL_SECONDS = 2.0
+HEARTBEAT_INTERVAL_SECONDS = 1.0
 
 
 async def run_with_heartbeats(action: Awaitable[Any], details: Any = None) -> Any:

@@ -39,8 +39,8 @@ PASSTHROUGH_MODULES = ("core",)
 # A worker that died loses its sticky cache; other workers take over after this long.
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 # Heartbeats reach the server at least this often, so a cancel reaches a running action within
-# about this long (the SDK's default throttle is 80% of the 10 s heartbeat timeout).
-HEARTBEAT_THROTTLE = timedelta(seconds=2)
+# about this long (the SDK's default throttle is 80% of the heartbeat timeout).
+HEARTBEAT_THROTTLE = timedelta(seconds=1)
 # On SIGTERM, actions in flight get this long to finish before they are cancelled.
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 
@@ -183,7 +183,9 @@ def build_worker(
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        max_concurrent_activities=100,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     payload_encryption_keys: SecretStr | None = Field(
         None, description="id:base64key,... (32-byte keys): payloads are encrypted with AES-GCM"
     )
+    worker_max_concurrent_activities: int = Field(
+        100, ge=1, description="actions (and LLM calls) one worker runs at once"
+    )
+    worker_max_concurrent_workflow_tasks: int = Field(
+        100, ge=2, description="workflow tasks one worker processes at once"
+    )
+    worker_max_cached_workflows: int = Field(
+        1000, ge=0, description="runs a worker keeps in memory between their steps"
+    )
     metrics_address: str | None = Field(
         None, description="host:port where the worker serves Prometheus metrics (/metrics)"
     )

@@ -32,8 +32,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Runs started before this patch poll as often and as long as their config says.
 POLL_BOUNDS = "poll-bounds"
-# Actions heartbeat every 2 s: a dead worker's attempt is retried elsewhere after this long.
-ACTION_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# Actions heartbeat every second: a dead worker's attempt is retried elsewhere after this long.
+ACTION_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 OUTPUT_SUMMARY_CHARS = 300
 
 
