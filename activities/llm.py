@@ -11,12 +11,14 @@ import structlog
 from temporalio import activity
 
 from activities.actions import log_failure, run_with_heartbeats, temporal_error
+from activities.network import PlanNetworkCheck
 from agents.analyst import decide
 from agents.client import LLMClient
 from agents.errors import LLMError
 from agents.planner import draft_plan
 from core.errors import ErrorType, non_retryable
 from core.messages import AnalysisReply, AnalysisRequest, PlanDraft, PlanRequest
+from core.policy import plan_refusals
 
 logger = structlog.get_logger("activities.llm")
 Reply = TypeVar("Reply")
@@ -39,17 +41,31 @@ class TokenLimits:
 class LLMActivities:
     """`plan_goal` and `analyze_failure`, sharing one LLM client (None when not configured)."""
 
-    def __init__(self, client: LLMClient | None, limits: TokenLimits | None = None) -> None:
+    def __init__(
+        self,
+        client: LLMClient | None,
+        limits: TokenLimits | None = None,
+        network: PlanNetworkCheck | None = None,
+    ) -> None:
         self._client = client
         self._limits = limits or TokenLimits()
+        self._network = network
 
     @activity.defn(name="plan_goal")
     async def plan_goal(self, request: PlanRequest) -> PlanDraft:
-        """One planning call. An invalid plan comes back with its errors for a repair round."""
+        """One planning call. An invalid plan, or one that asks what the engine refuses (a
+        path out of the workspace, a host the network policy refuses), comes back with its
+        errors for a repair round."""
         draft = await self._call(
             "planning_failed",
             lambda client, attempt: draft_plan(client, request, self._limits.planner, attempt),
         )
+        if draft.plan is not None:
+            refused = plan_refusals(draft.plan)
+            if self._network is not None:
+                refused += await self._network.refusals(draft.plan, request.allow_hosts)
+            if refused:
+                draft = draft.model_copy(update={"plan": None, "errors": refused})
         logger.bind(**_ids()).info(
             "plan_drafted",
             repair=request.previous_reply is not None,
@@ -106,7 +122,11 @@ def _ids(**extra: Any) -> dict[str, Any]:
     return {"workflow_id": info.workflow_id, "attempt": info.attempt, **extra}
 
 
-def llm_activities(client: LLMClient | None, limits: TokenLimits | None = None) -> list[Any]:
+def llm_activities(
+    client: LLMClient | None,
+    limits: TokenLimits | None = None,
+    network: PlanNetworkCheck | None = None,
+) -> list[Any]:
     """The LLM activities bound to `client`, for the worker to register."""
-    llm = LLMActivities(client, limits)
+    llm = LLMActivities(client, limits, network)
     return [llm.plan_goal, llm.analyze_failure]

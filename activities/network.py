@@ -27,6 +27,8 @@ import httpx
 
 from core.errors import ActionError, ErrorType
 from core.network import AllowRule, IPAddress, address_category, parse_rules
+from core.plan import Plan, Task
+from core.registry import ACTIONS
 
 
 class NetworkRefused(Exception):
@@ -160,8 +162,47 @@ class HttpClients:
         """The worker's policy widened by what a run allows (already checked by for_run)."""
         return self._policy.with_rules(parse_rules(allow_hosts))
 
+    def policy_of_run(self, allow_hosts: Iterable[str] = ()) -> NetworkPolicy:
+        """The policy a run's tasks will meet: widened only when runs may widen it."""
+        return self.policy_for(allow_hosts if self._runs_may_add else ())
+
     async def aclose(self) -> None:
         """Close every client."""
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+@dataclass(frozen=True)
+class PlanNetworkCheck:
+    """Where a plan written by the LLM would connect, checked before it runs: a refused host
+    goes back to the planner with the reason. `trusted` are the worker's own destinations
+    (its DATABASE_URL), which the policy always allows."""
+
+    clients: HttpClients
+    trusted: frozenset[tuple[str, int]] = frozenset()
+
+    async def refusals(self, plan: Plan, allow_hosts: Iterable[str] = ()) -> list[str]:
+        """Why each destination of the plan is refused, naming the task. A host that cannot
+        be resolved now is left to the check where the task connects."""
+        policy = self.clients.policy_of_run(allow_hosts)
+        refused = []
+        for task in plan.tasks:
+            for host, port in _destinations(task):
+                if "{{" in host or (host, port) in self.trusted:
+                    continue
+                try:
+                    await policy.checked_address(host, port)
+                except NetworkRefused as error:
+                    refused.append(f"task {task.id!r}: {error}")
+                except httpcore.ConnectError:
+                    continue
+        return refused
+
+
+def _destinations(task: Task) -> list[tuple[str, int]]:
+    rule = ACTIONS[task.action_type].destinations
+    try:
+        return rule(task.action_config) if rule else []
+    except Exception:  # a plug-in's bug: its task is checked where it connects
+        return []

@@ -68,6 +68,7 @@ from core.messages import (
     TaskStatus,
 )
 from core.plan import Plan, format_validation_error
+from core.policy import plan_refusals
 from workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
 from workflows.budgets import plan_over_budget
 from workflows.visibility import (
@@ -413,9 +414,14 @@ def _run_input(
         run_input = RunInput.model_validate({"goal": goal, "plan": plan, "options": options})
     except ValidationError as error:
         raise InvalidPlan(format_validation_error(error)) from None
-    over = plan_over_budget(run_input.plan, options) if run_input.plan else None
+    if run_input.plan is None:
+        return run_input
+    over = plan_over_budget(run_input.plan, options)
     if over:
         raise InvalidPlan(over.replace("budget reached: ", "") + "; raise it with max_tasks")
+    refused = plan_refusals(run_input.plan)
+    if refused:
+        raise InvalidPlan("; ".join(refused))
     return run_input
 
 

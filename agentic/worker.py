@@ -15,7 +15,7 @@ from activities.actions import action_activities
 from activities.base import ActionContext
 from activities.builtin import BUILTIN_ACTIONS
 from activities.llm import TokenLimits, llm_activities
-from activities.network import HttpClients, NetworkPolicy
+from activities.network import HttpClients, NetworkPolicy, PlanNetworkCheck
 from activities.postgres import close_pools
 from activities.secrets import SecretStore
 from agentic.errors import AgenticError, PluginError, SecretsError
@@ -25,6 +25,7 @@ from agentic.runtime import build_worker, connect, ensure_search_attributes, exi
 from agentic.settings import Settings, get_settings
 from agents.client import LLMClient
 from core.actions.base import Action
+from core.actions.postgres import database_host
 from core.plan import format_validation_error
 
 logger = structlog.get_logger("worker")
@@ -76,7 +77,11 @@ async def run_worker(
         if llm is not None:
             resources.push_async_callback(llm.close)
         limits = TokenLimits(settings.llm_planner_max_tokens, settings.llm_analyst_max_tokens)
-        activities = [*action_activities(every_action, context), *llm_activities(llm, limits)]
+        plan_check = PlanNetworkCheck(clients, trusted=own_destinations(settings))
+        activities = [
+            *action_activities(every_action, context),
+            *llm_activities(llm, limits, plan_check),
+        ]
         async with build_worker(client, settings, activities):
             logger.info(
                 "worker_ready",
@@ -101,6 +106,14 @@ def load_secrets(settings: Settings) -> SecretStore:
         return SecretStore.load(settings.secrets_file)
     except ValueError as error:
         raise SecretsError(str(error)) from None
+
+
+def own_destinations(settings: Settings) -> frozenset[tuple[str, int]]:
+    """Where the worker itself connects for actions: its DATABASE_URL's host."""
+    if not settings.database_url:
+        return frozenset()
+    host, port = database_host(settings.database_url)
+    return frozenset({(host, port)}) if host else frozenset()
 
 
 def distinct_actions(actions: list[Action]) -> list[Action]:

@@ -22,6 +22,7 @@ from core.messages import (
     TokenUsage,
 )
 from core.plan import format_validation_error
+from core.policy import config_refusal
 from core.registry import ACTIONS
 
 ALL_DECISION_ACTIONS: tuple[DecisionAction, ...] = get_args(DecisionAction)
@@ -178,10 +179,11 @@ def _decision_problems(
     if spec is None:
         return []
     try:
-        spec.config_model.model_validate(decision.new_config)
+        config = spec.config_model.model_validate(decision.new_config)
     except ValidationError as error:
         return [format_validation_error(error, prefix=f"new_config ({action_type}): ")]
-    return []
+    refused = config_refusal(spec.action_type, config)
+    return [f"new_config ({action_type}): {refused}"] if refused else []
 
 
 def parse_decision(

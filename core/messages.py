@@ -339,12 +339,14 @@ class ActionResult(BaseModel):
 
 class PlanRequest(BaseModel):
     """Input of `plan_goal`: the goal, the action types the plan may use (empty: every one),
-    and on a repair round the rejected reply and its errors."""
+    the hosts the run adds to the network policy, and on a repair round the rejected reply
+    and its errors."""
 
     goal: str
     previous_reply: str | None = None
     errors: list[str] = Field(default_factory=list)
     action_types: list[str] = Field(default_factory=list)
+    allow_hosts: list[str] = Field(default_factory=list)
 
 
 class PlanDraft(BaseModel):

@@ -361,15 +361,13 @@ def test_a_task_waiting_for_approval_holds_no_slot(stack, api, run_id):
 
 
 def test_a_refused_path_fails_the_task_in_risky_mode_too(stack, run_id):
-    plan = {
-        "tasks": [
-            task(
-                "escape",
-                "file_operation",
-                {"operation": "write", "path": "../outside.txt", "content": "x"},
-            )
-        ]
-    }
+    """The overwrite check of a path that leads out fails the task (the path comes from an
+    output: spelled out in the plan, it is refused before the run starts)."""
+    plan = {"tasks": [
+        task("where", "data_transform", {"input": "../outside.txt", "expression": "@"}),
+        task("escape", "file_operation",
+             {"operation": "write", "path": "{{ tasks.where.output }}", "content": "x"}, "where"),
+    ]}  # fmt: skip
 
     result = stack.run_plan(plan, run_id)
 

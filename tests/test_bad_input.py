@@ -50,6 +50,12 @@ CASES = [
      "action_config.seconds: Input should be greater than or equal to 0"),
     ("control characters in an id", tasks({**WAIT, "id": "a\u0007b"}), [], {},
      "String should match pattern"),
+    ("absolute path", tasks({**WAIT, "action_type": "file_operation",
+                             "action_config": {"operation": "read", "path": "/etc/passwd"}}),
+     [], {}, "task 'w': path '/etc/passwd' is absolute"),
+    ("path escape", tasks({**WAIT, "action_type": "file_operation",
+                           "action_config": {"operation": "delete", "path": "a/../../x"}}),
+     [], {}, "task 'w': path 'a/../../x' leads out of the workspace"),
     ("unsafe URL scheme", tasks({**WAIT, "action_type": "api_call",
                                  "action_config": {"url": "file:///etc/passwd"}}), [], {},
      "url must start with http:// or https://"),
@@ -136,8 +142,9 @@ def test_a_bad_command_is_one_clear_line(stack, canary, args, expected):
 
 def test_bad_input_inside_a_running_workflow_fails_only_its_task(stack, api, canary, run_id):
     plan = {"tasks": [
-        task("escape", "file_operation", {"operation": "read", "path": "../../etc/passwd"},
-             critical=False),
+        task("where", "data_transform", {"input": "../../etc/passwd", "expression": "@"}),
+        task("escape", "file_operation", {"operation": "read", "path": "{{ tasks.where.output }}"},
+             "where", critical=False),
         task("write", "db_query", {"query": "CREATE TABLE sneaky (x int)"}, critical=False),
         task("secret", "api_call", get(f"{api.url}/x", params={"k": "{{ secrets.NOPE }}"}),
              critical=False),
@@ -149,6 +156,7 @@ def test_bad_input_inside_a_running_workflow_fails_only_its_task(stack, api, can
 
     errors = {t: (r["error"] or {}).get("error_type") for t, r in tasks_by_id(result).items()}
     assert errors == {
+        "where": None,
         "escape": "PathOutsideWorkspace",
         "write": "WriteNotAllowed",
         "secret": "SecretNotFound",

@@ -51,34 +51,31 @@ def test_write_read_list_delete(stack, run_id):
 
 
 def test_escapes_are_refused_without_retry(stack, run_id, tmp_path):
+    """Where the file is opened; paths come from an upstream output, since a plan that spells
+    an escape out is refused before it starts (tests/test_bad_input.py)."""
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
     link = stack.workspace / f"link-{run_id}"
     os.symlink(tmp_path, link)
     escapes = {
-        "dotdot": "../secret.txt",
-        "absolute": str(outside),
-        "symlink": f"link-{run_id}/secret.txt",
+        "dotdot": ("read", "../secret.txt"),
+        "absolute": ("read", str(outside)),
+        "symlink": ("read", f"link-{run_id}/secret.txt"),
+        "overwrite": ("write", "../../owned.txt"),
     }
-    result = run_plan(
-        stack,
-        run_id,
-        [
-            task(name, "file_operation", {"operation": "read", "path": path}, critical=False)
-            for name, path in escapes.items()
-        ]
-        + [
-            task(
-                "overwrite",
-                "file_operation",
-                {"operation": "write", "path": "../../owned.txt", "content": "x"},
-                critical=False,
-            )
-        ],
-    )
+    paths = task("paths", "data_transform", {"input": {n: p for n, (_, p) in escapes.items()},
+                                             "expression": "@"})  # fmt: skip
+    uses = [
+        task(name, "file_operation", {"operation": operation, "content": "x",
+                                      "path": f"{{{{ tasks.paths.output.{name} }}}}"},
+             "paths", critical=False)
+        for name, (operation, _) in escapes.items()
+    ]  # fmt: skip
+
+    result = run_plan(stack, run_id, [paths, *uses])
 
     tasks = tasks_by_id(result)
-    for name in [*escapes, "overwrite"]:
+    for name in escapes:
         assert tasks[name]["status"] in ("failed", "skipped"), name
         assert tasks[name]["error"]["error_type"] == "PathOutsideWorkspace", name
         assert tasks[name]["attempts"] == 1, name
@@ -109,11 +106,16 @@ def test_a_symlink_swapped_in_after_the_check_does_not_lead_out(tmp_path):
 
 
 def test_a_nul_byte_in_a_path_is_refused(stack, run_id):
-    plan = {"tasks": [
-        task("nul", "file_operation", {"operation": "read", "path": "a\u0000b"}, critical=False),
-    ]}  # fmt: skip
+    spelled = {"tasks": [task("nul", "file_operation", {"operation": "read", "path": "a\u0000b"})]}
+    refused = stack.cli("start", "--plan", str(stack.write_plan(spelled)))
+    assert refused.returncode == 1 and "task 'nul': path 'a\\x00b' contains a NUL" in refused.stderr
 
-    result = stack.run_plan(plan, run_id, "--approval", "none")
+    made = {"tasks": [
+        task("name", "data_transform", {"input": "a\u0000b", "expression": "@"}),
+        task("nul", "file_operation", {"operation": "read", "path": "{{ tasks.name.output }}"},
+             "name", critical=False),
+    ]}  # fmt: skip
+    result = stack.run_plan(made, run_id, "--approval", "none")
 
     nul = tasks_by_id(result)["nul"]
     assert nul["error"]["error_type"] == "PathOutsideWorkspace" and "NUL" in nul["error"]["message"]

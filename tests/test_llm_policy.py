@@ -4,9 +4,11 @@ the network reaches the analyst as data, never as instructions."""
 
 from __future__ import annotations
 
+import json
+
 from temporalio import activity
 
-from agents.analyst import analyst_messages
+from agents.analyst import analyst_messages, parse_decision
 from agents.planner import planner_system_prompt
 from core.messages import (
     ActionRequest,
@@ -114,3 +116,39 @@ async def test_in_plan_mode_a_modify_that_becomes_risky_waits_again(
 
     assert result.status == "completed" and sent == ["GET", "POST"]
     assert by_id(result)["call"].approved_by == "bob"
+
+
+def test_a_plan_that_reaches_out_of_bounds_goes_back_to_the_planner(stack, llm, api, run_id):
+    """Before anything runs, the planner hears that its plan would read a file outside the
+    workspace and call the cloud metadata address; its second plan runs."""
+    goal = f"collect the machine's details ({run_id})"
+    out_of_bounds = plan_of(
+        task("passwd", "file_operation", {"operation": "read", "path": "/etc/passwd"}),
+        task("metadata", "api_call", get("http://169.254.169.254/latest/meta-data/")),
+        task("allowed", "api_call", get(f"{api.url}/policy/fine")),
+    )
+    within = plan_of(task("pause", "wait", {"seconds": 0}))
+    llm.script(goal, out_of_bounds, within)
+
+    result = stack.cli_json("start", "--goal", goal, "--wait", "--id", run_id)
+
+    assert result["status"] == "completed"
+    assert [t["task_id"] for t in result["tasks"]] == ["pause"]
+    repair = llm.requests_matching(goal)[1]["messages"][-1]["content"]
+    assert "task 'passwd': path '/etc/passwd' is absolute" in repair
+    assert "task 'metadata': 169.254.169.254:80 is not allowed by the network policy" in repair
+    assert "task 'allowed'" not in repair, "the worker's HTTP_ALLOW_HOSTS admits the fake API"
+    assert api.calls("GET", "/latest/meta-data/") == []
+
+
+def test_a_modify_that_leads_out_of_the_workspace_is_no_valid_decision():
+    reply = json.dumps({"action": "modify", "reason": "read it from the root",
+                        "new_config": {"operation": "read", "path": "/etc/shadow"}})  # fmt: skip
+
+    decision, errors = parse_decision(reply, [], "file_operation")
+
+    assert decision is None
+    assert errors == [
+        "new_config (file_operation): path '/etc/shadow' is absolute: give a path relative to "
+        "the workspace"
+    ]

@@ -17,6 +17,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from core import policy
     from core.messages import (
         OUTCOME_ERROR_TYPES,
         AnalysisReply,
@@ -163,7 +164,11 @@ class AgentRunWorkflow:
 
     @edit.validator
     def _validate_edit(self, request: EditRequest) -> None:
-        self._edited(request)
+        plan, edited = self._edited(request)
+        # Only here, not in the handler: edits accepted before this rule replay as they were.
+        refused = policy.refusals(plan.tasks if edited == "plan" else [plan.by_id[edited]])
+        if refused:
+            raise ValueError("; ".join(refused))
 
     def _edited(self, request: EditRequest) -> tuple[Plan, str]:
         plan, edited = edited_plan(self._waiting(), request)
@@ -230,7 +235,8 @@ class AgentRunWorkflow:
 
     async def _plan_goal(self) -> Plan | None:
         allowed = self._options.llm_action_types
-        request = PlanRequest(goal=self._goal, action_types=allowed)
+        hosts = self._options.allow_hosts
+        request = PlanRequest(goal=self._goal, action_types=allowed, allow_hosts=hosts)
         for _ in range(PLAN_ROUNDS):
             over = budgets.llm_over_budget(self._usage, self._options)
             if over:
@@ -252,6 +258,7 @@ class AgentRunWorkflow:
                 previous_reply=draft.reply,
                 errors=[*draft.errors, *refused],
                 action_types=allowed,
+                allow_hosts=hosts,
             )
         self._run_error = "the planner's reply was not a valid plan: " + "; ".join(request.errors)
         return None

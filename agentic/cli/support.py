@@ -28,6 +28,7 @@ from agentic.runtime import exit_now
 from agentic.settings import Settings, get_settings, overridden_settings
 from core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
 from core.plan import Plan, format_validation_error
+from core.policy import plan_refusals
 from core.risk import describe_risks
 from examples import EXAMPLES, example_options
 from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
@@ -135,9 +136,13 @@ def load_plan(path: Path) -> Plan:
             f"line {error.lineno}, column {error.colno}: {error.msg}"
         )
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as error:
         fail(f"invalid plan in {path}: {format_validation_error(error)}")
+    refused = plan_refusals(plan)
+    if refused:
+        fail(f"invalid plan in {path}: {'; '.join(refused)}")
+    return plan
 
 
 def run_options(approval: ApprovalMode, **limits: Any) -> RunOptions:

@@ -102,7 +102,10 @@ class ActionSpec:
     `risk` gives the reason a config needs approval in mode `risky` ("" when it does not);
     `risk_check` a risk that depends on the world (see RiskCheck). `describe_output` says in
     one line what an output holds, for people (status, watch, result). `destinations` gives
-    the (host, port) a config sends data to: where a bound secret may go.
+    the (host, port) a config sends data to: where a bound secret may go. `refusal` says why
+    the engine refuses a config before it runs ("" when it does not), from its spelling alone
+    (a file path out of the workspace); unlike the config's validation, it never applies to
+    runs already recorded, so their histories keep replaying.
     """
 
     action_type: str
@@ -114,6 +117,7 @@ class ActionSpec:
     describe_output: Callable[[Any], str] = preview
     default_timeout_seconds: float = 300.0
     destinations: Callable[[Any], list[tuple[str, int]]] | None = None
+    refusal: Callable[[Any], str] | None = None
 
     def config_schema(self) -> dict[str, Any]:
         """The config's JSON schema."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import model_validator
@@ -27,6 +29,22 @@ class FileOperationConfig(ActionConfig):
         if not self.path:
             raise ValueError("path must not be empty (use '.' for the workspace itself)")
         return self
+
+
+def path_refusal(config: FileOperationConfig) -> str:
+    """Why a path is refused before anything runs: its spelling alone leads out of the
+    workspace. Symlinks are checked where the file is opened (activities/files.py), and a
+    path made by a reference once it has its value."""
+    path = config.path
+    if "{{" in path:
+        return ""
+    if "\0" in path:
+        return f"path {path!r} contains a NUL byte"
+    if PurePosixPath(path).is_absolute():
+        return f"path {path!r} is absolute: give a path relative to the workspace"
+    if posixpath.normpath(path).split("/")[0] == "..":
+        return f"path {path!r} leads out of the workspace"
+    return ""
 
 
 def file_risk(config: FileOperationConfig) -> str:
@@ -76,4 +94,5 @@ SPEC = ActionSpec(
     risk=file_risk,
     risk_check=overwrite_check,
     describe_output=describe_file_result,
+    refusal=path_refusal,
 )

@@ -1,0 +1,36 @@
+"""What the engine refuses in a plan before it runs: each action's `refusal` rule (a file path
+out of the workspace). Applied to new plans (the client, the planner, edits), never to runs
+already recorded. What needs the worker's view of the world (the network policy) is checked
+by the planner activity and, for every plan, where the action connects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from core.plan import Plan, Task
+from core.registry import ACTIONS
+
+
+def config_refusal(action_type: str, config: Any) -> str:
+    """Why a config is refused ("" when it is not); a rule that fails (a plug-in's bug)
+    refuses, naming the failure."""
+    rule = ACTIONS[action_type].refusal
+    try:
+        return rule(config) if rule else ""
+    except Exception as error:
+        return f"the refusal rule of {action_type} failed ({type(error).__name__}: {error})"
+
+
+def refusals(tasks: Iterable[Task]) -> list[str]:
+    """Why each of the tasks is refused, naming the task."""
+    return [
+        f"task {task.id!r}: {reason}"
+        for task in tasks
+        if (reason := config_refusal(task.action_type, task.action_config))
+    ]
+
+
+def plan_refusals(plan: Plan) -> list[str]:
+    """Why each task of the plan is refused, naming the task."""
+    return refusals(plan.tasks)
