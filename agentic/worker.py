@@ -50,6 +50,7 @@ async def run_worker(
     every_action = distinct_actions([*BUILTIN_ACTIONS, *load_actions(settings), *(actions or [])])
     register_actions(every_action)
     stop = stop or _stop_on_signals()
+    secrets = load_secrets(settings)  # a bad secrets file is said before anything starts
     client = await connect(settings, serve_metrics=True)
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ async def run_worker(
             db_statement_timeout_seconds=settings.db_statement_timeout_seconds,
             file_max_read_bytes=settings.file_max_read_bytes,
             max_response_bytes=settings.http_max_response_bytes,
-            secrets=load_secrets(settings),
+            secrets=secrets,
         )
         resources.push_async_callback(close_pools, context)
         llm = LLMClient.from_settings(settings)
