@@ -48,6 +48,7 @@ from agentic.cli.support import (
     print_outcome,
     run_cli,
     run_options,
+    serve_until_interrupted,
     steer,
     watch_run,
 )
@@ -223,14 +224,7 @@ async def sample_api(
     port: Annotated[int, typer.Option(metavar="PORT", help="Port on 127.0.0.1")] = SAMPLE_API_PORT,
 ) -> None:
     """Serve the sample API (users, orders, jobs) that the examples call, until Ctrl-C."""
-    from agentic.demo import wait_for_interrupt
-
-    server = SampleAPI(port).start()
-    console.print(f"sample API on {server.url} (Ctrl-C to stop)")
-    try:
-        await wait_for_interrupt()
-    finally:
-        server.stop()
+    await serve_until_interrupted(SampleAPI(port), "sample API")
 
 
 @app.command(name="demo")
@@ -504,18 +498,13 @@ async def codec_server(
     """Serve the payload codec (PAYLOAD_ENCRYPTION_KEYS) to the Web UI, until Ctrl-C."""
     from agentic.codec import EncryptionKeys
     from agentic.codec_server import CodecServer
-    from agentic.demo import wait_for_interrupt
 
     settings = get_settings()
     if settings.payload_encryption_keys is None:
         fail("set PAYLOAD_ENCRYPTION_KEYS (id:base64key,...; 'codec-key' makes a key)")
     keys = EncryptionKeys.parse(settings.payload_encryption_keys.get_secret_value())
-    server = CodecServer(keys, origin or settings.temporal_ui_url, port).start()
-    console.print(f"codec server on {server.url} for {server.origin} (Ctrl-C to stop)")
-    try:
-        await wait_for_interrupt()
-    finally:
-        server.stop()
+    server = CodecServer(keys, origin or settings.temporal_ui_url, port)
+    await serve_until_interrupted(server, "codec server", f" for the Web UI at {server.origin}")
 
 
 @app.command(name="codec-key")

@@ -21,6 +21,7 @@ from rich.text import Text
 
 from agentic.cli.output import console, print_json, print_result, render_state
 from agentic.client import AgentClient, RunHandle
+from agentic.devstack import BackgroundHTTPServer
 from agentic.errors import AgenticError
 from agentic.logging import configure_logging
 from agentic.plugins import load_plugins
@@ -299,6 +300,18 @@ def print_examples() -> None:
         console.print(line)
         for option, default in example_options(name).items():
             console.print(f"    -o {option}={json.dumps(default)}")
+
+
+async def serve_until_interrupted(server: BackgroundHTTPServer, name: str, note: str = "") -> None:
+    """Serve in the background until Ctrl-C."""
+    from agentic.demo import wait_for_interrupt
+
+    server.start()
+    console.print(f"{name} on {server.url}{note} (Ctrl-C to stop)")
+    try:
+        await wait_for_interrupt()
+    finally:
+        server.stop()
 
 
 def calls_sample_api(plan: Plan) -> bool:
