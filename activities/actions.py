@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import ActionContext
-from activities.secrets import Masker
+from activities.network import NetworkRefused, refusal_error
 from core.actions.base import Action
 from core.errors import ActionError, EngineError, ErrorType, non_retryable
 from core.messages import ActionRequest, ActionResult
@@ -71,14 +71,18 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
         log = logger.bind(workflow_id=info.workflow_id, task_id=request.task_id,
                           action_type=action.action_type, attempt=info.attempt)  # fmt: skip
         started = time.monotonic()
-        masker = Masker({})
+        masker = ctx.secrets.masker()
         try:
-            filled, masker = ctx.secrets.fill(request.config)
+            filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
             config = action.config_model.model_validate(filled)
             if masker.used:
                 destinations = action.destinations(config) if action.destinations else []
                 masker.check(destinations, action.action_type)
-            task_ctx = ctx.for_run(request.allow_hosts, info.workflow_id or "", request.task_id)
+            task_ctx = ctx.for_run(
+                request.allow_hosts, workflow_id=info.workflow_id or "",
+                run_id=info.workflow_run_id or "", task_id=request.task_id,
+                activity_id=info.activity_id, masker=masker,
+            )  # fmt: skip
             output = await run_with_heartbeats(run(config, task_ctx))
         except ValidationError as error:
             message = masker.mask(f"invalid config: {error}")
@@ -92,6 +96,11 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
         except asyncio.CancelledError:
             log.info("action_cancelled")
             raise
+        except NetworkRefused as error:  # a custom action's request through ctx.http
+            refusal = refusal_error(error)
+            refusal.message = masker.mask(refusal.message)
+            log_failure(log, "action_failed", refusal)
+            raise temporal_error(refusal, info.attempt) from None
         except Exception as error:
             classified = _classified(action, error)
             if classified is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from activities.secrets import SecretStore
+from activities.secrets import Masker, SecretStore
 
 if TYPE_CHECKING:
     from activities.network import HttpClients, NetworkPolicy
@@ -33,17 +33,30 @@ class ActionContext:
     network: NetworkPolicy | None = None
     secrets: SecretStore = field(default_factory=SecretStore)
     workflow_id: str = ""
+    run_id: str = ""
     task_id: str = ""
+    activity_id: str = ""
+    masker: Masker | None = None
     db_pools: dict[str, Any] = field(default_factory=dict)
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def for_run(
-        self, allow_hosts: Iterable[str], workflow_id: str = "", task_id: str = ""
+        self,
+        allow_hosts: Iterable[str],
+        *,
+        workflow_id: str = "",
+        run_id: str = "",
+        task_id: str = "",
+        activity_id: str = "",
+        masker: Masker | None = None,
     ) -> ActionContext:
         """The context of one action of a run: `http` obeys the worker's network policy,
-        widened by what the run allows (`ActionError` when the worker refuses that), and the
-        ids of the run and the task."""
-        task_ctx = replace(self, workflow_id=workflow_id, task_id=task_id)
+        widened by what the run allows (`ActionError` when the worker refuses that); the ids
+        of the run, the task and the activity; the masker of the secrets the action uses."""
+        task_ctx = replace(
+            self, workflow_id=workflow_id, run_id=run_id, task_id=task_id,
+            activity_id=activity_id or task_id, masker=masker,
+        )  # fmt: skip
         if self.http_clients is None:
             return task_ctx
         hosts = list(allow_hosts)

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
-
-import aiofiles
-import aiofiles.os
 
 from activities.base import ActionContext
 from core.actions.base import Action
 from core.actions.files import SPEC, FileOperationConfig
 from core.errors import ErrorType, non_retryable
 
-PROC_FD = Path("/proc/self/fd")
+NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | NO_FOLLOW
 
 
 def resolve_in_workspace(workspace_dir: Path, relative_path: str) -> Path:
@@ -45,22 +45,42 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _open_checked(path: Path, root: Path, flags: int, shown: str) -> int:
-    """Open without following a symlink, then check the opened file itself (through its
-    descriptor) is in the workspace: a symlink swapped in after the check cannot lead out."""
-    descriptor = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    opened = Path(os.readlink(f"/proc/self/fd/{descriptor}")) if PROC_FD.exists() else path
-    if not _inside(opened, root):
-        os.close(descriptor)
-        raise non_retryable(
-            f"path {shown!r} was swapped for a way out of the workspace",
-            ErrorType.PATH_OUTSIDE_WORKSPACE,
-        )
-    return descriptor
+def _open_directory(root: Path, parts: tuple[str, ...], create: bool = False) -> int:
+    """A descriptor of the directory `root/parts`, walked one name at a time without following
+    a symlink: one swapped in after the path was checked fails the walk (ELOOP or ENOTDIR)
+    instead of leading out. With `create`, missing directories are made on the way."""
+    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=directory)
+            inner = _open_inner(directory, part)
+            os.close(directory)
+            directory = inner
+    except BaseException:
+        os.close(directory)
+        raise
+    return directory
 
 
-def _read_bytes(path: Path, root: Path, limit: int, shown: str) -> bytes:
-    descriptor = _open_checked(path, root, os.O_RDONLY, shown)
+def _open_inner(directory: int, part: str) -> int:
+    try:
+        return os.open(part, NO_FOLLOW_DIRECTORY, dir_fd=directory)
+    except NotADirectoryError:
+        if stat.S_ISLNK(os.stat(part, dir_fd=directory, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP, "a symlink in the path", part) from None
+        raise
+
+
+def _read_bytes(root: Path, parts: tuple[str, ...], limit: int, shown: str) -> bytes:
+    if not parts:
+        raise IsADirectoryError(shown)
+    directory = _open_directory(root, parts[:-1])
+    try:
+        descriptor = os.open(parts[-1], os.O_RDONLY | NO_FOLLOW, dir_fd=directory)
+    finally:
+        os.close(directory)
     with os.fdopen(descriptor, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size > limit:
@@ -71,20 +91,72 @@ def _read_bytes(path: Path, root: Path, limit: int, shown: str) -> bytes:
         return handle.read(limit + 1)
 
 
-def _write_bytes(path: Path, root: Path, data: bytes, shown: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = _open_checked(path, root, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, shown)
+def _write_bytes(root: Path, parts: tuple[str, ...], data: bytes) -> None:
+    directory = _open_directory(root, parts[:-1], create=True)
+    try:
+        # No O_TRUNC: nothing is emptied before the open proved the file is no symlink.
+        descriptor = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | NO_FOLLOW, 0o644,
+                             dir_fd=directory)  # fmt: skip
+    finally:
+        os.close(directory)
     with os.fdopen(descriptor, "wb") as handle:
+        handle.truncate(0)
         handle.write(data)
+
+
+def _delete_file(root: Path, parts: tuple[str, ...], shown: str) -> None:
+    if not parts:
+        raise IsADirectoryError(shown)
+    directory = _open_directory(root, parts[:-1])
+    try:
+        if stat.S_ISDIR(os.stat(parts[-1], dir_fd=directory, follow_symlinks=False).st_mode):
+            raise non_retryable(f"{shown} is a directory; delete removes files",
+                                ErrorType.INVALID_INPUT)  # fmt: skip
+        os.unlink(parts[-1], dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
+def _entries(root: Path, parts: tuple[str, ...]) -> list[dict[str, Any]]:
+    directory = _open_directory(root, parts)
+    try:
+        with os.scandir(directory) as found:
+            listed = [(entry.name, entry.stat(follow_symlinks=False)) for entry in found]
+    finally:
+        os.close(directory)
+    return [
+        {"name": name, "type": "directory" if stat.S_ISDIR(info.st_mode) else "file",
+         "size": 0 if stat.S_ISDIR(info.st_mode) else info.st_size}
+        for name, info in sorted(listed)
+    ]  # fmt: skip
+
+
+def _kind(root: Path, parts: tuple[str, ...]) -> str | None:
+    """ "file", "directory", or None when nothing is there."""
+    if not parts:
+        return "directory"
+    try:
+        directory = _open_directory(root, parts[:-1])
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        mode = os.stat(parts[-1], dir_fd=directory, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(directory)
+    return "directory" if stat.S_ISDIR(mode) else "file"
 
 
 def _as_text(content: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content, indent=2, default=str)
 
 
-async def _read(path: Path, config: FileOperationConfig, ctx: ActionContext) -> dict[str, Any]:
-    root = ctx.workspace_dir.resolve()
-    data = await asyncio.to_thread(_read_bytes, path, root, ctx.file_max_read_bytes, config.path)
+Parts = tuple[str, ...]
+
+
+async def _read(root: Path, parts: Parts, config: FileOperationConfig, ctx: ActionContext) -> Any:
+    data = await asyncio.to_thread(_read_bytes, root, parts, ctx.file_max_read_bytes, config.path)
     text = data.decode(config.encoding)
     content: Any = text
     if config.parse_json:
@@ -97,37 +169,24 @@ async def _read(path: Path, config: FileOperationConfig, ctx: ActionContext) -> 
     return {"path": config.path, "content": content, "size": len(data)}
 
 
-async def _write(path: Path, config: FileOperationConfig, ctx: ActionContext) -> dict[str, Any]:
+async def _write(root: Path, parts: Parts, config: FileOperationConfig, ctx: ActionContext) -> Any:
     data = _as_text(config.content).encode(config.encoding)
-    root = ctx.workspace_dir.resolve()
-    await asyncio.to_thread(_write_bytes, path, root, data, config.path)
+    await asyncio.to_thread(_write_bytes, root, parts, data)
     return {"path": config.path, "bytes_written": len(data)}
 
 
-async def _delete(path: Path, config: FileOperationConfig, ctx: ActionContext) -> dict[str, Any]:
-    if await aiofiles.os.path.isdir(path):
-        raise non_retryable(
-            f"{config.path} is a directory; delete removes files", ErrorType.INVALID_INPUT
-        )
-    await aiofiles.os.remove(path)
+async def _delete(root: Path, parts: Parts, config: FileOperationConfig, _: ActionContext) -> Any:
+    await asyncio.to_thread(_delete_file, root, parts, config.path)
     return {"path": config.path, "deleted": True}
 
 
-async def _list(path: Path, config: FileOperationConfig, ctx: ActionContext) -> dict[str, Any]:
-    entries = []
-    for name in sorted(await aiofiles.os.listdir(path)):
-        entry_path = path / name
-        is_dir = await aiofiles.os.path.isdir(entry_path)
-        size = 0 if is_dir else await aiofiles.os.path.getsize(entry_path)
-        entries.append({"name": name, "type": "directory" if is_dir else "file", "size": size})
-    return {"path": config.path, "entries": entries}
+async def _list(root: Path, parts: Parts, config: FileOperationConfig, _: ActionContext) -> Any:
+    return {"path": config.path, "entries": await asyncio.to_thread(_entries, root, parts)}
 
 
-async def _exists(path: Path, config: FileOperationConfig, ctx: ActionContext) -> dict[str, Any]:
-    if not await aiofiles.os.path.exists(path):
-        return {"path": config.path, "exists": False, "type": None}
-    kind = "directory" if await aiofiles.os.path.isdir(path) else "file"
-    return {"path": config.path, "exists": True, "type": kind}
+async def _exists(root: Path, parts: Parts, config: FileOperationConfig, _: ActionContext) -> Any:
+    kind = await asyncio.to_thread(_kind, root, parts)
+    return {"path": config.path, "exists": kind is not None, "type": kind}
 
 
 OPERATIONS = {"read": _read, "write": _write, "delete": _delete, "list": _list, "exists": _exists}
@@ -135,9 +194,10 @@ OPERATIONS = {"read": _read, "write": _write, "delete": _delete, "list": _list, 
 
 async def run_file_operation(config: FileOperationConfig, ctx: ActionContext) -> dict[str, Any]:
     """Carry out one operation; a missing file or a denied permission is not worth retrying."""
-    path = resolve_in_workspace(ctx.workspace_dir, config.path)
+    root = ctx.workspace_dir.resolve()
+    parts = resolve_in_workspace(ctx.workspace_dir, config.path).relative_to(root).parts
     try:
-        return await OPERATIONS[config.operation](path, config, ctx)
+        return await OPERATIONS[config.operation](root, parts, config, ctx)
     except FileNotFoundError:
         raise non_retryable(
             f"{config.path}: no such file or directory", ErrorType.FILE_NOT_FOUND
@@ -157,7 +217,7 @@ async def run_file_operation(config: FileOperationConfig, ctx: ActionContext) ->
     except OSError as error:
         if error.errno != errno.ELOOP:
             raise
-        message = f"path {config.path!r} became a symlink after it was checked: refused"
+        message = f"path {config.path!r} was swapped for a symlink after it was checked: refused"
         raise non_retryable(message, ErrorType.PATH_OUTSIDE_WORKSPACE) from None
 
 

@@ -29,15 +29,16 @@ def request_url(config: ApiCallConfig) -> httpx.URL:
 
 def idempotency_headers(config: ApiCallConfig, ctx: ActionContext) -> dict[str, str]:
     """For a request that may change something: a key the same across retries and worker
-    crashes (the run, the task and the request itself), so that a server that honours it
-    applies the request once; a `modify` that changes the request changes the key."""
+    crashes (the run, the activity and the request itself), so that a server that honours it
+    applies the request once. A run that reuses an ended run's id, a `modify` that changes
+    the request, and each check of a poll get keys of their own."""
     if config.method in SAFE_METHODS or config.idempotency_key is False:
         return {}
     name = "Idempotency-Key" if config.idempotency_key is True else config.idempotency_key
     if any(existing.lower() == name.lower() for existing in config.headers):
         return {}
     request = config.model_dump(mode="json", by_alias=True, exclude={"timeout"})
-    seed = json.dumps([ctx.workflow_id, ctx.task_id, request], sort_keys=True)
+    seed = json.dumps([ctx.run_id or ctx.workflow_id, ctx.activity_id, request], sort_keys=True)
     return {name: hashlib.sha256(seed.encode()).hexdigest()[:32]}
 
 
@@ -82,7 +83,7 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
     try:
         response = await _send(config, ctx)
     except NetworkRefused as error:
-        raise refusal_error(config.method, config.url, error) from None
+        raise refusal_error(error, f"{config.method} {config.url}") from None
     except httpx.TooManyRedirects as error:
         message = f"{config.method} {config.url}: too many redirects ({error})"
         raise non_retryable(message, ErrorType.HTTP_CLIENT_ERROR) from error
@@ -107,20 +108,74 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
 
 
 async def _send(config: ApiCallConfig, ctx: ActionContext) -> httpx.Response:
-    """The response, its body read while counting: no more than ctx.max_response_bytes."""
+    """The response, its body read while counting: no more than ctx.max_response_bytes.
+
+    Redirects are followed here, not by httpx: each hop is checked by the network policy
+    (where it connects), counts against HTTP_MAX_REDIRECTS, and has its body left unread; a
+    request that carries secrets does not follow a redirect to another origin."""
     request = ctx.http.build_request(
         config.method, request_url(config), timeout=config.timeout, **_request_kwargs(config, ctx)
     )
-    response = await ctx.http.send(request, stream=True)
+    for _ in range(ctx.http.max_redirects + 1):
+        response = await ctx.http.send(request, stream=True, follow_redirects=False)
+        if not response.has_redirect_location:
+            return await _read_capped(config, request, response, ctx.max_response_bytes)
+        await response.aclose()
+        request = _redirected(config, request, response, ctx)
+    raise httpx.TooManyRedirects(f"more than {ctx.http.max_redirects}", request=request)
+
+
+def _redirected(
+    config: ApiCallConfig, request: httpx.Request, response: httpx.Response, ctx: ActionContext
+) -> httpx.Request:
+    """The request a redirect asks for (the method and body rules of browsers and httpx)."""
+    url = request.url.join(response.headers["location"])
+    if url.scheme not in ("http", "https"):
+        raise non_retryable(
+            f"{config.method} {config.url} redirects to {url}, which is not http(s)",
+            ErrorType.NETWORK_POLICY,
+        )
+    cross_origin = (url.scheme, url.host, url.port) != (
+        request.url.scheme, request.url.host, request.url.port
+    )  # fmt: skip
+    if cross_origin and ctx.masker is not None and ctx.masker.used:
+        raise non_retryable(
+            f"{config.method} {config.url} redirects to {url.scheme}://{url.netloc.decode()}, "
+            "and the request carries secrets, which never follow a redirect to another "
+            "origin: call that address directly if it is meant",
+            ErrorType.SECRET_NOT_ALLOWED,
+        )
+    method = request.method
+    if (response.status_code == 303 and method != "HEAD") or (
+        response.status_code in (301, 302) and method == "POST"
+    ):
+        method = "GET"
+    headers = httpx.Headers(request.headers)
+    headers.pop("host", None)
+    if cross_origin:
+        headers.pop("authorization", None)
+        headers.pop("cookie", None)
+    if method != request.method:
+        for name in ("content-length", "content-type", "transfer-encoding"):
+            headers.pop(name, None)
+        return ctx.http.build_request(method, url, headers=headers, timeout=config.timeout)
+    return ctx.http.build_request(
+        method, url, headers=headers, content=request.content, timeout=config.timeout
+    )
+
+
+async def _read_capped(
+    config: ApiCallConfig, request: httpx.Request, response: httpx.Response, limit: int
+) -> httpx.Response:
     try:
         declared = int(response.headers.get("content-length") or 0)
-        if declared > ctx.max_response_bytes:
-            raise _too_large(config, declared, ctx.max_response_bytes)
+        if declared > limit:
+            raise _too_large(config, declared, limit)
         chunks, size = [], 0
         async for chunk in response.aiter_bytes():  # decoded: a gzip bomb counts in full
             size += len(chunk)
-            if size > ctx.max_response_bytes:
-                raise _too_large(config, size, ctx.max_response_bytes)
+            if size > limit:
+                raise _too_large(config, size, limit)
             chunks.append(chunk)
     finally:
         await response.aclose()

@@ -122,11 +122,9 @@ def guarded_client(policy: NetworkPolicy, max_redirects: int) -> httpx.AsyncClie
     )
 
 
-def refusal_error(method: str, url: str, error: NetworkRefused) -> ActionError:
-    """The task's error for a refused connection: not retried."""
-    return ActionError(
-        f"{method} {url} refused: {error}", ErrorType.NETWORK_POLICY, retryable=False
-    )
+def refusal_error(error: NetworkRefused, what: str = "a connection") -> ActionError:
+    """The task's error for a refused connection (`what`: the request): not retried."""
+    return ActionError(f"{what} refused: {error}", ErrorType.NETWORK_POLICY, retryable=False)
 
 
 class HttpClients:

@@ -10,8 +10,10 @@ import re
 import uuid
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
+import httpcore
 
 from activities.base import ActionContext
 from activities.network import NetworkRefused
@@ -62,7 +64,8 @@ async def pool_for(ctx: ActionContext, database_url: str, address: str | None) -
     async with ctx.db_lock:
         pool = ctx.db_pools.get(key)
         if pool is None:
-            pinned = {"host": address} if address else {}
+            # asyncpg takes the port from the URL only when no host is passed: pass both.
+            pinned = {"host": address, "port": database_host(database_url)[1]} if address else {}
             pool = await asyncpg.create_pool(
                 database_url, min_size=0, max_size=10, init=_init_connection, **pinned
             )
@@ -91,9 +94,18 @@ async def checked_target(config: DbQueryConfig, ctx: ActionContext) -> tuple[str
             ErrorType.NETWORK_POLICY,
         )
     try:
-        return database_url, await ctx.network.checked_address(host, port)
+        address = await ctx.network.checked_address(host, port)
     except NetworkRefused as error:
         raise non_retryable(f"database refused: {error}", ErrorType.NETWORK_POLICY) from None
+    except httpcore.ConnectError as error:  # the name does not resolve (now)
+        raise retryable(f"cannot reach the database: {error}", ErrorType.DB_UNAVAILABLE) from None
+    # With sslmode=verify-full, TLS proves the server is the one named: connect by name (a
+    # pinned address would fail the certificate's host name check).
+    return database_url, None if _verifies_host_name(database_url) else address
+
+
+def _verifies_host_name(database_url: str) -> bool:
+    return parse_qs(urlsplit(database_url).query).get("sslmode", [""])[0] == "verify-full"
 
 
 async def close_pools(ctx: ActionContext) -> None:

@@ -13,6 +13,7 @@ host (file_operation, data_transform, ...). A value shorter than 4 characters is
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -20,10 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from core.errors import ActionError, ErrorType
 from core.network import AllowRule, parse_rules
-from core.secrets import SECRET_REFERENCE, secret_names
+from core.secrets import SECRET_REFERENCE, secret_names, secret_reference_count
 
 ENV_PREFIX = "AGENTIC_SECRET_"
 HOSTS_SUFFIX = "_HOSTS"
@@ -73,9 +75,27 @@ class SecretStore:
     def __len__(self) -> int:
         return len(self._secrets)
 
-    def fill(self, config: dict[str, Any]) -> tuple[dict[str, Any], Masker]:
-        """The config with every secret's value in place, and the masker of those values.
-        A missing secret fails the task at once, naming it (never a value)."""
+    def masker(self) -> Masker:
+        """A masker of every secret, for a task that used none (what it returns may still
+        echo one that another task wrote somewhere)."""
+        return Masker({}, self._secrets)
+
+    def fill(
+        self, config: dict[str, Any], planned_references: int | None = None
+    ) -> tuple[dict[str, Any], Masker]:
+        """The config with every secret's value in place, and the masker of every secret.
+        A missing secret fails the task at once, naming it (never a value). With
+        `planned_references` (how many secret references the plan's own config holds), a
+        config holding more got them from an upstream output, and is refused: only the plan
+        names secrets."""
+        found = secret_reference_count(config)
+        if planned_references is not None and found > planned_references:
+            raise ActionError(
+                "an upstream task's output put a secret reference ({{ secrets.NAME }}) into this "
+                "task's config: only the plan may name secrets, so it is not filled in",
+                ErrorType.SECRET_NOT_ALLOWED,
+                retryable=False,
+            )
         names = secret_names(config)
         missing = sorted(name for name in names if name not in self._secrets)
         if missing:
@@ -86,14 +106,18 @@ class SecretStore:
                 retryable=False,
             )
         used = {name: self._secrets[name] for name in names}
-        return _filled(config, used), Masker(used)
+        return _filled(config, used), Masker(used, self._secrets)
 
 
 class Masker:
-    """Hides the values of the secrets a task used, and checks where they go."""
+    """Checks where the secrets a task used go, and hides every secret's value (in the
+    common encodings too) in what the task returns or raises."""
 
-    def __init__(self, used: Mapping[str, Secret]) -> None:
+    def __init__(
+        self, used: Mapping[str, Secret], every: Mapping[str, Secret] | None = None
+    ) -> None:
         self._used = dict(used)
+        self._replacements = _replacements({**(every or {}), **used})
 
     @property
     def used(self) -> bool:
@@ -115,19 +139,40 @@ class Masker:
                 )
 
     def mask(self, value: Any) -> Any:
-        """`value` with every used secret's value replaced by `[secret NAME]`."""
-        if not self._used:
+        """`value` with every secret's value (and its URL, JSON and base64 encodings) replaced
+        by `[secret NAME]`, in keys too."""
+        if not self._replacements:
             return value
         if isinstance(value, str):
-            for name, secret in self._used.items():
-                if len(secret.value) >= MIN_MASKED_CHARS:
-                    value = value.replace(secret.value, f"[secret {name}]")
+            for text, name in self._replacements:
+                if text in value:
+                    value = value.replace(text, f"[secret {name}]")
             return value
         if isinstance(value, Mapping):
-            return {key: self.mask(item) for key, item in value.items()}
+            return {self.mask(key): self.mask(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return [self.mask(item) for item in value]
         return value
+
+
+def _replacements(secrets: Mapping[str, Secret]) -> list[tuple[str, str]]:
+    """(text, name) for each secret's value and its encodings, longest first."""
+    found: dict[str, str] = {}
+    for name, secret in secrets.items():
+        if len(secret.value) < MIN_MASKED_CHARS:
+            continue
+        encoded = secret.value.encode()
+        for text in (
+            secret.value,
+            quote(secret.value, safe=""),
+            quote_plus(secret.value),
+            json.dumps(secret.value)[1:-1],
+            json.dumps(secret.value)[1:-1].replace("/", "\\/"),
+            base64.b64encode(encoded).decode().rstrip("="),
+            base64.urlsafe_b64encode(encoded).decode().rstrip("="),
+        ):
+            found.setdefault(text, name)
+    return sorted(found.items(), key=lambda item: -len(item[0]))
 
 
 def _filled(value: Any, used: Mapping[str, Secret]) -> Any:

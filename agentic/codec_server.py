@@ -37,9 +37,12 @@ class _Handler(BaseHTTPRequestHandler):
         return owner
 
     def do_OPTIONS(self) -> None:
-        self._reply(204, b"")
+        if self._addressed_locally():
+            self._reply(204, b"")
 
     def do_POST(self) -> None:
+        if not self._addressed_locally():
+            return
         route = {"/decode": decrypt, "/encode": encrypt}.get(self.path.split("?")[0])
         if route is None:
             self._reply(404, b'{"error": "POST /decode or /encode"}')
@@ -53,6 +56,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, json.dumps({"error": str(error)}).encode())
             return
         self._reply(200, json_format.MessageToJson(result).encode())
+
+    def _addressed_locally(self) -> bool:
+        """Refuse a request whose Host is not this server on loopback: a web page that
+        rebinds its own name to 127.0.0.1 would otherwise read decrypted payloads."""
+        port = self.codec.port
+        local = {f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]")}
+        if (self.headers.get("Host") or "").lower() in local:
+            return True
+        self._reply(403, b'{"error": "address the codec server as 127.0.0.1 or localhost"}')
+        return False
 
     def _reply(self, status: int, body: bytes) -> None:
         self.send_response(status)

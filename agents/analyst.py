@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from typing import Any, get_args
 
@@ -139,9 +140,12 @@ DATA_NOTICE = (
 )
 
 
+DATA_TAG = re.compile(r"</?\s*data", re.IGNORECASE)
+
+
 def data_block(name: str, text: str) -> str:
     """`text` delimited as data (its own delimiters neutralised), for an LLM prompt."""
-    safe = text.replace("</data>", "</ data>").replace("<data", "< data")
+    safe = DATA_TAG.sub(lambda tag: tag[0].replace("<", "< "), text)
     return f'<data name="{name}">\n{safe}\n</data>'
 
 

@@ -321,13 +321,19 @@ class CancelSignal(BaseModel):
 
 
 class ActionRequest(BaseModel):
-    """Input of an action activity: the task and its config, references already resolved, and
-    the hosts the run adds to the worker's network policy."""
+    """Input of an action activity: the task and its config, references already resolved, the
+    hosts the run adds to the worker's network policy, and how many secret references the
+    plan itself wrote into the config."""
 
     task_id: str
     action_type: str
     config: dict[str, Any]
     allow_hosts: list[str] = Field(default_factory=list)
+    planned_secret_references: int | None = Field(
+        None,
+        description="secret references in the task's config as planned, before references to "
+        "outputs were resolved (more in `config`: an output brought them)",
+    )
 
 
 class ActionResult(BaseModel):

@@ -17,9 +17,14 @@ METADATA_ADDRESSES = {
 
 
 def address_category(address: IPAddress) -> str | None:
-    """Why an address is not public (None when it is)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Why an address is not public (None when it is). An IPv6 address that carries an IPv4
+    one (mapped, 6to4, Teredo) is judged by the IPv4 address it reaches."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (
+            address.teredo[1] if address.teredo else None
+        )  # fmt: skip
+        if embedded is not None:
+            address = embedded
     if address in METADATA_ADDRESSES:
         return "cloud metadata"
     checks = (

@@ -28,6 +28,11 @@ def secret_names(value: Any) -> set[str]:
     }
 
 
+def secret_reference_count(value: Any) -> int:
+    """How many secret references a JSON-like value holds."""
+    return sum(len(SECRET_REFERENCE.findall(text)) for text in iter_strings(value))
+
+
 def redacted(value: Any) -> Any:
     """`value` with the values of keys that look secret (Authorization, Cookie, token,
     password, api_key, ...) replaced, at any depth; a `{{ secrets.NAME }}` reference holds no

@@ -3,6 +3,8 @@ checks of a poll (in process, fake activities; see test_workflow_inprocess.py)."
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from temporalio import activity
 
@@ -110,6 +112,22 @@ async def test_the_wall_clock_budget_stops_a_run(temporal_client):  # noqa: F811
     assert result.error.startswith("budget reached: the run took 1s (max_run_seconds 1)")
     assert by_id(result)["long"].status == "cancelled"
     assert result.duration_seconds < 10
+
+
+async def test_waiting_for_the_plan_approval_is_not_run_time(temporal_client):  # noqa: F811
+    options = RunOptions(**{**FAST, "approval": "plan"}, max_run_seconds=1)
+    async with running_worker(temporal_client) as client:
+        handle = await client.start(plan=plan_of(WAITS[0]), options=options)
+
+        async def waiting() -> bool:
+            return (await handle.status()).phase == "awaiting_approval"
+
+        await eventually(waiting, "the plan to wait for approval")
+        await asyncio.sleep(1.5)  # longer than max_run_seconds, before execution starts
+        await handle.approve(by="test")
+        result = await handle.result()
+
+    assert result.status == "completed", result.error
 
 
 async def test_a_poll_checks_at_most_max_checks_and_not_faster_than_the_minimum(

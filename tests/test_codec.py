@@ -56,8 +56,11 @@ async def test_an_encrypted_run_and_the_codec_server(stack, client, run_id):
             "workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]]}  # fmt: skip
         decoded = httpx.post(f"{codec.url}/decode", json=body, timeout=5)
         preflight = httpx.options(f"{codec.url}/decode", timeout=5)
+        rebound = httpx.post(f"{codec.url}/decode", json=body, timeout=5,
+                             headers={"Host": f"evil.example:{codec.port}"})  # fmt: skip
 
     assert decoded.status_code == 200
     data = base64.b64decode(decoded.json()["payloads"][0]["data"])
     assert goal in data.decode()
     assert preflight.headers["access-control-allow-origin"] == "http://localhost:8233"
+    assert rebound.status_code == 403 and goal not in rebound.text

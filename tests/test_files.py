@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from activities.files import _read_bytes, _write_bytes
+from activities import files
+from activities.base import ActionContext
+from core.actions.files import FileOperationConfig
 from core.errors import ActionError
 from tests.helpers import task, tasks_by_id
 
@@ -83,26 +86,48 @@ def test_escapes_are_refused_without_retry(stack, run_id, tmp_path):
     assert not (stack.workspace.parent.parent / "owned.txt").exists()
 
 
-def test_a_symlink_swapped_in_after_the_check_does_not_lead_out(tmp_path):
+@pytest.mark.parametrize("operation", ["read", "write", "delete", "list", "exists"])
+async def test_a_symlink_swapped_in_after_the_check_does_not_lead_out(
+    tmp_path, monkeypatch, operation
+):
     root = tmp_path / "workspace"
     outside = tmp_path / "outside"
     (root / "dir").mkdir(parents=True)
     outside.mkdir()
-    (outside / "secret.txt").write_text("outside")
-    checked = root / "dir" / "secret.txt"  # what the check saw: a path inside
-    (root / "dir").rmdir()
-    (root / "dir").symlink_to(outside)  # ... then a directory swapped for a symlink
+    (outside / "victim.txt").write_text("precious")
+    checked = files.resolve_in_workspace
 
-    with pytest.raises(ActionError, match="was swapped for a way out"):
-        _read_bytes(checked, root.resolve(), 1000, "dir/secret.txt")
-    with pytest.raises(ActionError, match="was swapped for a way out"):
-        _write_bytes(root / "dir" / "new.txt", root.resolve(), b"x", "dir/new.txt")
-    (root / "link.txt").symlink_to(outside / "secret.txt")
-    with pytest.raises(OSError, match="Too many levels of symbolic links"):
-        _read_bytes(root / "link.txt", root.resolve(), 1000, "link.txt")
+    def check_then_swap(workspace: Path, path: str) -> Path:
+        resolved = checked(workspace, path)  # the check sees a directory inside ...
+        (root / "dir").rmdir()
+        (root / "dir").symlink_to(outside)  # ... then it is swapped for a way out
+        return resolved
+
+    monkeypatch.setattr(files, "resolve_in_workspace", check_then_swap)
+    config = FileOperationConfig(operation=operation, path="dir/victim.txt", content="gone")
+    if operation == "list":
+        config = FileOperationConfig(operation="list", path="dir")
+
+    with pytest.raises(ActionError, match="swapped for a symlink") as caught:
+        await files.run_file_operation(config, ActionContext(http=None, workspace_dir=root))
+
+    assert caught.value.error_type == "PathOutsideWorkspace"
+    assert (outside / "victim.txt").read_text() == "precious"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+
+
+async def test_a_symlink_as_the_file_itself_or_a_big_file_is_refused(tmp_path):
+    root = tmp_path / "workspace"
+    root.mkdir()
+    (tmp_path / "victim.txt").write_text("precious")
+    (root / "link.txt").symlink_to(tmp_path / "victim.txt")
     (root / "big.txt").write_text("x" * 2000)
+    ctx = ActionContext(http=None, workspace_dir=root, file_max_read_bytes=1000)
+
+    with pytest.raises(ActionError, match="outside the workspace"):
+        await files.run_file_operation(FileOperationConfig(operation="read", path="link.txt"), ctx)
     with pytest.raises(ActionError, match="more than FILE_MAX_READ_BYTES"):
-        _read_bytes(root / "big.txt", root.resolve(), 1000, "big.txt")
+        await files.run_file_operation(FileOperationConfig(operation="read", path="big.txt"), ctx)
 
 
 def test_a_nul_byte_in_a_path_is_refused(stack, run_id):

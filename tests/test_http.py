@@ -62,3 +62,12 @@ def test_a_post_carries_one_idempotency_key_across_retries(stack, api, run_id):
     assert len(first.headers["idempotency-key"]) == 32
     assert other.headers["idempotency-key"] != first.headers["idempotency-key"]
     assert "idempotency-key" not in none.headers
+
+    same_request = {**pay, "url": f"{api.url}/pay/{run_id}/other"}
+    again = stack.run_plan({"tasks": [task("other", "api_call", same_request)]},
+                           run_id, "--approval", "none")  # fmt: skip
+    assert again["status"] == "completed", "the same id, once the first run ended"
+    _, repeated = api.calls("POST", f"/pay/{run_id}/other")
+    assert repeated.headers["idempotency-key"] != other.headers["idempotency-key"], (
+        "a new run under an old id is a new request, not a repeat of the old one"
+    )

@@ -3,13 +3,17 @@ redirects included; what HTTP_ALLOW_HOSTS and a run's allow_hosts open; the resp
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from activities.base import ActionContext
 from activities.http import run_api_call
 from activities.network import HttpClients, NetworkPolicy, NetworkRefused
+from activities.secrets import Secret, SecretStore
+from agentic.devstack import BackgroundHTTPServer
 from core.actions.http import ApiCallConfig
 from core.errors import ActionError
 from core.network import address_category, parse_rule, parse_rules
@@ -35,6 +39,8 @@ async def call(ctx: ActionContext, url: str) -> dict:
         ("::1", "loopback"),
         ("169.254.169.254", "cloud metadata"),
         ("fd00:ec2::254", "cloud metadata"),
+        ("2002:a9fe:a9fe::", "cloud metadata"),  # 6to4 carrying 169.254.169.254
+        ("2002:7f00:1::", "loopback"),
         ("169.254.1.1", "link-local"),
         ("10.1.2.3", "private"),
         ("192.168.0.9", "private"),
@@ -165,3 +171,68 @@ def test_start_allow_host_opens_a_host_for_one_run(stack, run_id):
     assert tasks_by_id(refused)["call"]["error"]["error_type"] == "NetworkPolicy"
     assert allowed["status"] == "completed"
     assert len(unlisted.calls("GET", "/allow")) == 1
+
+
+async def test_a_name_is_resolved_once_and_connected_to_as_checked(api, tmp_path, monkeypatch):
+    """DNS rebinding: the second answer (cloud metadata) never gets a connection."""
+    answers = [[("127.0.0.1", ipaddress.ip_address("127.0.0.1"))],
+               [("169.254.169.254", ipaddress.ip_address("169.254.169.254"))]]  # fmt: skip
+    lookups = []
+
+    async def rebinding_resolve(host: str, port: int):
+        lookups.append(host)
+        return answers[min(len(lookups), 2) - 1]
+
+    monkeypatch.setattr("activities.network._resolve", rebinding_resolve)
+    api.route("GET", "/policy/rebind", Reply(json={"reached": "loopback"}))
+    ctx = context(tmp_path, f"127.0.0.1:{api.port}")
+
+    reply = await call(ctx, f"http://rebind.test:{api.port}/policy/rebind")
+
+    assert reply["body"] == {"reached": "loopback"} and lookups == ["rebind.test"]
+
+
+async def test_secrets_do_not_follow_a_redirect_to_another_origin(api, tmp_path):
+    store = SecretStore({"KEY": Secret("key-value-1234")})
+    config, masker = store.fill({"url": f"http://127.0.0.1:{api.port}/policy/hop",
+                                 "headers": {"X-Api-Key": "{{ secrets.KEY }}"}})  # fmt: skip
+    with FakeAPI() as elsewhere:
+        elsewhere.route("GET", "/steal", Reply(json={}))
+        api.route("GET", "/policy/hop", Reply(307, headers={"location": f"{elsewhere.url}/steal"}))
+        rules = f"127.0.0.1:{api.port},127.0.0.1:{elsewhere.port}"
+        ctx = context(tmp_path, rules).for_run([], masker=masker)
+
+        with pytest.raises(ActionError, match="carries secrets") as caught:
+            await run_api_call(ApiCallConfig.model_validate(config), ctx)
+        plain = await call(context(tmp_path, rules), f"http://127.0.0.1:{api.port}/policy/hop")
+
+        assert caught.value.error_type == "SecretNotAllowed" and not caught.value.retryable
+        assert len(elsewhere.calls("GET", "/steal")) == 1, "only the request without secrets"
+    assert plain["status_code"] == 200
+
+
+class _Unsized(BaseHTTPRequestHandler):
+    """Bodies without Content-Length: /plain read until the connection closes, /gzip a small
+    gzip body that decodes to 100 KB."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if self.path == "/gzip":
+            self.send_header("Content-Encoding", "gzip")
+            body = gzip.compress(b"x" * 100_000)
+        else:
+            body = b"x" * 5000
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("path", ["/plain", "/gzip"])
+async def test_the_cap_counts_the_body_as_it_streams(tmp_path, path):
+    with BackgroundHTTPServer(_Unsized) as server:
+        ctx = context(tmp_path, f"127.0.0.1:{server.port}", max_response_bytes=1000)
+        with pytest.raises(ActionError) as caught:
+            await call(ctx, f"{server.url}{path}")
+    assert caught.value.error_type == "ResponseTooLarge"

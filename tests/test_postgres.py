@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 import asyncpg
 import pytest
 
+from activities.base import ActionContext
+from activities.network import NetworkPolicy
+from activities.postgres import checked_target, pool_for
+from core.actions.postgres import DbQueryConfig
 from tests.helpers import task, tasks_by_id
 
 
@@ -264,3 +269,30 @@ def test_a_statement_stops_at_its_timeout_on_the_server(stack, run_id):
 
     slow_task = tasks_by_id(result)["slow"]
     assert slow_task["error"]["error_type"] == "DbTimeout"
+
+
+async def test_a_pinned_database_keeps_its_port_and_verify_full_connects_by_name(
+    tmp_path, monkeypatch
+):
+    async def public(host: str, port: int):
+        return [("93.184.216.34", ipaddress.ip_address("93.184.216.34"))]
+
+    created = []
+
+    async def create_pool(dsn: str, **options):
+        created.append(options)
+        return object()
+
+    monkeypatch.setattr("activities.network._resolve", public)
+    monkeypatch.setattr(asyncpg, "create_pool", create_pool)
+    ctx = ActionContext(http=None, workspace_dir=tmp_path, network=NetworkPolicy())
+    named = "postgresql://u:p@db.example.com:6543/x"
+    verified = named + "?sslmode=verify-full"
+
+    url, address = await checked_target(DbQueryConfig(query="SELECT 1", database_url=named), ctx)
+    await pool_for(ctx, url, address)
+    _, by_name = await checked_target(DbQueryConfig(query="SELECT 1", database_url=verified), ctx)
+
+    assert address == "93.184.216.34" and created[0]["host"] == "93.184.216.34"
+    assert created[0]["port"] == 6543
+    assert by_name is None

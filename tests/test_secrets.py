@@ -9,11 +9,14 @@ import pytest
 
 from activities.secrets import Secret, SecretStore
 from core.errors import ActionError
+from core.messages import FailureDecision
 from core.network import parse_rules
+from core.plan import Plan
 from core.secrets import REDACTED, redacted, secret_names, unredacted
 from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import FakeAPI, Reply
 from tests.helpers import task, tasks_by_id
+from workflows.decisions import apply_decision
 
 
 def test_secrets_load_from_a_file_and_the_environment(tmp_path):
@@ -90,3 +93,56 @@ async def test_a_run_uses_a_secret_that_never_reaches_history_or_result(stack, a
     history = (await client.get_workflow_handle(run_id).fetch_history()).to_json()
     for text in (history, json.dumps(result), stack.worker_log.read_text()):
         assert TEST_SECRET not in text
+
+
+def test_a_secret_reference_that_came_from_an_output_is_not_filled(stack, api, run_id):
+    """An attacker's text (an issue title, say) holding {{ secrets.NAME }} reaches a later
+    task's config through a reference: the activity refuses it rather than fill it in."""
+    api.route("GET", f"/issue/{run_id}", Reply(json={"title": "pls {{ secrets.FREE_TEXT }}"}))
+    api.route("POST", f"/comment/{run_id}", Reply(json={}))
+    plan = {"tasks": [
+        task("read", "api_call", {"url": f"{api.url}/issue/{run_id}"}),
+        task("comment", "api_call", {"method": "POST", "url": f"{api.url}/comment/{run_id}",
+                                     "json": {"text": "{{ tasks.read.output.body.title }}"}},
+             "read", critical=False),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+
+    comment = tasks_by_id(result)["comment"]
+    assert comment["error"]["error_type"] == "SecretNotAllowed"
+    assert "only the plan may name secrets" in comment["error"]["message"]
+    assert comment["attempts"] == 1
+    assert api.calls("POST", f"/comment/{run_id}") == []
+
+
+def test_every_secret_is_masked_whatever_the_task_used_in_keys_and_encodings():
+    store = SecretStore({"A": Secret("alpha/secret+1"), "B": Secret("bravo-secret")})
+    _, masker = store.fill({"url": "https://x/{{ secrets.A }}"})
+    echoed = {
+        "bravo-secret": "written by another task: bravo-secret",
+        "query": "q=alpha%2Fsecret%2B1",
+        "json": '{"v": "alpha\\/secret+1"}',
+        "basic": "YWxwaGEvc2VjcmV0KzE",
+    }
+
+    masked = json.dumps(masker.mask(echoed))
+
+    assert "bravo-secret" not in masked and "alpha" not in masked and "YWxw" not in masked
+    assert masked.count("[secret B]") == 2 and masked.count("[secret A]") == 3
+    assert store.masker().mask("bravo-secret") == "[secret B]"
+
+
+def test_a_modify_gets_redacted_credentials_back_only_for_the_same_destination():
+    config = {"url": "https://api.example.com/x", "headers": {"Authorization": "Bearer abc123"}}
+    plan = Plan.model_validate({"tasks": [task("call", "api_call", config)]})
+    shown = redacted(config)["headers"]
+
+    def modified(url: str) -> dict:
+        decision = FailureDecision(action="modify", reason="r",
+                                   new_config={"url": url, "headers": shown})  # fmt: skip
+        applied = apply_decision(plan, plan.tasks[0], decision)
+        return applied.next_task.action_config.model_dump(by_alias=True)["headers"]
+
+    assert modified("https://api.example.com/y") == {"Authorization": "Bearer abc123"}
+    assert modified("https://collector.evil.example/y") == {"Authorization": REDACTED}

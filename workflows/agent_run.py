@@ -65,6 +65,8 @@ OUTCOME_AS_EXECUTION_STATUS = "outcome-as-execution-status"
 LLM_CALLS_IN_MEMO = "llm-calls-in-memo"
 # Runs started before this patch run a modified config unapproved in approval mode plan.
 PLAN_MODE_MODIFY = "plan-mode-modify-approval"
+# Runs started before budgets existed replay without them (one had no task or LLM call limit).
+BUDGETS = "run-budgets"
 PLAN_ROUNDS = 2
 Verdict = tuple[bool, ApprovalSignal]
 
@@ -94,17 +96,19 @@ class AgentRunWorkflow:
         self._status: RunStatus | None = None
         self._published_status = ""
         self._started_at = workflow.now()
+        self._budgeted = False
         self._result: RunResult | None = None
 
     @workflow.run
     async def run(self, run_input: RunInput) -> RunResult:
         """Plan, approve, execute, and report."""
+        self._budgeted = workflow.patched(BUDGETS)
         self._publish()
         plan = run_input.plan or await self._plan_goal()
         if plan is None:
             return await self._finish(self._final_status())
         self._adopt(plan)
-        over = budgets.plan_over_budget(plan, self._options)
+        over = budgets.plan_over_budget(plan, self._options) if self._budgeted else None
         if over:
             self._run_error = over
             scheduling.mark_never_ran(self._tasks, TaskStatus.SKIPPED, "never ran: " + over)
@@ -165,17 +169,16 @@ class AgentRunWorkflow:
     @edit.validator
     def _validate_edit(self, request: EditRequest) -> None:
         plan, edited = self._edited(request)
-        # Only here, not in the handler: edits accepted before this rule replay as they were.
+        # Only here, not in the handler: edits accepted before these rules replay as they were.
+        over = budgets.plan_over_budget(plan, self._options)
+        if over:
+            raise ValueError(over)
         refused = policy.refusals(plan.tasks if edited == "plan" else [plan.by_id[edited]])
         if refused:
             raise ValueError("; ".join(refused))
 
     def _edited(self, request: EditRequest) -> tuple[Plan, str]:
-        plan, edited = edited_plan(self._waiting(), request)
-        over = budgets.plan_over_budget(plan, self._options)
-        if over:
-            raise ValueError(over)
-        return plan, edited
+        return edited_plan(self._waiting(), request)
 
     @workflow.query(name="status")
     def status(self) -> RunState:
@@ -238,7 +241,7 @@ class AgentRunWorkflow:
         hosts = self._options.allow_hosts
         request = PlanRequest(goal=self._goal, action_types=allowed, allow_hosts=hosts)
         for _ in range(PLAN_ROUNDS):
-            over = budgets.llm_over_budget(self._usage, self._options)
+            over = budgets.llm_over_budget(self._usage, self._options) if self._budgeted else None
             if over:
                 self._run_error = over
                 return None
@@ -409,10 +412,12 @@ class AgentRunWorkflow:
             self._note_cancellation()
 
     async def _run_deadline(self, max_seconds: float) -> None:
-        """One durable timer for the run's wall-clock budget: when it fires, the run stops."""
-        elapsed = (workflow.now() - self._started_at).total_seconds()
-        await workflow.sleep(max(max_seconds - elapsed, 0))
-        elapsed = (workflow.now() - self._started_at).total_seconds()
+        """One durable timer for the run's wall-clock budget, from the start of execution
+        (planning and waiting for the plan's approval do not count): when it fires, the run
+        stops."""
+        execution_started = workflow.now()
+        await workflow.sleep(max_seconds)
+        elapsed = (workflow.now() - execution_started).total_seconds()
         self._run_error = self._run_error or budgets.run_time_exceeded(elapsed, self._options)
 
     def _without_finished(self, running: dict[str, asyncio.Task[None]]) -> dict[str, Any]:
@@ -532,7 +537,7 @@ class AgentRunWorkflow:
         note = decisions.budget_note(self._options, self._decisions, self._analyses, task.id)
         if note:
             return decisions.fallback_decision(task, note), "fallback"
-        over = budgets.llm_over_budget(self._usage, self._options)
+        over = budgets.llm_over_budget(self._usage, self._options) if self._budgeted else None
         if over:
             self._run_error = self._run_error or over
             return decisions.fallback_decision(task, over), "fallback"

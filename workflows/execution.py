@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from core.plan import Task, validate_action_config
     from core.references import UnresolvedReference, resolve
     from core.registry import ACTIONS
+    from core.secrets import secret_reference_count
     from workflows.budgets import poll_interval, polls_exhausted
 
 # Runs started before this patch poll as often and as long as their config says.
@@ -165,11 +166,13 @@ async def execute_action(
     """Run an action's activity (`task`'s own, or `action_type`'s for a look at the world);
     TaskFailed when its attempts are used up, asyncio.CancelledError when it was cancelled."""
     action_type = action_type or task.action_type
+    planned = task.action_config.model_dump(by_alias=True, mode="json")
     request = ActionRequest(
         task_id=task.id,
         action_type=action_type,
         config=config.model_dump(by_alias=True, mode="json"),
         allow_hosts=options.allow_hosts,
+        planned_secret_references=secret_reference_count(planned),
     )
     try:
         return await workflow.execute_activity(

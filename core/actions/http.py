@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.actions.base import ActionSpec, TimedActionConfig, preview
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 SAFE_METHODS = {"GET", "HEAD"}
+
+
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class ApiCallConfig(TimedActionConfig):
@@ -27,6 +31,16 @@ class ApiCallConfig(TimedActionConfig):
         description="for methods other than GET and HEAD: send an Idempotency-Key header (true),"
         " under another header name (a string), or none (false)",
     )
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _header_name(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not HEADER_NAME.fullmatch(value):
+            raise ValueError(
+                f"idempotency_key {value!r} is not a header name (letters, digits and "
+                "!#$%&'*+-.^_`|~, no spaces): give true, false or a name like X-Request-Id"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod
