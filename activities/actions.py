@@ -19,6 +19,7 @@ from activities.network import NetworkRefused, refusal_error
 from core.actions.base import Action
 from core.errors import ActionError, EngineError, ErrorType, non_retryable
 from core.messages import ActionRequest, ActionResult
+from core.policy import destinations
 
 logger = structlog.get_logger("activities")
 # Heartbeats let Temporal deliver cancellation and notice a dead worker within the heartbeat
@@ -76,8 +77,8 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
             filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
             config = action.config_model.model_validate(filled)
             if masker.used:
-                destinations = action.destinations(config) if action.destinations else []
-                masker.check(destinations, action.action_type)
+                sends_to = destinations(action.action_type, config) or []
+                masker.check(sends_to, action.action_type)
             task_ctx = ctx.for_run(
                 request.allow_hosts, workflow_id=info.workflow_id or "",
                 run_id=info.workflow_run_id or "", task_id=request.task_id,

@@ -13,7 +13,7 @@ from typing import Any
 
 from activities.base import ActionContext
 from core.actions.base import Action
-from core.actions.files import SPEC, FileOperationConfig
+from core.actions.files import SPEC, FileOperationConfig, spelled_out_of_workspace
 from core.errors import ErrorType, non_retryable
 
 NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
@@ -22,20 +22,14 @@ NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | NO_FOLLOW
 
 def resolve_in_workspace(workspace_dir: Path, relative_path: str) -> Path:
     """The absolute path of `relative_path` in the workspace, refusing any way out of it."""
-    if "\x00" in relative_path:
-        raise non_retryable(
-            f"path {relative_path!r} holds a NUL byte", ErrorType.PATH_OUTSIDE_WORKSPACE
-        )
-    if Path(relative_path).is_absolute():
-        raise non_retryable(
-            f"path {relative_path!r} is absolute; give a path relative to the workspace",
-            ErrorType.PATH_OUTSIDE_WORKSPACE,
-        )
+    spelled_out = spelled_out_of_workspace(relative_path)
+    if spelled_out:
+        raise non_retryable(spelled_out, ErrorType.PATH_OUTSIDE_WORKSPACE)
     root = workspace_dir.resolve()
     resolved = (root / relative_path).resolve()
     if not _inside(resolved, root):
         raise non_retryable(
-            f"path {relative_path!r} leads outside the workspace {root} (via '..' or a symlink)",
+            f"path {relative_path!r} leads outside the workspace {root} through a symlink",
             ErrorType.PATH_OUTSIDE_WORKSPACE,
         )
     return resolved

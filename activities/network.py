@@ -27,8 +27,8 @@ import httpx
 
 from core.errors import ActionError, ErrorType
 from core.network import AllowRule, IPAddress, address_category, parse_rules
-from core.plan import Plan, Task
-from core.registry import ACTIONS
+from core.plan import Plan
+from core.policy import destinations
 
 
 class NetworkRefused(Exception):
@@ -186,7 +186,7 @@ class PlanNetworkCheck:
         policy = self.clients.policy_of_run(allow_hosts)
         refused = []
         for task in plan.tasks:
-            for host, port in _destinations(task):
+            for host, port in destinations(task.action_type, task.action_config) or []:
                 if "{{" in host or (host, port) in self.trusted:
                     continue
                 try:
@@ -196,11 +196,3 @@ class PlanNetworkCheck:
                 except httpcore.ConnectError:
                     continue
         return refused
-
-
-def _destinations(task: Task) -> list[tuple[str, int]]:
-    rule = ACTIONS[task.action_type].destinations
-    try:
-        return rule(task.action_config) if rule else []
-    except Exception:  # a plug-in's bug: its task is checked where it connects
-        return []

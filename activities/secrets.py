@@ -58,6 +58,7 @@ class SecretStore:
 
     def __init__(self, secrets: Mapping[str, Secret] | None = None) -> None:
         self._secrets = dict(secrets or {})
+        self._replacements = _replacements(self._secrets)  # what masking looks for, once
 
     @classmethod
     def load(
@@ -78,7 +79,7 @@ class SecretStore:
     def masker(self) -> Masker:
         """A masker of every secret, for a task that used none (what it returns may still
         echo one that another task wrote somewhere)."""
-        return Masker({}, self._secrets)
+        return Masker({}, self._replacements)
 
     def fill(
         self, config: dict[str, Any], planned_references: int | None = None
@@ -106,7 +107,7 @@ class SecretStore:
                 retryable=False,
             )
         used = {name: self._secrets[name] for name in names}
-        return _filled(config, used), Masker(used, self._secrets)
+        return _filled(config, used), Masker(used, self._replacements)
 
 
 class Masker:
@@ -114,10 +115,10 @@ class Masker:
     common encodings too) in what the task returns or raises."""
 
     def __init__(
-        self, used: Mapping[str, Secret], every: Mapping[str, Secret] | None = None
+        self, used: Mapping[str, Secret], replacements: list[tuple[str, str]] | None = None
     ) -> None:
         self._used = dict(used)
-        self._replacements = _replacements({**(every or {}), **used})
+        self._replacements = replacements if replacements is not None else _replacements(used)
 
     @property
     def used(self) -> bool:

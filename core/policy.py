@@ -1,7 +1,8 @@
 """What the engine refuses in a plan before it runs: each action's `refusal` rule (a file path
-out of the workspace). Applied to new plans (the client, the planner, edits), never to runs
-already recorded. What needs the worker's view of the world (the network policy) is checked
-by the planner activity and, for every plan, where the action connects."""
+out of the workspace), applied to new plans (the client, the planner, edits), never to runs
+already recorded. Also where a config sends data (each action's `destinations`). What needs
+the worker's view of the world (the network policy) is checked by the planner activity and,
+for every plan, where the action connects."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def config_refusal(action_type: str, config: Any) -> str:
         return rule(config) if rule else ""
     except Exception as error:
         return f"the refusal rule of {action_type} failed ({type(error).__name__}: {error})"
+
+
+def destinations(action_type: str, config: Any) -> list[tuple[str, int]] | None:
+    """The (host, port) a config sends data to ([] for an action that sends nowhere); None
+    when the action's rule fails (a plug-in's bug): nowhere is known."""
+    rule = ACTIONS[action_type].destinations
+    try:
+        return rule(config) if rule else []
+    except Exception:
+        return None
 
 
 def refusals(tasks: Iterable[Task]) -> list[str]:

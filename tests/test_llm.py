@@ -185,14 +185,18 @@ async def test_transient_failures_are_retried_then_the_next_endpoint_takes_its_t
     assert reply.call.endpoint == backup_name
 
 
+# A failed task for the analyst to decide on.
+FAILED_WAIT = AnalysisRequest(
+    goal="g",
+    task={"id": "t", "action_type": "wait", "action_config": {"seconds": 1}},
+    failure=TaskFailure(message="boom"),
+    allowed_actions=["retry", "fail_workflow"],
+)
+
+
 async def test_an_analyst_reply_invalid_twice_fails_with_the_tokens_it_spent(local_llm):
     local_llm.script("Failed task", "not json", '{"action": "explode", "reason": "?"}')
-    request = AnalysisRequest(
-        goal="g",
-        task={"id": "t", "action_type": "wait", "action_config": {"seconds": 1}},
-        failure=TaskFailure(message="boom"),
-        allowed_actions=["retry", "fail_workflow"],
-    )
+    request = FAILED_WAIT
 
     with pytest.raises(LLMError) as caught:
         await decide(client_for(local_llm), request, max_tokens=100)
@@ -271,12 +275,7 @@ async def test_a_key_kept_in_dotenv_reaches_the_server(local_llm, tmp_path, monk
 
 async def test_an_analyst_repair_that_fails_still_counts_the_first_reply(local_llm):
     local_llm.script("Failed task", "not json", ScriptedLLM.slow(3, {"action": "retry"}))
-    request = AnalysisRequest(
-        goal="g",
-        task={"id": "t", "action_type": "wait", "action_config": {"seconds": 1}},
-        failure=TaskFailure(message="boom"),
-        allowed_actions=["retry", "fail_workflow"],
-    )
+    request = FAILED_WAIT
 
     with pytest.raises(LLMError) as caught:
         await decide(client_for(local_llm, timeout=0.5), request, max_tokens=100)

@@ -16,7 +16,7 @@ from core.messages import (
     TaskStatus,
 )
 from core.plan import Plan, Task
-from core.registry import ACTIONS
+from core.policy import destinations
 from core.secrets import redacted, unredacted
 
 
@@ -75,8 +75,10 @@ def apply_decision(plan: Plan, task: Task, decision: FailureDecision) -> Applied
             modified = task.with_config(new_config)
             # What the analyst saw as [redacted] goes back in, unless the task now sends
             # elsewhere: a credential never follows a changed destination.
-            sends_to = _destinations(task)
-            if sends_to is not None and _destinations(modified) == sends_to:
+            sends_to = destinations(task.action_type, task.action_config)
+            if sends_to is not None and sends_to == destinations(
+                modified.action_type, modified.action_config
+            ):
                 modified = task.with_config(unredacted(new_config, original))
             return Applied("modify", "", modified, plan.replace_task(modified))
         except ValueError as error:
@@ -85,15 +87,6 @@ def apply_decision(plan: Plan, task: Task, decision: FailureDecision) -> Applied
     if decision.action == "skip" and task.critical:
         return Applied("fail_workflow", "skip is not allowed for a critical task", None, plan)
     return Applied(decision.action, "", None, plan)
-
-
-def _destinations(task: Task) -> list[tuple[str, int]] | None:
-    """Where the task sends data; None when its rule fails (a plug-in's bug)."""
-    rule = ACTIONS[task.action_type].destinations
-    try:
-        return rule(task.action_config) if rule else []
-    except Exception:
-        return None
 
 
 def ended_status(applied: DecisionAction, source: str) -> TaskStatus | None:

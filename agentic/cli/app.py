@@ -280,9 +280,12 @@ async def approve(
     run_id: RunIdArgument, task: TaskOption = None, by: ByOption = "", reason: ReasonOption = ""
 ) -> None:
     """Approve a run's plan, or with --task one risky task."""
-    who = by or current_user()
-    await steer(run_id, lambda run: run.approve(task=task, by=who, reason=reason))
-    console.print(f"approve sent for {_verdict_target(run_id, task)}")
+    await steer(
+        run_id,
+        by,
+        lambda run, who: run.approve(task=task, by=who, reason=reason),
+        f"approve sent for {_verdict_target(run_id, task)}",
+    )
 
 
 @app.command()
@@ -296,9 +299,12 @@ async def reject(
     """Reject a run's plan (the run ends as rejected), or with --task skip one risky task."""
     if not reason:
         fail("give a reason: --reason TEXT")
-    who = by or current_user()
-    await steer(run_id, lambda run: run.reject(task=task, by=who, reason=reason))
-    console.print(f"reject sent for {_verdict_target(run_id, task)}")
+    await steer(
+        run_id,
+        by,
+        lambda run, who: run.reject(task=task, by=who, reason=reason),
+        f"reject sent for {_verdict_target(run_id, task)}",
+    )
 
 
 def _verdict_target(run_id: str, task: str | None) -> str:
@@ -309,9 +315,12 @@ def _verdict_target(run_id: str, task: str | None) -> str:
 @command
 async def cancel(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Stop a run: no new tasks start, running ones are cancelled (Temporal cancellation)."""
-    who = by or current_user()
-    await steer(run_id, lambda run: run.cancel(reason=reason, by=who))
-    console.print(f"cancel requested for {run_id}")
+    await steer(
+        run_id,
+        by,
+        lambda run, who: run.cancel(reason=reason, by=who),
+        f"cancel requested for {run_id}",
+    )
 
 
 @app.command()
@@ -324,27 +333,27 @@ async def terminate(
     """Stop a run now, without cleanup (Temporal terminate); the reason is recorded."""
     if not reason:
         fail("give a reason: --reason TEXT")
-    who = by or current_user()
-    await steer(run_id, lambda run: run.terminate(reason=reason, by=who))
-    console.print(f"terminated {run_id}")
+    await steer(
+        run_id, by, lambda run, who: run.terminate(reason=reason, by=who), f"terminated {run_id}"
+    )
 
 
 @app.command()
 @command
 async def pause(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Start no new task until resume; running tasks finish."""
-    who = by or current_user()
-    await steer(run_id, lambda run: run.pause(reason=reason, by=who))
-    console.print(f"pause sent to {run_id}")
+    await steer(
+        run_id, by, lambda run, who: run.pause(reason=reason, by=who), f"pause sent to {run_id}"
+    )
 
 
 @app.command()
 @command
 async def resume(run_id: RunIdArgument, reason: ReasonOption = "", by: ByOption = "") -> None:
     """Schedule tasks again after pause."""
-    who = by or current_user()
-    await steer(run_id, lambda run: run.resume(reason=reason, by=who))
-    console.print(f"resume sent to {run_id}")
+    await steer(
+        run_id, by, lambda run, who: run.resume(reason=reason, by=who), f"resume sent to {run_id}"
+    )
 
 
 @app.command()

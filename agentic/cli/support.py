@@ -215,10 +215,14 @@ async def connect_client() -> AgentClient:
     return await AgentClient.connect(get_settings())
 
 
-async def steer(run_id: str, act: Callable[[RunHandle], Awaitable[None]]) -> None:
-    """Apply a signal or a Temporal request to an existing run (errors say what was wrong)."""
+async def steer(
+    run_id: str, by: str, act: Callable[[RunHandle, str], Awaitable[None]], done: str
+) -> None:
+    """Apply a signal or a Temporal request to an existing run on behalf of `by` (default:
+    the current user), then say `done` (errors say what was wrong)."""
     handle = await (await connect_client()).get(run_id)
-    await act(handle)
+    await act(handle, by or current_user())
+    console.print(done)
 
 
 def exit_code_for(status: RunStatus) -> int:

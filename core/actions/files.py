@@ -35,9 +35,11 @@ def path_refusal(config: FileOperationConfig) -> str:
     """Why a path is refused before anything runs: its spelling alone leads out of the
     workspace. Symlinks are checked where the file is opened (activities/files.py), and a
     path made by a reference once it has its value."""
-    path = config.path
-    if "{{" in path:
-        return ""
+    return "" if "{{" in config.path else spelled_out_of_workspace(config.path)
+
+
+def spelled_out_of_workspace(path: str) -> str:
+    """Why `path` leads out of the workspace by its spelling ("" when it does not)."""
     if "\0" in path:
         return f"path {path!r} contains a NUL byte"
     if PurePosixPath(path).is_absolute():
