@@ -15,11 +15,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.base import ActionContext
+from activities.blobs import check_history_size
 from activities.network import NetworkRefused, refusal_error
 from core.actions.base import Action
 from core.errors import ActionError, EngineError, ErrorType, non_retryable
 from core.messages import ActionRequest, ActionResult
 from core.policy import destinations
+from core.references import UnresolvedReference, resolve
 
 logger = structlog.get_logger("activities")
 # Heartbeats let Temporal deliver cancellation and notice a dead worker within the heartbeat
@@ -74,7 +76,8 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
         started = time.monotonic()
         masker = ctx.secrets.masker()
         try:
-            filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
+            resolved = await resolved_config(request, ctx)
+            filled, masker = ctx.secrets.fill(resolved, request.planned_secret_references)
             config = action.config_model.model_validate(filled)
             if masker.used:
                 sends_to = destinations(action.action_type, config) or []
@@ -85,6 +88,8 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
                 activity_id=info.activity_id, masker=masker,
             )  # fmt: skip
             output = await run_with_heartbeats(run(config, task_ctx))
+            kept = await ctx.blobs.offload(masker.mask(output), info.workflow_id or "")
+            check_history_size(kept)
         except ValidationError as error:
             message = masker.mask(f"invalid config: {error}")
             failure = non_retryable(message, ErrorType.INVALID_CONFIG)
@@ -115,9 +120,22 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
                                 type(error).__name__, retryable=True)  # fmt: skip
             raise temporal_error(crash, info.attempt) from None
         log.info("action_completed", seconds=round(time.monotonic() - started, 4))
-        return ActionResult(output=masker.mask(output), attempt=info.attempt)
+        return ActionResult(output=kept, attempt=info.attempt)
 
     return run_action
+
+
+async def resolved_config(request: ActionRequest, ctx: ActionContext) -> dict[str, Any]:
+    """The request's config with its references resolved: by the workflow already, or here
+    when they point into outputs kept in the blob store (the workflow never loads those)."""
+    if not request.outputs:
+        return request.config
+    outputs = await ctx.blobs.load(request.outputs)
+    try:
+        resolved: dict[str, Any] = resolve(request.config, outputs)
+    except UnresolvedReference as error:
+        raise non_retryable(str(error), ErrorType.UNRESOLVED_REFERENCE) from None
+    return resolved
 
 
 def action_activities(actions: list[Action], ctx: ActionContext) -> list[Callable[..., Any]]:

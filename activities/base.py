@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from activities.blobs import Blobs, DirectoryBlobStore
 from activities.secrets import Masker, SecretStore
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class ActionContext:
     http_clients: HttpClients | None = None
     network: NetworkPolicy | None = None
     secrets: SecretStore = field(default_factory=SecretStore)
+    blobs: Blobs = field(default_factory=lambda: Blobs(DirectoryBlobStore(Path(".data/blobs"))))
     workflow_id: str = ""
     run_id: str = ""
     task_id: str = ""

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -42,9 +42,11 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentic.errors import (
+    BlobStoreError,
     EditRefused,
     InvalidPlan,
     InvalidQuery,
+    NoOutput,
     NotWaiting,
     RunAlreadyStarted,
     RunEnded,
@@ -54,6 +56,8 @@ from agentic.errors import (
 )
 from agentic.runtime import connect, web_ui_link
 from agentic.settings import Settings, get_settings
+from core.blobs import holds_blobs
+from core.errors import ActionError
 from core.messages import (
     OUTCOME_ERROR_TYPES,
     ApprovalSignal,
@@ -65,8 +69,10 @@ from core.messages import (
     RunOptions,
     RunResult,
     RunState,
+    TaskResult,
     TaskStatus,
 )
+from core.metrics import RunReport, run_report
 from core.plan import Plan, format_validation_error
 from core.policy import plan_refusals
 from workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
@@ -108,6 +114,19 @@ class RunSummary(BaseModel):
     tasks: int | None = None
     started: datetime | None = None
     closed: datetime | None = None
+
+
+class CleanupReport(BaseModel):
+    """What `cleanup` removed from the blob store (or would, with --dry-run)."""
+
+    location: str
+    removed_runs: list[str] = Field(default_factory=list)
+    removed_blobs: int = 0
+    removed_bytes: int = 0
+    kept_runs: int = 0
+
+
+_UNKNOWN_RUN = object()
 
 
 class AgentClient:
@@ -226,6 +245,50 @@ class AgentClient:
         """The run's page in the Temporal Web UI."""
         return web_ui_link(self.settings, workflow_id)
 
+    async def cleanup(self, older_than_days: float, *, dry_run: bool = False) -> CleanupReport:
+        """Remove the stored outputs (blob store) of runs that ended more than
+        `older_than_days` ago, and of runs Temporal no longer knows whose outputs are that
+        old; a run still going keeps its outputs. With `dry_run`, only say what would go."""
+        from activities.blobs import age_days, open_store  # the store's clients load on use
+
+        try:
+            store = open_store(self.settings.blob_location)
+            stored_runs = await store.runs()
+        except Exception as error:
+            raise BlobStoreError(f"blob store {self.settings.blob_location}: {error}") from None
+        report = CleanupReport(location=store.location)
+        now = datetime.now(UTC)
+        for stored in stored_runs:
+            closed = await self._closed_at(stored.workflow_id)
+            if closed is None:  # still running
+                expired = False
+            elif closed is _UNKNOWN_RUN:
+                expired = age_days(stored) >= older_than_days
+            else:
+                expired = (now - closed).total_seconds() >= older_than_days * 86400
+            if not expired:
+                report.kept_runs += 1
+                continue
+            report.removed_runs.append(stored.workflow_id)
+            report.removed_blobs += stored.count
+            report.removed_bytes += stored.size
+            if not dry_run:
+                await store.delete_run(stored.workflow_id)
+        return report
+
+    async def _closed_at(self, workflow_id: str) -> Any:
+        """When the run closed; None while it runs; `_UNKNOWN_RUN` when Temporal has no run
+        of that id (its history is gone, or it was never a run)."""
+        try:
+            description = await self.temporal.get_workflow_handle(workflow_id).describe()
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return _UNKNOWN_RUN
+            raise
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return None
+        return description.close_time or _UNKNOWN_RUN
+
 
 class RunHandle:
     """One run: its state, its result, and the signals and updates that steer it."""
@@ -284,6 +347,60 @@ class RunHandle:
                 f"run {self.workflow_id} {_ended_how(error.cause)} and has no result; "
                 f"'status {self.workflow_id}' shows its tasks"
             ) from error
+
+    async def task_output(self, task_id: str) -> TaskResult:
+        """A completed task with its whole output as the run holds it: parts kept in the blob
+        store stay references (`core.blobs.BlobRef`). `NoOutput` for a task not in the plan or
+        not completed."""
+        if await self.is_running():
+            task = await self._query_output(task_id)
+            tasks = [task] if task is not None else (await self.status()).tasks
+        else:
+            tasks = (await self._last_state()).tasks
+            task = next((t for t in tasks if t.task_id == task_id), None)
+        if task is None:
+            known = ", ".join(t.task_id for t in tasks) or "none"
+            raise NoOutput(f"run {self.workflow_id} has no task {task_id!r} (its tasks: {known})")
+        if task.status != TaskStatus.COMPLETED:
+            reason = task.reason or (task.error.message if task.error else "")
+            why = f": {reason}" if reason else ""
+            raise NoOutput(f"task {task_id!r} has no output: it is {task.status.value}{why}")
+        return task
+
+    async def output(self, task_id: str) -> Any:
+        """A completed task's whole output, with the parts kept in the blob store (BLOB_STORE)
+        loaded and checked against their hash (`BlobStoreError` when that fails)."""
+        return await load_output((await self.task_output(task_id)).output, self._client.settings)
+
+    async def _query_output(self, task_id: str) -> TaskResult | None:
+        try:
+            return await self._handle.query(
+                AgentRunWorkflow.output, task_id, rpc_timeout=CALL_TIMEOUT
+            )
+        except RPCError as error:
+            raise WorkerUnavailable(
+                f"the run {self.workflow_id!r} did not answer the output query ({error}); "
+                "is a worker running?"
+            ) from None
+
+    async def _last_state(self) -> RunResult | RunState:
+        """An ended run's result, or its last state when it has none (terminated)."""
+        try:
+            return await self.result()
+        except RunResultUnavailable:
+            return await self.status()
+
+    async def metrics(self) -> RunReport:
+        """The run's metrics (`core.metrics.RunReport`): from its state while it runs (running
+        tasks measured until now), else from its result; a run without one (terminated) from
+        its last state. Costs are estimated with the LLM_PRICES setting."""
+        prices = self._client.settings.llm_prices
+        if await self.is_running():
+            return run_report(await self.status(), prices, now=datetime.now(UTC))
+        try:
+            return run_report(await self.result(), prices)
+        except RunResultUnavailable:
+            return run_report(await self.status(), prices)
 
     async def watch(self, interval: float = WATCH_INTERVAL_SECONDS) -> AsyncIterator[RunState]:
         """The run's state now, then each time it changes, until the run ends."""
@@ -381,6 +498,18 @@ class RunHandle:
         if answered is None:
             raise RunResultUnavailable(f"run {self.workflow_id} was cancelled before a result")
         return answered
+
+
+async def load_output(value: Any, settings: Settings) -> Any:
+    """An output with its parts kept in the blob store loaded (nothing to load: as it is)."""
+    if not holds_blobs(value):
+        return value
+    from activities.blobs import Blobs, open_store  # the blob store's clients load on use
+
+    try:
+        return await Blobs(open_store(settings.blob_location)).load(value)
+    except (ValueError, ActionError) as error:
+        raise BlobStoreError(str(error)) from None
 
 
 def stop_reason(reason: str, by: str) -> str:

@@ -12,7 +12,10 @@
     ├── InvalidPlan            a plan (or a plan file) that does not validate
     ├── InvalidQuery           a List Filter the server refused
     ├── PluginError            an action plug-in that cannot be loaded
-    └── SecretsError           a SECRETS_FILE that cannot be read
+    ├── SecretsError           a SECRETS_FILE that cannot be read
+    ├── NoOutput               a task that has no output (unknown, or not completed)
+    └── BlobStoreError         a BLOB_STORE that cannot be opened, or a stored output that
+                               cannot be read from it
 
 Each message says what was wrong and, where it can, what to do.
 """
@@ -70,3 +73,11 @@ class PluginError(AgenticError):
 
 class SecretsError(AgenticError):
     """A SECRETS_FILE that cannot be read."""
+
+
+class NoOutput(AgenticError):
+    """A task that has no output: not in the plan, or not completed."""
+
+
+class BlobStoreError(AgenticError):
+    """A BLOB_STORE that cannot be opened, or a stored output that cannot be read from it."""

@@ -6,6 +6,7 @@ deterministic), so anything a workflow needs travels in its input.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentic.codec import EncryptionKeys
+from agentic.logging import LogFormat
 from agents.endpoints import OPENAI_DEFAULT_BASE_URL, LLMEndpoint
+from core.metrics import PRICES_HELP, ModelPrice
 from core.network import AllowRule, parse_rules
 
 OutputModeSetting = Literal[
@@ -48,6 +51,11 @@ class Settings(BaseSettings):
     llm_planner_max_tokens: int = Field(4096, ge=16)
     llm_analyst_max_tokens: int = Field(1024, ge=16)
     llm_endpoint_attempts: int = Field(2, ge=1, le=20)
+    llm_prices: dict[str, ModelPrice] | None = Field(
+        None,
+        description='JSON object of model -> {"prompt": USD, "completion": USD} per 1M tokens, '
+        "for the estimated cost in `metrics`",
+    )
 
     http_allow_hosts: str = Field(
         "",
@@ -89,8 +97,22 @@ class Settings(BaseSettings):
         None, description="host:port where the worker serves Prometheus metrics (/metrics)"
     )
     data_dir: Path = Path(".data")
+    blob_store: str = Field(
+        "",
+        description="where outputs too large for the history are kept: a directory, or "
+        "s3://bucket/prefix (boto3's AWS_* settings; AWS_ENDPOINT_URL for a store that is not "
+        "AWS); default: DATA_DIR/blobs",
+    )
+    blob_threshold_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        le=1_000_000,
+        description="an output larger than this (as JSON) goes to the blob store",
+    )
     log_level: str = "INFO"
-    log_format: str = Field("console", description="console or json")
+    log_format: LogFormat = Field(
+        "auto", description="console, json, or auto: console on a terminal, else JSON lines"
+    )
 
     @property
     def llm_configured(self) -> bool:
@@ -106,6 +128,9 @@ class Settings(BaseSettings):
     run_max_seconds: float | None = Field(None, gt=0)
     poll_min_interval_seconds: float = Field(1.0, ge=0, le=3600)
     poll_max_checks: int = Field(1000, ge=1)
+    continue_as_new_after_tasks: int = Field(
+        500, ge=1, description="default of the run option continue_as_new_after_tasks"
+    )
 
     def run_option_defaults(self) -> dict[str, Any]:
         """What runs started by the CLI or the Python API get unless told otherwise."""
@@ -118,6 +143,7 @@ class Settings(BaseSettings):
             "max_run_seconds": self.run_max_seconds,
             "poll_min_interval_seconds": self.poll_min_interval_seconds,
             "poll_max_checks": self.poll_max_checks,
+            "continue_as_new_after_tasks": self.continue_as_new_after_tasks,
         }
 
     @field_validator("payload_encryption_keys")
@@ -125,6 +151,19 @@ class Settings(BaseSettings):
     def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             EncryptionKeys.parse(value.get_secret_value())
+        return value
+
+    @field_validator("llm_prices", mode="before")
+    @classmethod
+    def _prices_parse(cls, value: Any) -> Any:
+        # Not JSON, pydantic-settings hands the raw text over: say what the setting looks like.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not valid JSON ({error.msg}); give {PRICES_HELP}") from None
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"give a JSON object: {PRICES_HELP}")
         return value
 
     @field_validator("http_allow_hosts")
@@ -137,6 +176,12 @@ class Settings(BaseSettings):
     def allow_rules(self) -> tuple[AllowRule, ...]:
         """HTTP_ALLOW_HOSTS, parsed."""
         return parse_rules(self.http_allow_hosts.split(","))
+
+    @property
+    def blob_location(self) -> str:
+        """BLOB_STORE, or the directory DATA_DIR/blobs (absolute: the CLI and the worker may
+        run in different directories only when it is set)."""
+        return self.blob_store or str((self.data_dir / "blobs").resolve())
 
     @property
     def action_module_names(self) -> list[str]:

@@ -13,12 +13,13 @@ from pydantic import ValidationError
 
 from activities.actions import action_activities
 from activities.base import ActionContext
+from activities.blobs import Blobs, open_store
 from activities.builtin import BUILTIN_ACTIONS
 from activities.llm import TokenLimits, llm_activities
 from activities.network import HttpClients, NetworkPolicy, PlanNetworkCheck
 from activities.postgres import close_pools
 from activities.secrets import SecretStore
-from agentic.errors import AgenticError, PluginError, SecretsError
+from agentic.errors import AgenticError, BlobStoreError, PluginError, SecretsError
 from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
@@ -51,6 +52,7 @@ async def run_worker(
     register_actions(every_action)
     stop = stop or _stop_on_signals()
     secrets = load_secrets(settings)  # a bad secrets file is said before anything starts
+    blobs = open_blobs(settings)
     client = await connect(settings, serve_metrics=True)
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +74,7 @@ async def run_worker(
             file_max_read_bytes=settings.file_max_read_bytes,
             max_response_bytes=settings.http_max_response_bytes,
             secrets=secrets,
+            blobs=blobs,
         )
         resources.push_async_callback(close_pools, context)
         llm = LLMClient.from_settings(settings)
@@ -107,6 +110,14 @@ def load_secrets(settings: Settings) -> SecretStore:
         return SecretStore.load(settings.secrets_file)
     except ValueError as error:
         raise SecretsError(str(error)) from None
+
+
+def open_blobs(settings: Settings) -> Blobs:
+    """The blob store BLOB_STORE names, with BLOB_THRESHOLD_BYTES; a bad one is one line."""
+    try:
+        return Blobs(open_store(settings.blob_location), settings.blob_threshold_bytes)
+    except ValueError as error:
+        raise BlobStoreError(str(error)) from None
 
 
 def own_destinations(settings: Settings) -> frozenset[tuple[str, int]]:

@@ -19,6 +19,11 @@ class ErrorType(StrEnum):
     UNRESOLVED_REFERENCE = "UnresolvedReference"
     NOT_CONFIGURED = "NotConfigured"
     TIMEOUT = "Timeout"
+    OUTPUT_TOO_LARGE = "OutputTooLarge"
+    # the blob store (outputs too large for the history)
+    BLOB_MISSING = "BlobMissing"
+    BLOB_CORRUPT = "BlobCorrupt"
+    BLOB_STORE_UNAVAILABLE = "BlobStoreUnavailable"
     # api_call, poll
     HTTP_CLIENT_ERROR = "HttpClientError"
     HTTP_RETRYABLE_STATUS = "HttpRetryableStatus"

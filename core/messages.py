@@ -70,6 +70,12 @@ class RunOptions(BaseModel):
         1.0, ge=0, le=3600, allow_inf_nan=False, description="the shortest poll interval used"
     )
     poll_max_checks: int = Field(1000, ge=1, description="checks one poll task may make")
+    continue_as_new_after_tasks: int = Field(
+        500,
+        ge=1,
+        description="the run continues as new (a fresh history, same workflow id) after this "
+        "many tasks ended in one history, or sooner when Temporal suggests it",
+    )
     allow_hosts: list[str] = Field(
         default_factory=list,
         description="hosts this run may reach besides the worker's HTTP_ALLOW_HOSTS (the "
@@ -89,6 +95,9 @@ class RunInput(BaseModel):
     goal: str | None = None
     plan: Plan | None = None
     options: RunOptions = Field(default_factory=RunOptions)
+    carried: CarriedState | None = Field(
+        None, description="the state of the run so far, when it continued as new"
+    )
 
     @model_validator(mode="after")
     def _goal_or_plan(self) -> RunInput:
@@ -334,6 +343,11 @@ class ActionRequest(BaseModel):
         description="secret references in the task's config as planned, before references to "
         "outputs were resolved (more in `config`: an output brought them)",
     )
+    outputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="when `config` refers to outputs kept in the blob store, its references "
+        "are left for the activity to resolve from these outputs (task id -> output)",
+    )
 
 
 class ActionResult(BaseModel):
@@ -382,3 +396,24 @@ class AnalysisReply(BaseModel):
     decision: FailureDecision
     usage: TokenUsage = Field(default_factory=TokenUsage)
     calls: list[LLMCall] = Field(default_factory=list)
+
+
+class CarriedState(BaseModel):
+    """What a run carries into its next history when it continues as new (its plan travels
+    in `RunInput.plan`): where every task is, with its output, and what the run decided,
+    spent and was told so far."""
+
+    tasks: list[TaskResult]
+    decisions: list[DecisionRecord] = Field(default_factory=list)
+    analyses: int = 0
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    llm_calls: list[LLMCall] = Field(default_factory=list)
+    paused: PauseSignal | None = None
+    pause_changes: int = 0
+    published_status: str = ""
+    started_at: datetime
+    execution_started_at: datetime
+    histories: int = Field(1, description="how many histories the run had before this one")
+
+
+RunInput.model_rebuild()

@@ -174,6 +174,7 @@ def stack(
         "TEMPORAL_UI_URL": temporal_server.ui_url,
         "TASK_QUEUE": f"tests-{uuid.uuid4().hex[:8]}",
         "WORKSPACE_DIR": str(workspace),
+        "BLOB_STORE": str(root / "blobs"),
         "OPENAI_BASE_URL": llm.base_url,
         "OPENAI_API_KEY": "test-key",
         "OPENAI_MODEL": "scripted-model",

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         AnalysisReply,
         ApprovalSignal,
         CancelSignal,
+        CarriedState,
         DecisionRecord,
         EditRequest,
         EditResult,
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         ACTION_HEARTBEAT_TIMEOUT,
         TaskFailed,
         cause_message,
+        deferred_outputs,
         execute_action,
         resolved_config,
         run_round,
@@ -67,6 +69,8 @@ LLM_CALLS_IN_MEMO = "llm-calls-in-memo"
 PLAN_MODE_MODIFY = "plan-mode-modify-approval"
 # Runs started before budgets existed replay without them (one had no task or LLM call limit).
 BUDGETS = "run-budgets"
+# Runs started before this patch never continue as new.
+CONTINUE_AS_NEW = "continue-as-new"
 PLAN_ROUNDS = 2
 Verdict = tuple[bool, ApprovalSignal]
 
@@ -96,13 +100,22 @@ class AgentRunWorkflow:
         self._status: RunStatus | None = None
         self._published_status = ""
         self._started_at = workflow.now()
+        self._execution_started_at = self._started_at
         self._budgeted = False
         self._result: RunResult | None = None
+        self._histories = 1
+        self._ended_here = 0  # tasks ended in this history
+        self._continuing = False
+        if run_input.carried is not None:
+            self._restore(run_input.plan, run_input.carried)
 
     @workflow.run
     async def run(self, run_input: RunInput) -> RunResult:
         """Plan, approve, execute, and report."""
         self._budgeted = workflow.patched(BUDGETS)
+        if run_input.carried is not None:
+            await self._execute_plan()
+            return await self._finish(self._final_status())
         self._publish()
         plan = run_input.plan or await self._plan_goal()
         if plan is None:
@@ -203,6 +216,12 @@ class AgentRunWorkflow:
             paused=self._paused is not None,
             paused_by=self._paused.by if self._paused else "",
         )
+
+    @workflow.query(name="output")
+    def output(self, task_id: str) -> TaskResult | None:
+        """One task with its whole output as the run holds it (parts kept in the blob store
+        as references); None for a task not in the plan."""
+        return self._tasks.get(task_id)
 
     @workflow.query(name="result")
     def result(self) -> RunResult | None:
@@ -369,16 +388,19 @@ class AgentRunWorkflow:
         return scheduling.Schedule(self._plan, self._tasks, self._options.max_parallel)
 
     async def _execute_plan(self) -> None:
+        if self._phase != Phase.RUNNING:
+            self._execution_started_at = workflow.now()
         self._set_phase(Phase.RUNNING)
         running: dict[str, asyncio.Task[None]] = {}
         budget = self._options.max_run_seconds
         deadline = asyncio.create_task(self._run_deadline(budget)) if budget else None
         while not self._must_stop():
             scheduling.skip_blocked(self._schedule())
-            if self._paused is None:
+            continuing = self._time_to_continue()
+            if self._paused is None and not continuing:
                 self._start_ready_tasks(running)
             if not running and (
-                self._paused is None or not scheduling.has_pending(self._schedule())
+                continuing or self._paused is None or not scheduling.has_pending(self._schedule())
             ):
                 break
             await self._wait_for_change(running)
@@ -386,7 +408,64 @@ class AgentRunWorkflow:
         if deadline is not None:
             deadline.cancel()
         await self._stop_running(running)
+        if self._continuing and not self._must_stop():
+            await self._continue_as_new()
         self._close_unfinished()
+
+    def _time_to_continue(self) -> bool:
+        """Whether this history has grown enough for the run to go on in a new one (tasks
+        still to start, and Temporal's suggestion or `continue_as_new_after_tasks` tasks ended
+        here): then no task starts, and once the running ones end, the run continues as new."""
+        if self._continuing or not scheduling.has_pending(self._schedule()):
+            return self._continuing
+        due = (
+            self._ended_here >= self._options.continue_as_new_after_tasks
+            or workflow.info().is_continue_as_new_suggested()
+        )
+        self._continuing = due and workflow.patched(CONTINUE_AS_NEW)
+        return self._continuing
+
+    async def _continue_as_new(self) -> None:
+        """Go on in a new history with the same workflow id, carrying the run's state."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carried = CarriedState(
+            tasks=list(self._tasks.values()),
+            decisions=self._decisions,
+            analyses=self._analyses,
+            usage=self._usage,
+            llm_calls=self._llm_calls,
+            paused=self._paused,
+            pause_changes=self._pause_changes,
+            published_status=self._published_status,
+            started_at=self._started_at,
+            execution_started_at=self._execution_started_at,
+            histories=self._histories,
+        )
+        workflow.logger.info("continuing as new after %d tasks in this history", self._ended_here)
+        workflow.continue_as_new(
+            RunInput(goal=self._goal, plan=self._plan, options=self._options, carried=carried)
+        )
+
+    def _restore(self, plan: Plan | None, carried: CarriedState) -> None:
+        """Take up the run where its previous history left it."""
+        self._plan = plan
+        self._phase = Phase.RUNNING
+        self._tasks = {task.task_id: task for task in carried.tasks}
+        self._outputs = {
+            task.task_id: task.output
+            for task in carried.tasks
+            if task.status == TaskStatus.COMPLETED
+        }
+        self._decisions = carried.decisions
+        self._analyses = carried.analyses
+        self._usage = carried.usage
+        self._llm_calls = carried.llm_calls
+        self._paused = carried.paused
+        self._pause_changes = carried.pause_changes
+        self._published_status = carried.published_status
+        self._started_at = carried.started_at
+        self._execution_started_at = carried.execution_started_at
+        self._histories = carried.histories + 1
 
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
@@ -396,6 +475,7 @@ class AgentRunWorkflow:
             schedule = self._schedule()
             startable = (
                 self._paused is None
+                and not self._continuing
                 and scheduling.has_free_slot(schedule)
                 and bool(scheduling.ready_tasks(schedule))
             )
@@ -415,15 +495,16 @@ class AgentRunWorkflow:
         """One durable timer for the run's wall-clock budget, from the start of execution
         (planning and waiting for the plan's approval do not count): when it fires, the run
         stops."""
-        execution_started = workflow.now()
-        await workflow.sleep(max_seconds)
-        elapsed = (workflow.now() - execution_started).total_seconds()
+        so_far = (workflow.now() - self._execution_started_at).total_seconds()
+        await workflow.sleep(max(max_seconds - so_far, 0.001))
+        elapsed = (workflow.now() - self._execution_started_at).total_seconds()
         self._run_error = self._run_error or budgets.run_time_exceeded(elapsed, self._options)
 
     def _without_finished(self, running: dict[str, asyncio.Task[None]]) -> dict[str, Any]:
         for job in running.values():
             if job.done() and not job.cancelled():
                 job.result()  # a bug in a task's coroutine fails the workflow task, visibly
+                self._ended_here += 1
         return {task_id: job for task_id, job in running.items() if not job.done()}
 
     def _start_ready_tasks(self, running: dict[str, asyncio.Task[None]]) -> None:
@@ -484,7 +565,10 @@ class AgentRunWorkflow:
             result.status = TaskStatus.RUNNING
             try:
                 config = resolved_config(current, self._outputs)
-                output, attempts = await run_round(current, config, round_number, self._options)
+                deferred = deferred_outputs(current, self._outputs)
+                output, attempts = await run_round(
+                    current, config, round_number, self._options, deferred
+                )
             except TaskFailed as failed:
                 result.attempts += failed.failure.attempts
                 result.error = failed.failure

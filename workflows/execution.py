@@ -23,10 +23,11 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from core.actions.base import ActionConfig, Execution, PollingConfig, TimerConfig
+    from core.blobs import holds_blobs
     from core.errors import ErrorType
     from core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
     from core.plan import Task, validate_action_config
-    from core.references import UnresolvedReference, resolve
+    from core.references import UnresolvedReference, referenced_tasks, resolve
     from core.registry import ACTIONS
     from core.secrets import secret_reference_count
     from workflows.budgets import poll_interval, polls_exhausted
@@ -79,10 +80,23 @@ def round_activity_id(task: Task, round_number: int) -> str:
     return task.id if round_number == 1 else f"{task.id}:round{round_number}"
 
 
+def deferred_outputs(task: Task, outputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The outputs the task's config refers to, when some of them are kept in the blob store:
+    its activity resolves the references then (the workflow never loads a stored value).
+    Empty when the workflow resolves them itself."""
+    raw_config = task.action_config.model_dump(by_alias=True, mode="json")
+    referenced = {task_id: outputs[task_id] for task_id in referenced_tasks(raw_config)
+                  if task_id in outputs}  # fmt: skip
+    return referenced if holds_blobs(referenced) else {}
+
+
 def resolved_config(task: Task, outputs: Mapping[str, Any]) -> ActionConfig:
     """The task's config with references resolved, validated again; TaskFailed if it cannot
-    be resolved or is no longer valid."""
+    be resolved or is no longer valid. When it refers to stored outputs (deferred_outputs),
+    the config as planned: its activity resolves it."""
     raw_config = task.action_config.model_dump(by_alias=True, mode="json")
+    if deferred_outputs(task, outputs):
+        return task.action_config
     try:
         resolved = resolve(raw_config, outputs)
         return validate_action_config(task.action_type, resolved, task.id)
@@ -93,29 +107,39 @@ def resolved_config(task: Task, outputs: Mapping[str, Any]) -> ActionConfig:
 
 
 async def run_round(
-    task: Task, config: Any, round_number: int, options: RunOptions
+    task: Task,
+    config: Any,
+    round_number: int,
+    options: RunOptions,
+    outputs: Mapping[str, Any] | None = None,
 ) -> tuple[Any, int]:
-    """One round of a task (Temporal retries inside it): its output and the attempts used."""
+    """One round of a task (Temporal retries inside it): its output and the attempts used.
+    `outputs`: the deferred outputs its activity resolves the config from."""
     runner = ROUND_RUNNERS[ACTIONS[task.action_type].execution]
-    return await runner(task, config, round_number, options)
+    return await runner(task, config, round_number, options, dict(outputs or {}))
 
 
 async def _run_timer(
-    task: Task, config: TimerConfig, round_number: int, options: RunOptions
+    task: Task, config: TimerConfig, round_number: int, options: RunOptions, outputs: Any
 ) -> tuple[Any, int]:
     await workflow.sleep(config.seconds)
     return {"waited_seconds": config.seconds}, 1
 
 
 async def _run_activity(
-    task: Task, config: Any, round_number: int, options: RunOptions
+    task: Task, config: Any, round_number: int, options: RunOptions, outputs: dict[str, Any]
 ) -> tuple[Any, int]:
-    result = await execute_action(task, config, round_activity_id(task, round_number), options)
+    activity_id = round_activity_id(task, round_number)
+    result = await execute_action(task, config, activity_id, options, outputs=outputs)
     return result.output, result.attempt
 
 
 async def _run_poll(
-    task: Task, config: PollingConfig, round_number: int, options: RunOptions
+    task: Task,
+    config: PollingConfig,
+    round_number: int,
+    options: RunOptions,
+    outputs: dict[str, Any],
 ) -> tuple[Any, int]:
     """Check with one activity each time, sleeping on durable timers in between."""
     deadline = workflow.now() + timedelta(seconds=config.timeout)
@@ -128,7 +152,8 @@ async def _run_poll(
             raise TaskFailed(failure(message, ErrorType.POLL_LIMIT))
         checks += 1
         check_id = f"{round_activity_id(task, round_number)}:check{checks}"
-        check = (await execute_action(task, _config(config), check_id, options)).output
+        checked = await execute_action(task, _config(config), check_id, options, outputs=outputs)
+        check = checked.output
         if check["done"]:
             return check["response"], 1
         remaining = (deadline - workflow.now()).total_seconds()
@@ -147,7 +172,7 @@ def _config(config: Any) -> ActionConfig:
     return config
 
 
-RoundRunner = Callable[[Task, Any, int, RunOptions], Awaitable[tuple[Any, int]]]
+RoundRunner = Callable[[Task, Any, int, RunOptions, dict[str, Any]], Awaitable[tuple[Any, int]]]
 ROUND_RUNNERS: dict[Execution, RoundRunner] = {
     Execution.ACTIVITY: _run_activity,
     Execution.TIMER: _run_timer,
@@ -162,9 +187,11 @@ async def execute_action(
     options: RunOptions,
     summary: str = "",
     action_type: str | None = None,
+    outputs: dict[str, Any] | None = None,
 ) -> ActionResult:
     """Run an action's activity (`task`'s own, or `action_type`'s for a look at the world);
-    TaskFailed when its attempts are used up, asyncio.CancelledError when it was cancelled."""
+    TaskFailed when its attempts are used up, asyncio.CancelledError when it was cancelled.
+    `outputs`: the deferred outputs it resolves the config from."""
     action_type = action_type or task.action_type
     planned = task.action_config.model_dump(by_alias=True, mode="json")
     request = ActionRequest(
@@ -173,6 +200,7 @@ async def execute_action(
         config=config.model_dump(by_alias=True, mode="json"),
         allow_hosts=options.allow_hosts,
         planned_secret_references=secret_reference_count(planned),
+        outputs=outputs or {},
     )
     try:
         return await workflow.execute_activity(

@@ -5,6 +5,7 @@ python cli.py server                      # Temporal dev server + Web UI
 python cli.py start --plan plan.json --wait
 python cli.py start --goal "fetch ... and write a report"
 python cli.py status RUN_ID
+python cli.py metrics RUN_ID
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from agentic.cli.output import (
     print_endpoint_checks,
     print_json,
     print_runs,
+    render_metrics,
     render_state,
     show_demo_run,
 )
@@ -54,6 +56,7 @@ from agentic.cli.support import (
 )
 from agentic.devstack import dev_server_command, port_open, split_address
 from agentic.settings import get_settings, override_settings
+from core.blobs import human_size
 from core.messages import ApprovalMode
 from core.plan import format_validation_error
 from core.registry import ACTIONS
@@ -272,6 +275,66 @@ async def result(
     if not wait and await handle.is_running():
         fail(f"run {run_id} is still running; use --wait, or 'status {run_id}' to see progress")
     return print_outcome(await handle.result(), client.settings, as_json)
+
+
+@app.command()
+@command
+async def metrics(run_id: RunIdArgument, as_json: JsonOption = False) -> None:
+    """A run's numbers, running or ended: tasks by status, success rate, p50/p95 task duration,
+    retries, failure decisions, LLM calls and tokens, estimated cost (with LLM_PRICES)."""
+    handle = await (await connect_client()).get(run_id)
+    report = await handle.metrics()
+    if as_json:
+        print_json(report)
+        return
+    console.print(render_metrics(report))
+
+
+@app.command()
+@command
+async def output(
+    run_id: RunIdArgument,
+    task: Annotated[str, typer.Argument(metavar="TASK", help="The task's id")],
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Save it to FILE instead")
+    ] = None,
+) -> None:
+    """A task's whole output, from the history or the blob store (text as text, else JSON)."""
+    value = await (await (await connect_client()).get(run_id)).output(task)
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    data = text.encode()
+    try:
+        out.write_bytes(data)
+    except OSError as error:
+        fail(f"cannot write {out}: {error.strerror or error}")
+    print(f"saved the output of {task} ({human_size(len(data))}) to {out}", file=sys.stderr)
+
+
+@app.command()
+@command
+async def cleanup(
+    older_than: Annotated[
+        float,
+        typer.Option("--older-than", metavar="DAYS", min=0, help="Runs that ended this long ago"),
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove the outputs kept in the blob store of runs that ended more than DAYS ago."""
+    report = await (await connect_client()).cleanup(older_than, dry_run=dry_run)
+    if as_json:
+        print_json(report)
+        return
+    verb = "would remove" if dry_run else "removed"
+    print(
+        f"{verb} {report.removed_blobs} stored outputs ({human_size(report.removed_bytes)}) of "
+        f"{len(report.removed_runs)} runs from {report.location}; kept {report.kept_runs} runs"
+    )
+    for workflow_id in report.removed_runs:
+        print(f"  {workflow_id}")
 
 
 @app.command()

@@ -22,6 +22,7 @@ from agentic.runtime import web_ui_link
 from agentic.settings import Settings
 from core.actions.base import ActionSpec, preview
 from core.messages import (
+    FINISHED_TASK_STATUSES,
     DecisionRecord,
     Phase,
     RunResult,
@@ -30,6 +31,7 @@ from core.messages import (
     TaskResult,
     TaskStatus,
 )
+from core.metrics import DecisionMetrics, LLMMetrics, ModelUsage, RunReport
 
 STATUS_STYLES = {
     TaskStatus.COMPLETED: "green",
@@ -257,3 +259,107 @@ DEMO_NEXT_STEPS = """Next:
   python cli.py example --list         # the other examples
   export OPENAI_API_KEY=...            # or OPENAI_BASE_URL for vLLM, llama.cpp, Ollama
   python cli.py start --goal "fetch ..., keep ..., write a report" --wait"""
+
+
+# ----- metrics --------------------------------------------------------------------------------
+
+
+def render_metrics(report: RunReport) -> Group:
+    """A run's metrics for people: tasks by status, success rate, durations, retries,
+    decisions, a table of tasks, LLM calls and tokens, and the estimated cost."""
+    lines: list[Any] = [Text(metrics_header(report), style="bold")]
+    lines += [Text(line) for line in metrics_summary_lines(report)]
+    if report.tasks:
+        lines.append(task_metrics_table(report))
+    lines += [Text(line) for line in llm_metrics_lines(report.llm)]
+    if report.llm.by_model:
+        lines.append(model_usage_table(report.llm.by_model))
+    return Group(*lines)
+
+
+def metrics_header(report: RunReport) -> str:
+    """`run ID: phase[, status]`, with the run's duration or the moment it was measured at."""
+    parts = [report.phase.value] + ([report.status.value] if report.status else [])
+    header = f"run {report.workflow_id}: {', '.join(parts)}"
+    if report.duration_seconds is not None:
+        return f"{header} in {report.duration_seconds:.2f}s"
+    return f"{header} (as of {_timestamp(report.as_of)})" if report.as_of else header
+
+
+def metrics_summary_lines(report: RunReport) -> list[str]:
+    """Tasks by status, success rate, duration percentiles, retries, failure decisions."""
+    counts = [f"{status} {count}" for status, count in report.tasks_by_status.items() if count]
+    finished = sum(report.tasks_by_status.get(status.value, 0) for status in FINISHED_TASK_STATUSES)
+    completed = report.tasks_by_status.get(TaskStatus.COMPLETED.value, 0)
+    durations = report.task_durations
+    decisions = report.decisions
+    lines = [f"tasks: {report.total_tasks}" + (f" ({', '.join(counts)})" if counts else "")]
+    if report.success_rate is None:
+        lines.append("success rate: - (no task has finished)")
+    else:
+        lines.append(f"success rate: {report.success_rate:.1%} ({completed} of {finished} "
+                     "finished tasks completed)")  # fmt: skip
+    if durations.count:
+        lines.append(
+            f"task duration: p50 {durations.p50_seconds:.2f}s, p95 {durations.p95_seconds:.2f}s, "
+            f"mean {durations.mean_seconds:.2f}s, max {durations.max_seconds:.2f}s "
+            f"({durations.count} finished tasks, nearest rank)"
+        )
+    lines.append(f"attempts: {report.total_attempts}, retries: {report.total_retries}")
+    lines.append(f"failure decisions: {decisions.count}" + _decision_breakdown(decisions))
+    return lines
+
+
+def _decision_breakdown(decisions: DecisionMetrics) -> str:
+    if not decisions.count:
+        return ""
+    actions = ", ".join(f"{name} {count}" for name, count in decisions.by_action.items() if count)
+    sources = ", ".join(f"{name} {count}" for name, count in decisions.by_source.items() if count)
+    return f" ({actions}; by {sources})"
+
+
+def task_metrics_table(report: RunReport) -> Table:
+    """Each task's status, attempts, retries and duration (so far, when running)."""
+    table = Table(show_header=True, header_style="bold")
+    for column in ("task", "action", "status", "attempts", "retries", "seconds"):
+        table.add_column(column, no_wrap=True)
+    for task in report.tasks:
+        seconds = "" if task.duration_seconds is None else f"{task.duration_seconds:.2f}"
+        table.add_row(
+            Text(task.task_id),
+            Text(task.action_type),
+            Text(task.status.value, style=STATUS_STYLES.get(task.status, "")),
+            str(task.attempts),
+            str(task.retries),
+            f"{seconds} (running)" if task.running else seconds,
+        )
+    return table
+
+
+def llm_metrics_lines(llm: LLMMetrics) -> list[str]:
+    """LLM calls by purpose, tokens, and the estimated cost (or what to set to get one)."""
+    purposes = ", ".join(f"{purpose} {count}" for purpose, count in llm.by_purpose.items())
+    lines = [f"LLM calls: {llm.calls}" + (f" ({purposes})" if purposes else "")]
+    if llm.calls or llm.total_tokens:
+        lines.append(f"LLM tokens: {llm.prompt_tokens} prompt + {llm.completion_tokens} "
+                     f"completion = {llm.total_tokens}")  # fmt: skip
+        if llm.estimated_cost_usd is not None:
+            lines.append(f"estimated cost: {usd(llm.estimated_cost_usd)}")
+        else:
+            lines.append(f"estimated cost: unknown ({llm.cost_note})")
+    return lines
+
+
+def model_usage_table(models: list[ModelUsage]) -> Table:
+    """Calls, tokens and cost per model."""
+    table = Table("model", "calls", "prompt tokens", "completion tokens", "cost")
+    for entry in models:
+        cost = "" if entry.cost_usd is None else usd(entry.cost_usd)
+        table.add_row(Text(entry.model), str(entry.calls), str(entry.prompt_tokens),
+                      str(entry.completion_tokens), cost)  # fmt: skip
+    return table
+
+
+def usd(amount: float) -> str:
+    """An amount of US dollars: cents, or six decimals when it is less than a cent."""
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"

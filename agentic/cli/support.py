@@ -85,7 +85,9 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
         except ValidationError as error:
             print(f"error: invalid setting: {format_validation_error(error)}", file=sys.stderr)
             exit_now(1)
-        configure_logging(os.environ.get("LOG_LEVEL", "WARNING"), settings.log_format)
+        # The CLI speaks to people: its few warnings stay lines unless JSON is asked for.
+        log_format = "json" if settings.log_format == "json" else "console"
+        configure_logging(os.environ.get("LOG_LEVEL", "WARNING"), log_format)
         try:
             load_plugins(settings)
         except AgenticError as error:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.blobs import blob_ref
 from core.errors import ActionError
 
 PREVIEW_CHARS = 80
@@ -81,7 +82,10 @@ class RiskCheck:
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
     """A value as one short line of text (JSON unless it is text), cut with "...";
-    a list says how many items it holds."""
+    a list says how many items it holds; a value kept in the blob store, how large it is."""
+    stored = blob_ref(value)
+    if stored is not None:
+        return stored.describe()
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     text = " ".join(text.split())
     if isinstance(value, list):

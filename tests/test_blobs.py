@@ -1,0 +1,223 @@
+"""Outputs too large for Temporal's history: kept in the blob store (a directory, or an
+S3-compatible bucket), referenced from the history, loaded by the activities that use them,
+shown by `output`, and removed by `cleanup`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from activities.blobs import Blobs, DirectoryBlobStore, S3BlobStore, check_history_size
+from agentic.client import AgentClient
+from agentic.devstack import free_port
+from agentic.settings import Settings
+from agentic.worker import run_worker
+from core.blobs import blob_ref, blob_refs
+from core.errors import ActionError, ErrorType
+from core.messages import RunOptions
+from tests.fakes.api_server import Reply
+from tests.helpers import get, task, tasks_by_id
+
+USER_COUNT = 30_000
+USERS = [{"id": i, "name": f"user-{i}", "tags": ["a", "b", "c"]} for i in range(USER_COUNT)]
+BUCKET = "agentic-blobs"
+
+
+def large_output_plan(url: str, run_id: str) -> dict:
+    """Fetch about 1.5 MB, read one item of it, filter it, list every name (a large result)
+    and write that to a file."""
+    return {
+        "goal": f"large outputs ({run_id})",
+        "tasks": [
+            task("fetch", "api_call", get(url)),
+            task("status", "data_transform",
+                 {"input": "{{ tasks.fetch.output.status_code }}", "expression": "@"}, "fetch"),
+            task("fourth", "data_transform",
+                 {"input": "{{ tasks.fetch.output.body[3].id }}", "expression": "@"}, "fetch"),
+            task("last", "data_transform",
+                 {"input": "{{ tasks.fetch.output.body }}",
+                  "expression": f"[?id >= `{USER_COUNT - 3}`].id"}, "fetch"),
+            task("names", "data_transform",
+                 {"input": "{{ tasks.fetch.output.body }}", "expression": "[*].name"}, "fetch"),
+            task("save", "file_operation",
+                 {"operation": "write", "path": f"{run_id}/names.json",
+                  "content": "{{ tasks.names.output }}"}, "names"),
+        ],
+    }  # fmt: skip
+
+
+async def test_large_outputs_stay_out_of_the_history(stack, client, api, run_id):
+    api.route("GET", f"/blobs/{run_id}", Reply(json=USERS))
+    plan = large_output_plan(f"{api.url}/blobs/{run_id}", run_id)
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+    assert result["status"] == "completed", result["error"]
+    tasks = tasks_by_id(result)
+    fetched = tasks["fetch"]["output"]
+    assert fetched["status_code"] == 200  # small fields stay in the history
+    stored = blob_ref(fetched["body"])
+    assert stored is not None and stored.size > 1_000_000
+    assert "in the blob store" in tasks["fetch"]["output_summary"]
+    assert tasks["status"]["output"] == 200
+    assert tasks["fourth"]["output"] == 3
+    assert tasks["last"]["output"] == [USER_COUNT - 3, USER_COUNT - 2, USER_COUNT - 1]
+    assert blob_ref(tasks["names"]["output"]) is not None
+    names = [user["name"] for user in USERS]
+    assert json.loads((stack.workspace / run_id / "names.json").read_text()) == names
+    assert stored.key.startswith(run_id) and (Path(stack.env["BLOB_STORE"]) / stored.key).exists()
+
+    history = await client.get_workflow_handle(run_id).fetch_history()
+    assert len(history.to_json()) < 200_000
+
+    saved = stack.workspace.parent / f"{run_id}-fetch.json"
+    finished = stack.cli("output", run_id, "fetch", "--out", str(saved))
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(saved.read_text())["body"] == USERS
+    assert "saved the output of fetch" in finished.stderr
+    printed = stack.cli("output", run_id, "names")
+    assert json.loads(printed.stdout) == names
+
+    shown = stack.cli("result", run_id)
+    assert "MB of JSON in the blob store" in shown.stdout
+
+
+def test_output_names_what_it_cannot_show(stack, api, run_id):
+    api.route("GET", f"/blobs/{run_id}", Reply(json={"small": True}))
+    plan = {"goal": "one small output", "tasks": [task("fetch", "api_call", get(
+        f"{api.url}/blobs/{run_id}"))]}  # fmt: skip
+    assert stack.run_plan(plan, run_id, "--approval", "none")["status"] == "completed"
+    printed = stack.cli("output", run_id, "fetch")
+    assert json.loads(printed.stdout)["body"] == {"small": True}
+    unknown = stack.cli("output", run_id, "nope")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == f"error: run {run_id} has no task 'nope' (its tasks: fetch)"
+    missing_run = stack.cli("output", f"{run_id}-missing", "fetch")
+    assert missing_run.returncode == 1 and "no run with id" in missing_run.stderr
+    assert len(missing_run.stderr.strip().splitlines()) == 1
+
+
+def test_cleanup_removes_the_outputs_of_ended_runs(stack, api, run_id):
+    api.route("GET", f"/blobs/{run_id}", Reply(json=USERS))
+    plan = {"goal": "large", "tasks": [task("fetch", "api_call", get(f"{api.url}/blobs/{run_id}"))]}
+    assert stack.run_plan(plan, run_id, "--approval", "none")["status"] == "completed"
+    kept = stack.cli_json("cleanup", "--older-than", "1")
+    assert run_id not in kept["removed_runs"]
+    planned = stack.cli_json("cleanup", "--older-than", "0", "--dry-run")
+    assert run_id in planned["removed_runs"]
+    assert stack.cli("output", run_id, "fetch").returncode == 0  # a dry run removes nothing
+    removed = stack.cli("cleanup", "--older-than", "0")
+    assert removed.returncode == 0 and run_id in removed.stdout
+    gone = stack.cli("output", run_id, "fetch")
+    assert gone.returncode == 1
+    assert "no longer in the blob store" in gone.stderr and "cleanup" in gone.stderr
+
+
+# ----- the stores themselves ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    """moto's S3-compatible server on a free port, with credentials boto3 accepts."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            patch.setenv(name, value)
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield endpoint
+    server.stop()
+
+
+@pytest.fixture(params=["directory", "s3"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> Blobs:
+    if request.param == "directory":
+        return Blobs(DirectoryBlobStore(tmp_path / "blobs"), threshold_bytes=1024)
+    request.getfixturevalue("s3_server")
+    return Blobs(S3BlobStore(BUCKET, f"tests-{uuid.uuid4().hex[:6]}"), threshold_bytes=1024)
+
+
+async def test_a_store_keeps_large_parts_and_gives_them_back(blobs):
+    output = {"status_code": 200, "headers": {"a": "b"}, "body": USERS[:200]}
+    kept = await blobs.offload(output, "run/with slash")
+    assert kept["status_code"] == 200 and kept["headers"] == {"a": "b"}
+    (ref,) = blob_refs(kept)
+    assert ref.key.startswith("run%2Fwith%20slash/") and ref.content_type == "application/json"
+    assert await blobs.load(kept) == output
+    text = "x" * 5000
+    text_ref = blob_ref(await blobs.offload(text, "run/with slash"))
+    assert text_ref is not None and text_ref.content_type.startswith("text/plain")
+    assert await blobs.load(text_ref.as_value()) == text
+    assert await blobs.offload({"small": 1}, "run") == {"small": 1}
+    (stored,) = await blobs.store.runs()
+    assert stored.workflow_id == "run/with slash" and stored.count == 2
+    assert await blobs.store.delete_run("run/with slash") == 2
+    with pytest.raises(ActionError) as missing:
+        await blobs.load(kept)
+    assert missing.value.error_type == ErrorType.BLOB_MISSING and not missing.value.retryable
+
+
+async def test_a_changed_blob_is_refused(blobs):
+    ref = await blobs.put(USERS[:100], "run")
+    await blobs.store.put(ref.key, b'["changed"]', "application/json")
+    with pytest.raises(ActionError) as changed:
+        await blobs.read(ref)
+    assert changed.value.error_type == ErrorType.BLOB_CORRUPT
+
+
+def test_an_output_too_large_for_the_history_is_not_retried():
+    check_history_size({"small": 1})
+    with pytest.raises(ActionError) as refused:
+        check_history_size(["x" * 1000] * 2000)
+    assert refused.value.error_type == ErrorType.OUTPUT_TOO_LARGE and not refused.value.retryable
+    assert "BLOB_THRESHOLD_BYTES" in refused.value.message
+
+
+@asynccontextmanager
+async def worker_for(settings: Settings) -> AsyncIterator[None]:
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    try:
+        yield
+    finally:
+        stop.set()
+        await running
+
+
+async def test_workers_share_outputs_through_an_s3_bucket(
+    s3_server, temporal_server, api, tmp_path
+):
+    path = f"/blobs/s3-{uuid.uuid4().hex[:6]}"
+    api.route("GET", path, Reply(json=USERS))
+    settings = Settings(
+        temporal_address=temporal_server.address,
+        task_queue=f"s3-{uuid.uuid4().hex[:6]}",
+        workspace_dir=tmp_path,
+        http_allow_hosts=f"127.0.0.1:{api.port}",
+        blob_store=f"s3://{BUCKET}/runs",
+    )
+    plan = large_output_plan(f"{api.url}{path}", "s3")
+    async with worker_for(settings):
+        client = await AgentClient.connect(settings)
+        handle = await client.start(plan=plan, options=RunOptions(approval="none"))
+        result = await handle.result()
+        assert result.status == "completed", result.error
+        assert (await handle.output("fetch"))["body"] == USERS
+    stored = {run.workflow_id: run for run in await S3BlobStore(BUCKET, "runs").runs()}
+    assert stored[handle.workflow_id].count == 2  # the fetched body, the names
+    tasks = {t.task_id: t for t in result.tasks}
+    assert tasks["last"].output == [USER_COUNT - 3, USER_COUNT - 2, USER_COUNT - 1]

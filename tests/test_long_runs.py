@@ -1,0 +1,65 @@
+"""Long runs continue as new before their history grows too large: one workflow id, a chain of
+histories, one result, and every task's output still there for the tasks that refer to it."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from tests.helpers import task, tasks_by_id
+
+TASK_COUNT = 2000
+HALF = TASK_COUNT // 2
+
+
+def long_plan(run_id: str) -> dict:
+    """Tasks 0..999 each output their number; tasks 1000..1999 each refer to the output of
+    the task 1000 before them, which ended in an earlier history."""
+    tasks = [task(f"t{i}", "data_transform", {"input": i, "expression": "@"}) for i in range(HALF)]
+    tasks += [
+        task(
+            f"t{i}",
+            "data_transform",
+            {"input": f"{{{{ tasks.t{i - HALF}.output }}}}", "expression": "[@, `1`]"},
+            f"t{i - HALF}",
+        )
+        for i in range(HALF, TASK_COUNT)
+    ]
+    return {"goal": f"a long plan ({run_id})", "tasks": tasks}
+
+
+async def histories_of(client: Client, workflow_id: str) -> list[list[int]]:
+    """The event types of every history of the workflow id, oldest first."""
+    executions = [e async for e in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    executions.sort(key=lambda execution: execution.start_time)
+    return [
+        [event.event_type for event in (await client.get_workflow_handle(
+            workflow_id, run_id=execution.run_id).fetch_history()).events]
+        for execution in executions
+    ]  # fmt: skip
+
+
+async def test_a_2000_task_plan_continues_as_new_and_completes(stack, client, run_id):
+    result = stack.run_plan(
+        long_plan(run_id), run_id, "--approval", "none", "--max-parallel", "64",
+        timeout=600, env={"RUN_MAX_TASKS": str(TASK_COUNT)},
+    )  # fmt: skip
+    assert result["status"] == "completed", result["error"]
+    tasks = tasks_by_id(result)
+    assert len(tasks) == TASK_COUNT
+    assert all(tasks[f"t{i}"]["output"] == i for i in range(HALF))
+    assert all(tasks[f"t{i}"]["output"] == [i - HALF, 1] for i in range(HALF, TASK_COUNT))
+    assert result["metrics"]["completed"] == TASK_COUNT
+
+    histories = await histories_of(client, run_id)
+    assert len(histories) >= 4  # 500 tasks per history by default
+    assert max(len(events) for events in histories) <= 10_000
+    continued = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert all(events[-1] == continued for events in histories[:-1])
+    assert histories[-1][-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+    status = stack.cli_json("status", run_id)
+    assert status["status"] == "completed" and len(status["tasks"]) == TASK_COUNT
+    description = await client.get_workflow_handle(run_id).describe()
+    memo = await description.memo()
+    assert memo["goal"] == f"a long plan ({run_id})"
