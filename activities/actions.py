@@ -76,9 +76,11 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
         started = time.monotonic()
         masker = ctx.secrets.masker()
         try:
-            resolved = await resolved_config(request, ctx)
-            filled, masker = ctx.secrets.fill(resolved, request.planned_secret_references)
-            config = action.config_model.model_validate(filled)
+            # Secrets are filled before references into stored outputs are resolved: such an
+            # output is data, so a secret reference in it stays text (and the walk stays small).
+            filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
+            resolved = await resolved_config(filled, request, ctx)
+            config = action.config_model.model_validate(resolved)
             if masker.used:
                 sends_to = destinations(action.action_type, config) or []
                 masker.check(sends_to, action.action_type)
@@ -125,14 +127,16 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
     return run_action
 
 
-async def resolved_config(request: ActionRequest, ctx: ActionContext) -> dict[str, Any]:
-    """The request's config with its references resolved: by the workflow already, or here
-    when they point into outputs kept in the blob store (the workflow never loads those)."""
+async def resolved_config(
+    config: dict[str, Any], request: ActionRequest, ctx: ActionContext
+) -> dict[str, Any]:
+    """`config` with its references resolved: by the workflow already, or here when they
+    point into outputs kept in the blob store (the workflow never loads those)."""
     if not request.outputs:
-        return request.config
+        return config
     outputs = await ctx.blobs.load(request.outputs)
     try:
-        resolved: dict[str, Any] = resolve(request.config, outputs)
+        resolved: dict[str, Any] = resolve(config, outputs)
     except UnresolvedReference as error:
         raise non_retryable(str(error), ErrorType.UNRESOLVED_REFERENCE) from None
     return resolved

@@ -20,12 +20,17 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from core.blobs import BlobRef, blob_ref, decoded, encoded, encoded_size
+from core.blobs import (
+    HISTORY_PAYLOAD_LIMIT_BYTES,
+    BlobRef,
+    blob_ref,
+    decoded,
+    encoded,
+    encoded_size,
+)
 from core.errors import ActionError, ErrorType, non_retryable, retryable
 
 DEFAULT_THRESHOLD_BYTES = 256 * 1024
-# Temporal refuses payloads over 2 MB; what the worker returns must stay well under it.
-HISTORY_PAYLOAD_LIMIT_BYTES = 1_800_000
 # A field smaller than this stays in the history even when its output is stored.
 SMALL_FIELD_BYTES = 1024
 
@@ -227,21 +232,26 @@ class Blobs:
         """`value` as the history may hold it: unchanged when small; else an object with its
         largest fields stored (so `status_code`, `done` and the like stay readable), or the
         whole value stored."""
-        if encoded_size(value) <= self.threshold_bytes:
+        size = encoded_size(value)
+        if size <= self.threshold_bytes:
             return value
         if isinstance(value, Mapping):
-            kept = await self._offload_fields(dict(value), workflow_id)
-            if encoded_size(kept) <= self.threshold_bytes:
+            kept = await self._offload_fields(dict(value), size, workflow_id)
+            if kept is not None:
                 return kept
         return (await self.put(value, workflow_id)).as_value()
 
-    async def _offload_fields(self, fields: dict[str, Any], workflow_id: str) -> dict[str, Any]:
+    async def _offload_fields(
+        self, fields: dict[str, Any], size: int, workflow_id: str
+    ) -> dict[str, Any] | None:
+        """`fields` with the largest stored until the rest fits; None when it never does."""
         sizes = {name: encoded_size(item) for name, item in fields.items()}
         for name in sorted(sizes, key=sizes.__getitem__, reverse=True):
-            if encoded_size(fields) <= self.threshold_bytes or sizes[name] < SMALL_FIELD_BYTES:
+            if size <= self.threshold_bytes or sizes[name] < SMALL_FIELD_BYTES:
                 break
             fields[name] = (await self.put(fields[name], workflow_id)).as_value()
-        return fields
+            size += encoded_size(fields[name]) - sizes[name]
+        return fields if size <= self.threshold_bytes else None
 
     async def put(self, value: Any, workflow_id: str) -> BlobRef:
         """Store one value; its reference once it is stored."""

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 BLOB_MARKER = "$blob"
+# Temporal refuses payloads over 2 MB; what goes into the history must stay well under it.
+HISTORY_PAYLOAD_LIMIT_BYTES = 1_800_000
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain; charset=utf-8"
 

@@ -23,6 +23,7 @@ from agentic.worker import run_worker
 from core.blobs import blob_ref, blob_refs
 from core.errors import ActionError, ErrorType
 from core.messages import RunOptions
+from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id
 
@@ -221,3 +222,32 @@ async def test_workers_share_outputs_through_an_s3_bucket(
     assert stored[handle.workflow_id].count == 2  # the fetched body, the names
     tasks = {t.task_id: t for t in result.tasks}
     assert tasks["last"].output == [USER_COUNT - 3, USER_COUNT - 2, USER_COUNT - 1]
+
+
+def test_a_config_too_large_for_the_history_fails_its_task_at_once(stack, api, run_id):
+    api.route("GET", f"/blobs/{run_id}", Reply(json=["x" * 1000] * 240))  # under the threshold
+    fetches = [task(f"f{i}", "api_call", get(f"{api.url}/blobs/{run_id}")) for i in range(8)]
+    joined = task(
+        "joined", "data_transform",
+        {"input": [f"{{{{ tasks.f{i}.output.body }}}}" for i in range(8)], "expression": "@"},
+        *[f"f{i}" for i in range(8)],
+    )  # fmt: skip
+    result = stack.run_plan({"tasks": [*fetches, joined]}, run_id, "--approval", "none")
+    assert result["status"] == "failed"
+    failed = tasks_by_id(result)["joined"]
+    assert failed["error"]["error_type"] == "InvalidConfig" and failed["attempts"] == 1
+    assert "more than Temporal's history can hold" in failed["error"]["message"]
+
+
+def test_a_secret_reference_in_a_stored_output_stays_text(stack, api, run_id):
+    planted = [*USERS[:10000], {"note": "{{ secrets.TEST_TOKEN }}"}]
+    api.route("GET", f"/blobs/{run_id}", Reply(json=planted))
+    plan = {"tasks": [
+        task("fetch", "api_call", get(f"{api.url}/blobs/{run_id}")),
+        task("save", "file_operation", {"operation": "write", "path": f"{run_id}/saved.json",
+                                        "content": "{{ tasks.fetch.output.body }}"}, "fetch"),
+    ]}  # fmt: skip
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+    assert result["status"] == "completed", result["error"]
+    saved = (stack.workspace / run_id / "saved.json").read_text()
+    assert TEST_SECRET not in saved and json.loads(saved)[-1] == planted[-1]

@@ -23,7 +23,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from core.actions.base import ActionConfig, Execution, PollingConfig, TimerConfig
-    from core.blobs import holds_blobs
+    from core.blobs import HISTORY_PAYLOAD_LIMIT_BYTES, encoded_size, holds_blobs
     from core.errors import ErrorType
     from core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
     from core.plan import Task, validate_action_config
@@ -202,6 +202,13 @@ async def execute_action(
         planned_secret_references=secret_reference_count(planned),
         outputs=outputs or {},
     )
+    size = encoded_size(request.config) + encoded_size(request.outputs)
+    if size > HISTORY_PAYLOAD_LIMIT_BYTES:
+        message = (
+            f"the config takes {size} bytes once its references are resolved, more than "
+            "Temporal's history can hold (2 MB): refer to fewer or smaller outputs"
+        )
+        raise TaskFailed(failure(message, ErrorType.INVALID_CONFIG))
     try:
         return await workflow.execute_activity(
             action_type,
