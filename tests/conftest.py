@@ -217,8 +217,12 @@ async def save_histories(client: Client, directory: Path) -> None:
     """Save the history of every finished AgentRun as Temporal JSON, one file per run."""
     directory.mkdir(parents=True, exist_ok=True)
     query = "WorkflowType = 'AgentRun' AND ExecutionStatus != 'Running'"
-    async for history in client.list_workflows(query).map_histories():
-        (directory / f"{history.workflow_id}.json").write_text(history.to_json())
+    async for execution in client.list_workflows(query):
+        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+        history = await handle.fetch_history()
+        # A run that continued as new has one history per run of its chain.
+        name = f"{execution.id}.{execution.run_id[:8]}.json"
+        (directory / name).write_text(history.to_json())
 
 
 @pytest.fixture

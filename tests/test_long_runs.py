@@ -6,7 +6,9 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from tests.helpers import task, tasks_by_id
+from tests.conftest import wait_until
+from tests.fakes.api_server import Reply
+from tests.helpers import get, task, tasks_by_id
 
 TASK_COUNT = 2000
 HALF = TASK_COUNT // 2
@@ -63,3 +65,47 @@ async def test_a_2000_task_plan_continues_as_new_and_completes(stack, client, ru
     description = await client.get_workflow_handle(run_id).describe()
     memo = await description.memo()
     assert memo["goal"] == f"a long plan ({run_id})"
+
+
+async def test_a_continued_run_keeps_its_decisions_approvals_and_outputs(
+    stack, client, llm, api, run_id
+):
+    broken = f"/long/broken-{run_id}"
+    api.route("GET", broken, Reply(400, json={"error": "bad"}))
+    api.route("POST", f"/long/{run_id}/orders", Reply(201, json={"created": True}))
+    llm.script(broken, {"action": "skip", "reason": "optional enrichment"})
+    small = [task(f"a{i}", "data_transform", {"input": i, "expression": "@"}) for i in range(4)]
+    plan = {"goal": f"carry state ({run_id})", "tasks": [
+        task("enrich", "api_call", get(f"{api.url}{broken}"), critical=False),
+        *small,
+        task("order", "api_call", {"method": "POST", "url": f"{api.url}/long/{run_id}/orders",
+                                   "json": {"n": "{{ tasks.a3.output }}"}}, "a3"),
+        task("final", "data_transform", {"input": {"first": "{{ tasks.a0.output }}",
+             "created": "{{ tasks.order.output.body.created }}"}, "expression": "@"}, "order", "a0"),
+    ]}  # fmt: skip
+    env = {"CONTINUE_AS_NEW_AFTER_TASKS": "2"}
+    started = stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id,
+                        "--max-parallel", "1", env=env)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    wait_until(
+        lambda: tasks_by_id(stack.cli_json("status", run_id))["order"]["status"]
+        == "waiting_approval",
+        30, "the order to wait for approval", interval=0.3,
+    )  # fmt: skip
+    approved = stack.cli("approve", run_id, "--task", "order", "--by", "carol")
+    assert approved.returncode == 0, approved.stderr
+
+    result = stack.cli_json("result", run_id, "--wait")
+
+    assert result["status"] == "completed", result["error"]
+    tasks = tasks_by_id(result)
+    assert tasks["enrich"]["status"] == "skipped"
+    [decision] = result["decisions"]
+    assert decision["applied"] == "skip" and decision["source"] == "analyst"
+    assert tasks["order"]["approved_by"] == "carol"
+    assert tasks["final"]["output"] == {"first": 0, "created": True}
+    assert result["usage"]["total_tokens"] > 0 and len(result["llm_calls"]) == 1
+    assert len(await histories_of(client, run_id)) >= 3
+    metrics = stack.cli_json("metrics", run_id)
+    assert metrics["decisions"]["count"] == 1 and metrics["llm"]["calls"] == 1
+    assert metrics["tasks_by_status"]["completed"] == 6

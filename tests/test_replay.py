@@ -3,7 +3,10 @@ replay under the current workflow code; a changed workflow does not.
 
 tests/histories/v0_*.json were recorded by the engine before runs ended as Failed/Canceled
 executions (commit da49c0e, with RECORD_HISTORIES=DIR pytest); they prove that the
-`workflow.patched` guard keeps old runs replaying.
+`workflow.patched` guards keep old runs replaying. v1_*.json were recorded by the engine with
+the blob store and continue-as-new: a completed pipeline, decisions (modify, skip,
+fail_workflow), approvals given and refused, cancellations, a pause, polls, large outputs, and
+a run continued as new (v1_continued_as_new_1..4, one file per history of the chain).
 """
 
 from __future__ import annotations
