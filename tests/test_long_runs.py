@@ -81,7 +81,8 @@ async def test_a_continued_run_keeps_its_decisions_approvals_and_outputs(
         task("order", "api_call", {"method": "POST", "url": f"{api.url}/long/{run_id}/orders",
                                    "json": {"n": "{{ tasks.a3.output }}"}}, "a3"),
         task("final", "data_transform", {"input": {"first": "{{ tasks.a0.output }}",
-             "created": "{{ tasks.order.output.body.created }}"}, "expression": "@"}, "order", "a0"),
+             "created": "{{ tasks.order.output.body.created }}"}, "expression": "@"},
+             "order", "a0"),
     ]}  # fmt: skip
     env = {"CONTINUE_AS_NEW_AFTER_TASKS": "2"}
     started = stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id,

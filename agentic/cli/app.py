@@ -330,11 +330,16 @@ async def cleanup(
         return
     verb = "would remove" if dry_run else "removed"
     print(
-        f"{verb} {report.removed_blobs} stored outputs ({human_size(report.removed_bytes)}) of "
-        f"{len(report.removed_runs)} runs from {report.location}; kept {report.kept_runs} runs"
+        f"{verb} {_count(report.removed_blobs, 'stored output')} "
+        f"({human_size(report.removed_bytes)}) of {_count(len(report.removed_runs), 'run')} "
+        f"from {report.location}; kept the outputs of {_count(report.kept_runs, 'run')}"
     )
     for workflow_id in report.removed_runs:
         print(f"  {workflow_id}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @app.command()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 from agentic.runtime import web_ui_link
 from agentic.settings import Settings
 from core.actions.base import ActionSpec, preview
+from core.blobs import holds_blobs
 from core.messages import (
     FINISHED_TASK_STATUSES,
     DecisionRecord,
@@ -147,8 +148,11 @@ def render_state(
     return Group(*lines)
 
 
-def render_result(result: RunResult, settings: Settings, link: bool = True) -> Group:
-    """A finished run for people: outcome, error, tasks, decisions, totals, link."""
+def render_result(
+    result: RunResult, settings: Settings, link: bool = True, command: str = "python cli.py"
+) -> Group:
+    """A finished run for people: outcome, error, tasks, decisions, totals, where the stored
+    outputs are, link."""
     metrics, usage = result.metrics, result.usage
     header = Text(f"run {result.workflow_id}: ")
     header.append(result.status.value, style=RUN_STATUS_STYLES[result.status])
@@ -165,14 +169,25 @@ def render_result(result: RunResult, settings: Settings, link: bool = True) -> G
             f"LLM tokens: {usage.total_tokens} in {usage.calls} calls"
         )
     )
+    stored = [task.task_id for task in result.tasks if holds_blobs(task.output)]
+    if stored:
+        lines.append(
+            Text(
+                f"outputs in the blob store: {', '.join(stored)}; the whole of one: "
+                f"{command} output {result.workflow_id} {stored[0]} [--out FILE]"
+            )
+        )
     if link:
         lines.append(Text(f"web ui: {web_ui_link(settings, result.workflow_id)}"))
     return Group(*lines)
 
 
-def print_result(result: RunResult, settings: Settings, link: bool = True) -> None:
-    """A run's result for people (with its Web UI link unless `link` is False)."""
-    console.print(render_result(result, settings, link))
+def print_result(
+    result: RunResult, settings: Settings, link: bool = True, command: str = "python cli.py"
+) -> None:
+    """A run's result for people (with its Web UI link unless `link` is False); `command`
+    calls the CLI in the commands it suggests."""
+    console.print(render_result(result, settings, link, command))
 
 
 def print_runs(runs: list[RunSummary]) -> None:

@@ -278,7 +278,7 @@ async def launch_run(
 
 def print_outcome(result: RunResult, settings: Settings, as_json: bool) -> int:
     """The result, for people or as JSON; the exit code that goes with it."""
-    print_json(result) if as_json else print_result(result, settings)
+    print_json(result) if as_json else print_result(result, settings, command=cli_command())
     return exit_code_for(result.status)
 
 
