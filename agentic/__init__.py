@@ -21,6 +21,12 @@ _EXPORTS = {
     "ActionSpec": "core.actions.base",
     "AgentClient": "agentic.client",
     "AgenticError": "agentic.errors",
+    "BlobRef": "core.blobs",
+    "BlobStoreError": "agentic.errors",
+    "CleanupReport": "agentic.client",
+    "NoOutput": "agentic.errors",
+    "RunReport": "core.metrics",
+    "SecretsError": "agentic.errors",
     "DecisionRecord": "core.messages",
     "EditRefused": "agentic.errors",
     "EditResult": "core.messages",
@@ -58,17 +64,20 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from activities.base import ActionContext
-    from agentic.client import AgentClient, RunHandle, RunSummary
+    from agentic.client import AgentClient, CleanupReport, RunHandle, RunSummary
     from agentic.errors import (
         AgenticError,
+        BlobStoreError,
         EditRefused,
         InvalidPlan,
         InvalidQuery,
+        NoOutput,
         NotWaiting,
         PluginError,
         RunEnded,
         RunNotFound,
         RunResultUnavailable,
+        SecretsError,
         ServerUnreachable,
         WorkerUnavailable,
     )
@@ -76,6 +85,7 @@ if TYPE_CHECKING:
     from agentic.settings import Settings, get_settings
     from agentic.worker import run_worker
     from core.actions.base import Action, ActionConfig, ActionSpec, Execution, RiskCheck
+    from core.blobs import BlobRef
     from core.errors import ActionError, ErrorType, non_retryable, retryable
     from core.messages import (
         DecisionRecord,
@@ -89,6 +99,7 @@ if TYPE_CHECKING:
         TaskStatus,
         TokenUsage,
     )
+    from core.metrics import RunReport
     from core.plan import Plan, Task
 
 
@@ -107,6 +118,9 @@ __all__ = [
     "ActionSpec",
     "AgentClient",
     "AgenticError",
+    "BlobRef",
+    "BlobStoreError",
+    "CleanupReport",
     "DecisionRecord",
     "EditRefused",
     "EditResult",
@@ -114,6 +128,7 @@ __all__ = [
     "Execution",
     "InvalidPlan",
     "InvalidQuery",
+    "NoOutput",
     "NotWaiting",
     "Plan",
     "PluginError",
@@ -123,11 +138,13 @@ __all__ = [
     "RunInput",
     "RunNotFound",
     "RunOptions",
+    "RunReport",
     "RunResult",
     "RunResultUnavailable",
     "RunState",
     "RunStatus",
     "RunSummary",
+    "SecretsError",
     "ServerUnreachable",
     "Settings",
     "Task",
