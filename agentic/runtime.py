@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, NoReturn
 
 import structlog
@@ -22,7 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -111,7 +112,7 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             api_key=settings.temporal_api_key,
-            tls=bool(settings.temporal_api_key),
+            tls=tls_config(settings),
             data_converter=data_converter(settings),
             runtime=runtime,
         )
@@ -121,6 +122,26 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
             f"({connection_problem(error)}). Start one with 'python cli.py server' or set "
             "TEMPORAL_ADDRESS (or --address)."
         ) from error
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS as the TEMPORAL_TLS* settings (and an API key) ask: off, on with the system's CAs,
+    or with a CA, a client certificate (mTLS) and a server name of their own."""
+    if not settings.temporal_tls_on:
+        return False
+    if not (settings.temporal_tls_ca or settings.temporal_tls_cert or
+            settings.temporal_tls_server_name):  # fmt: skip
+        return True
+
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path is not None else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca),
+        client_cert=read(settings.temporal_tls_cert),
+        client_private_key=read(settings.temporal_tls_key),
+        domain=settings.temporal_tls_server_name,
+    )
 
 
 def connection_problem(error: Exception) -> str:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentic.codec import EncryptionKeys
@@ -36,6 +38,18 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "agentic-runs"
     temporal_api_key: str | None = Field(None, description="Temporal Cloud API key (TLS on)")
+    temporal_tls: bool = Field(
+        False, description="TLS to the Temporal frontend (on anyway with a key, cert or CA)"
+    )
+    temporal_tls_cert: Path | None = Field(None, description="client certificate (PEM), mTLS")
+    temporal_tls_key: Path | None = Field(None, description="the client certificate's key")
+    temporal_tls_ca: Path | None = Field(
+        None, description="CA certificate (PEM) the server's certificate is checked against "
+        "(default: the system's)"
+    )
+    temporal_tls_server_name: str | None = Field(
+        None, description="the name the server's certificate must carry (default: the host)"
+    )
     temporal_ui_url: str = Field(
         "http://localhost:8233", description="Base address of the Temporal Web UI, for links."
     )
@@ -146,6 +160,36 @@ class Settings(BaseSettings):
             "continue_as_new_after_tasks": self.continue_as_new_after_tasks,
         }
 
+    @property
+    def temporal_tls_on(self) -> bool:
+        """Whether the client speaks TLS to the Temporal frontend."""
+        return bool(
+            self.temporal_tls
+            or self.temporal_api_key
+            or self.temporal_tls_cert
+            or self.temporal_tls_ca
+        )
+
+    @field_validator(
+        "temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca", "temporal_tls_server_name",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _tls_files_readable(self) -> Settings:
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError(
+                "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both (mTLS) or neither"
+            )
+        for name in ("temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name.upper()}: {path} is not a readable file")
+        return self
+
     @field_validator("payload_encryption_keys")
     @classmethod
     def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
@@ -227,6 +271,58 @@ def _dotenv_value(name: str) -> str | None:
     if not env_file.is_file():
         return None
     return dotenv_values(env_file).get(name)
+
+
+SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")
+
+
+class SettingSource(BaseModel):
+    """One setting as it is in effect, and where its value came from."""
+
+    variable: str
+    value: str
+    source: Literal["default", ".env", "environment", "command line"]
+
+
+def setting_sources(settings: Settings) -> list[SettingSource]:
+    """Every setting, its value (secrets masked) and where it came from: the environment, the
+    .env file, the command line's global options, or the default."""
+    dotenv = dotenv_values(".env") if Path(".env").is_file() else {}
+    environment = {name.upper() for name in os.environ}
+    dotenv_names = {name.upper() for name in dotenv}
+    sources = []
+    for name in Settings.model_fields:
+        variable = name.upper()
+        if name in _overrides:
+            source = "command line"
+        elif variable in environment:
+            source = "environment"
+        elif variable in dotenv_names:
+            source = ".env"
+        else:
+            source = "default"
+        shown = _shown(variable, getattr(settings, name))
+        sources.append(SettingSource(variable=variable, value=shown, source=source))
+    return sources
+
+
+def _shown(variable: str, value: Any) -> str:
+    """A setting's value for people: secrets masked, a URL's password hidden."""
+    if value is None:
+        return ""
+    secret_name = any(word in SECRET_WORDS for word in variable.split("_"))
+    if isinstance(value, SecretStr) or (secret_name and not isinstance(value, Path)):
+        return "********" if str(value) else ""
+    if isinstance(value, BaseModel) or (isinstance(value, list) and value):
+        text = json.dumps(to_jsonable_python(value))
+    else:
+        text = str(value)
+    return _without_password(text)
+
+
+def _without_password(text: str) -> str:
+    """`postgresql://user:pw@host/db` -> `postgresql://user:********@host/db`."""
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1********@", text)
 
 
 _overrides: dict[str, Any] = {}

@@ -28,6 +28,7 @@ from agentic.cli.output import (
     print_endpoint_checks,
     print_json,
     print_runs,
+    print_settings,
     render_metrics,
     render_state,
     show_demo_run,
@@ -55,7 +56,7 @@ from agentic.cli.support import (
     watch_run,
 )
 from agentic.devstack import dev_server_command, port_open, split_address
-from agentic.settings import get_settings, override_settings
+from agentic.settings import get_settings, override_settings, setting_sources
 from core.blobs import human_size
 from core.messages import ApprovalMode
 from core.plan import format_validation_error
@@ -481,6 +482,18 @@ async def list_runs(
             sys.stdout.write(run.model_dump_json() + "\n")
     else:
         print_runs(runs)
+
+
+@app.command(name="config")
+@command
+async def config_command(as_json: JsonOption = False) -> None:
+    """The settings in effect, and where each came from (default, .env, environment,
+    command line); secrets masked."""
+    sources = setting_sources(get_settings())
+    if as_json:
+        print(json.dumps([source.model_dump() for source in sources], indent=2))
+        return
+    print_settings(sources)
 
 
 @app.command()

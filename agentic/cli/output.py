@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from agentic.demo import DemoRun
 
 from agentic.runtime import web_ui_link
-from agentic.settings import Settings
+from agentic.settings import Settings, SettingSource
 from core.actions.base import ActionSpec, preview
 from core.blobs import holds_blobs
 from core.messages import (
@@ -378,3 +378,12 @@ def model_usage_table(models: list[ModelUsage]) -> Table:
 def usd(amount: float) -> str:
     """An amount of US dollars: cents, or six decimals when it is less than a cent."""
     return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"
+
+
+def print_settings(sources: list[SettingSource]) -> None:
+    """A table of the settings in effect (from `config`)."""
+    table = Table("variable", "value", "from")
+    for source in sources:
+        style = "dim" if source.source == "default" else ""
+        table.add_row(Text(source.variable), Text(source.value), Text(source.source, style=style))
+    console.print(table)
