@@ -3,7 +3,7 @@ histories against the current workflow code to prove that it still makes the sam
 
     history = await fetch_history(client, "my-run")         # the latest run of the id
     Path("my-run.json").write_text(history_json(history))   # as the Web UI downloads it
-    report = await replay(await fetch_runs(client, "my-run"), settings)
+    report = await replay_runs(await fetch_runs(client, "my-run"), settings)
     print(report.summary())                                 # compatible: ... / not compatible: ...
 
 A replay that fails names where: the event (id and type), and for an activity event the plan
@@ -17,7 +17,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -30,7 +30,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from agentic.codec import ENCODING as ENCRYPTED_ENCODING
-from agentic.errors import AgenticError, RunNotFound
+from agentic.errors import InvalidHistory, RunNotFound
 from agentic.runtime import build_replayer
 from agentic.settings import Settings
 from workflows.agent_run import WORKFLOW_NAME
@@ -46,15 +46,12 @@ STARTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
 TASK_STARTED = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
 
 
-class InvalidHistory(AgenticError):
-    """A file that is not a Temporal history of this engine's workflow, or one that cannot
-    be replayed here (encrypted, and no key)."""
-
-
 # ----- fetching and saving ----------------------------------------------------------------
 
 
-async def fetch_history(client: Client, workflow_id: str, run_id: str | None = None) -> WorkflowHistory:
+async def fetch_history(
+    client: Client, workflow_id: str, run_id: str | None = None
+) -> WorkflowHistory:
     """The history of one run of `workflow_id`: `run_id`'s, or by default the latest run's.
     Raises `RunNotFound`."""
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
@@ -65,7 +62,8 @@ async def fetch_history(client: Client, workflow_id: str, run_id: str | None = N
             raise
         which = f"no run {run_id!r} of workflow {workflow_id!r}" if run_id else (
             f"no run with id {workflow_id!r}")  # fmt: skip
-        raise RunNotFound(f"{which} ({error.message}); see 'python cli.py list'") from None
+        why = f" ({error.message})" if error.status == RPCStatusCode.INVALID_ARGUMENT else ""
+        raise RunNotFound(f"{which}{why}; see 'python cli.py list'") from None
 
 
 async def fetch_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
@@ -102,7 +100,9 @@ def load_history(path: Path) -> WorkflowHistory:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise InvalidHistory(f"cannot read history file {path}: {error.strerror or error}") from None
+        raise InvalidHistory(
+            f"cannot read history file {path}: {error.strerror or error}"
+        ) from None
     except UnicodeDecodeError as error:
         raise InvalidHistory(f"history file {path} is not UTF-8 text: {error.reason}") from None
     try:
@@ -145,17 +145,26 @@ class Divergence:
     nondeterministic: bool
     event_id: int | None = None
     event_type: str = ""
-    task: str = ""
+    task_id: str = ""
     activity_id: str = ""
     activity_type: str = ""
+
+    @property
+    def task(self) -> str:
+        """Who scheduled the event's activity: a plan task, the planner or the analyst."""
+        if not self.activity_type:
+            return ""
+        return RUN_ACTIVITIES.get(self.activity_type) or f"task {self.task_id}"
 
     def describe(self) -> str:
         """One line for people."""
         where = ""
         if self.event_id is not None:
             details = [self.event_type, self.task]
-            if self.activity_id:
-                details += [f"activity id {self.activity_id}", f"type {self.activity_type}"]
+            if self.activity_id and self.activity_id != self.task_id:
+                details.append(f"activity id {self.activity_id}")
+            if self.activity_type:
+                details.append(f"activity type {self.activity_type}")
             where = f" at event {self.event_id} ({', '.join(part for part in details if part)})"
         return f"run {self.run_id} of {self.workflow_id} does not replay{where}: {self.reason}"
 
@@ -186,10 +195,12 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-async def replay(histories: Sequence[WorkflowHistory], settings: Settings) -> ReplayReport:
+async def replay_runs(histories: Sequence[WorkflowHistory], settings: Settings) -> ReplayReport:
     """Replay histories against the current workflow code with the engine's replayer (and the
     payload keys of `settings`). Runs that never started a workflow task are left out: they
     hold no decision of the code."""
+    for history in histories:
+        check_history(history, history.workflow_id)
     if settings.payload_encryption_keys is None and any(map(_encrypted, histories)):
         raise InvalidHistory("the history's payloads are encrypted: set PAYLOAD_ENCRYPTION_KEYS "
                              "to the keys of the workers that ran it")  # fmt: skip
@@ -217,16 +228,15 @@ async def _each(histories: Sequence[WorkflowHistory]) -> AsyncIterator[WorkflowH
         yield history
 
 
-async def _divergence(
-    replayer: Replayer, history: WorkflowHistory, error: Exception
-) -> Divergence:
-    """Describe a failed replay: the event the message names, or else (the SDK does not
-    always name it) the event where the shortest failing prefix of the history ends."""
+async def _divergence(replayer: Replayer, history: WorkflowHistory, error: Exception) -> Divergence:
+    """Describe a failed replay: the event the message names, or else (the SDK's messages
+    for a changed activity id or type, or an exception in the workflow, name none) the event
+    where the shortest failing prefix of the history ends."""
     message = str(error)
     event_id = _event_id_in(message)
-    nondeterministic = isinstance(error, NondeterminismError)
-    if event_id is None and nondeterministic:
+    if event_id is None:
         event_id = await _first_failing_event(replayer, history)
+    nondeterministic = isinstance(error, NondeterminismError)
     failure = Divergence(history.workflow_id, history.run_id, _reason(message), nondeterministic)
     events = {event.event_id: event for event in history.events}
     if event_id is None or event_id not in events:
@@ -247,7 +257,9 @@ async def _first_failing_event(replayer: Replayer, history: WorkflowHistory) -> 
     the first event the current code disagrees with."""
     events = list(history.events)
     # Shorter prefixes hold no decision yet (and one without a workflow task never replays).
-    passing = next(i for i, event in enumerate(events) if event.event_type == TASK_STARTED)
+    passing = next((i for i, event in enumerate(events) if event.event_type == TASK_STARTED), None)
+    if passing is None:
+        return None
     failing = len(events)
     while failing - passing > 1:
         middle = (passing + failing) // 2
@@ -260,18 +272,21 @@ async def _first_failing_event(replayer: Replayer, history: WorkflowHistory) -> 
     return events[failing - 1].event_id
 
 
-def _at_event(failure: Divergence, event: HistoryEvent, events: dict[int, HistoryEvent]) -> Divergence:
+def _at_event(
+    failure: Divergence, event: HistoryEvent, events: dict[int, HistoryEvent]
+) -> Divergence:
     """The failure with its event, and the activity and task behind the event."""
     event_type = "".join(part.title() for part in EventType.Name(event.event_type)
                          .removeprefix("EVENT_TYPE_").split("_"))  # fmt: skip
     scheduled = _scheduling_event(event, events)
     if scheduled is None:
-        return _replaced(failure, event_id=event.event_id, event_type=event_type)
+        return replace(failure, event_id=event.event_id, event_type=event_type)
     attributes = scheduled.activity_task_scheduled_event_attributes
     activity_type = attributes.activity_type.name
-    task = RUN_ACTIVITIES.get(activity_type) or f"task {attributes.activity_id.split(':')[0]}"
-    return _replaced(failure, event_id=event.event_id, event_type=event_type, task=task,
-                     activity_id=attributes.activity_id, activity_type=activity_type)  # fmt: skip
+    # A task's activity ids are its id, then ':round2', ':check3'... (workflows/execution.py).
+    task_id = "" if activity_type in RUN_ACTIVITIES else attributes.activity_id.split(":")[0]
+    return replace(failure, event_id=event.event_id, event_type=event_type, task_id=task_id,
+                   activity_id=attributes.activity_id, activity_type=activity_type)  # fmt: skip
 
 
 def _scheduling_event(event: HistoryEvent, events: dict[int, HistoryEvent]) -> HistoryEvent | None:
@@ -285,10 +300,6 @@ def _scheduling_event(event: HistoryEvent, events: dict[int, HistoryEvent]) -> H
     if scheduled is None or not scheduled.HasField("activity_task_scheduled_event_attributes"):
         return None
     return scheduled
-
-
-def _replaced(failure: Divergence, **changes: object) -> Divergence:
-    return Divergence(**{**failure.__dict__, **changes})  # type: ignore[arg-type]
 
 
 def _reason(message: str) -> str:
@@ -329,7 +340,10 @@ def _sdk_logs_quiet() -> Iterator[None]:
 
 def quiet_core_logs() -> None:
     """Keep Temporal's core from logging each failed workflow task as a warning on stderr (a
-    replay reports the failure itself). Call before anything connects to Temporal."""
+    replay reports the failure itself). Call before anything connects to Temporal. With
+    LOG_LEVEL=DEBUG they stay."""
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        return
     quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
     runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
     Runtime.set_default(runtime, error_if_already_set=False)

@@ -4,11 +4,9 @@ shown by `output`, and removed by `cleanup`."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -19,13 +17,12 @@ from activities.blobs import Blobs, DirectoryBlobStore, S3BlobStore, check_histo
 from agentic.client import AgentClient
 from agentic.devstack import free_port
 from agentic.settings import Settings
-from agentic.worker import run_worker
 from core.blobs import blob_ref, blob_refs
 from core.errors import ActionError, ErrorType
 from core.messages import RunOptions
 from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import Reply
-from tests.helpers import get, task, tasks_by_id
+from tests.helpers import get, task, tasks_by_id, worker_for
 
 USER_COUNT = 30_000
 USERS = [{"id": i, "name": f"user-{i}", "tags": ["a", "b", "c"]} for i in range(USER_COUNT)]
@@ -55,7 +52,7 @@ def large_output_plan(url: str, run_id: str) -> dict:
     }  # fmt: skip
 
 
-async def test_large_outputs_stay_out_of_the_history(stack, client, api, run_id):
+def test_large_outputs_stay_out_of_the_history(stack, api, run_id):
     api.route("GET", f"/blobs/{run_id}", Reply(json=USERS))
     plan = large_output_plan(f"{api.url}/blobs/{run_id}", run_id)
     result = stack.run_plan(plan, run_id, "--approval", "none")
@@ -74,8 +71,10 @@ async def test_large_outputs_stay_out_of_the_history(stack, client, api, run_id)
     assert json.loads((stack.workspace / run_id / "names.json").read_text()) == names
     assert stored.key.startswith(run_id) and (Path(stack.env["BLOB_STORE"]) / stored.key).exists()
 
-    history = await client.get_workflow_handle(run_id).fetch_history()
-    assert len(history.to_json()) < 200_000
+    history = stack.cli("history", run_id)
+    assert history.returncode == 0 and len(history.stdout) < 200_000, history.stderr
+    replayed = stack.cli("replay", run_id)
+    assert replayed.returncode == 0 and replayed.stdout.startswith("compatible"), replayed.stderr
 
     saved = stack.workspace.parent / f"{run_id}-fetch.json"
     finished = stack.cli("output", run_id, "fetch", "--out", str(saved))
@@ -185,18 +184,6 @@ def test_an_output_too_large_for_the_history_is_not_retried():
         check_history_size(["x" * 1000] * 2000)
     assert refused.value.error_type == ErrorType.OUTPUT_TOO_LARGE and not refused.value.retryable
     assert "BLOB_THRESHOLD_BYTES" in refused.value.message
-
-
-@asynccontextmanager
-async def worker_for(settings: Settings) -> AsyncIterator[None]:
-    stop, ready = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
-    await asyncio.wait_for(ready.wait(), 30)
-    try:
-        yield
-    finally:
-        stop.set()
-        await running
 
 
 async def test_workers_share_outputs_through_an_s3_bucket(

@@ -11,13 +11,13 @@ a run continued as new (v1_continued_as_new_1..4, one file per history of the ch
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from agentic.histories import replay_histories
 from agentic.runtime import DATA_CONVERTER, build_replayer
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
@@ -33,14 +33,10 @@ def committed_histories() -> list[WorkflowHistory]:
     return [WorkflowHistory.from_json(path.stem, path.read_text()) for path in paths]
 
 
-async def each(histories: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
-    for history in histories:
-        yield history
-
-
 async def replay_failures(replayer: Replayer, histories: list[WorkflowHistory]) -> dict:
-    results = await replayer.replay_workflows(each(histories), raise_on_replay_failure=False)
-    return {run_id: str(error)[:300] for run_id, error in results.replay_failures.items()}
+    """run id -> where and why it did not replay (the CLI's `replay` says the same)."""
+    report = await replay_histories(histories, replayer)
+    return {failure.run_id: failure.describe() for failure in report.failures}
 
 
 async def test_committed_histories_replay_without_nondeterminism():
