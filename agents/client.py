@@ -9,6 +9,9 @@
   the mode that worked for the worker's life.
 - Every request is bounded: `max_tokens` (or `max_completion_tokens` where the server wants
   that name) and a request timeout shorter than the activity's.
+- Every request is an OpenTelemetry span (`chat MODEL`, GenAI semantic conventions: model,
+  tokens, output mode, purpose), a no-op unless the process installed a tracer provider
+  (agentic/tracing.py). Never the prompt, the reply or a key.
 
 Errors are `LLMError`s; this module knows nothing of Temporal.
 """
@@ -21,10 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 import structlog
 from openai.types.chat import ChatCompletion
+from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
 from pydantic import BaseModel
 
 from agents.endpoints import LLMEndpoint
@@ -40,6 +46,8 @@ from core.errors import ErrorType
 from core.messages import LLMCall, TokenUsage
 
 logger = structlog.get_logger("agents.client")
+# A proxy until a tracer provider is installed, and a no-op without one.
+tracer = trace.get_tracer("agents.client")
 
 MAX_ERROR_CHARS = 500
 # Endpoints that failed this way are skipped for DOWN_SECONDS by every call of this worker.
@@ -214,7 +222,7 @@ class _Endpoint:
             mode = self.modes[index]
             started = time.monotonic()
             try:
-                completion = await self._create(mode, request)
+                completion = await self._traced_create(mode, request)
             except openai.APIStatusError as error:
                 if self._adapts_to(error):
                     continue
@@ -243,6 +251,48 @@ class _Endpoint:
             self.token_param = "max_completion_tokens"
             return True
         return False
+
+    async def _traced_create(self, mode: OutputMode, request: JSONRequest) -> ChatCompletion:
+        """One request as one span: what was asked of whom, and what it cost. Its attributes
+        never hold the prompt, the reply or the key; a failure is its error type alone."""
+        with tracer.start_as_current_span(
+            f"chat {self.spec.model}",
+            kind=trace.SpanKind.CLIENT,
+            attributes=self._span_attributes(mode, request),
+            record_exception=False,  # an error's message may quote the request
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                completion = await self._create(mode, request)
+            except openai.APIError as error:
+                status = getattr(error, "status_code", None)
+                span.set_attribute("error.type", str(status or type(error).__name__))
+                span.set_status(trace.StatusCode.ERROR)
+                raise
+            span.set_attributes(completion_attributes(completion))
+            return completion
+
+    def _span_attributes(self, mode: OutputMode, request: JSONRequest) -> dict[str, AttributeValue]:
+        address = urlsplit(self.spec.base_url)
+        default_port = 443 if address.scheme == "https" else 80
+        # The default name is the URL's netloc: a user:password@ in it stays out.
+        name = self.spec.name
+        if name == address.netloc:
+            name = name.rpartition("@")[2]
+        return {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",  # the API spoken, whoever serves it
+            "gen_ai.system": "openai",  # the older name of the same, still read by backends
+            "gen_ai.request.model": self.spec.model,
+            "gen_ai.request.max_tokens": request.max_tokens,
+            "gen_ai.output.type": "json",
+            "server.address": address.hostname or "",
+            "server.port": address.port or default_port,
+            "agentic.llm.purpose": request.purpose,
+            "agentic.llm.endpoint": name,
+            "agentic.llm.output_mode": mode.value,
+            "agentic.llm.prompt_version": request.prompt_version,
+        }
 
     async def _create(self, mode: OutputMode, request: JSONRequest) -> ChatCompletion:
         fields = request_fields(mode, request.schema_name, request.schema)
@@ -295,6 +345,20 @@ def usage_of(completion: ChatCompletion) -> TokenUsage:
         total_tokens=usage.total_tokens or 0,
         calls=1,
     )
+
+
+def completion_attributes(completion: ChatCompletion) -> dict[str, AttributeValue]:
+    """A completion's span attributes: who answered, why it stopped, the tokens it cost."""
+    attributes: dict[str, AttributeValue] = {
+        "gen_ai.response.model": completion.model or "",
+        "gen_ai.response.finish_reasons": [
+            choice.finish_reason for choice in completion.choices or [] if choice.finish_reason
+        ],
+    }
+    if completion.usage is not None:
+        attributes["gen_ai.usage.input_tokens"] = completion.usage.prompt_tokens or 0
+        attributes["gen_ai.usage.output_tokens"] = completion.usage.completion_tokens or 0
+    return attributes
 
 
 def error_text(error: openai.APIError) -> str:

@@ -27,6 +27,7 @@ from agentic.logging import configure_logging
 from agentic.plugins import load_plugins
 from agentic.runtime import exit_now
 from agentic.settings import Settings, get_settings, overridden_settings
+from agentic.tracing import flush_tracing, setup_tracing
 from core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
 from core.plan import Plan, format_validation_error
 from core.policy import plan_refusals
@@ -49,6 +50,17 @@ class CliError(Exception):
 def fail(message: str) -> NoReturn:
     """Stop the command with one line on stderr."""
     raise CliError(message)
+
+
+def save_text(path: Path, text: str) -> int:
+    """Write `text` to `path` (UTF-8); its size in bytes. A path that cannot be written stops
+    the command with one line."""
+    data = text.encode()
+    try:
+        path.write_bytes(data)
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror or error}")
+    return len(data)
 
 
 def run_command(coroutine: Coroutine[Any, Any, int | None]) -> int:
@@ -93,7 +105,9 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
         except AgenticError as error:
             print(f"error: {error}", file=sys.stderr)
             exit_now(1)
-        exit_now(run_command(function(*args, **kwargs)))
+        code = run_command(function(*args, **kwargs))
+        flush_tracing()  # os._exit skips the SDK's own exit hook
+        exit_now(code)
 
     return wrapper
 
@@ -213,7 +227,9 @@ def current_user() -> str:
 
 
 async def connect_client() -> AgentClient:
-    """The API client for the configured Temporal server."""
+    """The API client for the configured Temporal server (traced as `agentic-cli` when
+    OTEL_EXPORTER_OTLP_ENDPOINT is set)."""
+    setup_tracing("agentic-cli")
     return await AgentClient.connect(get_settings())
 
 
