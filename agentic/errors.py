@@ -14,6 +14,9 @@
     ├── PluginError            an action plug-in that cannot be loaded
     ├── SecretsError           a SECRETS_FILE that cannot be read
     ├── NoOutput               a task that has no output (unknown, or not completed)
+    ├── InvalidHistory         a history file that cannot be read or replayed here
+    ├── TracingUnavailable     tracing was asked for (OTEL_EXPORTER_OTLP_ENDPOINT) but cannot
+    │                          be set up
     └── BlobStoreError         a BLOB_STORE that cannot be opened, or a stored output that
                                cannot be read from it
 
@@ -81,3 +84,12 @@ class NoOutput(AgenticError):
 
 class BlobStoreError(AgenticError):
     """A BLOB_STORE that cannot be opened, or a stored output that cannot be read from it."""
+
+
+class InvalidHistory(AgenticError):
+    """A file that is not a Temporal history of this engine's workflow, or one that cannot
+    be replayed here (encrypted, and no key)."""
+
+
+class TracingUnavailable(AgenticError):
+    """Tracing was asked for (OTEL_EXPORTER_OTLP_ENDPOINT) but cannot be set up."""

@@ -19,17 +19,19 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentic.codec import EncryptionCodec, EncryptionKeys
 from agentic.errors import ServerUnreachable
 from agentic.settings import Settings
+from agentic.tracing import tracing_interceptors
 from workflows.agent_run import AgentRunWorkflow
 from workflows.visibility import SEARCH_ATTRIBUTES
 
@@ -42,8 +44,6 @@ STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
 # Heartbeats reach the server at least this often, so a cancel reaches a running action within
 # about this long (the SDK's default throttle is 80% of the heartbeat timeout).
 HEARTBEAT_THROTTLE = timedelta(seconds=1)
-# On SIGTERM, actions in flight get this long to finish before they are cancelled.
-GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 
 
 def exit_now(code: int) -> NoReturn:
@@ -103,7 +103,8 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
     """A client for the configured server and namespace (with its API key, TLS when the key is
     set), with the engine's data converter.
 
-    With `serve_metrics` (the worker) and METRICS_ADDRESS set, Prometheus metrics are served."""
+    With `serve_metrics` (the worker) and METRICS_ADDRESS set, Prometheus metrics are served.
+    With OTEL_EXPORTER_OTLP_ENDPOINT set, the client and its workers are traced (tracing.py)."""
     runtime = None
     if serve_metrics and settings.metrics_address:
         runtime = metrics_runtime(settings.metrics_address)
@@ -115,6 +116,7 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
             tls=tls_config(settings),
             data_converter=data_converter(settings),
             runtime=runtime,
+            interceptors=tracing_interceptors(),
         )
     except RuntimeError as error:
         raise ServerUnreachable(
@@ -192,21 +194,44 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_worker(
-    client: Client, settings: Settings, activities: list[Callable[..., Any]]
+    client: Client,
+    settings: Settings,
+    activities: list[Callable[..., Any]],
+    *,
+    task_queue: str | None = None,
+    with_workflows: bool = True,
 ) -> Worker:
-    """A worker on the configured task queue with every workflow and the given activities."""
+    """A worker on `task_queue` (default: TASK_QUEUE) with the given activities, and every
+    workflow unless `with_workflows` is False."""
     return Worker(
         client,
-        task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS if with_workflows else [],
         activities=activities,
         workflow_runner=workflow_runner(),
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,
+        max_concurrent_activity_task_polls=settings.worker_activity_task_pollers,
+        deployment_config=deployment_config(settings),
+    )
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Versioning when WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID are set: each run is
+    pinned to the build it started on, so a new build rolls out while old runs finish on the
+    old code (the new build takes new runs once it is made the deployment's current version)."""
+    if not settings.worker_build_id:
+        return None
+    version = WorkerDeploymentVersion(settings.worker_deployment_name, settings.worker_build_id)
+    return WorkerDeploymentConfig(
+        version=version,
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 

@@ -29,6 +29,9 @@ OutputModeSetting = Literal[
 ]
 
 
+WORKER_ROLES = ("workflows", "actions", "llm")
+
+
 class Settings(BaseSettings):
     """Engine settings. Each field is read from the environment variable of the same name."""
 
@@ -36,7 +39,18 @@ class Settings(BaseSettings):
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
-    task_queue: str = "agentic-runs"
+    task_queue: str = Field("agentic-runs", description="the runs' (workflows') task queue")
+    action_task_queue: str = Field(
+        "", description="the actions' task queue, to scale them apart (default: TASK_QUEUE)"
+    )
+    llm_task_queue: str = Field(
+        "", description="the planner's and analyst's task queue (default: TASK_QUEUE)"
+    )
+    worker_queues: str = Field(
+        "workflows,actions,llm",
+        description="what a worker process serves: any of workflows, actions, llm "
+        "(python worker.py --queues)",
+    )
     temporal_api_key: str | None = Field(None, description="Temporal Cloud API key (TLS on)")
     temporal_tls: bool = Field(
         False, description="TLS to the Temporal frontend (on anyway with a key, cert or CA)"
@@ -44,8 +58,9 @@ class Settings(BaseSettings):
     temporal_tls_cert: Path | None = Field(None, description="client certificate (PEM), mTLS")
     temporal_tls_key: Path | None = Field(None, description="the client certificate's key")
     temporal_tls_ca: Path | None = Field(
-        None, description="CA certificate (PEM) the server's certificate is checked against "
-        "(default: the system's)"
+        None,
+        description="CA certificate (PEM) the server's certificate is checked against "
+        "(default: the system's)",
     )
     temporal_tls_server_name: str | None = Field(
         None, description="the name the server's certificate must carry (default: the host)"
@@ -104,6 +119,24 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = Field(
         100, ge=2, description="workflow tasks one worker processes at once"
     )
+    worker_deployment_name: str = Field(
+        "",
+        description="with WORKER_BUILD_ID: Temporal Worker Versioning, runs pinned to the "
+        "build that started them",
+    )
+    worker_build_id: str = Field("", description="this worker's build (a version, a git sha)")
+    worker_graceful_shutdown_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="on SIGTERM, actions in flight get this long to finish before they are "
+        "cancelled (and retried by another worker)",
+    )
+    worker_workflow_task_pollers: int = Field(
+        5, ge=1, le=100, description="requests one worker keeps open for workflow tasks"
+    )
+    worker_activity_task_pollers: int = Field(
+        5, ge=1, le=100, description="requests one worker keeps open for activity tasks"
+    )
     worker_max_cached_workflows: int = Field(
         1000, ge=0, description="runs a worker keeps in memory between their steps"
     )
@@ -158,7 +191,43 @@ class Settings(BaseSettings):
             "poll_min_interval_seconds": self.poll_min_interval_seconds,
             "poll_max_checks": self.poll_max_checks,
             "continue_as_new_after_tasks": self.continue_as_new_after_tasks,
+            "action_task_queue": self.action_task_queue or None,
+            "llm_task_queue": self.llm_task_queue or None,
         }
+
+    @property
+    def served_roles(self) -> dict[str, list[str]]:
+        """Task queue -> the roles (workflows, actions, llm) this worker serves on it."""
+        queues = {
+            "workflows": self.task_queue,
+            "actions": self.action_task_queue or self.task_queue,
+            "llm": self.llm_task_queue or self.task_queue,
+        }
+        served: dict[str, list[str]] = {}
+        for role in [name.strip() for name in self.worker_queues.split(",") if name.strip()]:
+            served.setdefault(queues[role], []).append(role)
+        return served
+
+    @model_validator(mode="after")
+    def _deployment_with_build(self) -> Settings:
+        if bool(self.worker_deployment_name) != bool(self.worker_build_id):
+            raise ValueError(
+                "WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID go together: set both (Worker "
+                "Versioning) or neither"
+            )
+        return self
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        roles = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(roles) - set(WORKER_ROLES))
+        if unknown or not roles:
+            raise ValueError(
+                f"{', '.join(unknown) or 'nothing'}: a worker serves any of "
+                f"{', '.join(WORKER_ROLES)} (comma-separated)"
+            )
+        return value
 
     @property
     def temporal_tls_on(self) -> bool:
@@ -171,7 +240,10 @@ class Settings(BaseSettings):
         )
 
     @field_validator(
-        "temporal_tls_cert", "temporal_tls_key", "temporal_tls_ca", "temporal_tls_server_name",
+        "temporal_tls_cert",
+        "temporal_tls_key",
+        "temporal_tls_ca",
+        "temporal_tls_server_name",
         mode="before",
     )
     @classmethod

@@ -3,6 +3,7 @@ planner and analyst activities, on one task queue, until stopped."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
 import sys
@@ -23,7 +24,8 @@ from agentic.errors import AgenticError, BlobStoreError, PluginError, SecretsErr
 from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
-from agentic.settings import Settings, get_settings
+from agentic.settings import Settings, get_settings, override_settings
+from agentic.tracing import flush_tracing, setup_tracing
 from agents.client import LLMClient
 from core.actions.base import Action
 from core.actions.postgres import database_host
@@ -53,10 +55,13 @@ async def run_worker(
     stop = stop or _stop_on_signals()
     secrets = load_secrets(settings)  # a bad secrets file is said before anything starts
     blobs = open_blobs(settings)
+    setup_tracing("agentic-worker")  # with OTEL_EXPORTER_OTLP_ENDPOINT; connect() adds the rest
     client = await connect(settings, serve_metrics=True)
     await ensure_search_attributes(client, settings.temporal_namespace)
     settings.workspace_dir.mkdir(parents=True, exist_ok=True)
     async with AsyncExitStack() as resources:
+        # Pushed first, so it runs last: the spans of everything below are sent.
+        resources.push_async_callback(asyncio.to_thread, flush_tracing)
         clients = HttpClients(
             NetworkPolicy(settings.allow_rules),
             max_redirects=settings.http_max_redirects,
@@ -82,25 +87,30 @@ async def run_worker(
             resources.push_async_callback(llm.close)
         limits = TokenLimits(settings.llm_planner_max_tokens, settings.llm_analyst_max_tokens)
         plan_check = PlanNetworkCheck(clients, trusted=own_destinations(settings))
-        activities = [
-            *action_activities(every_action, context),
-            *llm_activities(llm, limits, plan_check),
-        ]
-        async with build_worker(client, settings, activities):
-            logger.info(
-                "worker_ready",
-                task_queue=settings.task_queue,
-                address=settings.temporal_address,
-                namespace=settings.temporal_namespace,
-                workspace=str(settings.workspace_dir.resolve()),
-                actions=sorted(action.action_type for action in every_action),
-                llm=[endpoint.label for endpoint in llm.endpoints] if llm else None,
-                metrics=settings.metrics_address,
-            )
-            if ready is not None:
-                ready.set()
-            await stop.wait()
-            logger.info("worker_stopping")
+        by_role = {
+            "actions": action_activities(every_action, context),
+            "llm": llm_activities(llm, limits, plan_check),
+        }
+        for task_queue, roles in settings.served_roles.items():
+            activities = [activity for role in roles for activity in by_role.get(role, [])]
+            worker = build_worker(client, settings, activities, task_queue=task_queue,
+                                  with_workflows="workflows" in roles)  # fmt: skip
+            await resources.enter_async_context(worker)
+        logger.info(
+            "worker_ready",
+            task_queue=settings.task_queue,
+            serves={queue: roles for queue, roles in settings.served_roles.items()},
+            address=settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            workspace=str(settings.workspace_dir.resolve()),
+            actions=sorted(action.action_type for action in every_action),
+            llm=[endpoint.label for endpoint in llm.endpoints] if llm else None,
+            metrics=settings.metrics_address,
+        )
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        logger.info("worker_stopping")
 
 
 def load_secrets(settings: Settings) -> SecretStore:
@@ -147,8 +157,26 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    """`python worker.py [--queues workflows,actions,llm]`."""
+    parser = argparse.ArgumentParser(
+        prog="worker.py",
+        description="Serve the engine's task queues until SIGINT or SIGTERM (see the README's "
+        "Settings).",
+    )
+    parser.add_argument(
+        "--queues",
+        metavar="ROLES",
+        help="what this process serves, comma-separated: workflows (TASK_QUEUE), actions "
+        "(ACTION_TASK_QUEUE), llm (LLM_TASK_QUEUE); default: WORKER_QUEUES, else all three",
+    )
+    return parser.parse_args(argv)
+
+
 def main() -> None:
     """`python worker.py`: settings from the environment, one line on stderr for a bad one."""
+    arguments = parse_arguments(sys.argv[1:])
+    override_settings(worker_queues=arguments.queues)
     try:
         settings = get_settings()
     except ValidationError as error:
@@ -160,4 +188,5 @@ def main() -> None:
     except AgenticError as error:
         print(f"error: {error}", file=sys.stderr)
         exit_now(1)
+    logger.info("worker_stopped")
     exit_now(0)

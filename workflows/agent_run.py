@@ -649,6 +649,7 @@ class AgentRunWorkflow:
                 name,
                 request,
                 result_type=result_type,
+                task_queue=self._options.llm_task_queue,
                 summary=summary,
                 start_to_close_timeout=timedelta(seconds=request_seconds * 3 + 30),
                 heartbeat_timeout=ACTION_HEARTBEAT_TIMEOUT,

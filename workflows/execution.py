@@ -215,6 +215,7 @@ async def execute_action(
             request,
             result_type=ActionResult,
             activity_id=activity_id,
+            task_queue=options.action_task_queue,
             summary=summary or task.label,
             start_to_close_timeout=_attempt_timeout(action_type, config, options),
             retry_policy=_retry_policy(options),

@@ -40,6 +40,7 @@ from agentic.cli.support import (
     command,
     connect_client,
     current_user,
+    error_line,
     exit_code_for,
     fail,
     goal_or_plan,
@@ -51,11 +52,21 @@ from agentic.cli.support import (
     print_outcome,
     run_cli,
     run_options,
+    save_text,
     serve_until_interrupted,
     steer,
     watch_run,
 )
 from agentic.devstack import dev_server_command, port_open, split_address
+from agentic.errors import AgenticError, InvalidHistory
+from agentic.histories import (
+    fetch_history,
+    fetch_runs,
+    history_json,
+    load_history,
+    quiet_core_logs,
+    replay_runs,
+)
 from agentic.settings import get_settings, override_settings, setting_sources
 from core.blobs import human_size
 from core.messages import ApprovalMode
@@ -306,12 +317,62 @@ async def output(
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    data = text.encode()
+    size = save_text(out, text)
+    print(f"saved the output of {task} ({human_size(size)}) to {out}", file=sys.stderr)
+
+
+@app.command()
+@command
+async def history(
+    run_id: RunIdArgument,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Save it to FILE instead")
+    ] = None,
+    temporal_run_id: Annotated[
+        str | None,
+        typer.Option("--run-id", metavar="RUN", help="One run of the id (default: the latest)"),
+    ] = None,
+) -> None:
+    """A run's event history as Temporal JSON (as the Web UI downloads it), for `replay`."""
+    client = await connect_client()
+    run_history = await fetch_history(client.temporal, run_id, temporal_run_id)
+    text = history_json(run_history)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    size = save_text(out, text)
+    print(f"saved {len(run_history.events)} events ({human_size(size)}) of run "
+          f"{run_history.run_id} to {out}", file=sys.stderr)  # fmt: skip
+
+
+@app.command()
+@command
+async def replay(
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="Replay every run of this workflow id")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", metavar="FILE", help="A history saved as JSON")
+    ] = None,
+) -> int:
+    """Replay a run's histories (or a saved one) against this code: exit 0 when it still
+    makes the same decisions, 1 when not (naming the event and task), 2 on bad input."""
+    quiet_core_logs()
     try:
-        out.write_bytes(data)
-    except OSError as error:
-        fail(f"cannot write {out}: {error.strerror or error}")
-    print(f"saved the output of {task} ({human_size(len(data))}) to {out}", file=sys.stderr)
+        if (run_id is None) == (file is None):
+            raise InvalidHistory("give a workflow id, or --file FILE")
+        if file is not None:
+            histories = [load_history(file)]
+        else:
+            histories = await fetch_runs((await connect_client()).temporal, run_id or "")
+        report = await replay_runs(histories, get_settings())
+    except AgenticError as error:  # exit 1 is kept for code that does not replay
+        print(f"error: {error_line(error)}", file=sys.stderr)
+        return 2
+    for failure in report.failures:
+        print(failure.describe())
+    print(report.summary())
+    return 0 if report.compatible else 1
 
 
 @app.command()

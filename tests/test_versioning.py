@@ -1,0 +1,61 @@
+"""Worker Versioning: a new build rolls out while the runs started on the old one finish there
+(each run is pinned to the build it started on)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from pathlib import Path
+
+from agentic.client import AgentClient
+from agentic.devstack import temporal_cli
+from agentic.settings import Settings
+from core.messages import RunOptions
+from tests.conftest import wait_until
+from tests.helpers import task, worker_for
+
+PLAN = {"tasks": [
+    task("nap", "wait", {"seconds": 2}),
+    task("after", "data_transform", {"input": 1, "expression": "@"}, "nap"),
+]}  # fmt: skip
+
+
+def make_current(address: str, deployment: str, build_id: str) -> None:
+    """`temporal worker deployment set-current-version`, once the version has polled."""
+
+    def done() -> bool:
+        return subprocess.run(
+            [temporal_cli(), "worker", "deployment", "set-current-version", "--address", address,
+             "--deployment-name", deployment, "--build-id", build_id, "--yes"],
+            capture_output=True, timeout=30,
+        ).returncode == 0  # fmt: skip
+
+    wait_until(done, 30, f"version {build_id} to become current", interval=0.3)
+
+
+async def test_runs_stay_on_the_build_they_started_on(temporal_server, tmp_path: Path):
+    deployment, queue = f"agentic-{uuid.uuid4().hex[:6]}", f"versions-{uuid.uuid4().hex[:6]}"
+
+    def build(build_id: str) -> Settings:
+        return Settings(temporal_address=temporal_server.address, task_queue=queue,
+                        worker_deployment_name=deployment, worker_build_id=build_id,
+                        workspace_dir=tmp_path)  # fmt: skip
+
+    client = await AgentClient.connect(build("v1"))
+    options = RunOptions(approval="none")
+    async with worker_for(build("v1")):
+        await asyncio.to_thread(make_current, temporal_server.address, deployment, "v1")
+        old_run = await client.start(plan=PLAN, options=options)
+        async with worker_for(build("v2")):
+            await asyncio.to_thread(make_current, temporal_server.address, deployment, "v2")
+            new_run = await client.start(plan=PLAN, options=options)
+            results = [await old_run.result(), await new_run.result()]
+
+    assert [result.status.value for result in results] == ["completed", "completed"]
+    builds = []
+    for run in (old_run, new_run):
+        described = await client.temporal.get_workflow_handle(run.workflow_id).describe()
+        versioning = described.raw_description.workflow_execution_info.versioning_info
+        builds.append(versioning.deployment_version.build_id)
+    assert builds == ["v1", "v2"]
