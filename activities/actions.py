@@ -25,19 +25,22 @@ from core.references import UnresolvedReference, resolve
 
 logger = structlog.get_logger("activities")
 # Heartbeats let Temporal deliver cancellation and notice a dead worker within the heartbeat
-# timeout (set by the workflow), instead of after the whole start-to-close timeout.
-HEARTBEAT_INTERVAL_SECONDS = 1.0
+# timeout (set by the workflow), instead of after the whole start-to-close timeout. Twice a
+# second cost no measurable CPU against once (bench/load.py --delay 3: 100 calls in flight).
+HEARTBEAT_INTERVAL_SECONDS = 0.5
 
 
 async def run_with_heartbeats(action: Awaitable[Any], details: Any = None) -> Any:
     """Await `action`, heartbeating meanwhile; cancelling the activity cancels the action."""
     running = asyncio.ensure_future(action)
+    local = activity.info().is_local  # a local activity cannot heartbeat (and need not)
     try:
         while True:
             done, _ = await asyncio.wait({running}, timeout=HEARTBEAT_INTERVAL_SECONDS)
             if done:
                 return running.result()
-            activity.heartbeat(*([details] if details is not None else []))
+            if not local:
+                activity.heartbeat(*([details] if details is not None else []))
     finally:
         running.cancel()
 
@@ -79,19 +82,26 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
             # Secrets are filled before references into stored outputs are resolved: such an
             # output is data, so a secret reference in it stays text (and the walk stays small).
             filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
-            resolved = await resolved_config(filled, request, ctx)
-            config = action.config_model.model_validate(resolved)
-            if masker.used:
-                sends_to = destinations(action.action_type, config) or []
-                masker.check(sends_to, action.action_type)
-            task_ctx = ctx.for_run(
-                request.allow_hosts, workflow_id=info.workflow_id or "",
-                run_id=info.workflow_run_id or "", task_id=request.task_id,
-                activity_id=info.activity_id, masker=masker,
-            )  # fmt: skip
-            output = await run_with_heartbeats(run(config, task_ctx))
-            kept = await ctx.blobs.offload(masker.mask(output), info.workflow_id or "")
-            check_history_size(kept)
+            used = masker
+
+            async def attempt() -> Any:
+                resolved = await resolved_config(filled, request, ctx)
+                config = action.config_model.model_validate(resolved)
+                if used.used:
+                    used.check(destinations(action.action_type, config) or [], action.action_type)
+                task_ctx = ctx.for_run(
+                    request.allow_hosts, workflow_id=info.workflow_id or "",
+                    run_id=info.workflow_run_id or "", task_id=request.task_id,
+                    activity_id=info.activity_id, masker=used,
+                )  # fmt: skip
+                output = await run(config, task_ctx)
+                kept = await ctx.blobs.offload(used.mask(output), info.workflow_id or "")
+                check_history_size(kept)
+                return kept
+
+            # Loading stored inputs and storing a large output take a while too: heartbeats
+            # go on through all of it.
+            kept = await run_with_heartbeats(attempt())
         except ValidationError as error:
             message = masker.mask(f"invalid config: {error}")
             failure = non_retryable(message, ErrorType.INVALID_CONFIG)

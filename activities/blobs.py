@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
+from activities.compute import compute
 from core.blobs import (
     HISTORY_PAYLOAD_LIMIT_BYTES,
     BlobRef,
@@ -232,7 +233,9 @@ class Blobs:
         """`value` as the history may hold it: unchanged when small; else an object with its
         largest fields stored (so `status_code`, `done` and the like stay readable), or the
         whole value stored."""
-        size = encoded_size(value)
+        # Sizing, encoding and hashing a large value take a while: in a thread, so that the
+        # event loop goes on heartbeating the other actions.
+        size = await compute(encoded_size, value)
         if size <= self.threshold_bytes:
             return value
         if isinstance(value, Mapping):
@@ -245,7 +248,7 @@ class Blobs:
         self, fields: dict[str, Any], size: int, workflow_id: str
     ) -> dict[str, Any] | None:
         """`fields` with the largest stored until the rest fits; None when it never does."""
-        sizes = {name: encoded_size(item) for name, item in fields.items()}
+        sizes = await compute(lambda: {name: encoded_size(item) for name, item in fields.items()})
         for name in sorted(sizes, key=sizes.__getitem__, reverse=True):
             if size <= self.threshold_bytes or sizes[name] < SMALL_FIELD_BYTES:
                 break
@@ -255,8 +258,7 @@ class Blobs:
 
     async def put(self, value: Any, workflow_id: str) -> BlobRef:
         """Store one value; its reference once it is stored."""
-        data, content_type = encoded(value)
-        digest = hashlib.sha256(data).hexdigest()
+        data, content_type, digest = await compute(_encoded_with_digest, value)
         key = f"{run_prefix(workflow_id or 'no-run')}/{digest}"
         try:
             await self.store.put(key, data, content_type)
@@ -276,7 +278,7 @@ class Blobs:
                 "`cleanup`, or the worker uses another BLOB_STORE)",
                 ErrorType.BLOB_MISSING,
             )
-        if hashlib.sha256(data).hexdigest() != ref.sha256:
+        if await compute(lambda: hashlib.sha256(data).hexdigest()) != ref.sha256:
             raise non_retryable(
                 f"{ref.key} in {self.store.location} does not match its sha256: it was changed",
                 ErrorType.BLOB_CORRUPT,
@@ -287,12 +289,17 @@ class Blobs:
         """`value` with every reference replaced by the value it stands for."""
         ref = blob_ref(value)
         if ref is not None:
-            return decoded(await self.read(ref), ref.content_type)
+            return await compute(decoded, await self.read(ref), ref.content_type)
         if isinstance(value, Mapping):
             return {name: await self.load(item) for name, item in value.items()}
         if isinstance(value, list):
             return [await self.load(item) for item in value]
         return value
+
+
+def _encoded_with_digest(value: Any) -> tuple[bytes, str, str]:
+    data, content_type = encoded(value)
+    return data, content_type, hashlib.sha256(data).hexdigest()
 
 
 def store_unavailable(store: BlobStore, error: Exception) -> ActionError:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from activities.base import ActionContext
+from activities.compute import compute
 from activities.network import NetworkRefused, refusal_error
 from core.actions.base import Action
 from core.actions.http import SAFE_METHODS, SPEC, ApiCallConfig
@@ -103,7 +104,9 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
     return {
         "status_code": response.status_code,
         "headers": dict(response.headers),
-        "body": _parse_body(response),
+        # Parsing a large body takes a while: in a thread, so that the event loop goes on
+        # heartbeating the other actions.
+        "body": await compute(_parse_body, response),
     }
 
 

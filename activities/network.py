@@ -107,6 +107,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+# Connections one client keeps at most (httpcore's default is 10, which held a worker to 10
+# requests at once); what runs at once is bounded by the worker's and the runs' limits.
+MAX_CONNECTIONS = 1000
+
+
 def guarded_client(policy: NetworkPolicy, max_redirects: int) -> httpx.AsyncClient:
     """An HTTP client whose every connection (redirects included) obeys `policy`.
 
@@ -115,7 +120,10 @@ def guarded_client(policy: NetworkPolicy, max_redirects: int) -> httpx.AsyncClie
     # httpx builds its connection pool without a way to pass a network backend; this pool is
     # the same one, with the guarded backend.
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=GuardedBackend(policy)
+        ssl_context=httpx.create_ssl_context(),
+        network_backend=GuardedBackend(policy),
+        max_connections=MAX_CONNECTIONS,
+        max_keepalive_connections=100,
     )
     return httpx.AsyncClient(
         transport=transport, follow_redirects=True, max_redirects=max_redirects, trust_env=False

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from activities.base import ActionContext
+from activities.compute import compute
 from core.actions.base import Action
 from core.actions.transform import SPEC, DataTransformConfig, transform
 
 
 async def run_data_transform(config: DataTransformConfig, ctx: ActionContext) -> Any:
-    """The expression's result (after the `require` check)."""
-    return transform(config)
+    """The expression's result (after the `require` check), computed in a thread: over a large
+    input it takes a while, and the event loop must go on heartbeating the other actions."""
+    return await compute(transform, config)
 
 
 ACTION = Action.of(SPEC, run=run_data_transform)

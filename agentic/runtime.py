@@ -40,10 +40,10 @@ WORKFLOWS = [AgentRunWorkflow]
 # Workflow logic itself (workflows/) is re-imported in the sandbox for each run.
 PASSTHROUGH_MODULES = ("core",)
 # A worker that died loses its sticky cache; other workers take over after this long.
-STICKY_QUEUE_TIMEOUT = timedelta(seconds=2)
+STICKY_QUEUE_TIMEOUT = timedelta(seconds=1)
 # Heartbeats reach the server at least this often, so a cancel reaches a running action within
 # about this long (the SDK's default throttle is 80% of the heartbeat timeout).
-HEARTBEAT_THROTTLE = timedelta(seconds=1)
+HEARTBEAT_THROTTLE = timedelta(seconds=0.5)
 
 
 def exit_now(code: int) -> NoReturn:

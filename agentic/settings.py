@@ -173,6 +173,9 @@ class Settings(BaseSettings):
     run_max_llm_calls: int = Field(50, ge=0)
     run_max_llm_tokens: int = Field(2_000_000, ge=0)
     run_max_seconds: float | None = Field(None, gt=0)
+    run_heartbeat_timeout_seconds: float = Field(
+        5.0, ge=1, le=600, description="default of the run option heartbeat_timeout_seconds"
+    )
     poll_min_interval_seconds: float = Field(1.0, ge=0, le=3600)
     poll_max_checks: int = Field(1000, ge=1)
     continue_as_new_after_tasks: int = Field(
@@ -191,6 +194,7 @@ class Settings(BaseSettings):
             "poll_min_interval_seconds": self.poll_min_interval_seconds,
             "poll_max_checks": self.poll_max_checks,
             "continue_as_new_after_tasks": self.continue_as_new_after_tasks,
+            "heartbeat_timeout_seconds": self.run_heartbeat_timeout_seconds,
             "action_task_queue": self.action_task_queue or None,
             "llm_task_queue": self.llm_task_queue or None,
         }

@@ -180,6 +180,7 @@ async def main() -> None:
         if result.status.value != "completed":
             raise SystemExit(f"the run ended {result.status.value}: {result.error}")
         histories, events, size = await history_bytes(client, handle.workflow_id)
+        retried = [task.task_id for task in result.tasks if task.attempts > 1]
         written = root / "workspace" / "bench" / "merged.json"
         blobs = [path for path in (root / "blobs").rglob("*") if path.is_file()]
         print(
@@ -189,7 +190,8 @@ async def main() -> None:
             f"  worker peak RSS: {peak_rss_mb(worker.pid):.0f} MB\n"
             f"  blob store: {len(blobs)} values, "
             f"{sum(path.stat().st_size for path in blobs) / 1_000_000:.1f} MB; "
-            f"written file: {written.stat().st_size / 1_000_000:.1f} MB"
+            f"written file: {written.stat().st_size / 1_000_000:.1f} MB\n"
+            f"  tasks retried: {', '.join(retried) or 'none'}"
         )
     finally:
         worker.terminate()

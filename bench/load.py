@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import statistics
 import tempfile
 import threading
@@ -114,6 +115,9 @@ def wrong_in(run: int, result: RunResult) -> str | None:
     """What is wrong with run `run`'s result, or None when it is right."""
     if result.status.value != "completed":
         return f"run {run} ended {result.status.value}: {result.error}"
+    retried = [task.task_id for task in result.tasks if task.attempts > 1]
+    if retried:
+        return f"run {run} retried {', '.join(retried)} (a heartbeat missed under load?)"
     outputs = {task.task_id: task.output for task in result.tasks}
     if len(outputs) != TASKS_PER_RUN:
         return f"run {run} has {len(outputs)} tasks"
@@ -187,10 +191,14 @@ async def main() -> None:
     try:
         await ready.wait()
         client = await AgentClient.connect(settings)
+        cpu_before = time.process_time()
         report = await run_load(client, api.url, arguments.runs, f"load-{time.time_ns()}")
+        cpu_seconds = time.process_time() - cpu_before
         print(
             f"max {arguments.max_activities} activities, {arguments.pollers} pollers: "
-            f"{report.figures(api)}"
+            f"{report.figures(api)}; {cpu_seconds:.1f} s CPU, peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB (worker and "
+            "client)"
         )
         for line in report.wrong[:10]:
             print(f"  {line}")

@@ -23,7 +23,16 @@ class RunOptions(BaseModel):
     """How a run behaves: retries, parallelism, approval, and the bounds on failure analysis."""
 
     max_retries: int = Field(3, ge=0, le=50, description="retries per task after the first try")
-    max_parallel: int = Field(4, ge=1, le=256, description="tasks running at the same time")
+    max_parallel: int = Field(
+        32, ge=1, le=256, description="tasks running at the same time, whatever they call"
+    )
+    max_parallel_per_host: int | None = Field(
+        16,
+        ge=1,
+        le=256,
+        description="tasks calling the same host (api_call, poll) running at the same time; "
+        "None: only max_parallel",
+    )
     approval: ApprovalMode = Field(
         "risky", description="none: autonomous; plan: approve the plan; risky: each risky task"
     )
@@ -34,7 +43,7 @@ class RunOptions(BaseModel):
         allow_inf_nan=False,
         description="an approval not given within this is a rejection",
     )
-    retry_initial_seconds: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False)
+    retry_initial_seconds: float = Field(0.5, gt=0, le=3600, allow_inf_nan=False)
     retry_backoff: float = Field(2.0, ge=1.0, le=100, allow_inf_nan=False)
     retry_max_interval_seconds: float = Field(30.0, gt=0, le=24 * 3600, allow_inf_nan=False)
     task_timeout_seconds: float | None = Field(
@@ -43,6 +52,16 @@ class RunOptions(BaseModel):
         le=30 * 24 * 3600,
         allow_inf_nan=False,
         description="start-to-close timeout per attempt; default: the action's own",
+    )
+    heartbeat_timeout_seconds: float = Field(
+        5.0,
+        ge=1,
+        le=600,
+        allow_inf_nan=False,
+        description="an action (or LLM call) whose worker sends no heartbeat for this long is "
+        "retried on another worker: shorter recovers faster from a dead worker, but a worker "
+        "saturated with runs misses heartbeats (measured: 2 s retried actions of 362 of 1,000 "
+        "runs at once on one worker, 3 s of 10, 5 s of none)",
     )
     analyze_failures: bool = True
     max_analyses_per_task: int = Field(3, ge=0)

@@ -49,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows import budgets, decisions, scheduling
     from workflows.approvals import Waiting, edited_plan, rejection
     from workflows.execution import (
-        ACTION_HEARTBEAT_TIMEOUT,
         TaskFailed,
         cause_message,
         deferred_outputs,
@@ -385,7 +384,10 @@ class AgentRunWorkflow:
 
     def _schedule(self) -> scheduling.Schedule:
         assert self._plan is not None
-        return scheduling.Schedule(self._plan, self._tasks, self._options.max_parallel)
+        options = self._options
+        return scheduling.Schedule(
+            self._plan, self._tasks, options.max_parallel, options.max_parallel_per_host
+        )
 
     async def _execute_plan(self) -> None:
         if self._phase != Phase.RUNNING:
@@ -476,8 +478,7 @@ class AgentRunWorkflow:
             startable = (
                 self._paused is None
                 and not self._continuing
-                and scheduling.has_free_slot(schedule)
-                and bool(scheduling.ready_tasks(schedule))
+                and bool(scheduling.startable_tasks(schedule))
             )
             return (
                 self._must_stop()
@@ -508,10 +509,7 @@ class AgentRunWorkflow:
         return {task_id: job for task_id, job in running.items() if not job.done()}
 
     def _start_ready_tasks(self, running: dict[str, asyncio.Task[None]]) -> None:
-        schedule = self._schedule()
-        for task in scheduling.ready_tasks(schedule):
-            if not scheduling.has_free_slot(schedule):
-                return
+        for task in scheduling.startable_tasks(self._schedule()):
             self._tasks[task.id].status = TaskStatus.RUNNING
             running[task.id] = asyncio.create_task(self._run_task(task.id))
 
@@ -652,7 +650,7 @@ class AgentRunWorkflow:
                 task_queue=self._options.llm_task_queue,
                 summary=summary,
                 start_to_close_timeout=timedelta(seconds=request_seconds * 3 + 30),
-                heartbeat_timeout=ACTION_HEARTBEAT_TIMEOUT,
+                heartbeat_timeout=timedelta(seconds=self._options.heartbeat_timeout_seconds),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=2),
                     maximum_attempts=self._options.llm_max_attempts,

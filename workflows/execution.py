@@ -34,8 +34,11 @@ with workflow.unsafe.imports_passed_through():
 
 # Runs started before this patch poll as often and as long as their config says.
 POLL_BOUNDS = "poll-bounds"
-# Actions heartbeat every second: a dead worker's attempt is retried elsewhere after this long.
-ACTION_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+# Runs started before this patch run pure actions as regular activities.
+LOCAL_PURE_ACTIONS = "local-pure-actions"
+# A pure action whose config (references resolved) is larger runs as a regular activity: a
+# local activity holds the workflow task while it runs.
+LOCAL_ACTIVITY_MAX_CONFIG_BYTES = 64 * 1024
 OUTPUT_SUMMARY_CHARS = 300
 
 
@@ -210,6 +213,17 @@ async def execute_action(
         )
         raise TaskFailed(failure(message, ErrorType.INVALID_CONFIG))
     try:
+        if _runs_locally(action_type, request, size):
+            return await workflow.execute_local_activity(
+                action_type,
+                request,
+                result_type=ActionResult,
+                activity_id=activity_id,
+                summary=summary or task.label,
+                start_to_close_timeout=_attempt_timeout(action_type, config, options),
+                retry_policy=_retry_policy(options),
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
         return await workflow.execute_activity(
             action_type,
             request,
@@ -219,13 +233,24 @@ async def execute_action(
             summary=summary or task.label,
             start_to_close_timeout=_attempt_timeout(action_type, config, options),
             retry_policy=_retry_policy(options),
-            heartbeat_timeout=ACTION_HEARTBEAT_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=options.heartbeat_timeout_seconds),
             cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
     except ActivityError as error:
         if isinstance(error.cause, CancelledError):
             raise asyncio.CancelledError() from error
         raise TaskFailed(failure_from(error, options)) from None
+
+
+def _runs_locally(action_type: str, request: ActionRequest, size: int) -> bool:
+    """A pure action with a small config and nothing to load from the blob store runs as a
+    local activity (in this worker, no server round trip, one marker in the history)."""
+    return (
+        ACTIONS[action_type].pure
+        and not request.outputs
+        and size <= LOCAL_ACTIVITY_MAX_CONFIG_BYTES
+        and workflow.patched(LOCAL_PURE_ACTIONS)
+    )
 
 
 def _attempt_timeout(action_type: str, config: ActionConfig, options: RunOptions) -> timedelta:

@@ -3,10 +3,12 @@ critical task was missed. No Temporal calls here: unit-tested in milliseconds.""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from core.messages import FINISHED_TASK_STATUSES, TaskResult, TaskStatus
 from core.plan import Plan, Task
+from core.policy import destinations
 
 BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
 EXECUTING_STATUSES = {TaskStatus.RUNNING, TaskStatus.ANALYZING}
@@ -19,6 +21,7 @@ class Schedule:
     plan: Plan
     tasks: dict[str, TaskResult]
     max_parallel: int
+    max_parallel_per_host: int | None = None
 
 
 def ready_tasks(schedule: Schedule) -> list[Task]:
@@ -35,6 +38,41 @@ def has_free_slot(schedule: Schedule) -> bool:
     """Fewer than max_parallel tasks executing (tasks waiting for approval do not count)."""
     executing = sum(1 for t in schedule.tasks.values() if t.status in EXECUTING_STATUSES)
     return executing < schedule.max_parallel
+
+
+def host_of(task: Task) -> str | None:
+    """The host a task's action talks to (an api_call's, a poll's), None for one that talks to
+    no host, or to one only known once its references are resolved."""
+    found = destinations(task.action_type, task.action_config)
+    if not found or "{{" in found[0][0]:
+        return None
+    return found[0][0].lower()
+
+
+def startable_tasks(schedule: Schedule) -> list[Task]:
+    """The ready tasks that may start now, in plan order: within max_parallel, and within
+    max_parallel_per_host for the tasks that call the same host."""
+    free = schedule.max_parallel - sum(
+        1 for t in schedule.tasks.values() if t.status in EXECUTING_STATUSES
+    )
+    if free <= 0:
+        return []
+    limit = schedule.max_parallel_per_host
+    busy = Counter(
+        host_of(task)
+        for task in schedule.plan.tasks
+        if limit is not None and schedule.tasks[task.id].status in EXECUTING_STATUSES
+    )
+    startable: list[Task] = []
+    for task in ready_tasks(schedule):
+        host = host_of(task) if limit is not None else None
+        if host is not None and limit is not None and busy[host] >= limit:
+            continue
+        busy[host] += 1
+        startable.append(task)
+        if len(startable) == free:
+            break
+    return startable
 
 
 def has_pending(schedule: Schedule) -> bool:

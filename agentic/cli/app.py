@@ -152,8 +152,14 @@ async def start(
         int, typer.Option(metavar="N", help="Retries per task after the first try")
     ] = 3,
     max_parallel: Annotated[
-        int, typer.Option(metavar="N", help="Tasks running at the same time")
-    ] = 4,
+        int | None, typer.Option(metavar="N", help="Tasks running at the same time [default: 32]")
+    ] = None,
+    max_parallel_per_host: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N", help="Tasks calling the same host at the same time [default: 16]"
+        ),
+    ] = None,
     approval_timeout: Annotated[
         float,
         typer.Option(
@@ -175,6 +181,7 @@ async def start(
         approval,
         max_retries=max_retries,
         max_parallel=max_parallel,
+        max_parallel_per_host=max_parallel_per_host,
         approval_timeout_seconds=approval_timeout,
         allow_hosts=allow_host or [],
     )

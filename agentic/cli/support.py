@@ -165,8 +165,9 @@ def load_plan(path: Path) -> Plan:
 def run_options(approval: ApprovalMode, **limits: Any) -> RunOptions:
     """Run options from the command's flags."""
     defaults = get_settings().run_option_defaults()
+    given = {name: value for name, value in limits.items() if value is not None}
     try:
-        return RunOptions(approval=approval, **{**defaults, **limits})
+        return RunOptions(approval=approval, **{**defaults, **given})
     except ValidationError as error:
         fail(f"invalid run option: {format_validation_error(error)}")
 

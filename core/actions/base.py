@@ -109,7 +109,9 @@ class ActionSpec:
     the (host, port) a config sends data to: where a bound secret may go. `refusal` says why
     the engine refuses a config before it runs ("" when it does not), from its spelling alone
     (a file path out of the workspace); unlike the config's validation, it never applies to
-    runs already recorded, so their histories keep replaying.
+    runs already recorded, so their histories keep replaying. A `pure` action computes its
+    output from its config alone (no I/O, no clock): with a small config it runs as a local
+    activity, in the worker that runs the workflow, without a round trip to the server.
     """
 
     action_type: str
@@ -122,6 +124,7 @@ class ActionSpec:
     default_timeout_seconds: float = 300.0
     destinations: Callable[[Any], list[tuple[str, int]]] | None = None
     refusal: Callable[[Any], str] | None = None
+    pure: bool = False
 
     def config_schema(self) -> dict[str, Any]:
         """The config's JSON schema."""

@@ -81,4 +81,5 @@ SPEC = ActionSpec(
         "JMESPath expression over `input` (usually a reference to an upstream output). "
         'Output: the expression\'s result. Example filter: "[?age > `30`]".'
     ),
+    pure=True,
 )
