@@ -1,0 +1,76 @@
+"""What `bench/run.py` reads from a workflow's event history: its length, activity attempts,
+repeated completions, and when the first action started."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+
+@dataclass
+class ActivityRecord:
+    """One scheduled activity: its id and type, its started attempts, its completions."""
+
+    activity_id: str
+    activity_type: str
+    attempts: int = 0
+    completions: int = 0
+    started_at: datetime | None = None
+
+
+async def history_events(client: Client, workflow_id: str) -> list[HistoryEvent]:
+    """The events of the workflow's latest run (the benches' runs never continue as new)."""
+    return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+
+
+async def history_length(client: Client, workflow_id: str) -> int:
+    """How many events the workflow's latest run holds, the figure the Web UI shows."""
+    return len(await history_events(client, workflow_id))
+
+
+def activities(events: list[HistoryEvent]) -> list[ActivityRecord]:
+    """The activities of a history, in the order they were scheduled. An activity retried by
+    Temporal records only its last attempt's start (`attempt` says which)."""
+    by_event: dict[int, ActivityRecord] = {}
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled = event.activity_task_scheduled_event_attributes
+            by_event[event.event_id] = ActivityRecord(
+                scheduled.activity_id, scheduled.activity_type.name
+            )
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            record = by_event[started.scheduled_event_id]
+            record.attempts = max(record.attempts, started.attempt)
+            if record.started_at is None:
+                record.started_at = event.event_time.ToDatetime(tzinfo=UTC)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed = event.activity_task_completed_event_attributes
+            by_event[completed.scheduled_event_id].completions += 1
+    return list(by_event.values())
+
+
+def ran_more_than_once(records: list[ActivityRecord]) -> list[str]:
+    """The activities (by id, up to its first ":", so a task's later rounds count as the task)
+    that took more than one attempt, completed more than once or were scheduled again."""
+    scheduled = Counter(record.activity_id.split(":")[0] for record in records)
+    return sorted(
+        {
+            record.activity_id.split(":")[0]
+            for record in records
+            if record.attempts > 1
+            or record.completions > 1
+            or scheduled[record.activity_id.split(":")[0]] > 1
+        }
+    )
+
+
+def first_start(records: list[ActivityRecord], skip_types: set[str]) -> datetime | None:
+    """When the first activity not of `skip_types` started."""
+    starts = [r.started_at for r in records if r.activity_type not in skip_types and r.started_at]
+    return min(starts) if starts else None

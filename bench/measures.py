@@ -1,0 +1,325 @@
+"""The shapes `bench/run.py` measures, each a function of the stack and the sizes that returns
+its table rows. The engine always runs with its default run options (approval "none")."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.bare import LoadInput, PipelineInput
+from bench.history import (
+    activities,
+    first_start,
+    history_events,
+    history_length,
+    ran_more_than_once,
+)
+from bench.load import TASKS_PER_RUN, expected_check, load_plan
+from bench.shapes import chain_plan, fan_out_plan, pipeline_plan
+from bench.stack import BenchFailed, Stack
+from bench.table import Row, compared, megabytes, milliseconds, per_second, per_task, seconds
+from bench.workers import wait_all
+from core.messages import RunResult
+from tests.fakes.llm_server import ScriptedLLM
+
+ENGINE_QUEUE = "engine"
+BARE_QUEUE = "bare"
+LANGGRAPH = "LangGraph+SQLite"
+BARE = "bare Temporal"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each shape is: the full run's, or `--quick`'s."""
+
+    chain_steps: int
+    load_runs: tuple[int, ...]
+    crash_tasks: int
+    crash_at: int
+    llm_delay: float
+    repeats: int
+    pipeline_users: int = 100
+    fan_out_calls: int = 16
+    fan_out_delay: float = 0.5
+    crash_delay: float = 0.2
+    shape_timeout: float = 600  # seconds; a shape taking longer is reported as failed
+
+
+FULL = Sizes(
+    chain_steps=50, load_runs=(200, 1000), crash_tasks=20, crash_at=8, llm_delay=1.0, repeats=3
+)
+QUICK = Sizes(
+    chain_steps=10,
+    load_runs=(20,),
+    crash_tasks=8,
+    crash_at=4,
+    llm_delay=0.3,
+    repeats=1,
+    shape_timeout=120,
+)
+
+
+def run_id(name: str) -> str:
+    return f"bench-{name}-{uuid.uuid4().hex[:8]}"
+
+
+async def chain(stack: Stack, sizes: Sizes, langgraph: bool) -> list[Row]:
+    """Shape 1: per-step time of a chain of GETs, engine vs bare (vs LangGraph)."""
+    steps = sizes.chain_steps
+    urls = [stack.api.work_url(f"bare-{step:02d}") for step in range(1, steps + 1)]
+    await stack.run_engine(ENGINE_QUEUE, run_id("warm"), plan=chain_plan(stack.api, 3, "warm"))
+    await stack.run_bare(BARE_QUEUE, "BareChain", urls[:3], run_id("warm"))
+    engine_times, bare_times = [], []
+    for _ in range(sizes.repeats):  # alternated, so drift hits both alike
+        engine_id, bare_id = run_id("chain"), run_id("bare-chain")
+        plan = chain_plan(stack.api, steps, engine_id)
+        engine_times.append((await stack.run_engine(ENGINE_QUEUE, engine_id, plan=plan))[0] / steps)
+        bare_times.append((await stack.run_bare(BARE_QUEUE, "BareChain", urls, bare_id))[0] / steps)
+    engine_step, bare_step = statistics.median(engine_times), statistics.median(bare_times)
+    engine_events = await history_length(stack.temporal, engine_id) / steps
+    bare_events = await history_length(stack.bare, bare_id) / steps
+    measure = f"{steps}-step chain of GETs: time per step"
+    events = per_task(engine_events, bare_events)
+    rows = [compared("1", measure, engine_step, BARE, bare_step, milliseconds, events)]
+    if langgraph:
+        figures = await stack.run_langgraph("chain", "--url", stack.api.url, "--steps", str(steps))
+        graph_step = figures["seconds"] / steps
+        events = per_task(engine_events, figures["checkpoint_rows"] / steps, " rows")
+        rows.append(
+            compared("7", measure, engine_step, LANGGRAPH, graph_step, milliseconds, events)
+        )
+    return rows
+
+
+async def pipeline(stack: Stack, sizes: Sizes) -> list[Row]:
+    """Shape 2: fetch -> 3 transforms -> write, engine vs bare."""
+    engine_times, bare_times = [], []
+    for _ in range(sizes.repeats):
+        engine_id, bare_id = run_id("pipeline"), run_id("bare-pipeline")
+        plan = pipeline_plan(stack.api, sizes.pipeline_users, f"bench/{engine_id}.json")
+        engine_times.append((await stack.run_engine(ENGINE_QUEUE, engine_id, plan=plan))[0])
+        bare_input = PipelineInput(
+            stack.api.users_url(sizes.pipeline_users), f"bench/{bare_id}.json"
+        )
+        bare_times.append(
+            (await stack.run_bare(BARE_QUEUE, "BarePipeline", bare_input, bare_id))[0]
+        )
+    tasks = len(plan["tasks"])
+    engine_time, bare_time = statistics.median(engine_times), statistics.median(bare_times)
+    events = per_task(
+        await history_length(stack.temporal, engine_id) / tasks,
+        await history_length(stack.bare, bare_id) / tasks,
+    )
+    measure = "fetch -> 3 transforms -> write: run time"
+    return [compared("2", measure, engine_time, BARE, bare_time, milliseconds, events)]
+
+
+async def fan_out(stack: Stack, sizes: Sizes) -> list[Row]:
+    """Shape 3: independent slow calls with the default options, vs the critical path and
+    vs one at a time."""
+    calls, delay = sizes.fan_out_calls, sizes.fan_out_delay
+    times = []
+    for _ in range(sizes.repeats):
+        engine_id = run_id("fan-out")
+        plan = fan_out_plan(stack.api, calls, engine_id, delay)
+        times.append((await stack.run_engine(ENGINE_QUEUE, engine_id, plan=plan))[0])
+    engine_time = statistics.median(times)
+    events = per_task(await history_length(stack.temporal, engine_id) / calls)
+    measure = (
+        f"{calls} x {delay:g} s independent calls, default options "
+        f"(max_parallel {stack.options.max_parallel})"
+    )
+    return [
+        compared("3", measure, engine_time, "critical path", delay, seconds, events),
+        compared("3", measure, engine_time, "one at a time", calls * delay, seconds, events),
+    ]
+
+
+async def load(stack: Stack, runs: int, langgraph: bool) -> list[Row]:
+    """Shape 4: `runs` runs of bench/load.py's 5-task plan at once on one worker process,
+    engine vs bare (vs LangGraph): runs/s, the worker's peak RSS, and what ran twice."""
+    engine_queue, bare_queue = f"load-engine-{runs}", f"load-bare-{runs}"
+    engine_worker, bare_worker = stack.engine_worker(engine_queue), stack.bare_worker(bare_queue)
+    await asyncio.to_thread(wait_all, engine_worker, bare_worker)
+    await engine_load(stack, engine_queue, 1, run_id("warm"))
+    await bare_load(stack, bare_queue, 1, run_id("warm"))
+    engine = await engine_load(stack, engine_queue, runs, run_id("load"))
+    bare = await bare_load(stack, bare_queue, runs, run_id("bare-load"))
+    engine_rss, bare_rss = engine_worker.peak_rss_mb(), bare_worker.peak_rss_mb()
+    engine_worker.stop()
+    bare_worker.stop()
+    engine_rate, bare_rate = runs / engine.seconds, runs / bare.seconds
+    engine_events = await history_length(stack.temporal, engine.first_id) / TASKS_PER_RUN
+    bare_events = await history_length(stack.bare, bare.first_id) / TASKS_PER_RUN
+    measure = f"{runs} runs x {TASKS_PER_RUN} tasks at once, one worker: runs/s"
+    memory = f"{runs} runs at once: worker peak RSS"
+    events = per_task(engine_events, bare_events)
+    rows = [
+        compared("4", measure, engine_rate, BARE, bare_rate, per_second, events),
+        compared("4", memory, engine_rss, BARE, bare_rss, megabytes),
+        Row("4", f"{runs} runs at once: API requests made again",
+            f"{engine.repeated_requests} ({engine.retried} tasks retried)", BARE,
+            str(bare.repeated_requests)),
+    ]  # fmt: skip
+    if langgraph:
+        figures = await stack.run_langgraph(
+            "load", "--url", stack.load_api.url, "--runs", str(runs)
+        )
+        graph_rate = runs / figures["seconds"]
+        events = per_task(engine_events, figures["checkpoint_rows"] / figures["nodes"], " rows")
+        memory = f"{runs} runs at once: peak RSS (LangGraph: its process)"
+        rows += [
+            compared("7", measure, engine_rate, LANGGRAPH, graph_rate, per_second, events),
+            compared("7", memory, engine_rss, LANGGRAPH, figures["peak_rss_mb"], megabytes),
+        ]
+    return rows
+
+
+@dataclass
+class LoadFigures:
+    """What `runs` runs started at once did: how long they took, what ran more than once."""
+
+    seconds: float
+    first_id: str
+    retried: int  # tasks that took more than one attempt (engine: from its results)
+    repeated_requests: int  # API requests beyond the two each run makes
+
+
+async def engine_load(stack: Stack, task_queue: str, runs: int, prefix: str) -> LoadFigures:
+    """Start `runs` runs of bench/load.py's plan at once, with the default options; check
+    each result."""
+    client, requests_before = stack.engine(task_queue), stack.load_api.requests
+
+    async def one(run: int) -> RunResult:
+        plan = load_plan(run, stack.load_api.url)
+        handle = await client.start(plan=plan, options=stack.options, workflow_id=f"{prefix}-{run}")
+        return await handle.result()
+
+    started = time.perf_counter()
+    results = await asyncio.gather(*(one(run) for run in range(runs)))
+    seconds = time.perf_counter() - started
+    outputs = [{task.task_id: task.output for task in result.tasks} for result in results]
+    wrong = [
+        run for run, output in enumerate(outputs) if output.get("check") != expected_check(run)
+    ]
+    if wrong:
+        first = results[wrong[0]]
+        example = f"run {wrong[0]} {first.status.value}: {first.error or outputs[wrong[0]]}"
+        raise BenchFailed(f"{len(wrong)} engine load runs went wrong, e.g. {example}")
+    retried = sum(task.attempts > 1 for result in results for task in result.tasks)
+    repeated = stack.load_api.requests - requests_before - 2 * runs
+    return LoadFigures(seconds, f"{prefix}-0", retried, repeated)
+
+
+async def bare_load(stack: Stack, task_queue: str, runs: int, prefix: str) -> LoadFigures:
+    """Start `runs` BareLoad workflows at once, check each result."""
+    requests_before = stack.load_api.requests
+
+    async def one(run: int) -> Any:
+        workflow_input = LoadInput(run, stack.load_api.url)
+        return (await stack.run_bare(task_queue, "BareLoad", workflow_input, f"{prefix}-{run}"))[1]
+
+    started = time.perf_counter()
+    results = await asyncio.gather(*(one(run) for run in range(runs)))
+    seconds = time.perf_counter() - started
+    wrong = [run for run, result in enumerate(results) if result != expected_check(run)]
+    if wrong:
+        raise BenchFailed(f"{len(wrong)} bare load runs went wrong, e.g. run {wrong[0]}")
+    # Counting retried activities would take every run's history; the requests tell repeats.
+    repeated = stack.load_api.requests - requests_before - 2 * runs
+    return LoadFigures(seconds, f"{prefix}-0", repeated, repeated)
+
+
+async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
+    """Shape 5: a chain of slow tasks; SIGKILL the worker while task `crash_at` runs, start a
+    new one at once. The wall time against a run without a crash, and what ran twice."""
+    queue, tasks, delay = "crash", sizes.crash_tasks, sizes.crash_delay
+    worker = stack.engine_worker(queue)
+    await asyncio.to_thread(worker.wait_ready)
+    base_id = run_id("no-crash")
+    base_plan = chain_plan(stack.api, tasks, base_id, delay)
+    base_seconds, _ = await stack.run_engine(queue, base_id, plan=base_plan)
+    crash_id = run_id("crash")
+    running = asyncio.create_task(
+        stack.run_engine(queue, crash_id, plan=chain_plan(stack.api, tasks, crash_id, delay))
+    )
+    target = f"{crash_id}-{sizes.crash_at:02d}"
+    if not await asyncio.to_thread(stack.api.wait_for, target, 60):
+        raise BenchFailed(f"task {sizes.crash_at} of the crash run never started")
+    worker.kill()
+    replacement = stack.engine_worker(queue)
+    crash_seconds, _ = await running
+    replacement.stop()
+    repeated_in_history = ran_more_than_once(
+        activities(await history_events(stack.temporal, crash_id))
+    )
+    # chain_plan's task tNN requests id {crash_id}-NN
+    repeated_requests = sorted(f"t{r.rsplit('-', 1)[-1]}" for r in stack.api.repeated(crash_id))
+    measure = f"{tasks} x {delay:g} s chain, worker SIGKILLed in task {sizes.crash_at}"
+    events = per_task(await history_length(stack.temporal, crash_id) / tasks)
+    return [
+        compared(
+            "5", f"{measure}: run time", crash_seconds, "no crash", base_seconds, seconds, events
+        ),
+        Row(
+            "5",
+            "crash overhead (run time minus no-crash run time)",
+            f"+{crash_seconds - base_seconds:.2f} s",
+        ),
+        Row(
+            "5",
+            "tasks run more than once: by history | by server log",
+            f"{named(repeated_in_history)} | {named(repeated_requests)}",
+        ),
+    ]
+
+
+def named(task_ids: list[str]) -> str:
+    """`2 (t04, t05)`, or `0`."""
+    return f"{len(task_ids)} ({', '.join(task_ids)})" if task_ids else "0"
+
+
+async def planning(stack: Stack, sizes: Sizes) -> list[Row]:
+    """Shape 6: `start --goal` to the first task's activity start, the LLM answering a plan
+    after a fixed delay; the overhead is that time minus the delay."""
+    delay = sizes.llm_delay
+    await plan_goal(stack, delay)  # warm-up: the worker's first LLM client
+    elapsed, events = [], 0.0
+    for _ in range(sizes.repeats):
+        seconds_to_first, events = await plan_goal(stack, delay)
+        elapsed.append(seconds_to_first)
+    to_first = statistics.median(elapsed)
+    measure = f"start --goal to the first task's start (LLM answers in {delay:g} s)"
+    return [
+        compared("6", measure, to_first, "LLM delay", delay, seconds, per_task(events)),
+        Row("6", "planning overhead (that minus the LLM's delay)", milliseconds(to_first - delay)),
+    ]
+
+
+async def plan_goal(stack: Stack, delay: float) -> tuple[float, float]:
+    """One goal run: (seconds from the start call to its first task's start, events/task)."""
+    goal_id = run_id("goal")
+    goal = f"call the bench server once ({goal_id})"
+    plan = {
+        "goal": goal,
+        "tasks": [
+            {
+                "id": "first",
+                "action_type": "api_call",
+                "action_config": {"url": stack.api.work_url(goal_id)},
+            }
+        ],
+    }
+    stack.llm.script(goal_id, ScriptedLLM.slow(delay, plan))
+    started = datetime.now(UTC)
+    await stack.run_engine(ENGINE_QUEUE, goal_id, goal=goal)
+    events = await history_events(stack.temporal, goal_id)
+    first = first_start(activities(events), skip_types={"plan_goal"})
+    if first is None:
+        raise BenchFailed(f"goal run {goal_id} started no task")
+    return (first - started).total_seconds(), len(events) / len(plan["tasks"])

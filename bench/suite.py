@@ -1,0 +1,96 @@
+"""`python bench/run.py [--quick]`: the engine against bare Temporal and LangGraph, side by side
+in one run, as one table of ratios (see bench/run.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from agentic.logging import configure_logging
+from bench import measures
+from bench.measures import BARE_QUEUE, ENGINE_QUEUE, FULL, QUICK, Sizes
+from bench.stack import BenchFailed, Stack, langgraph_installed
+from bench.table import Row, render
+from bench.workers import wait_all
+
+
+async def measure_all(stack: Stack, sizes: Sizes, langgraph: bool) -> list[Row]:
+    """Every shape, in the order of the table; progress on stderr."""
+    progress("starting the workers")
+    await asyncio.to_thread(
+        wait_all, stack.engine_worker(ENGINE_QUEUE), stack.bare_worker(BARE_QUEUE)
+    )
+    rows = await shape(sizes, "1: chain", measures.chain(stack, sizes, langgraph))
+    rows += await shape(sizes, "2: pipeline", measures.pipeline(stack, sizes))
+    rows += await shape(sizes, "3: independent calls", measures.fan_out(stack, sizes))
+    rows += await shape(sizes, "6: planning", measures.planning(stack, sizes))
+    for runs in sizes.load_runs:
+        rows += await shape(sizes, f"4: {runs} runs at once", measures.load(stack, runs, langgraph))
+    rows += await shape(sizes, "5: crash recovery", measures.crash(stack, sizes))
+    return sorted(rows, key=lambda row: row.shape)  # stable: each shape's rows keep their order
+
+
+async def shape(sizes: Sizes, name: str, measuring: Coroutine[Any, Any, list[Row]]) -> list[Row]:
+    """The rows of one shape; a shape that hangs (a run that never ends) is a BenchFailed."""
+    progress(name)
+    try:
+        return await asyncio.wait_for(measuring, sizes.shape_timeout)
+    except TimeoutError:
+        raise BenchFailed(f"shape {name} did not finish within {sizes.shape_timeout:g} s") from None
+
+
+def progress(what: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
+
+def describe(stack: Stack, sizes: Sizes, langgraph: bool) -> str:
+    """The line above the table: what ran where."""
+    settings = stack.settings
+    return (
+        f"{'quick' if sizes is QUICK else 'full'} run on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; one tuned dev server; each worker its own process "
+        f"({settings.worker_max_concurrent_activities} activities, "
+        f"{settings.worker_workflow_task_pollers}+{settings.worker_activity_task_pollers} "
+        f"pollers); engine run options: defaults, approval none; "
+        + (
+            "LangGraph: durability sync"
+            if langgraph
+            else "LangGraph rows skipped: pip install -e '.[bench]'"
+        )
+    )
+
+
+async def run(quick: bool) -> int:
+    configure_logging("WARNING")
+    sizes = QUICK if quick else FULL
+    langgraph = langgraph_installed()
+    started = time.perf_counter()
+    stack = await Stack.start(Path(tempfile.mkdtemp(prefix="bench-run-")))
+    try:
+        rows = await measure_all(stack, sizes, langgraph)
+    except BenchFailed as error:
+        stack.close(keep_files=True)
+        print(f"error: {error} (the workers' logs are in {stack.root})")
+        return 1
+    except BaseException:
+        stack.close(keep_files=True)
+        raise
+    stack.close()
+    print(describe(stack, sizes, langgraph))
+    print(render(rows))
+    print(f"(ratio: engine / comparison; measured in {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The engine against bare Temporal and LangGraph.")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
+    raise SystemExit(asyncio.run(run(parser.parse_args().quick)))

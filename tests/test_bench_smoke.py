@@ -1,0 +1,69 @@
+"""`python bench/run.py --quick` runs end to end and prints every row of its table.
+
+Nothing here asserts a time: the figures are the bench's to print (STYLE: tests never assert
+wall-clock speed). The LangGraph rows are expected only where the `bench` extra is installed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.stack import langgraph_installed
+from bench.table import HEADER
+
+REPO = Path(__file__).resolve().parent.parent
+
+# (shape, words of its measure): every row the quick run prints.
+ROWS = [
+    ("1", "chain of GETs: time per step"),
+    ("2", "fetch -> 3 transforms -> write"),
+    ("3", "independent calls, default options"),
+    ("3", "independent calls, default options"),
+    ("4", "runs x 5 tasks at once, one worker: runs/s"),
+    ("4", "runs at once: worker peak RSS"),
+    ("4", "runs at once: API requests made again"),
+    ("5", "worker SIGKILLed in task"),
+    ("5", "crash overhead"),
+    ("5", "tasks run more than once"),
+    ("6", "start --goal to the first task's start"),
+    ("6", "planning overhead"),
+]
+LANGGRAPH_ROWS = [
+    ("7", "chain of GETs: time per step"),
+    ("7", "runs x 5 tasks at once, one worker: runs/s"),
+    ("7", "runs at once: peak RSS"),
+]
+
+
+def table_rows(output: str) -> list[tuple[str, str]]:
+    """(shape, line) for each row of the printed table."""
+    lines = output.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.split()[:2] == list(HEADER[:2]))
+    rows = []
+    for line in lines[start + 1 :]:
+        shape = line.split(maxsplit=1)[0] if line.strip() else ""
+        if not shape.isdigit():
+            break
+        rows.append((shape, line))
+    return rows
+
+
+def test_quick_bench_prints_every_row() -> None:
+    finished = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=290,
+    )
+
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    printed = table_rows(finished.stdout)
+    expected = ROWS + (LANGGRAPH_ROWS if langgraph_installed() else [])
+    assert len(printed) == len(expected), finished.stdout
+    for (shape, words), (printed_shape, line) in zip(expected, printed, strict=True):
+        assert (printed_shape, words in line) == (shape, True), f"expected {words!r}: {line}"
+    if not langgraph_installed():
+        assert "LangGraph rows skipped" in finished.stdout
