@@ -8,8 +8,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from agentic.client import AgentClient
+from agentic.client import AgentClient, RunHandle
 from agentic.devstack import temporal_cli
+from agentic.errors import WorkerUnavailable
 from agentic.settings import Settings
 from core.messages import RunOptions
 from tests.conftest import wait_until
@@ -19,6 +20,14 @@ PLAN = {"tasks": [
     task("nap", "wait", {"seconds": 2}),
     task("after", "data_transform", {"input": 1, "expression": "@"}, "nap"),
 ]}  # fmt: skip
+
+
+async def has_run(run: RunHandle) -> bool:
+    """Whether a worker has taken the run's first workflow task (it answers queries then)."""
+    try:
+        return (await run.status()).phase.value == "running"
+    except WorkerUnavailable:
+        return False
 
 
 def make_current(address: str, deployment: str, build_id: str) -> None:
@@ -47,6 +56,9 @@ async def test_runs_stay_on_the_build_they_started_on(temporal_server, tmp_path:
     async with worker_for(build("v1")):
         await asyncio.to_thread(make_current, temporal_server.address, deployment, "v1")
         old_run = await client.start(plan=PLAN, options=options)
+        # A run is pinned by the build that completes its first workflow task.
+        while not await has_run(old_run):
+            await asyncio.sleep(0.1)
         async with worker_for(build("v2")):
             await asyncio.to_thread(make_current, temporal_server.address, deployment, "v2")
             new_run = await client.start(plan=PLAN, options=options)
