@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.base import ActionContext
 from activities.blobs import check_history_size
 from activities.network import NetworkRefused, refusal_error
+from activities.secrets import Masker
 from core.actions.base import Action
 from core.errors import ActionError, EngineError, ErrorType, non_retryable
 from core.messages import ActionRequest, ActionResult
@@ -69,7 +70,6 @@ def _classified(action: Action, error: Exception) -> ActionError | None:
 def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
     """The activity that runs `action` (named after its type)."""
     assert action.run is not None, f"{action.action_type} runs in the workflow"
-    run = action.run
 
     @activity.defn(name=action.action_type)
     async def run_action(request: ActionRequest) -> ActionResult:
@@ -82,26 +82,9 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
             # Secrets are filled before references into stored outputs are resolved: such an
             # output is data, so a secret reference in it stays text (and the walk stays small).
             filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
-            used = masker
-
-            async def attempt() -> Any:
-                resolved = await resolved_config(filled, request, ctx)
-                config = action.config_model.model_validate(resolved)
-                if used.used:
-                    used.check(destinations(action.action_type, config) or [], action.action_type)
-                task_ctx = ctx.for_run(
-                    request.allow_hosts, workflow_id=info.workflow_id or "",
-                    run_id=info.workflow_run_id or "", task_id=request.task_id,
-                    activity_id=info.activity_id, masker=used,
-                )  # fmt: skip
-                output = await run(config, task_ctx)
-                kept = await ctx.blobs.offload(used.mask(output), info.workflow_id or "")
-                check_history_size(kept)
-                return kept
-
             # Loading stored inputs and storing a large output take a while too: heartbeats
             # go on through all of it.
-            kept = await run_with_heartbeats(attempt())
+            kept = await run_with_heartbeats(_attempt(action, ctx, request, filled, masker))
         except ValidationError as error:
             message = masker.mask(f"invalid config: {error}")
             failure = non_retryable(message, ErrorType.INVALID_CONFIG)
@@ -135,6 +118,31 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
         return ActionResult(output=kept, attempt=info.attempt)
 
     return run_action
+
+
+async def _attempt(
+    action: Action,
+    ctx: ActionContext,
+    request: ActionRequest,
+    filled: dict[str, Any],
+    masker: Masker,
+) -> Any:
+    """One attempt of `action` on its config (secrets filled): resolve what refers to stored
+    outputs, validate, check where secrets go, run, and keep a large output in the store."""
+    assert action.run is not None
+    info = activity.info()
+    config = action.config_model.model_validate(await resolved_config(filled, request, ctx))
+    if masker.used:
+        masker.check(destinations(action.action_type, config) or [], action.action_type)
+    task_ctx = ctx.for_run(
+        request.allow_hosts, workflow_id=info.workflow_id or "",
+        run_id=info.workflow_run_id or "", task_id=request.task_id,
+        activity_id=info.activity_id, masker=masker,
+    )  # fmt: skip
+    output = await action.run(config, task_ctx)
+    kept = await ctx.blobs.offload(masker.mask(output), info.workflow_id or "")
+    check_history_size(kept)
+    return kept
 
 
 async def resolved_config(

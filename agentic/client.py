@@ -41,6 +41,7 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.blobs import Blobs, StoredRun, age_days, open_store
 from agentic.errors import (
     BlobStoreError,
     EditRefused,
@@ -124,9 +125,6 @@ class CleanupReport(BaseModel):
     removed_blobs: int = 0
     removed_bytes: int = 0
     kept_runs: int = 0
-
-
-_UNKNOWN_RUN = object()
 
 
 class AgentClient:
@@ -249,24 +247,14 @@ class AgentClient:
         """Remove the stored outputs (blob store) of runs that ended more than
         `older_than_days` ago, and of runs Temporal no longer knows whose outputs are that
         old; a run still going keeps its outputs. With `dry_run`, only say what would go."""
-        from activities.blobs import age_days, open_store  # the store's clients load on use
-
         try:
             store = open_store(self.settings.blob_location)
             stored_runs = await store.runs()
         except Exception as error:
             raise BlobStoreError(f"blob store {self.settings.blob_location}: {error}") from None
         report = CleanupReport(location=store.location)
-        now = datetime.now(UTC)
         for stored in stored_runs:
-            closed = await self._closed_at(stored.workflow_id)
-            if closed is None:  # still running
-                expired = False
-            elif closed is _UNKNOWN_RUN:
-                expired = age_days(stored) >= older_than_days
-            else:
-                expired = (now - closed).total_seconds() >= older_than_days * 86400
-            if not expired:
+            if not await self._ended_days_ago(stored, older_than_days):
                 report.kept_runs += 1
                 continue
             report.removed_runs.append(stored.workflow_id)
@@ -276,18 +264,20 @@ class AgentClient:
                 await store.delete_run(stored.workflow_id)
         return report
 
-    async def _closed_at(self, workflow_id: str) -> Any:
-        """When the run closed; None while it runs; `_UNKNOWN_RUN` when Temporal has no run
-        of that id (its history is gone, or it was never a run)."""
+    async def _ended_days_ago(self, stored: StoredRun, days: float) -> bool:
+        """Whether the run whose outputs these are ended `days` ago or more. A run Temporal no
+        longer knows (its history is gone) counts from its newest stored output."""
         try:
-            description = await self.temporal.get_workflow_handle(workflow_id).describe()
+            description = await self.temporal.get_workflow_handle(stored.workflow_id).describe()
         except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                return _UNKNOWN_RUN
-            raise
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return age_days(stored) >= days
         if description.status == WorkflowExecutionStatus.RUNNING:
-            return None
-        return description.close_time or _UNKNOWN_RUN
+            return False
+        if description.close_time is None:
+            return age_days(stored) >= days
+        return (datetime.now(UTC) - description.close_time).total_seconds() >= days * 86400
 
 
 class RunHandle:
@@ -504,8 +494,6 @@ async def load_output(value: Any, settings: Settings) -> Any:
     """An output with its parts kept in the blob store loaded (nothing to load: as it is)."""
     if not holds_blobs(value):
         return value
-    from activities.blobs import Blobs, open_store  # the blob store's clients load on use
-
     try:
         return await Blobs(open_store(settings.blob_location)).load(value)
     except (ValueError, ActionError) as error:

@@ -33,6 +33,7 @@ from agentic.codec import ENCODING as ENCRYPTED_ENCODING
 from agentic.errors import InvalidHistory, RunNotFound
 from agentic.runtime import build_replayer
 from agentic.settings import Settings
+from core.actions.base import counted
 from workflows.agent_run import WORKFLOW_NAME
 
 # The planner's and the analyst's activities (workflows/agent_run.py) act for the whole run:
@@ -185,14 +186,10 @@ class ReplayReport:
     def summary(self) -> str:
         """The verdict in one line."""
         if self.compatible:
-            return (f"compatible: {_count(self.runs, 'run')}, {_count(self.events, 'event')} "
+            return (f"compatible: {counted(self.runs, 'run')}, {counted(self.events, 'event')} "
                     "replayed against this code")  # fmt: skip
-        return (f"not compatible: {len(self.failures)} of {_count(self.runs, 'run')} did not "
+        return (f"not compatible: {len(self.failures)} of {counted(self.runs, 'run')} did not "
                 "replay against this code")  # fmt: skip
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 async def replay_runs(histories: Sequence[WorkflowHistory], settings: Settings) -> ReplayReport:

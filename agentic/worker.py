@@ -82,16 +82,18 @@ async def run_worker(
             blobs=blobs,
         )
         resources.push_async_callback(close_pools, context)
-        llm = LLMClient.from_settings(settings)
+        served = settings.served_roles
+        serves_llm = any("llm" in roles for roles in served.values())
+        llm = LLMClient.from_settings(settings) if serves_llm else None  # openai loads here
         if llm is not None:
             resources.push_async_callback(llm.close)
         limits = TokenLimits(settings.llm_planner_max_tokens, settings.llm_analyst_max_tokens)
         plan_check = PlanNetworkCheck(clients, trusted=own_destinations(settings))
         by_role = {
             "actions": action_activities(every_action, context),
-            "llm": llm_activities(llm, limits, plan_check),
+            "llm": llm_activities(llm, limits, plan_check) if serves_llm else [],
         }
-        for task_queue, roles in settings.served_roles.items():
+        for task_queue, roles in served.items():
             activities = [activity for role in roles for activity in by_role.get(role, [])]
             worker = build_worker(client, settings, activities, task_queue=task_queue,
                                   with_workflows="workflows" in roles)  # fmt: skip
@@ -99,7 +101,7 @@ async def run_worker(
         logger.info(
             "worker_ready",
             task_queue=settings.task_queue,
-            serves={queue: roles for queue, roles in settings.served_roles.items()},
+            serves=served,
             address=settings.temporal_address,
             namespace=settings.temporal_namespace,
             workspace=str(settings.workspace_dir.resolve()),

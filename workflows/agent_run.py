@@ -51,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.execution import (
         TaskFailed,
         cause_message,
-        deferred_outputs,
         execute_action,
         resolved_config,
         run_round,
@@ -365,7 +364,7 @@ class AgentRunWorkflow:
     async def _risk_of(self, task: Task) -> str:
         """Why the task needs approval: its rule, or a look at the world (an overwrite)."""
         try:
-            config = resolved_config(task, self._outputs)
+            config, _ = resolved_config(task, self._outputs)
         except TaskFailed:
             return ""  # the attempt reports the problem
         reason, check = risk_of(task, config)
@@ -562,8 +561,7 @@ class AgentRunWorkflow:
             current = self._current(task_id)  # an edit or a modify may have changed it
             result.status = TaskStatus.RUNNING
             try:
-                config = resolved_config(current, self._outputs)
-                deferred = deferred_outputs(current, self._outputs)
+                config, deferred = resolved_config(current, self._outputs)
                 output, attempts = await run_round(
                     current, config, round_number, self._options, deferred
                 )

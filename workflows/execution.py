@@ -83,26 +83,21 @@ def round_activity_id(task: Task, round_number: int) -> str:
     return task.id if round_number == 1 else f"{task.id}:round{round_number}"
 
 
-def deferred_outputs(task: Task, outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The outputs the task's config refers to, when some of them are kept in the blob store:
-    its activity resolves the references then (the workflow never loads a stored value).
-    Empty when the workflow resolves them itself."""
+def resolved_config(task: Task, outputs: Mapping[str, Any]) -> tuple[ActionConfig, dict[str, Any]]:
+    """The task's config with references resolved, validated again (TaskFailed if it cannot
+    be resolved or is no longer valid), and the outputs its activity must resolve it from.
+
+    Those are empty unless the config refers to outputs kept in the blob store: then the config
+    is returned as planned with the outputs it refers to, and its activity resolves it (the
+    workflow never loads a stored value)."""
     raw_config = task.action_config.model_dump(by_alias=True, mode="json")
     referenced = {task_id: outputs[task_id] for task_id in referenced_tasks(raw_config)
                   if task_id in outputs}  # fmt: skip
-    return referenced if holds_blobs(referenced) else {}
-
-
-def resolved_config(task: Task, outputs: Mapping[str, Any]) -> ActionConfig:
-    """The task's config with references resolved, validated again; TaskFailed if it cannot
-    be resolved or is no longer valid. When it refers to stored outputs (deferred_outputs),
-    the config as planned: its activity resolves it."""
-    raw_config = task.action_config.model_dump(by_alias=True, mode="json")
-    if deferred_outputs(task, outputs):
-        return task.action_config
+    if holds_blobs(referenced):
+        return task.action_config, referenced
     try:
         resolved = resolve(raw_config, outputs)
-        return validate_action_config(task.action_type, resolved, task.id)
+        return validate_action_config(task.action_type, resolved, task.id), {}
     except UnresolvedReference as error:
         raise TaskFailed(failure(str(error), ErrorType.UNRESOLVED_REFERENCE)) from None
     except ValueError as error:

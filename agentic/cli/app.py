@@ -68,6 +68,7 @@ from agentic.histories import (
     replay_runs,
 )
 from agentic.settings import get_settings, override_settings, setting_sources
+from core.actions.base import counted
 from core.blobs import human_size
 from core.messages import ApprovalMode
 from core.plan import format_validation_error
@@ -399,16 +400,12 @@ async def cleanup(
         return
     verb = "would remove" if dry_run else "removed"
     print(
-        f"{verb} {_count(report.removed_blobs, 'stored output')} "
-        f"({human_size(report.removed_bytes)}) of {_count(len(report.removed_runs), 'run')} "
-        f"from {report.location}; kept the outputs of {_count(report.kept_runs, 'run')}"
+        f"{verb} {counted(report.removed_blobs, 'stored output')} "
+        f"({human_size(report.removed_bytes)}) of {counted(len(report.removed_runs), 'run')} "
+        f"from {report.location}; kept the outputs of {counted(report.kept_runs, 'run')}"
     )
     for workflow_id in report.removed_runs:
         print(f"  {workflow_id}")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @app.command()

@@ -80,6 +80,11 @@ class RiskCheck:
     activity_suffix: str = "check"
 
 
+def counted(number: int, noun: str) -> str:
+    """`3 rows`, `1 row`: a count with its noun, plural unless it is one."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
     """A value as one short line of text (JSON unless it is text), cut with "...";
     a list says how many items it holds; a value kept in the blob store, how large it is."""
@@ -89,7 +94,7 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     text = " ".join(text.split())
     if isinstance(value, list):
-        text = f"{len(value)} item{'' if len(value) == 1 else 's'}: {text}"
+        text = f"{counted(len(value), 'item')}: {text}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

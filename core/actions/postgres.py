@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
-from core.actions.base import ActionSpec, TimedActionConfig, preview
+from core.actions.base import ActionSpec, TimedActionConfig, counted, preview
 
 FetchMode = Literal["all", "one", "value", "none"]
 
@@ -54,7 +54,7 @@ def describe_rows(output: Any) -> str:
     if output.get("status"):
         return str(output["status"])
     count = output.get("row_count", 0)
-    return f"{count} row{'' if count == 1 else 's'}"
+    return counted(count, "row")
 
 
 SPEC = ActionSpec(
