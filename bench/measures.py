@@ -44,6 +44,7 @@ class Sizes:
     llm_delay: float
     repeats: int
     pipeline_users: int = 100
+    pipeline_repeats: int = 10  # a run takes tens of milliseconds: a few more, for a median
     fan_out_calls: int = 16
     fan_out_delay: float = 0.5
     crash_delay: float = 0.2
@@ -60,6 +61,7 @@ QUICK = Sizes(
     crash_at=4,
     llm_delay=0.3,
     repeats=1,
+    pipeline_repeats=2,
     shape_timeout=120,
 )
 
@@ -97,9 +99,9 @@ async def chain(stack: Stack, sizes: Sizes, langgraph: bool) -> list[Row]:
 
 
 async def pipeline(stack: Stack, sizes: Sizes) -> list[Row]:
-    """Shape 2: fetch -> 3 transforms -> write, engine vs bare."""
+    """Shape 2: fetch -> 3 transforms -> write, engine vs bare, after a run of each to warm up."""
     engine_times, bare_times = [], []
-    for _ in range(sizes.repeats):
+    for _repeat in range(sizes.pipeline_repeats + 1):  # alternated, so drift hits both alike
         engine_id, bare_id = run_id("pipeline"), run_id("bare-pipeline")
         plan = pipeline_plan(stack.api, sizes.pipeline_users, f"bench/{engine_id}.json")
         engine_times.append((await stack.run_engine(ENGINE_QUEUE, engine_id, plan=plan))[0])
@@ -110,6 +112,7 @@ async def pipeline(stack: Stack, sizes: Sizes) -> list[Row]:
             (await stack.run_bare(BARE_QUEUE, "BarePipeline", bare_input, bare_id))[0]
         )
     tasks = len(plan["tasks"])
+    engine_times, bare_times = engine_times[1:], bare_times[1:]  # without the warm-up runs
     engine_time, bare_time = statistics.median(engine_times), statistics.median(bare_times)
     events = per_task(
         await history_length(stack.temporal, engine_id) / tasks,

@@ -1,6 +1,6 @@
 """The engine against bare Temporal and LangGraph, measured side by side in one run.
 
-    python bench/run.py [--quick]
+    python bench/run.py [--quick] [--shapes 2,4]
 
 Starts its own tuned Temporal dev server, local HTTP backends, a scripted LLM server and worker
 processes (`python worker.py` for the engine, `python -m bench.bare_worker` for bare Temporal,
@@ -19,7 +19,8 @@ each its own process so its memory is its own), then prints one table of ratios:
 7. LangGraph with its SQLite checkpointer on shapes 1 and 4 (with the `bench` extra).
 
 Each row also gives the history events per task (LangGraph: checkpoint rows per node).
-`--quick` runs small sizes (tests/test_bench_smoke.py). Exits 1 if a run did not do its work.
+`--quick` runs small sizes (tests/test_bench_smoke.py); `--shapes 2,4` only those shapes.
+Exits 1 if a run did not do its work.
 """
 
 import sys

@@ -21,20 +21,32 @@ from bench.stack import BenchFailed, Stack, langgraph_installed
 from bench.table import Row, render
 from bench.workers import wait_all
 
+ALL_SHAPES = frozenset(range(1, 8))
 
-async def measure_all(stack: Stack, sizes: Sizes, langgraph: bool) -> list[Row]:
-    """Every shape, in the order of the table; progress on stderr."""
+
+async def measure_all(
+    stack: Stack, sizes: Sizes, langgraph: bool, shapes: frozenset[int] = ALL_SHAPES
+) -> list[Row]:
+    """The chosen shapes (all by default), in the order of the table; progress on stderr.
+    Shape 7 is LangGraph's rows of shapes 1 and 4."""
     progress("starting the workers")
     await asyncio.to_thread(
         wait_all, stack.engine_worker(ENGINE_QUEUE), stack.bare_worker(BARE_QUEUE)
     )
-    rows = await shape(sizes, "1: chain", measures.chain(stack, sizes, langgraph))
-    rows += await shape(sizes, "2: pipeline", measures.pipeline(stack, sizes))
-    rows += await shape(sizes, "3: independent calls", measures.fan_out(stack, sizes))
-    rows += await shape(sizes, "6: planning", measures.planning(stack, sizes))
-    for runs in sizes.load_runs:
+    langgraph = langgraph and 7 in shapes
+    rows: list[Row] = []
+    if 1 in shapes:
+        rows += await shape(sizes, "1: chain", measures.chain(stack, sizes, langgraph))
+    if 2 in shapes:
+        rows += await shape(sizes, "2: pipeline", measures.pipeline(stack, sizes))
+    if 3 in shapes:
+        rows += await shape(sizes, "3: independent calls", measures.fan_out(stack, sizes))
+    if 6 in shapes:
+        rows += await shape(sizes, "6: planning", measures.planning(stack, sizes))
+    for runs in sizes.load_runs if 4 in shapes else ():
         rows += await shape(sizes, f"4: {runs} runs at once", measures.load(stack, runs, langgraph))
-    rows += await shape(sizes, "5: crash recovery", measures.crash(stack, sizes))
+    if 5 in shapes:
+        rows += await shape(sizes, "5: crash recovery", measures.crash(stack, sizes))
     return sorted(rows, key=lambda row: row.shape)  # stable: each shape's rows keep their order
 
 
@@ -68,14 +80,25 @@ def describe(stack: Stack, sizes: Sizes, langgraph: bool) -> str:
     )
 
 
-async def run(quick: bool) -> int:
+def shape_numbers(text: str) -> frozenset[int]:
+    """`--shapes 2,4` -> {2, 4}; an argparse error for anything but numbers 1 to 7."""
+    try:
+        numbers = frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        numbers = frozenset()
+    if not numbers or not numbers <= ALL_SHAPES:
+        raise argparse.ArgumentTypeError(f"{text!r}: give shape numbers 1 to 7, like 2,4")
+    return numbers
+
+
+async def run(quick: bool, shapes: frozenset[int] = ALL_SHAPES) -> int:
     configure_logging("WARNING")
     sizes = QUICK if quick else FULL
     langgraph = langgraph_installed()
     started = time.perf_counter()
     stack = await Stack.start(Path(tempfile.mkdtemp(prefix="bench-run-")))
     try:
-        rows = await measure_all(stack, sizes, langgraph)
+        rows = await measure_all(stack, sizes, langgraph, shapes)
     except BenchFailed as error:
         stack.close(keep_files=True)
         print(f"error: {error} (the workers' logs are in {stack.root})")
@@ -93,4 +116,8 @@ async def run(quick: bool) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description="The engine against bare Temporal and LangGraph.")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    raise SystemExit(asyncio.run(run(parser.parse_args().quick)))
+    parser.add_argument(
+        "--shapes", type=shape_numbers, default=ALL_SHAPES, help="only these shapes, like 2,4"
+    )
+    arguments = parser.parse_args()
+    raise SystemExit(asyncio.run(run(arguments.quick, arguments.shapes)))

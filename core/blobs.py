@@ -60,9 +60,15 @@ def blob_refs(value: Any) -> list[BlobRef]:
     return []
 
 
-def holds_blobs(value: Any) -> bool:
-    """True when some part of `value` is kept in the blob store."""
-    return bool(blob_refs(value))
+def holds_blobs(output: Any) -> bool:
+    """True when some part of an output is kept in the blob store. The engine stores a whole
+    output or some of its top-level fields (see activities.blobs.Blobs.offload), so only those
+    are looked at: an output of thousands of records is not walked (this runs in the workflow,
+    for each reference to it)."""
+    if blob_ref(output) is not None:
+        return True
+    items = output.values() if isinstance(output, Mapping) else ()
+    return any(blob_ref(item) is not None for item in items)
 
 
 def encoded(value: Any) -> tuple[bytes, str]:

@@ -173,6 +173,93 @@ async def test_dag_runs_dependencies_first_overlaps_independent_tasks_and_resolv
     assert by_id(result)["c"].output == {"done": True}
 
 
+# ----- pure actions --------------------------------------------------------------------------
+
+
+async def test_a_small_transform_is_computed_in_the_workflow_without_an_activity(temporal_client):
+    @activity.defn(name="api_call")
+    async def api_call(request: ActionRequest) -> ActionResult:
+        output = {"status_code": 200, "body": [{"age": 25}, {"age": 40}, {"age": 31}]}
+        return ActionResult(output=output, attempt=activity.info().attempt)
+
+    adults = {"input": "{{ tasks.fetch.output.body }}", "expression": "[?age > `30`].age"}
+    plan = plan_of(
+        task("fetch", "api_call", get("http://x/users")),
+        task("adults", "data_transform", adults, "fetch"),
+        task("total", "data_transform", {"input": "{{ tasks.adults.output }}",
+                                         "expression": "sum(@)"}, "adults"),
+    )  # fmt: skip
+    # No data_transform activity is registered: an activity or a local activity would fail.
+    async with running_worker(temporal_client, api_call) as client:
+        handle = await client.start(
+            plan=plan, options=RunOptions(**FAST), workflow_id=run_id("inline")
+        )
+        result = await handle.result()
+
+    assert result.status == RunStatus.COMPLETED
+    tasks = by_id(result)
+    assert tasks["adults"].output == [40, 31]
+    assert (tasks["total"].output, tasks["total"].attempts) == (71, 1)
+    history = await temporal_client.get_workflow_handle(handle.workflow_id).fetch_history()
+    scheduled = [event.activity_task_scheduled_event_attributes.activity_type.name
+                 for event in history.events if event.HasField(
+                     "activity_task_scheduled_event_attributes")]  # fmt: skip
+    assert scheduled == ["api_call"]
+    markers = {event.marker_recorded_event_attributes.marker_name for event in history.events
+               if event.HasField("marker_recorded_event_attributes")}  # fmt: skip
+    assert markers == {"core_patch"}, "no local activity"
+
+
+async def test_a_failing_transform_in_the_workflow_goes_to_the_analyst_once(temporal_client):
+    analyses: list[AnalysisRequest] = []
+
+    @activity.defn(name="analyze_failure")
+    async def analyze_failure(request: AnalysisRequest) -> AnalysisReply:
+        analyses.append(request)
+        return AnalysisReply(decision=FailureDecision(action="skip", reason="nothing to check"))
+
+    check = {"input": [1, 2], "expression": "length(@)", "require": "@ > `5`"}
+    plan = plan_of(task("check", "data_transform", check, critical=False))
+    async with running_worker(temporal_client, analyze_failure) as client:
+        handle = await client.start(
+            plan=plan, options=RunOptions(**{**FAST, "max_retries": 3}),
+            workflow_id=run_id("inline-fail"),
+        )  # fmt: skip
+        result = await handle.result()
+
+    [analysis] = analyses
+    assert analysis.failure.error_type == ErrorType.REQUIREMENT_FAILED
+    assert analysis.failure.attempts == 1
+    assert "does not satisfy '@ > `5`'" in analysis.failure.message
+    assert by_id(result)["check"].status == TaskStatus.SKIPPED
+
+
+async def test_a_transform_with_a_secret_or_a_large_result_runs_as_an_activity(temporal_client):
+    asked: list[str] = []
+
+    @activity.defn(name="data_transform")
+    async def data_transform(request: ActionRequest) -> ActionResult:
+        asked.append(request.task_id)
+        return ActionResult(output="from the activity", attempt=activity.info().attempt)
+
+    big = {"input": "x" * 40_000, "expression": "[@, @]"}  # 80 KB out of a 40 KB config
+    secret = {"input": "{{ secrets.TOKEN }}", "expression": "length(@)"}
+    small = {"input": "abc", "expression": "length(@)"}
+    plan = plan_of(task("big", "data_transform", big),
+                   task("secret", "data_transform", secret),
+                   task("small", "data_transform", small))  # fmt: skip
+    async with running_worker(temporal_client, data_transform) as client:
+        handle = await client.start(
+            plan=plan, options=RunOptions(**FAST), workflow_id=run_id("inline-not")
+        )
+        result = await handle.result()
+
+    assert sorted(asked) == ["big", "secret"]
+    tasks = by_id(result)
+    assert tasks["big"].output == tasks["secret"].output == "from the activity"
+    assert tasks["small"].output == 3
+
+
 # ----- failure analysis ----------------------------------------------------------------------
 
 

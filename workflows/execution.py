@@ -24,7 +24,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from core.actions.base import ActionConfig, Execution, PollingConfig, TimerConfig
     from core.blobs import HISTORY_PAYLOAD_LIMIT_BYTES, encoded_size, holds_blobs
-    from core.errors import ErrorType
+    from core.errors import ActionError, ErrorType
     from core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
     from core.plan import Task, validate_action_config
     from core.references import UnresolvedReference, referenced_tasks, resolve
@@ -36,9 +36,14 @@ with workflow.unsafe.imports_passed_through():
 POLL_BOUNDS = "poll-bounds"
 # Runs started before this patch run pure actions as regular activities.
 LOCAL_PURE_ACTIONS = "local-pure-actions"
+# Runs started before this patch run pure actions as local activities (when small).
+INLINE_PURE_ACTIONS = "inline-pure-actions"
 # A pure action whose config (references resolved) is larger runs as a regular activity: a
-# local activity holds the workflow task while it runs.
+# local activity, or a computation in the workflow, holds the workflow task while it runs.
 LOCAL_ACTIVITY_MAX_CONFIG_BYTES = 64 * 1024
+# An output computed in the workflow that is larger is computed again by an activity, which
+# can keep it in the blob store.
+INLINE_MAX_OUTPUT_BYTES = 64 * 1024
 OUTPUT_SUMMARY_CHARS = 300
 
 
@@ -93,7 +98,7 @@ def resolved_config(task: Task, outputs: Mapping[str, Any]) -> tuple[ActionConfi
     raw_config = task.action_config.model_dump(by_alias=True, mode="json")
     referenced = {task_id: outputs[task_id] for task_id in referenced_tasks(raw_config)
                   if task_id in outputs}  # fmt: skip
-    if holds_blobs(referenced):
+    if any(holds_blobs(output) for output in referenced.values()):
         return task.action_config, referenced
     try:
         resolved = resolve(raw_config, outputs)
@@ -127,9 +132,48 @@ async def _run_timer(
 async def _run_activity(
     task: Task, config: Any, round_number: int, options: RunOptions, outputs: dict[str, Any]
 ) -> tuple[Any, int]:
+    local = True
+    if _computes_inline(task, config, outputs):
+        output = _compute_inline(task, config)
+        if encoded_size(output) <= INLINE_MAX_OUTPUT_BYTES:
+            return output, 1
+        local = False
     activity_id = round_activity_id(task, round_number)
-    result = await execute_action(task, config, activity_id, options, outputs=outputs)
+    result = await execute_action(
+        task, config, activity_id, options, outputs=outputs, allow_local=local
+    )
     return result.output, result.attempt
+
+
+def _computes_inline(task: Task, config: ActionConfig, outputs: dict[str, Any]) -> bool:
+    """A pure action with a `compute` function, a small config, no secret and nothing to load
+    from the blob store is computed by the workflow itself (see ActionSpec.compute)."""
+    spec = ACTIONS[task.action_type]
+    if spec.compute is None or outputs:
+        return False
+    planned = task.action_config.model_dump(by_alias=True, mode="json")
+    return (
+        secret_reference_count(planned) == 0
+        and encoded_size(config.model_dump(by_alias=True, mode="json"))
+        <= LOCAL_ACTIVITY_MAX_CONFIG_BYTES
+        and workflow.patched(INLINE_PURE_ACTIONS)
+    )
+
+
+def _compute_inline(task: Task, config: ActionConfig) -> Any:
+    """The action's output, computed here; TaskFailed as its activity would fail, except that
+    a failure is never retried (the same computation fails the same way)."""
+    compute = ACTIONS[task.action_type].compute
+    assert compute is not None
+    try:
+        return compute(config)
+    except ActionError as error:
+        raise TaskFailed(failure(error.message, error.error_type)) from None
+    except workflow.NondeterminismError:
+        raise  # it reached for the clock or I/O: hold the run (a code fix lets it go on)
+    except Exception as error:  # a bug in a plug-in's compute: the task fails, not the run
+        crash = type(error).__name__
+        raise TaskFailed(failure(f"{crash}: {error}", crash)) from None
 
 
 async def _run_poll(
@@ -186,10 +230,12 @@ async def execute_action(
     summary: str = "",
     action_type: str | None = None,
     outputs: dict[str, Any] | None = None,
+    allow_local: bool = True,
 ) -> ActionResult:
     """Run an action's activity (`task`'s own, or `action_type`'s for a look at the world);
     TaskFailed when its attempts are used up, asyncio.CancelledError when it was cancelled.
-    `outputs`: the deferred outputs it resolves the config from."""
+    `outputs`: the deferred outputs it resolves the config from; `allow_local`: False to run
+    a pure action as a regular activity whatever its size."""
     action_type = action_type or task.action_type
     planned = task.action_config.model_dump(by_alias=True, mode="json")
     request = ActionRequest(
@@ -208,7 +254,7 @@ async def execute_action(
         )
         raise TaskFailed(failure(message, ErrorType.INVALID_CONFIG))
     try:
-        if _runs_locally(action_type, request, size):
+        if allow_local and _runs_locally(action_type, request, size):
             return await workflow.execute_local_activity(
                 action_type,
                 request,

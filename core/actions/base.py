@@ -115,8 +115,11 @@ class ActionSpec:
     the engine refuses a config before it runs ("" when it does not), from its spelling alone
     (a file path out of the workspace); unlike the config's validation, it never applies to
     runs already recorded, so their histories keep replaying. A `pure` action computes its
-    output from its config alone (no I/O, no clock): with a small config it runs as a local
-    activity, in the worker that runs the workflow, without a round trip to the server.
+    output from its config alone (no I/O, no clock). `compute`, when a pure action has it,
+    computes that output as a plain function: with a small config and no secret the workflow
+    calls it itself, with no activity, no round trip and no history event (a replay computes
+    it again, so it must be deterministic and quick, and changing what it returns is a
+    workflow change). A pure action without it, or with a larger config, runs as an activity.
     """
 
     action_type: str
@@ -130,6 +133,7 @@ class ActionSpec:
     destinations: Callable[[Any], list[tuple[str, int]]] | None = None
     refusal: Callable[[Any], str] | None = None
     pure: bool = False
+    compute: Callable[[Any], Any] | None = None
 
     def config_schema(self) -> dict[str, Any]:
         """The config's JSON schema."""

@@ -82,4 +82,5 @@ SPEC = ActionSpec(
         'Output: the expression\'s result. Example filter: "[?age > `30`]".'
     ),
     pure=True,
+    compute=transform,
 )
