@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from agentic.client import RunHandle
 from bench.bare import LoadInput, PipelineInput
 from bench.history import (
     activities,
@@ -23,7 +24,7 @@ from bench.load import TASKS_PER_RUN, expected_check, load_plan
 from bench.shapes import chain_plan, fan_out_plan, pipeline_plan
 from bench.stack import BenchFailed, Stack
 from bench.table import Row, compared, megabytes, milliseconds, per_second, per_task, seconds
-from bench.workers import wait_all
+from bench.workers import WorkerProcess, wait_all
 from core.messages import RunResult
 from tests.fakes.llm_server import ScriptedLLM
 
@@ -239,14 +240,17 @@ async def bare_load(stack: Stack, task_queue: str, runs: int, prefix: str) -> Lo
 
 
 async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
-    """Shape 5: a chain of slow tasks; SIGKILL the worker while task `crash_at` runs, start a
-    new one at once. The wall time against a run without a crash, and what ran twice."""
+    """Shape 5: a chain of slow tasks; SIGKILL the worker while task `crash_at` runs (an
+    action in flight), then while it waits on a timer (no action in flight: between tasks),
+    each time starting a new worker at once. The wall time against a run without a crash,
+    and what ran twice."""
     queue, tasks, delay = "crash", sizes.crash_tasks, sizes.crash_delay
     worker = stack.engine_worker(queue)
     await asyncio.to_thread(worker.wait_ready)
     base_id = run_id("no-crash")
-    base_plan = chain_plan(stack.api, tasks, base_id, delay)
-    base_seconds, _ = await stack.run_engine(queue, base_id, plan=base_plan)
+    base_seconds, _ = await stack.run_engine(
+        queue, base_id, plan=chain_plan(stack.api, tasks, base_id, delay)
+    )
     crash_id = run_id("crash")
     running = asyncio.create_task(
         stack.run_engine(queue, crash_id, plan=chain_plan(stack.api, tasks, crash_id, delay))
@@ -254,15 +258,14 @@ async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
     target = f"{crash_id}-{sizes.crash_at:02d}"
     if not await asyncio.to_thread(stack.api.wait_for, target, 60):
         raise BenchFailed(f"task {sizes.crash_at} of the crash run never started")
-    worker.kill()
-    replacement = stack.engine_worker(queue)
+    worker = kill_and_replace(worker, stack, queue)
     crash_seconds, _ = await running
-    replacement.stop()
     repeated_in_history = ran_more_than_once(
         activities(await history_events(stack.temporal, crash_id))
     )
     # chain_plan's task tNN requests id {crash_id}-NN
     repeated_requests = sorted(f"t{r.rsplit('-', 1)[-1]}" for r in stack.api.repeated(crash_id))
+    between_seconds, paused_seconds = await crash_between_tasks(stack, sizes, worker)
     measure = f"{tasks} x {delay:g} s chain, worker SIGKILLed in task {sizes.crash_at}"
     events = per_task(await history_length(stack.temporal, crash_id) / tasks)
     return [
@@ -271,7 +274,7 @@ async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
         ),
         Row(
             "5",
-            "crash overhead (run time minus no-crash run time)",
+            "crash overhead, an action in flight (run time minus no-crash run time)",
             f"+{crash_seconds - base_seconds:.2f} s",
         ),
         Row(
@@ -279,7 +282,50 @@ async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
             "tasks run more than once: by history | by server log",
             f"{named(repeated_in_history)} | {named(repeated_requests)}",
         ),
+        Row(
+            "5",
+            f"crash overhead between tasks (killed while task {sizes.crash_at} waits "
+            f"{delay:g} s on a timer)",
+            f"+{between_seconds - paused_seconds:.2f} s",
+        ),
     ]
+
+
+def kill_and_replace(worker: WorkerProcess, stack: Stack, queue: str) -> WorkerProcess:
+    """SIGKILL `worker` and start a new one at once (not waiting for it)."""
+    worker.kill()
+    return stack.engine_worker(queue)
+
+
+async def crash_between_tasks(
+    stack: Stack, sizes: Sizes, worker: WorkerProcess
+) -> tuple[float, float]:
+    """The chain with task `crash_at` a timer, run without a crash, then with `worker` killed
+    (and a new one started) as soon as the timer is set: (crashed run's time, uncrashed's)."""
+    queue, tasks, delay, pause_at = "crash", sizes.crash_tasks, sizes.crash_delay, sizes.crash_at
+    await asyncio.to_thread(worker.wait_ready)
+    base_id = run_id("paused")
+    plan = chain_plan(stack.api, tasks, base_id, delay, pause_at)
+    paused_seconds, _ = await stack.run_engine(queue, base_id, plan=plan)
+    crash_id = run_id("crash-paused")
+    plan = chain_plan(stack.api, tasks, crash_id, delay, pause_at)
+    running = asyncio.create_task(stack.run_engine(queue, crash_id, plan=plan))
+    before = f"{crash_id}-{pause_at - 1:02d}"
+    if not await asyncio.to_thread(stack.api.wait_for, before, 60):
+        raise BenchFailed(f"task {pause_at - 1} of the paused crash run never started")
+    handle = await stack.engine(queue).get(crash_id)
+    paused_task = f"t{pause_at:02d}"
+    while not await is_running(handle, paused_task):
+        await asyncio.sleep(0.01)
+    worker = kill_and_replace(worker, stack, queue)
+    crashed_seconds, _ = await running
+    worker.stop()
+    return crashed_seconds, paused_seconds
+
+
+async def is_running(handle: RunHandle, task_id: str) -> bool:
+    state = await handle.status()
+    return any(task.task_id == task_id and task.status.value == "running" for task in state.tasks)
 
 
 def named(task_ids: list[str]) -> str:

@@ -12,13 +12,22 @@ from bench.bare import PIPELINE_TRANSFORMS
 from bench.servers import BenchAPI
 
 
-def chain_plan(api: BenchAPI, steps: int, prefix: str, delay: float = 0.0) -> dict[str, Any]:
-    """`steps` GETs, each task depending on the previous; task N requests id `{prefix}-N`."""
+def chain_plan(
+    api: BenchAPI, steps: int, prefix: str, delay: float = 0.0, pause_at: int = 0
+) -> dict[str, Any]:
+    """`steps` GETs, each task depending on the previous; task N requests id `{prefix}-N`.
+    With `pause_at` N, task N is a `wait` of `delay` seconds instead (a durable timer: no
+    action in flight while it waits)."""
     tasks = []
     for step in range(1, steps + 1):
-        tasks.append({
-            "id": f"t{step:02d}", "action_type": "api_call",
+        action: dict[str, Any] = {
+            "action_type": "api_call",
             "action_config": {"url": api.work_url(f"{prefix}-{step:02d}", delay)},
+        }
+        if step == pause_at:
+            action = {"action_type": "wait", "action_config": {"seconds": delay}}
+        tasks.append({
+            "id": f"t{step:02d}", **action,
             "depends_on": [f"t{step - 1:02d}"] if step > 1 else [],
         })  # fmt: skip
     return {"goal": f"chain of {steps}", "tasks": tasks}

@@ -54,14 +54,13 @@ class RunOptions(BaseModel):
         description="start-to-close timeout per attempt; default: the action's own",
     )
     heartbeat_timeout_seconds: float = Field(
-        5.0,
+        1.5,
         ge=1,
         le=600,
         allow_inf_nan=False,
         description="an action (or LLM call) whose worker sends no heartbeat for this long is "
         "retried on another worker: shorter recovers faster from a dead worker, but a worker "
-        "saturated with runs misses heartbeats (measured: 2 s retried actions of 362 of 1,000 "
-        "runs at once on one worker, 3 s of 10, 5 s of none)",
+        "that holds its event loop for longer misses heartbeats (see the README's Speed notes)",
     )
     analyze_failures: bool = True
     max_analyses_per_task: int = Field(3, ge=0)

@@ -25,8 +25,9 @@ ROWS = [
     ("4", "runs at once: worker peak RSS"),
     ("4", "runs at once: API requests made again"),
     ("5", "worker SIGKILLed in task"),
-    ("5", "crash overhead"),
+    ("5", "crash overhead, an action in flight"),
     ("5", "tasks run more than once"),
+    ("5", "crash overhead between tasks"),
     ("6", "start --goal to the first task's start"),
     ("6", "planning overhead"),
 ]
@@ -67,3 +68,19 @@ def test_quick_bench_prints_every_row() -> None:
         assert (printed_shape, words in line) == (shape, True), f"expected {words!r}: {line}"
     if not langgraph_installed():
         assert "LangGraph rows skipped" in finished.stdout
+
+
+def test_shapes_picks_rows_and_refuses_an_unknown_shape() -> None:
+    def bench(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "bench/run.py", "--quick", *arguments],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    refused = bench("--shapes", "2,9")
+    assert refused.returncode == 2
+    assert "'2,9': give shape numbers 1 to 7, like 2,4" in refused.stderr
+
+    picked = bench("--shapes", "2")
+    assert picked.returncode == 0, picked.stdout[-3000:] + picked.stderr[-3000:]
+    assert [shape for shape, _ in table_rows(picked.stdout)] == ["2"]
