@@ -46,6 +46,7 @@ class Sizes:
     repeats: int
     pipeline_users: int = 100
     pipeline_repeats: int = 10  # a run takes tens of milliseconds: a few more, for a median
+    load_repeats: int = 2  # the best of these: the dev server stalls now and then, under load
     fan_out_calls: int = 16
     fan_out_delay: float = 0.5
     crash_delay: float = 0.2
@@ -63,6 +64,7 @@ QUICK = Sizes(
     llm_delay=0.3,
     repeats=1,
     pipeline_repeats=2,
+    load_repeats=1,
     shape_timeout=120,
 )
 
@@ -144,31 +146,39 @@ async def fan_out(stack: Stack, sizes: Sizes) -> list[Row]:
     ]
 
 
-async def load(stack: Stack, runs: int, langgraph: bool) -> list[Row]:
+async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[Row]:
     """Shape 4: `runs` runs of bench/load.py's 5-task plan at once on one worker process,
-    engine vs bare (vs LangGraph): runs/s, the worker's peak RSS, and what ran twice."""
+    engine vs bare (vs LangGraph): runs/s (the best of `load_repeats`), the worker's peak RSS,
+    and what ran twice."""
     engine_queue, bare_queue = f"load-engine-{runs}", f"load-bare-{runs}"
     engine_worker, bare_worker = stack.engine_worker(engine_queue), stack.bare_worker(bare_queue)
     await asyncio.to_thread(wait_all, engine_worker, bare_worker)
     await engine_load(stack, engine_queue, 1, run_id("warm"))
     await bare_load(stack, bare_queue, 1, run_id("warm"))
-    engine = await engine_load(stack, engine_queue, runs, run_id("load"))
-    bare = await bare_load(stack, bare_queue, runs, run_id("bare-load"))
+    engines, bares = [], []
+    for _repeat in range(sizes.load_repeats):  # alternated, so drift hits both alike
+        engines.append(await engine_load(stack, engine_queue, runs, run_id("load")))
+        bares.append(await bare_load(stack, bare_queue, runs, run_id("bare-load")))
+    engine = min(engines, key=lambda figures: figures.seconds)
+    bare = min(bares, key=lambda figures: figures.seconds)
+    retried = sum(figures.retried for figures in engines)
+    repeated = sum(figures.repeated_requests for figures in engines)
+    bare_repeated = sum(figures.repeated_requests for figures in bares)
     engine_rss, bare_rss = engine_worker.peak_rss_mb(), bare_worker.peak_rss_mb()
     engine_worker.stop()
     bare_worker.stop()
     engine_rate, bare_rate = runs / engine.seconds, runs / bare.seconds
     engine_events = await history_length(stack.temporal, engine.first_id) / TASKS_PER_RUN
     bare_events = await history_length(stack.bare, bare.first_id) / TASKS_PER_RUN
-    measure = f"{runs} runs x {TASKS_PER_RUN} tasks at once, one worker: runs/s"
+    best = f" (best of {sizes.load_repeats})" if sizes.load_repeats > 1 else ""
+    measure = f"{runs} runs x {TASKS_PER_RUN} tasks at once, one worker: runs/s{best}"
     memory = f"{runs} runs at once: worker peak RSS"
     events = per_task(engine_events, bare_events)
     rows = [
         compared("4", measure, engine_rate, BARE, bare_rate, per_second, events),
         compared("4", memory, engine_rss, BARE, bare_rss, megabytes),
         Row("4", f"{runs} runs at once: API requests made again",
-            f"{engine.repeated_requests} ({engine.retried} tasks retried)", BARE,
-            str(bare.repeated_requests)),
+            f"{repeated} ({retried} tasks retried)", BARE, str(bare_repeated)),
     ]  # fmt: skip
     if langgraph:
         figures = await stack.run_langgraph(
