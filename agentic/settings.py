@@ -174,7 +174,7 @@ class Settings(BaseSettings):
     run_max_llm_tokens: int = Field(2_000_000, ge=0)
     run_max_seconds: float | None = Field(None, gt=0)
     run_heartbeat_timeout_seconds: float = Field(
-        1.5, ge=1, le=600, description="default of the run option heartbeat_timeout_seconds"
+        2.0, ge=1, le=600, description="default of the run option heartbeat_timeout_seconds"
     )
     poll_min_interval_seconds: float = Field(1.0, ge=0, le=3600)
     poll_max_checks: int = Field(1000, ge=1)

@@ -54,7 +54,7 @@ class RunOptions(BaseModel):
         description="start-to-close timeout per attempt; default: the action's own",
     )
     heartbeat_timeout_seconds: float = Field(
-        1.5,
+        2.0,
         ge=1,
         le=600,
         allow_inf_nan=False,
