@@ -1,5 +1,6 @@
-"""Runs `data_transform`: pure computation, yet an activity, so that its output is recorded once
-and never recomputed."""
+"""Runs `data_transform` as an activity, when the workflow does not compute it itself (a config
+over 64 KB, a secret, an input in the blob store, a result over 64 KB): its output is recorded
+once and never recomputed."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from bench.shapes import chain_plan, fan_out_plan, pipeline_plan
 from bench.stack import BenchFailed, Stack
 from bench.table import Row, compared, megabytes, milliseconds, per_second, per_task, seconds
 from bench.workers import WorkerProcess, wait_all
-from core.messages import RunResult
+from core.messages import RunResult, TaskStatus
 from tests.fakes.llm_server import ScriptedLLM
 
 ENGINE_QUEUE = "engine"
@@ -177,7 +177,7 @@ async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[R
     rows = [
         compared("4", measure, engine_rate, BARE, bare_rate, per_second, events),
         compared("4", memory, engine_rss, BARE, bare_rss, megabytes),
-        Row("4", f"{runs} runs at once: API requests made again",
+        Row("4", f"{runs} runs at once: API requests made again ({sizes.load_repeats} rounds)",
             f"{repeated} ({retried} tasks retried)", BARE, str(bare_repeated)),
     ]  # fmt: skip
     if langgraph:
@@ -326,6 +326,9 @@ async def crash_between_tasks(
     handle = await stack.engine(queue).get(crash_id)
     paused_task = f"t{pause_at:02d}"
     while not await is_running(handle, paused_task):
+        if running.done():
+            await running  # a failed run says why
+            raise BenchFailed(f"never saw {paused_task} of {crash_id} wait on its timer")
         await asyncio.sleep(0.01)
     worker = kill_and_replace(worker, stack, queue)
     crashed_seconds, _ = await running
@@ -334,8 +337,10 @@ async def crash_between_tasks(
 
 
 async def is_running(handle: RunHandle, task_id: str) -> bool:
+    """Whether the run's status query says `task_id` is running."""
     state = await handle.status()
-    return any(task.task_id == task_id and task.status.value == "running" for task in state.tasks)
+    statuses = {task.task_id: task.status for task in state.tasks}
+    return statuses.get(task_id) == TaskStatus.RUNNING
 
 
 def named(task_ids: list[str]) -> str:

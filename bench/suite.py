@@ -65,7 +65,7 @@ def progress(what: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
 
 
-def describe(stack: Stack, sizes: Sizes, langgraph: bool) -> str:
+def describe(stack: Stack, sizes: Sizes, langgraph: bool, shapes: frozenset[int]) -> str:
     """The line above the table: what ran where."""
     settings = stack.settings
     return (
@@ -74,12 +74,16 @@ def describe(stack: Stack, sizes: Sizes, langgraph: bool) -> str:
         f"({settings.worker_max_concurrent_activities} activities, "
         f"{settings.worker_workflow_task_pollers}+{settings.worker_activity_task_pollers} "
         f"pollers); engine run options: defaults, approval none; "
-        + (
-            "LangGraph: durability sync"
-            if langgraph
-            else "LangGraph rows skipped: pip install -e '.[bench]'"
-        )
+        + langgraph_note(langgraph, shapes)
     )
+
+
+def langgraph_note(langgraph: bool, shapes: frozenset[int]) -> str:
+    if 7 not in shapes:
+        return "LangGraph rows not asked for (shape 7)"
+    if not langgraph:
+        return "LangGraph rows skipped: pip install -e '.[bench]'"
+    return "LangGraph: durability sync"
 
 
 def shape_numbers(text: str) -> frozenset[int]:
@@ -90,6 +94,10 @@ def shape_numbers(text: str) -> frozenset[int]:
         numbers = frozenset()
     if not numbers or not numbers <= ALL_SHAPES:
         raise argparse.ArgumentTypeError(f"{text!r}: give shape numbers 1 to 7, like 2,4")
+    if 7 in numbers and not numbers & {1, 4}:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: shape 7 compares shapes 1 and 4 with LangGraph: give 1 or 4 with it"
+        )
     return numbers
 
 
@@ -109,7 +117,7 @@ async def run(quick: bool, shapes: frozenset[int] = ALL_SHAPES) -> int:
         stack.close(keep_files=True)
         raise
     stack.close()
-    print(describe(stack, sizes, langgraph))
+    print(describe(stack, sizes, langgraph, shapes))
     print(render(rows))
     print(f"(ratio: engine / comparison; measured in {time.perf_counter() - started:.0f} s)")
     return 0

@@ -60,7 +60,8 @@ class RunOptions(BaseModel):
         allow_inf_nan=False,
         description="an action (or LLM call) whose worker sends no heartbeat for this long is "
         "retried on another worker: shorter recovers faster from a dead worker, but a worker "
-        "that holds its event loop for longer misses heartbeats (see the README's Speed notes)",
+        "or a server too busy to record its heartbeats in time is taken for a dead one (see the "
+        "README's Speed notes)",
     )
     analyze_failures: bool = True
     max_analyses_per_task: int = Field(3, ge=0)

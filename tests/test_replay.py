@@ -6,7 +6,9 @@ executions (commit da49c0e, with RECORD_HISTORIES=DIR pytest); they prove that t
 `workflow.patched` guards keep old runs replaying. v1_*.json were recorded by the engine with
 the blob store and continue-as-new: a completed pipeline, decisions (modify, skip,
 fail_workflow), approvals given and refused, cancellations, a pause, polls, large outputs, and
-a run continued as new (v1_continued_as_new_1..4, one file per history of the chain).
+a run continued as new (v1_continued_as_new_1..4, one file per history of the chain). v2_*.json
+ran their data_transforms as local activities (commit 2967c0f); v3_*.json compute them in the
+workflow.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ async def test_independent_tasks_overlap_in_time(stack, api, client, run_id):
     left, right, root = spans["left"], spans["right"], spans["root"]
     assert left[0] < right[1] and right[0] < left[1], f"no overlap: {left} {right}"
     assert root[1] <= min(left[0], right[0])
-    # join, a data_transform, runs as a local activity: its task's own start time
+    # join, a data_transform, is computed in the workflow: its task's own start time
     join_started = datetime.fromisoformat(tasks_by_id(result)["join"]["started_at"])
     assert join_started.replace(tzinfo=None) >= max(left[1], right[1])
 

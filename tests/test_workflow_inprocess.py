@@ -255,6 +255,12 @@ async def test_a_transform_with_a_secret_or_a_large_result_runs_as_an_activity(t
         result = await handle.result()
 
     assert sorted(asked) == ["big", "secret"]
+    history = await temporal_client.get_workflow_handle(handle.workflow_id).fetch_history()
+    regular = [event.activity_task_scheduled_event_attributes.activity_id
+               for event in history.events
+               if event.HasField("activity_task_scheduled_event_attributes")]  # fmt: skip
+    # A result too large for the workflow is computed again where it can go to the blob store.
+    assert "big" in regular, "a regular activity, not a local one"
     tasks = by_id(result)
     assert tasks["big"].output == tasks["secret"].output == "from the activity"
     assert tasks["small"].output == 3

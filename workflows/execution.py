@@ -40,9 +40,12 @@ LOCAL_PURE_ACTIONS = "local-pure-actions"
 INLINE_PURE_ACTIONS = "inline-pure-actions"
 # A pure action whose config (references resolved) is larger runs as a regular activity: a
 # local activity, or a computation in the workflow, holds the workflow task while it runs.
+# These limits decide where recorded runs ran their actions: changing them (or what
+# encoded_size, holds_blobs or secret_reference_count count) is a workflow change.
 LOCAL_ACTIVITY_MAX_CONFIG_BYTES = 64 * 1024
-# An output computed in the workflow that is larger is computed again by an activity, which
-# can keep it in the blob store.
+# An output computed in the workflow that is larger is computed again by an activity, whose
+# output goes to the blob store when it is over BLOB_THRESHOLD_BYTES (smaller ones stay in
+# the run's state, whatever that setting).
 INLINE_MAX_OUTPUT_BYTES = 64 * 1024
 OUTPUT_SUMMARY_CHARS = 300
 
@@ -132,15 +135,15 @@ async def _run_timer(
 async def _run_activity(
     task: Task, config: Any, round_number: int, options: RunOptions, outputs: dict[str, Any]
 ) -> tuple[Any, int]:
-    local = True
+    allow_local = True
     if _computes_inline(task, config, outputs):
         output = _compute_inline(task, config)
         if encoded_size(output) <= INLINE_MAX_OUTPUT_BYTES:
             return output, 1
-        local = False
+        allow_local = False
     activity_id = round_activity_id(task, round_number)
     result = await execute_action(
-        task, config, activity_id, options, outputs=outputs, allow_local=local
+        task, config, activity_id, options, outputs=outputs, allow_local=allow_local
     )
     return result.output, result.attempt
 
@@ -162,18 +165,15 @@ def _computes_inline(task: Task, config: ActionConfig, outputs: dict[str, Any]) 
 
 def _compute_inline(task: Task, config: ActionConfig) -> Any:
     """The action's output, computed here; TaskFailed as its activity would fail, except that
-    a failure is never retried (the same computation fails the same way)."""
+    a failure is never retried (the same computation fails the same way). Any other exception
+    is a bug: it fails the workflow task, which Temporal retries, so the run holds until a
+    fixed worker computes it (had the task failed, the fix would change recorded runs)."""
     compute = ACTIONS[task.action_type].compute
     assert compute is not None
     try:
         return compute(config)
     except ActionError as error:
         raise TaskFailed(failure(error.message, error.error_type)) from None
-    except workflow.NondeterminismError:
-        raise  # it reached for the clock or I/O: hold the run (a code fix lets it go on)
-    except Exception as error:  # a bug in a plug-in's compute: the task fails, not the run
-        crash = type(error).__name__
-        raise TaskFailed(failure(f"{crash}: {error}", crash)) from None
 
 
 async def _run_poll(

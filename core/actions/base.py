@@ -135,6 +135,10 @@ class ActionSpec:
     pure: bool = False
     compute: Callable[[Any], Any] | None = None
 
+    def __post_init__(self) -> None:
+        if self.compute is not None and not self.pure:
+            raise ValueError(f"{self.action_type}: an action with `compute` must be pure")
+
     def config_schema(self) -> dict[str, Any]:
         """The config's JSON schema."""
         return self.config_model.model_json_schema(by_alias=True)
