@@ -32,6 +32,7 @@ from agentic.devstack import TemporalDevServer
 from agentic.errors import EditRefused
 from agentic.runtime import DATA_CONVERTER, workflow_runner
 from agentic.settings import Settings
+from core.actions.base import ActionConfig, ActionSpec
 from core.errors import ErrorType
 from core.messages import (
     ActionRequest,
@@ -47,6 +48,7 @@ from core.messages import (
     TaskStatus,
     TokenUsage,
 )
+from core.registry import ACTIONS
 from tests.helpers import get, task
 from workflows.agent_run import AgentRunWorkflow
 
@@ -264,6 +266,37 @@ async def test_a_transform_with_a_secret_or_a_large_result_runs_as_an_activity(t
     tasks = by_id(result)
     assert tasks["big"].output == tasks["secret"].output == "from the activity"
     assert tasks["small"].output == 3
+
+
+class Numbers(ActionConfig):
+    values: list[int]
+
+
+def buggy_sum(config: Numbers) -> int:
+    raise ZeroDivisionError("a bug in a plug-in's compute")
+
+
+async def test_a_bug_in_a_compute_holds_the_run_until_a_fix(temporal_client, monkeypatch):
+    spec = ActionSpec(action_type="buggy_sum", config_model=Numbers, description="a bug",
+                      pure=True, compute=buggy_sum)  # fmt: skip
+    monkeypatch.setitem(ACTIONS._specs, spec.action_type, spec)  # only for this test
+    plan = plan_of(task("sum", "buggy_sum", {"values": [1, 2]}))
+    async with running_worker(temporal_client) as client:
+        handle = await client.start(
+            plan=plan, options=RunOptions(**FAST), workflow_id=run_id("buggy")
+        )
+        execution = temporal_client.get_workflow_handle(handle.workflow_id)
+
+        async def failed_workflow_task() -> bool:
+            history = await execution.fetch_history()
+            return any(event.HasField("workflow_task_failed_event_attributes")
+                       for event in history.events)  # fmt: skip
+
+        await eventually(failed_workflow_task, "the workflow task to fail")
+        description = await execution.describe()
+        await execution.terminate("test over")
+
+    assert description.status == WorkflowExecutionStatus.RUNNING, "held, not failed"
 
 
 # ----- failure analysis ----------------------------------------------------------------------
