@@ -152,7 +152,7 @@ async def resolved_config(
     point into outputs kept in the blob store (the workflow never loads those)."""
     if not request.outputs:
         return config
-    outputs = await ctx.blobs.load(request.outputs)
+    outputs = {task_id: await ctx.blobs.load(output) for task_id, output in request.outputs.items()}
     try:
         resolved: dict[str, Any] = resolve(config, outputs)
     except UnresolvedReference as error:

@@ -28,6 +28,7 @@ from core.blobs import (
     decoded,
     encoded,
     encoded_size,
+    holds_blobs,
 )
 from core.errors import ActionError, ErrorType, non_retryable, retryable
 
@@ -285,16 +286,20 @@ class Blobs:
             )
         return data
 
-    async def load(self, value: Any) -> Any:
-        """`value` with every reference replaced by the value it stands for."""
+    async def load(self, output: Any) -> Any:
+        """An output as `offload` was given it: the output itself, or its top-level fields,
+        loaded where they are references."""
+        if blob_ref(output) is not None:
+            return await self._loaded(output)
+        if not holds_blobs(output):
+            return output
+        return {name: await self._loaded(item) for name, item in output.items()}
+
+    async def _loaded(self, value: Any) -> Any:
         ref = blob_ref(value)
-        if ref is not None:
-            return await compute(decoded, await self.read(ref), ref.content_type)
-        if isinstance(value, Mapping):
-            return {name: await self.load(item) for name, item in value.items()}
-        if isinstance(value, list):
-            return [await self.load(item) for item in value]
-        return value
+        if ref is None:
+            return value
+        return await compute(decoded, await self.read(ref), ref.content_type)
 
 
 def _encoded_with_digest(value: Any) -> tuple[bytes, str, str]:

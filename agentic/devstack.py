@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -264,6 +265,23 @@ class BackgroundHTTPServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    """A request handler for the local servers here (the sample API, the benchmarks' backends):
+    `send_json` answers; requests are not logged."""
+
+    def send_json(self, status: int, body: Any) -> None:
+        """Answer `body` as JSON (bytes are sent as they are: already encoded JSON)."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def server_owner(handler: BaseHTTPRequestHandler) -> Any:

@@ -19,12 +19,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from agentic.client import AgentClient
-from agentic.devstack import BackgroundHTTPServer, TemporalDevServer, free_port, server_owner
+from agentic.devstack import (
+    BackgroundHTTPServer,
+    JSONHandler,
+    TemporalDevServer,
+    free_port,
+    server_owner,
+)
 from agentic.logging import configure_logging
 from agentic.settings import Settings
 from core.messages import RunOptions
@@ -53,17 +58,9 @@ class PagesAPI(BackgroundHTTPServer):
         return self.pages[number]
 
 
-class _PagesHandler(BaseHTTPRequestHandler):
+class _PagesHandler(JSONHandler):
     def do_GET(self) -> None:
-        data = server_owner(self).page(int(self.path.rsplit("/", 1)[-1]))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json(200, server_owner(self).page(int(self.path.rsplit("/", 1)[-1])))
 
 
 def pages_plan(api_url: str, pages: int) -> dict[str, Any]:

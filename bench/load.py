@@ -20,13 +20,18 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agentic.client import AgentClient
-from agentic.devstack import BackgroundHTTPServer, TemporalDevServer, free_port, server_owner
+from agentic.devstack import (
+    BackgroundHTTPServer,
+    JSONHandler,
+    TemporalDevServer,
+    free_port,
+    server_owner,
+)
 from agentic.logging import configure_logging
 from agentic.settings import Settings
 from agentic.worker import run_worker
@@ -61,7 +66,7 @@ class CountingAPI(BackgroundHTTPServer):
             self.in_flight -= 1
 
 
-class _CountingHandler(BaseHTTPRequestHandler):
+class _CountingHandler(JSONHandler):
     def do_GET(self) -> None:
         run = int(parse_qs(urlsplit(self.path).query)["run"][0])
         self._answer({"run": run, "items": [run, run + 1, run + 2]})
@@ -78,15 +83,7 @@ class _CountingHandler(BaseHTTPRequestHandler):
         finally:
             # Out of the count before the client can see the answer and start its next call.
             api.leave()
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json(200, body)
 
 
 def load_plan(run: int, api_url: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -249,91 +250,99 @@ async def bare_load(stack: Stack, task_queue: str, runs: int, prefix: str) -> Lo
     return LoadFigures(seconds, f"{prefix}-0", repeated, repeated)
 
 
+CRASH_QUEUE = "crash"
+
+
+@dataclass
+class Crash:
+    """A run killed mid-way and the same run without a crash."""
+
+    seconds: float  # the crashed run's
+    no_crash_seconds: float
+    run_id: str  # the crashed run's
+    worker: WorkerProcess  # the worker started in place of the killed one
+
+    @property
+    def overhead(self) -> str:
+        return f"+{self.seconds - self.no_crash_seconds:.2f} s"
+
+
 async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
     """Shape 5: a chain of slow tasks; SIGKILL the worker while task `crash_at` runs (an
     action in flight), then while it waits on a timer (no action in flight: between tasks),
     each time starting a new worker at once. The wall time against a run without a crash,
     and what ran twice."""
-    queue, tasks, delay = "crash", sizes.crash_tasks, sizes.crash_delay
-    worker = stack.engine_worker(queue)
+    tasks, delay, at = sizes.crash_tasks, sizes.crash_delay, sizes.crash_at
+    worker = stack.engine_worker(CRASH_QUEUE)
     await asyncio.to_thread(worker.wait_ready)
-    base_id = run_id("no-crash")
-    base_seconds, _ = await stack.run_engine(
-        queue, base_id, plan=chain_plan(stack.api, tasks, base_id, delay)
+
+    async def in_task(crash_id: str, running: asyncio.Task[Any]) -> None:
+        if not await asyncio.to_thread(stack.api.wait_for, f"{crash_id}-{at:02d}", 60):
+            raise BenchFailed(f"task {at} of {crash_id} never started")
+
+    in_flight = await crashed_run(
+        stack, worker, lambda id_: chain_plan(stack.api, tasks, id_, delay), in_task
     )
-    crash_id = run_id("crash")
-    running = asyncio.create_task(
-        stack.run_engine(queue, crash_id, plan=chain_plan(stack.api, tasks, crash_id, delay))
-    )
-    target = f"{crash_id}-{sizes.crash_at:02d}"
-    if not await asyncio.to_thread(stack.api.wait_for, target, 60):
-        raise BenchFailed(f"task {sizes.crash_at} of the crash run never started")
-    worker = kill_and_replace(worker, stack, queue)
-    crash_seconds, _ = await running
+    between = await crash_between_tasks(stack, sizes, in_flight.worker)
+    between.worker.stop()
     repeated_in_history = ran_more_than_once(
-        activities(await history_events(stack.temporal, crash_id))
+        activities(await history_events(stack.temporal, in_flight.run_id))
     )
-    # chain_plan's task tNN requests id {crash_id}-NN
-    repeated_requests = sorted(f"t{r.rsplit('-', 1)[-1]}" for r in stack.api.repeated(crash_id))
-    between_seconds, paused_seconds = await crash_between_tasks(stack, sizes, worker)
-    measure = f"{tasks} x {delay:g} s chain, worker SIGKILLed in task {sizes.crash_at}"
-    events = per_task(await history_length(stack.temporal, crash_id) / tasks)
+    # chain_plan's task tNN requests id {run id}-NN
+    repeated_requests = sorted(
+        f"t{r.rsplit('-', 1)[-1]}" for r in stack.api.repeated(in_flight.run_id)
+    )
+    measure = f"{tasks} x {delay:g} s chain, worker SIGKILLed in task {at}"
+    events = per_task(await history_length(stack.temporal, in_flight.run_id) / tasks)
     return [
-        compared(
-            "5", f"{measure}: run time", crash_seconds, "no crash", base_seconds, seconds, events
-        ),
-        Row(
-            "5",
-            "crash overhead, an action in flight (run time minus no-crash run time)",
-            f"+{crash_seconds - base_seconds:.2f} s",
-        ),
-        Row(
-            "5",
-            "tasks run more than once: by history | by server log",
-            f"{named(repeated_in_history)} | {named(repeated_requests)}",
-        ),
-        Row(
-            "5",
-            f"crash overhead between tasks (killed while task {sizes.crash_at} waits "
-            f"{delay:g} s on a timer)",
-            f"+{between_seconds - paused_seconds:.2f} s",
-        ),
-    ]
+        compared("5", f"{measure}: run time", in_flight.seconds, "no crash",
+                 in_flight.no_crash_seconds, seconds, events),
+        Row("5", "crash overhead, an action in flight (run time minus no-crash run time)",
+            in_flight.overhead),
+        Row("5", "tasks run more than once: by history | by server log",
+            f"{named(repeated_in_history)} | {named(repeated_requests)}"),
+        Row("5", f"crash overhead between tasks (killed while task {at} waits {delay:g} s on "
+            "a timer)", between.overhead),
+    ]  # fmt: skip
 
 
-def kill_and_replace(worker: WorkerProcess, stack: Stack, queue: str) -> WorkerProcess:
-    """SIGKILL `worker` and start a new one at once (not waiting for it)."""
+async def crashed_run(
+    stack: Stack,
+    worker: WorkerProcess,
+    plan_of: Callable[[str], dict[str, Any]],
+    crash_point: Callable[[str, asyncio.Task[Any]], Awaitable[None]],
+) -> Crash:
+    """Run `plan_of(id)` without a crash, then again, SIGKILLing `worker` (and starting a new
+    one at once) when `crash_point(run id, the running run)` returns."""
+    base_id = run_id("no-crash")
+    no_crash_seconds, _ = await stack.run_engine(CRASH_QUEUE, base_id, plan=plan_of(base_id))
+    crash_id = run_id("crash")
+    running = asyncio.create_task(stack.run_engine(CRASH_QUEUE, crash_id, plan=plan_of(crash_id)))
+    await crash_point(crash_id, running)
     worker.kill()
-    return stack.engine_worker(queue)
+    replacement = stack.engine_worker(CRASH_QUEUE)
+    crash_seconds, _ = await running
+    return Crash(crash_seconds, no_crash_seconds, crash_id, replacement)
 
 
-async def crash_between_tasks(
-    stack: Stack, sizes: Sizes, worker: WorkerProcess
-) -> tuple[float, float]:
-    """The chain with task `crash_at` a timer, run without a crash, then with `worker` killed
-    (and a new one started) as soon as the timer is set: (crashed run's time, uncrashed's)."""
-    queue, tasks, delay, pause_at = "crash", sizes.crash_tasks, sizes.crash_delay, sizes.crash_at
+async def crash_between_tasks(stack: Stack, sizes: Sizes, worker: WorkerProcess) -> Crash:
+    """The chain with task `crash_at` a timer; `worker` killed as soon as the timer is set."""
+    tasks, delay, at = sizes.crash_tasks, sizes.crash_delay, sizes.crash_at
     await asyncio.to_thread(worker.wait_ready)
-    base_id = run_id("paused")
-    plan = chain_plan(stack.api, tasks, base_id, delay, pause_at)
-    paused_seconds, _ = await stack.run_engine(queue, base_id, plan=plan)
-    crash_id = run_id("crash-paused")
-    plan = chain_plan(stack.api, tasks, crash_id, delay, pause_at)
-    running = asyncio.create_task(stack.run_engine(queue, crash_id, plan=plan))
-    before = f"{crash_id}-{pause_at - 1:02d}"
-    if not await asyncio.to_thread(stack.api.wait_for, before, 60):
-        raise BenchFailed(f"task {pause_at - 1} of the paused crash run never started")
-    handle = await stack.engine(queue).get(crash_id)
-    paused_task = f"t{pause_at:02d}"
-    while not await is_running(handle, paused_task):
-        if running.done():
-            await running  # a failed run says why
-            raise BenchFailed(f"never saw {paused_task} of {crash_id} wait on its timer")
-        await asyncio.sleep(0.01)
-    worker = kill_and_replace(worker, stack, queue)
-    crashed_seconds, _ = await running
-    worker.stop()
-    return crashed_seconds, paused_seconds
+
+    async def on_timer(crash_id: str, running: asyncio.Task[Any]) -> None:
+        if not await asyncio.to_thread(stack.api.wait_for, f"{crash_id}-{at - 1:02d}", 60):
+            raise BenchFailed(f"task {at - 1} of {crash_id} never started")
+        handle = await stack.engine(CRASH_QUEUE).get(crash_id)
+        while not await is_running(handle, f"t{at:02d}"):
+            if running.done():
+                await running  # a failed run says why
+                raise BenchFailed(f"never saw t{at:02d} of {crash_id} wait on its timer")
+            await asyncio.sleep(0.01)
+
+    return await crashed_run(
+        stack, worker, lambda id_: chain_plan(stack.api, tasks, id_, delay, at), on_timer
+    )
 
 
 async def is_running(handle: RunHandle, task_id: str) -> bool:

@@ -13,15 +13,13 @@ bare workers and LangGraph open up to 100 connections each at once (httpx's defa
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from agentic.devstack import BackgroundHTTPServer, server_owner
+from agentic.devstack import BackgroundHTTPServer, JSONHandler, server_owner
 
 LISTEN_BACKLOG = 1024
 
@@ -84,7 +82,7 @@ def users(count: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-class _BenchHandler(BaseHTTPRequestHandler):
+class _BenchHandler(JSONHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a real backend would
     # Headers and body go out in two writes: with Nagle's algorithm the body would wait for the
     # client's delayed ACK of the headers (40 ms on Linux) on a kept-alive connection.
@@ -103,14 +101,6 @@ class _BenchHandler(BaseHTTPRequestHandler):
             self._answer(404, {"error": f"no route {url.path}"})
 
     def _answer(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
         # The crash shape kills a worker while its request is served: nobody reads the answer.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+            self.send_json(status, body)

@@ -48,27 +48,21 @@ def blob_ref(value: Any) -> BlobRef | None:
         return None
 
 
-def blob_refs(value: Any) -> list[BlobRef]:
-    """Every reference inside `value` (an output: the whole of it, or some of its fields)."""
-    found = blob_ref(value)
-    if found is not None:
-        return [found]
-    if isinstance(value, Mapping):
-        return [ref for item in value.values() for ref in blob_refs(item)]
-    if isinstance(value, list):
-        return [ref for item in value for ref in blob_refs(item)]
-    return []
+def blob_refs(output: Any) -> list[BlobRef]:
+    """The references in an output. The engine stores a whole output or some of its top-level
+    fields (see activities.blobs.Blobs.offload), so only those are looked at: an output of
+    thousands of records is not walked (holds_blobs runs in the workflow, for each reference
+    to an output)."""
+    whole = blob_ref(output)
+    if whole is not None:
+        return [whole]
+    fields = output.values() if isinstance(output, Mapping) else ()
+    return [ref for ref in map(blob_ref, fields) if ref is not None]
 
 
 def holds_blobs(output: Any) -> bool:
-    """True when some part of an output is kept in the blob store. The engine stores a whole
-    output or some of its top-level fields (see activities.blobs.Blobs.offload), so only those
-    are looked at: an output of thousands of records is not walked (this runs in the workflow,
-    for each reference to it)."""
-    if blob_ref(output) is not None:
-        return True
-    items = output.values() if isinstance(output, Mapping) else ()
-    return any(blob_ref(item) is not None for item in items)
+    """True when some part of an output is kept in the blob store."""
+    return bool(blob_refs(output))
 
 
 def encoded(value: Any) -> tuple[bytes, str]:

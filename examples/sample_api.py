@@ -18,11 +18,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from agentic.devstack import BackgroundHTTPServer, server_owner
+from agentic.devstack import BackgroundHTTPServer, JSONHandler, server_owner
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PORT = 8765
@@ -74,7 +73,7 @@ class SampleAPI(BackgroundHTTPServer):
         super().__init__(_Handler, port, owner=self.state)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     @property
     def state(self) -> SampleState:
         return server_owner(self)
@@ -152,15 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         return parsed if isinstance(parsed, dict) else {}
 
     def _send(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.send_json(status, payload)
 
 
 def _job_result(job: Job) -> dict[str, Any]:
