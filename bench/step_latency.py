@@ -3,7 +3,8 @@
     python bench/step_latency.py [--steps 40]
 
 Starts its own Temporal dev servers (default and tuned) and a worker in this process, then runs:
-- a chain of N data_transform tasks (each waits for the previous): time per step;
+- a chain of N api_call tasks (each waits for the previous) against a local endpoint that
+  answers at once: time per step;
 - N independent api_call tasks against a local endpoint that answers after 100 ms,
   with max_parallel 1 (one at a time, like the engine we replace) and max_parallel N.
 Prints the figures; asserts nothing.
@@ -16,10 +17,9 @@ import asyncio
 import tempfile
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from agentic.devstack import BackgroundHTTPServer, TemporalDevServer, free_port
+from agentic.devstack import BackgroundHTTPServer, JSONHandler, TemporalDevServer, free_port
 from agentic.logging import configure_logging
 from agentic.runtime import connect
 from agentic.settings import Settings
@@ -31,29 +31,25 @@ from workflows.agent_run import WORKFLOW_NAME
 SLOW_CALL_SECONDS = 0.1
 
 
-class SlowHandler(BaseHTTPRequestHandler):
-    """Answers every POST after SLOW_CALL_SECONDS, like a backend doing some work."""
+class BackendHandler(JSONHandler):
+    """Answers a GET at once, and a POST after SLOW_CALL_SECONDS, like a backend doing some
+    work."""
+
+    def do_GET(self) -> None:
+        self.send_json(200, {})
 
     def do_POST(self) -> None:
         time.sleep(SLOW_CALL_SECONDS)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json(200, {})
 
 
-def chain_plan(steps: int) -> Plan:
-    tasks = [{"id": "t0", "action_type": "data_transform",
-              "action_config": {"input": 0, "expression": "@"}}]  # fmt: skip
-    for index in range(1, steps):
-        tasks.append({
-            "id": f"t{index}", "action_type": "data_transform", "depends_on": [f"t{index - 1}"],
-            "action_config": {"input": f"{{{{ tasks.t{index - 1}.output }}}}", "expression": "@"},
-        })  # fmt: skip
+def chain_plan(steps: int, url: str) -> Plan:
+    """GETs, each after the previous (a data_transform chain would be computed in the
+    workflow, in one step)."""
+    tasks = [{"id": f"t{index}", "action_type": "api_call",
+              "action_config": {"url": f"{url}/step"},
+              "depends_on": [f"t{index - 1}"] if index else []}
+             for index in range(steps)]  # fmt: skip
     return Plan.model_validate({"goal": "chain", "tasks": tasks})
 
 
@@ -81,14 +77,17 @@ async def measure(tuned: bool, steps: int, backend_url: str) -> dict[str, float]
     server = TemporalDevServer(free_port(), free_port(), headless=True, tuned=tuned).start()
     workspace = Path(tempfile.mkdtemp())
     settings = Settings(
-        temporal_address=server.address, task_queue="bench", workspace_dir=workspace
+        temporal_address=server.address,
+        task_queue="bench",
+        workspace_dir=workspace,
+        http_allow_hosts=backend_url.removeprefix("http://"),  # a local backend: loopback
     )
     stop, ready = asyncio.Event(), asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
     try:
         await ready.wait()
-        await timed_run(settings, chain_plan(3), 1)  # warm-up
-        chain = await timed_run(settings, chain_plan(steps), 1)
+        await timed_run(settings, chain_plan(3, backend_url), 1)  # warm-up
+        chain = await timed_run(settings, chain_plan(steps, backend_url), 1)
         serial = await timed_run(settings, fan_out_plan(steps, backend_url), 1)
         parallel = await timed_run(settings, fan_out_plan(steps, backend_url), steps)
     finally:
@@ -103,7 +102,7 @@ async def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     steps = parser.parse_args().steps
     configure_logging("WARNING")
-    backend = BackgroundHTTPServer(SlowHandler).start()
+    backend = BackgroundHTTPServer(BackendHandler).start()
     try:
         for tuned in (False, True):
             figures = await measure(tuned, steps, backend.url)
