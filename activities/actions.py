@@ -12,7 +12,10 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from activities.base import ActionContext
 from activities.blobs import check_history_size
@@ -32,18 +35,44 @@ HEARTBEAT_INTERVAL_SECONDS = 0.5
 
 
 async def run_with_heartbeats(action: Awaitable[Any], details: Any = None) -> Any:
-    """Await `action`, heartbeating meanwhile; cancelling the activity cancels the action."""
+    """Await `action`, heartbeating meanwhile; cancelling the activity cancels the action.
+    A retried attempt also takes the run off its last worker's sticky queue meanwhile."""
+    info = activity.info()
+    local = info.is_local  # a local activity cannot heartbeat (and need not)
     running = asyncio.ensure_future(action)
-    local = activity.info().is_local  # a local activity cannot heartbeat (and need not)
+    unsticking = asyncio.ensure_future(_unstick_if_retried(info))
     try:
         while True:
             done, _ = await asyncio.wait({running}, timeout=HEARTBEAT_INTERVAL_SECONDS)
             if done:
+                await unsticking
                 return running.result()
             if not local:
                 activity.heartbeat(*([details] if details is not None else []))
     finally:
         running.cancel()
+        unsticking.cancel()
+
+
+def _unstick_if_retried(info: activity.Info) -> Awaitable[None]:
+    if info.attempt == 1 or info.is_local or not (info.workflow_id and info.workflow_run_id):
+        return asyncio.sleep(0)
+    return _unstick(info.namespace, info.workflow_id, info.workflow_run_id)
+
+
+async def _unstick(namespace: str, workflow_id: str, run_id: str) -> None:
+    """Send the run's next workflow task to its task queue, not to the sticky queue of the
+    worker that ran it last. An attempt is retried mostly because its worker died; that
+    worker's sticky queue would hold the task for the whole sticky timeout before Temporal
+    gave it to a live worker. The cost, when that worker lives on: it replays the run once."""
+    request = ResetStickyTaskQueueRequest(
+        namespace=namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id)
+    )
+    try:
+        await activity.client().workflow_service.reset_sticky_task_queue(request)
+    except (RPCError, RuntimeError) as error:  # RuntimeError: run without a worker's client
+        # The run waits out the sticky timeout: slower, not wrong.
+        logger.warning("sticky_reset_failed", workflow_id=workflow_id, error=str(error))
 
 
 def temporal_error(error: EngineError, attempt: int, **details: Any) -> ApplicationError:

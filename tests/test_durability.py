@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import uuid
 
@@ -10,7 +11,7 @@ from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id
 
 
-def test_run_survives_a_killed_worker(stack, api, run_id):
+def test_run_survives_a_killed_worker(stack, api, run_id, tmp_path):
     queue_env = {"TASK_QUEUE": f"crash-{uuid.uuid4().hex[:8]}"}
     first_worker = stack.start_worker(queue_env)
     api.route("GET", f"/crash/{run_id}/first", Reply(json={"step": 1}))
@@ -39,3 +40,9 @@ def test_run_survives_a_killed_worker(stack, api, run_id):
     assert len(api.calls("GET", f"/crash/{run_id}/slow")) == 2, "the interrupted call is retried"
     assert tasks["slow"]["attempts"] == 2
     assert tasks["pause"]["status"] == "completed"
+    # The retried call took the run off the dead worker's sticky queue, so the workflow task
+    # after it went straight to the new worker instead of timing out there first.
+    saved = tmp_path / "history.json"
+    assert stack.cli("history", run_id, "--out", str(saved)).returncode == 0
+    events = [event["eventType"] for event in json.loads(saved.read_text())["events"]]
+    assert "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT" not in events
