@@ -7,7 +7,8 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -150,18 +151,22 @@ async def fan_out(stack: Stack, sizes: Sizes) -> list[Row]:
 async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[Row]:
     """Shape 4: `runs` runs of bench/load.py's 5-task plan at once on one worker process,
     engine vs bare (vs LangGraph): runs/s (the best of `load_repeats`), the worker's peak RSS,
-    and what ran twice."""
+    the CPU the worker and the server spent per run (over every round), and what ran twice."""
     engine_queue, bare_queue = f"load-engine-{runs}", f"load-bare-{runs}"
     engine_worker, bare_worker = stack.engine_worker(engine_queue), stack.bare_worker(bare_queue)
     await asyncio.to_thread(wait_all, engine_worker, bare_worker)
     await engine_load(stack, engine_queue, 1, run_id("warm"))
     await bare_load(stack, bare_queue, 1, run_id("warm"))
     engines, bares = [], []
+    engine_cpu, bare_cpu = CpuUse(), CpuUse()
     for _repeat in range(sizes.load_repeats):  # alternated, so drift hits both alike
-        engines.append(await engine_load(stack, engine_queue, runs, run_id("load")))
-        bares.append(await bare_load(stack, bare_queue, runs, run_id("bare-load")))
+        with engine_cpu.counting(stack, engine_worker):
+            engines.append(await engine_load(stack, engine_queue, runs, run_id("load")))
+        with bare_cpu.counting(stack, bare_worker):
+            bares.append(await bare_load(stack, bare_queue, runs, run_id("bare-load")))
     engine = min(engines, key=lambda figures: figures.seconds)
     bare = min(bares, key=lambda figures: figures.seconds)
+    all_runs = runs * sizes.load_repeats
     retried = sum(figures.retried for figures in engines)
     repeated = sum(figures.repeated_requests for figures in engines)
     bare_repeated = sum(figures.repeated_requests for figures in bares)
@@ -178,6 +183,10 @@ async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[R
     rows = [
         compared("4", measure, engine_rate, BARE, bare_rate, per_second, events),
         compared("4", memory, engine_rss, BARE, bare_rss, megabytes),
+        compared("4", f"{runs} runs at once: worker CPU per run", engine_cpu.worker / all_runs,
+                 BARE, bare_cpu.worker / all_runs, milliseconds),
+        compared("4", f"{runs} runs at once: server CPU per run", engine_cpu.server / all_runs,
+                 BARE, bare_cpu.server / all_runs, milliseconds),
         Row("4", f"{runs} runs at once: API requests made again ({sizes.load_repeats} rounds)",
             f"{repeated} ({retried} tasks retried)", BARE, str(bare_repeated)),
     ]  # fmt: skip
@@ -193,6 +202,23 @@ async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[R
             compared("7", memory, engine_rss, LANGGRAPH, figures["peak_rss_mb"], megabytes),
         ]
     return rows
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds a worker, and the server, spent while rounds of a shape ran. Less noisy than
+    runs/s: a slow round takes longer, not more CPU."""
+
+    worker: float = 0.0
+    server: float = 0.0
+
+    @contextmanager
+    def counting(self, stack: Stack, worker: WorkerProcess) -> Iterator[None]:
+        """Add what `worker` and the server spend in the `with` block."""
+        worker_before, server_before = worker.cpu_seconds(), stack.server_cpu_seconds()
+        yield
+        self.worker += worker.cpu_seconds() - worker_before
+        self.server += stack.server_cpu_seconds() - server_before
 
 
 @dataclass

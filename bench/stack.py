@@ -22,7 +22,7 @@ from agentic.devstack import TemporalDevServer, free_port
 from agentic.settings import Settings
 from bench.load import CountingAPI
 from bench.servers import BenchAPI, with_backlog
-from bench.workers import REPO, WorkerProcess, bare_worker, engine_worker
+from bench.workers import REPO, WorkerProcess, bare_worker, cpu_seconds, engine_worker
 from core.messages import RunOptions, RunResult
 from tests.fakes.llm_server import MODEL_ID, ScriptedLLM
 
@@ -73,6 +73,11 @@ class Stack:
     def options(self) -> RunOptions:
         """The engine's default run options (as `start` gives them), without approvals."""
         return RunOptions(**{**self.settings.run_option_defaults(), "approval": "none"})
+
+    def server_cpu_seconds(self) -> float:
+        """The CPU time the dev server has used so far."""
+        assert self.server.process is not None
+        return cpu_seconds(self.server.process.pid)
 
     def engine(self, task_queue: str) -> AgentClient:
         """An engine client starting runs on `task_queue`."""

@@ -43,6 +43,10 @@ class WorkerProcess:
         """Its peak resident set size so far (VmHWM), in MB."""
         return peak_rss_mb(self.pid)
 
+    def cpu_seconds(self) -> float:
+        """The CPU time it has used so far, user and system."""
+        return cpu_seconds(self.pid)
+
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> WorkerProcess:
         """Block until its ready line is logged; a worker that exits or hangs is an error."""
         deadline = time.monotonic() + timeout
@@ -61,6 +65,13 @@ class WorkerProcess:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process `pid` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])  # the stat fields 14 and 15, in ticks
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
 def launch(

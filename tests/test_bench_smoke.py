@@ -23,6 +23,8 @@ ROWS = [
     ("3", "independent calls, default options"),
     ("4", "runs x 5 tasks at once, one worker: runs/s"),
     ("4", "runs at once: worker peak RSS"),
+    ("4", "runs at once: worker CPU per run"),
+    ("4", "runs at once: server CPU per run"),
     ("4", "runs at once: API requests made again"),
     ("5", "worker SIGKILLed in task"),
     ("5", "crash overhead, an action in flight"),
