@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
@@ -74,3 +75,22 @@ def first_start(records: list[ActivityRecord], skip_types: set[str]) -> datetime
     """When the first activity not of `skip_types` started."""
     starts = [r.started_at for r in records if r.activity_type not in skip_types and r.started_at]
     return min(starts) if starts else None
+
+
+def retry_causes(events: list[HistoryEvent]) -> Counter[str]:
+    """Why the activities of a history that took more than one attempt were retried: what
+    ended the attempt before their last ("heartbeat timeout", or the error's type)."""
+    causes: Counter[str] = Counter()
+    for event in events:
+        started = event.activity_task_started_event_attributes
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and started.attempt > 1:
+            causes[failure_cause(started.last_failure)] += 1
+    return causes
+
+
+def failure_cause(failure: Failure) -> str:
+    """`heartbeat timeout`, `start to close timeout`, or an error's type, in a few words."""
+    if failure.HasField("timeout_failure_info"):
+        timeout = TimeoutType.Name(failure.timeout_failure_info.timeout_type)
+        return timeout.removeprefix("TIMEOUT_TYPE_").replace("_", " ").lower() + " timeout"
+    return failure.application_failure_info.type or failure.message[:40] or "unknown"

@@ -7,9 +7,10 @@ import asyncio
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from bench.history import (
     history_events,
     history_length,
     ran_more_than_once,
+    retry_causes,
 )
 from bench.load import TASKS_PER_RUN, expected_check, load_plan
 from bench.shapes import chain_plan, fan_out_plan, pipeline_plan
@@ -168,6 +170,7 @@ async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[R
     bare = min(bares, key=lambda figures: figures.seconds)
     all_runs = runs * sizes.load_repeats
     retried = sum(figures.retried for figures in engines)
+    causes = sum((figures.retry_causes for figures in engines), Counter[str]())
     repeated = sum(figures.repeated_requests for figures in engines)
     bare_repeated = sum(figures.repeated_requests for figures in bares)
     engine_rss, bare_rss = engine_worker.peak_rss_mb(), bare_worker.peak_rss_mb()
@@ -188,7 +191,8 @@ async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[R
         compared("4", f"{runs} runs at once: server CPU per run", engine_cpu.server / all_runs,
                  BARE, bare_cpu.server / all_runs, milliseconds),
         Row("4", f"{runs} runs at once: API requests made again ({sizes.load_repeats} rounds)",
-            f"{repeated} ({retried} tasks retried)", BARE, str(bare_repeated)),
+            f"{repeated} ({retried} tasks retried{named_causes(causes)})", BARE,
+            str(bare_repeated)),
     ]  # fmt: skip
     if langgraph:
         figures = await stack.run_langgraph(
@@ -229,6 +233,7 @@ class LoadFigures:
     first_id: str
     retried: int  # tasks that took more than one attempt (engine: from its results)
     repeated_requests: int  # API requests beyond the two each run makes
+    retry_causes: Counter[str] = field(default_factory=Counter)  # engine: from the histories
 
 
 async def engine_load(stack: Stack, task_queue: str, runs: int, prefix: str) -> LoadFigures:
@@ -254,7 +259,11 @@ async def engine_load(stack: Stack, task_queue: str, runs: int, prefix: str) -> 
         raise BenchFailed(f"{len(wrong)} engine load runs went wrong, e.g. {example}")
     retried = sum(task.attempts > 1 for result in results for task in result.tasks)
     repeated = stack.load_api.requests - requests_before - 2 * runs
-    return LoadFigures(seconds, f"{prefix}-0", retried, repeated)
+    causes: Counter[str] = Counter()
+    for run, result in enumerate(results):
+        if any(task.attempts > 1 for task in result.tasks):
+            causes += retry_causes(await history_events(stack.temporal, f"{prefix}-{run}"))
+    return LoadFigures(seconds, f"{prefix}-0", retried, repeated, causes)
 
 
 async def bare_load(stack: Stack, task_queue: str, runs: int, prefix: str) -> LoadFigures:
@@ -376,6 +385,13 @@ async def is_running(handle: RunHandle, task_id: str) -> bool:
     state = await handle.status()
     statuses = {task.task_id: task.status for task in state.tasks}
     return statuses.get(task_id) == TaskStatus.RUNNING
+
+
+def named_causes(causes: Counter[str]) -> str:
+    """`: 20 heartbeat timeout, 5 HTTP_SERVER_ERROR`, or nothing."""
+    if not causes:
+        return ""
+    return ": " + ", ".join(f"{count} {cause}" for cause, count in causes.most_common())
 
 
 def named(task_ids: list[str]) -> str:

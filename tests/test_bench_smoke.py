@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from temporalio.client import WorkflowHistory
+
+from bench.history import retry_causes
 from bench.stack import langgraph_installed
 from bench.table import HEADER
 
@@ -86,3 +90,18 @@ def test_shapes_picks_rows_and_refuses_an_unknown_shape() -> None:
     picked = bench("--shapes", "2")
     assert picked.returncode == 0, picked.stdout[-3000:] + picked.stderr[-3000:]
     assert [shape for shape, _ in table_rows(picked.stdout)] == ["2"]
+
+
+@pytest.mark.parametrize(
+    ("history", "causes"),
+    [
+        ("v0_run_survives_a_killed_worker", {"heartbeat timeout": 1}),
+        ("v0_flaky_api_succeeds_on_retry", {"HttpServerError": 1}),  # 503, then 500: counted once
+        ("v0_data_pipeline_saves_a_file_and_rows", {}),
+    ],
+)
+def test_retry_causes_names_what_ended_the_attempt_before(history, causes) -> None:
+    path = Path(__file__).parent / "histories" / f"{history}.json"
+    events = list(WorkflowHistory.from_json(history, path.read_text()).events)
+
+    assert retry_causes(events) == causes
