@@ -40,24 +40,26 @@ async def run_with_heartbeats(action: Awaitable[Any], details: Any = None) -> An
     info = activity.info()
     local = info.is_local  # a local activity cannot heartbeat (and need not)
     running = asyncio.ensure_future(action)
-    unsticking = asyncio.ensure_future(_unstick_if_retried(info))
+    unsticking = _unstick_if_retried(info)
     try:
         while True:
             done, _ = await asyncio.wait({running}, timeout=HEARTBEAT_INTERVAL_SECONDS)
             if done:
-                await unsticking
+                if unsticking is not None:
+                    await unsticking
                 return running.result()
             if not local:
                 activity.heartbeat(*([details] if details is not None else []))
     finally:
         running.cancel()
-        unsticking.cancel()
+        if unsticking is not None:
+            unsticking.cancel()
 
 
-def _unstick_if_retried(info: activity.Info) -> Awaitable[None]:
+def _unstick_if_retried(info: activity.Info) -> asyncio.Task[None] | None:
     if info.attempt == 1 or info.is_local or not (info.workflow_id and info.workflow_run_id):
-        return asyncio.sleep(0)
-    return _unstick(info.namespace, info.workflow_id, info.workflow_run_id)
+        return None
+    return asyncio.create_task(_unstick(info.namespace, info.workflow_id, info.workflow_run_id))
 
 
 async def _unstick(namespace: str, workflow_id: str, run_id: str) -> None:

@@ -28,7 +28,6 @@ from core.blobs import (
     decoded,
     encoded,
     encoded_size,
-    holds_blobs,
 )
 from core.errors import ActionError, ErrorType, non_retryable, retryable
 
@@ -289,11 +288,9 @@ class Blobs:
     async def load(self, output: Any) -> Any:
         """An output as `offload` was given it: the output itself, or its top-level fields,
         loaded where they are references."""
-        if blob_ref(output) is not None:
-            return await self._loaded(output)
-        if not holds_blobs(output):
-            return output
-        return {name: await self._loaded(item) for name, item in output.items()}
+        if isinstance(output, Mapping) and blob_ref(output) is None:
+            return {name: await self._loaded(item) for name, item in output.items()}
+        return await self._loaded(output)
 
     async def _loaded(self, value: Any) -> Any:
         ref = blob_ref(value)

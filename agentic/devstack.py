@@ -268,8 +268,8 @@ class BackgroundHTTPServer:
 
 
 class JSONHandler(BaseHTTPRequestHandler):
-    """A request handler for the local servers here (the sample API, the benchmarks' backends):
-    `send_json` answers; requests are not logged."""
+    """A request handler for the local servers (the sample API, the benchmarks' backends, the
+    tests' scripted LLM): `send_json` answers; requests are not logged."""
 
     def send_json(self, status: int, body: Any) -> None:
         """Answer `body` as JSON (bytes are sent as they are: already encoded JSON)."""

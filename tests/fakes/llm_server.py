@@ -34,10 +34,9 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from agentic.devstack import BackgroundHTTPServer, server_owner
+from agentic.devstack import BackgroundHTTPServer, JSONHandler, server_owner
 
 MODEL_ID = "scripted-model"
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
@@ -292,7 +291,7 @@ PROFILE_CHECKS = {
 # ----- HTTP -----------------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):  # requests are not logged: the fake's `requests` is the record
     @property
     def llm(self) -> ScriptedLLM:
         return server_owner(self)
@@ -300,22 +299,22 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.split("?")[0] in MODELS_PATHS:
             model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "scripted"}
-            self._send_json(200, {"object": "list", "data": [model]})
+            self.send_json(200, {"object": "list", "data": [model]})
         else:
-            self._send_json(404, _error_body(f"ScriptedLLM: no route GET {self.path}"))
+            self.send_json(404, _error_body(f"ScriptedLLM: no route GET {self.path}"))
 
     def do_POST(self) -> None:
         if self.path.split("?")[0] not in COMPLETION_PATHS:
-            self._send_json(404, _error_body(f"ScriptedLLM: no route POST {self.path}"))
+            self.send_json(404, _error_body(f"ScriptedLLM: no route POST {self.path}"))
             return
         raw_body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             body = json.loads(raw_body)
         except json.JSONDecodeError as exc:
-            self._send_json(400, _error_body(f"ScriptedLLM: request body is not JSON: {exc}"))
+            self.send_json(400, _error_body(f"ScriptedLLM: request body is not JSON: {exc}"))
             return
         if not isinstance(body, dict):
-            self._send_json(400, _error_body("ScriptedLLM: request body must be a JSON object"))
+            self.send_json(400, _error_body("ScriptedLLM: request body must be a JSON object"))
             return
         with self.llm._lock:
             self.llm._authorizations.append(self.headers.get("Authorization", ""))
@@ -324,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.llm._gave_up(body)
             return
         try:
-            self._send_json(status, payload)
+            self.send_json(status, payload)
         except OSError:
             self.llm._gave_up(body)
             return
@@ -339,17 +338,6 @@ class _Handler(BaseHTTPRequestHandler):
             if readable and not self.connection.recv(1, socket.MSG_PEEK):  # EOF: closed
                 return True
         return False
-
-    def _send_json(self, status: int, payload: dict) -> None:
-        encoded = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(encoded)))
-        self.end_headers()
-        self.wfile.write(encoded)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep test output quiet; the fake's `requests` is the record."""
 
 
 def _error_body(message: str, error_type: str = "invalid_request_error") -> dict:
