@@ -169,6 +169,7 @@ async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[R
     engine = min(engines, key=lambda figures: figures.seconds)
     bare = min(bares, key=lambda figures: figures.seconds)
     all_runs = runs * sizes.load_repeats
+    rounds = f"{sizes.load_repeats} round" + ("s" if sizes.load_repeats > 1 else "")
     retried = sum(figures.retried for figures in engines)
     causes = sum((figures.retry_causes for figures in engines), Counter[str]())
     repeated = sum(figures.repeated_requests for figures in engines)
@@ -190,7 +191,7 @@ async def load(stack: Stack, sizes: Sizes, runs: int, langgraph: bool) -> list[R
                  BARE, bare_cpu.worker / all_runs, milliseconds),
         compared("4", f"{runs} runs at once: server CPU per run", engine_cpu.server / all_runs,
                  BARE, bare_cpu.server / all_runs, milliseconds),
-        Row("4", f"{runs} runs at once: API requests made again ({sizes.load_repeats} rounds)",
+        Row("4", f"{runs} runs at once: API requests made again ({rounds})",
             f"{repeated} ({retried} tasks retried{named_causes(causes)})", BARE,
             str(bare_repeated)),
     ]  # fmt: skip
