@@ -17,15 +17,15 @@ from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from activities.base import ActionContext
-from activities.blobs import check_history_size
-from activities.network import NetworkRefused, refusal_error
-from activities.secrets import Masker
-from core.actions.base import Action
-from core.errors import ActionError, EngineError, ErrorType, non_retryable
-from core.messages import ActionRequest, ActionResult
-from core.policy import destinations
-from core.references import UnresolvedReference, resolve
+from agentic.activities.base import ActionContext
+from agentic.activities.blobs import check_history_size
+from agentic.activities.network import NetworkRefused, refusal_error
+from agentic.activities.secrets import Masker
+from agentic.core.actions.base import Action
+from agentic.core.errors import ActionError, EngineError, ErrorType, non_retryable
+from agentic.core.messages import ActionRequest, ActionResult
+from agentic.core.policy import destinations
+from agentic.core.references import UnresolvedReference, resolve
 
 logger = structlog.get_logger("activities")
 # Heartbeats let Temporal deliver cancellation and notice a dead worker within the heartbeat

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from activities.blobs import Blobs, DirectoryBlobStore
-from activities.secrets import Masker, SecretStore
+from agentic.activities.blobs import Blobs, DirectoryBlobStore
+from agentic.activities.secrets import Masker, SecretStore
 
 if TYPE_CHECKING:
-    from activities.network import HttpClients, NetworkPolicy
+    from agentic.activities.network import HttpClients, NetworkPolicy
 
 
 @dataclass

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from activities.compute import compute
-from core.blobs import (
+from agentic.activities.compute import compute
+from agentic.core.blobs import (
     HISTORY_PAYLOAD_LIMIT_BYTES,
     BlobRef,
     blob_ref,
@@ -29,7 +29,7 @@ from core.blobs import (
     encoded,
     encoded_size,
 )
-from core.errors import ActionError, ErrorType, non_retryable, retryable
+from agentic.core.errors import ActionError, ErrorType, non_retryable, retryable
 
 DEFAULT_THRESHOLD_BYTES = 256 * 1024
 # A field smaller than this stays in the history even when its output is stored.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from activities import files, http, poll, postgres, transform
-from core.actions import wait
-from core.actions.base import Action
+from agentic.activities import files, http, poll, postgres, transform
+from agentic.core.actions import wait
+from agentic.core.actions.base import Action
 
 BUILTIN_ACTIONS: list[Action] = [
     http.ACTION,

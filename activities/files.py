@@ -8,16 +8,20 @@ import errno
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from activities.base import ActionContext
-from core.actions.base import Action
-from core.actions.files import SPEC, FileOperationConfig, spelled_out_of_workspace
-from core.errors import ErrorType, non_retryable
+import aiofiles
+
+from agentic.activities.base import ActionContext
+from agentic.core.actions.base import Action
+from agentic.core.actions.files import SPEC, FileOperationConfig, spelled_out_of_workspace
+from agentic.core.errors import ErrorType, non_retryable
 
 NO_FOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | NO_FOLLOW
+Opener = Callable[[str, int], int]
 
 
 def resolve_in_workspace(workspace_dir: Path, relative_path: str) -> Path:
@@ -67,35 +71,44 @@ def _open_inner(directory: int, part: str) -> int:
         raise
 
 
-def _read_bytes(root: Path, parts: tuple[str, ...], limit: int, shown: str) -> bytes:
+def _opener(directory: int, extra_flags: int = 0, drop_flags: int = 0) -> Opener:
+    """An `opener` for open() and aiofiles.open(): the name relative to the directory
+    descriptor, never through a symlink."""
+
+    def open_relative(name: str, flags: int) -> int:
+        return os.open(name, (flags | extra_flags | NO_FOLLOW) & ~drop_flags, 0o644,
+                       dir_fd=directory)  # fmt: skip
+
+    return open_relative
+
+
+async def _read_bytes(root: Path, parts: tuple[str, ...], limit: int, shown: str) -> bytes:
     if not parts:
         raise IsADirectoryError(shown)
-    directory = _open_directory(root, parts[:-1])
+    directory = await asyncio.to_thread(_open_directory, root, parts[:-1])
     try:
-        descriptor = os.open(parts[-1], os.O_RDONLY | NO_FOLLOW, dir_fd=directory)
+        async with aiofiles.open(parts[-1], "rb", opener=_opener(directory)) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > limit:
+                raise non_retryable(
+                    f"{shown} has {size} bytes, more than FILE_MAX_READ_BYTES ({limit})",
+                    ErrorType.INVALID_INPUT,
+                )
+            return await handle.read(limit + 1)
     finally:
         os.close(directory)
-    with os.fdopen(descriptor, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > limit:
-            raise non_retryable(
-                f"{shown} has {size} bytes, more than FILE_MAX_READ_BYTES ({limit})",
-                ErrorType.INVALID_INPUT,
-            )
-        return handle.read(limit + 1)
 
 
-def _write_bytes(root: Path, parts: tuple[str, ...], data: bytes) -> None:
-    directory = _open_directory(root, parts[:-1], create=True)
+async def _write_bytes(root: Path, parts: tuple[str, ...], data: bytes) -> None:
+    directory = await asyncio.to_thread(_open_directory, root, parts[:-1], True)
+    # No O_TRUNC at the open: nothing is emptied before the open proved the file is no symlink.
+    opener = _opener(directory, drop_flags=os.O_TRUNC)
     try:
-        # No O_TRUNC: nothing is emptied before the open proved the file is no symlink.
-        descriptor = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | NO_FOLLOW, 0o644,
-                             dir_fd=directory)  # fmt: skip
+        async with aiofiles.open(parts[-1], "wb", opener=opener) as handle:
+            await handle.truncate(0)
+            await handle.write(data)
     finally:
         os.close(directory)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.truncate(0)
-        handle.write(data)
 
 
 def _delete_file(root: Path, parts: tuple[str, ...], shown: str) -> None:
@@ -150,7 +163,7 @@ Parts = tuple[str, ...]
 
 
 async def _read(root: Path, parts: Parts, config: FileOperationConfig, ctx: ActionContext) -> Any:
-    data = await asyncio.to_thread(_read_bytes, root, parts, ctx.file_max_read_bytes, config.path)
+    data = await _read_bytes(root, parts, ctx.file_max_read_bytes, config.path)
     text = data.decode(config.encoding)
     content: Any = text
     if config.parse_json:
@@ -165,7 +178,7 @@ async def _read(root: Path, parts: Parts, config: FileOperationConfig, ctx: Acti
 
 async def _write(root: Path, parts: Parts, config: FileOperationConfig, ctx: ActionContext) -> Any:
     data = _as_text(config.content).encode(config.encoding)
-    await asyncio.to_thread(_write_bytes, root, parts, data)
+    await _write_bytes(root, parts, data)
     return {"path": config.path, "bytes_written": len(data)}
 
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 
-from activities.base import ActionContext
-from activities.compute import compute
-from activities.network import NetworkRefused, refusal_error
-from core.actions.base import Action
-from core.actions.http import SAFE_METHODS, SPEC, ApiCallConfig
-from core.errors import ErrorType, non_retryable, retryable
+from agentic.activities.base import ActionContext
+from agentic.activities.compute import compute
+from agentic.activities.network import NetworkRefused, refusal_error
+from agentic.core.actions.base import Action
+from agentic.core.actions.http import SAFE_METHODS, SPEC, ApiCallConfig
+from agentic.core.errors import ErrorType, non_retryable, retryable
 
 RETRYABLE_CLIENT_STATUSES = {408, 425, 429}
 MAX_ERROR_BODY_CHARS = 500

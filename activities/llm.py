@@ -10,17 +10,17 @@ from typing import Any, TypeVar
 import structlog
 from temporalio import activity
 
-from activities.actions import log_failure, run_with_heartbeats, temporal_error
-from activities.network import PlanNetworkCheck
-from agents.analyst import decide
-from agents.client import LLMClient
-from agents.errors import LLMError
-from agents.planner import draft_plan
-from core.errors import ErrorType, non_retryable
-from core.messages import AnalysisReply, AnalysisRequest, PlanDraft, PlanRequest
-from core.policy import plan_refusals
+from agentic.activities.actions import log_failure, run_with_heartbeats, temporal_error
+from agentic.activities.network import PlanNetworkCheck
+from agentic.agents.analyst import decide
+from agentic.agents.client import LLMClient
+from agentic.agents.errors import LLMError
+from agentic.agents.planner import draft_plan
+from agentic.core.errors import ErrorType, non_retryable
+from agentic.core.messages import AnalysisReply, AnalysisRequest, PlanDraft, PlanRequest
+from agentic.core.policy import plan_refusals
 
-logger = structlog.get_logger("activities.llm")
+logger = structlog.get_logger("agentic.activities.llm")
 Reply = TypeVar("Reply")
 
 LLM_NOT_CONFIGURED = (

@@ -25,10 +25,10 @@ from typing import Any
 import httpcore
 import httpx
 
-from core.errors import ActionError, ErrorType
-from core.network import AllowRule, IPAddress, address_category, parse_rules
-from core.plan import Plan
-from core.policy import destinations
+from agentic.core.errors import ActionError, ErrorType
+from agentic.core.network import AllowRule, IPAddress, address_category, parse_rules
+from agentic.core.plan import Plan
+from agentic.core.policy import destinations
 
 
 class NetworkRefused(Exception):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.base import ActionContext
-from activities.http import run_api_call
-from core.actions.base import Action
-from core.actions.poll import SPEC, PollConfig
-from core.actions.transform import is_truthy, search
+from agentic.activities.base import ActionContext
+from agentic.activities.http import run_api_call
+from agentic.core.actions.base import Action
+from agentic.core.actions.poll import SPEC, PollConfig
+from agentic.core.actions.transform import is_truthy, search
 
 
 async def run_poll_check(config: PollConfig, ctx: ActionContext) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpcore
 
-from activities.base import ActionContext
-from activities.network import NetworkRefused
-from core.actions.base import Action
-from core.actions.postgres import SPEC, DbQueryConfig, database_host
-from core.errors import ActionError, ErrorType, non_retryable, retryable
+from agentic.activities.base import ActionContext
+from agentic.activities.network import NetworkRefused
+from agentic.core.actions.base import Action
+from agentic.core.actions.postgres import SPEC, DbQueryConfig, database_host
+from agentic.core.errors import ActionError, ErrorType, non_retryable, retryable
 
 # SQLSTATE classes worth retrying: connection problems, serialization failures and deadlocks,
 # insufficient resources, an operator shutting the server down.

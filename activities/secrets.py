@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from core.errors import ActionError, ErrorType
-from core.network import AllowRule, parse_rules
-from core.secrets import SECRET_REFERENCE, secret_names, secret_reference_count
+from agentic.core.errors import ActionError, ErrorType
+from agentic.core.network import AllowRule, parse_rules
+from agentic.core.secrets import SECRET_REFERENCE, secret_names, secret_reference_count
 
 ENV_PREFIX = "AGENTIC_SECRET_"
 HOSTS_SUFFIX = "_HOSTS"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from activities.base import ActionContext
-from activities.compute import compute
-from core.actions.base import Action
-from core.actions.transform import SPEC, DataTransformConfig, transform
+from agentic.activities.base import ActionContext
+from agentic.activities.compute import compute
+from agentic.core.actions.base import Action
+from agentic.core.actions.transform import SPEC, DataTransformConfig, transform
 
 
 async def run_data_transform(config: DataTransformConfig, ctx: ActionContext) -> Any:

@@ -11,60 +11,80 @@ See the README's "From Python" section. Errors are `AgenticError`s (agentic.erro
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+# The one place the version is written (pyproject.toml reads it; `agentic --version` prints it).
+__version__ = "0.2.0"
+
 # Public name -> the module that defines it. Loaded on first use, so that `import agentic` (and
 # the CLI) does not pay for the worker's imports (openai, asyncpg, ...) until they are needed.
 _EXPORTS = {
-    "Action": "core.actions.base",
-    "ActionConfig": "core.actions.base",
-    "ActionContext": "activities.base",
-    "ActionError": "core.errors",
-    "ActionSpec": "core.actions.base",
+    "Action": "agentic.core.actions.base",
+    "ActionConfig": "agentic.core.actions.base",
+    "ActionContext": "agentic.activities.base",
+    "ActionError": "agentic.core.errors",
+    "ActionSpec": "agentic.core.actions.base",
     "AgentClient": "agentic.client",
     "AgenticError": "agentic.errors",
-    "BlobRef": "core.blobs",
+    "BlobRef": "agentic.core.blobs",
     "BlobStoreError": "agentic.errors",
     "CleanupReport": "agentic.client",
     "NoOutput": "agentic.errors",
-    "RunReport": "core.metrics",
+    "RunReport": "agentic.core.metrics",
     "SecretsError": "agentic.errors",
-    "DecisionRecord": "core.messages",
+    "DecisionRecord": "agentic.core.messages",
     "EditRefused": "agentic.errors",
-    "EditResult": "core.messages",
-    "ErrorType": "core.errors",
-    "Execution": "core.actions.base",
+    "EditResult": "agentic.core.messages",
+    "ErrorType": "agentic.core.errors",
+    "Execution": "agentic.core.actions.base",
     "InvalidPlan": "agentic.errors",
     "InvalidQuery": "agentic.errors",
     "NotWaiting": "agentic.errors",
-    "Plan": "core.plan",
+    "Plan": "agentic.core.plan",
     "PluginError": "agentic.errors",
-    "RiskCheck": "core.actions.base",
+    "RiskCheck": "agentic.core.actions.base",
     "RunEnded": "agentic.errors",
     "register_actions": "agentic.plugins",
     "RunHandle": "agentic.client",
-    "RunInput": "core.messages",
+    "RunInput": "agentic.core.messages",
     "RunNotFound": "agentic.errors",
-    "RunOptions": "core.messages",
-    "RunResult": "core.messages",
+    "RunOptions": "agentic.core.messages",
+    "RunResult": "agentic.core.messages",
     "RunResultUnavailable": "agentic.errors",
-    "RunState": "core.messages",
-    "RunStatus": "core.messages",
+    "RunState": "agentic.core.messages",
+    "RunStatus": "agentic.core.messages",
     "RunSummary": "agentic.client",
     "ServerUnreachable": "agentic.errors",
     "Settings": "agentic.settings",
-    "Task": "core.plan",
-    "TaskResult": "core.messages",
-    "TaskStatus": "core.messages",
-    "TokenUsage": "core.messages",
+    "Task": "agentic.core.plan",
+    "TaskResult": "agentic.core.messages",
+    "TaskStatus": "agentic.core.messages",
+    "TokenUsage": "agentic.core.messages",
     "WorkerUnavailable": "agentic.errors",
     "get_settings": "agentic.settings",
-    "non_retryable": "core.errors",
-    "retryable": "core.errors",
+    "non_retryable": "agentic.core.errors",
+    "retryable": "agentic.core.errors",
     "run_worker": "agentic.worker",
 }
 
 if TYPE_CHECKING:
-    from activities.base import ActionContext
+    from agentic.activities.base import ActionContext
     from agentic.client import AgentClient, CleanupReport, RunHandle, RunSummary
+    from agentic.core.actions.base import Action, ActionConfig, ActionSpec, Execution, RiskCheck
+    from agentic.core.blobs import BlobRef
+    from agentic.core.errors import ActionError, ErrorType, non_retryable, retryable
+    from agentic.core.messages import (
+        DecisionRecord,
+        EditResult,
+        RunInput,
+        RunOptions,
+        RunResult,
+        RunState,
+        RunStatus,
+        TaskResult,
+        TaskStatus,
+        TokenUsage,
+    )
+    from agentic.core.metrics import RunReport
+    from agentic.core.plan import Plan, Task
     from agentic.errors import (
         AgenticError,
         BlobStoreError,
@@ -84,23 +104,6 @@ if TYPE_CHECKING:
     from agentic.plugins import register_actions
     from agentic.settings import Settings, get_settings
     from agentic.worker import run_worker
-    from core.actions.base import Action, ActionConfig, ActionSpec, Execution, RiskCheck
-    from core.blobs import BlobRef
-    from core.errors import ActionError, ErrorType, non_retryable, retryable
-    from core.messages import (
-        DecisionRecord,
-        EditResult,
-        RunInput,
-        RunOptions,
-        RunResult,
-        RunState,
-        RunStatus,
-        TaskResult,
-        TaskStatus,
-        TokenUsage,
-    )
-    from core.metrics import RunReport
-    from core.plan import Plan, Task
 
 
 def __getattr__(name: str) -> Any:
@@ -152,6 +155,7 @@ __all__ = [
     "TaskStatus",
     "TokenUsage",
     "WorkerUnavailable",
+    "__version__",
     "get_settings",
     "non_retryable",
     "register_actions",

@@ -41,7 +41,26 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.blobs import Blobs, StoredRun, age_days, open_store
+from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store
+from agentic.core.blobs import holds_blobs
+from agentic.core.errors import ActionError
+from agentic.core.messages import (
+    OUTCOME_ERROR_TYPES,
+    ApprovalSignal,
+    EditRequest,
+    EditResult,
+    PauseSignal,
+    Phase,
+    RunInput,
+    RunOptions,
+    RunResult,
+    RunState,
+    TaskResult,
+    TaskStatus,
+)
+from agentic.core.metrics import RunReport, run_report
+from agentic.core.plan import Plan, format_validation_error
+from agentic.core.policy import plan_refusals
 from agentic.errors import (
     BlobStoreError,
     EditRefused,
@@ -57,28 +76,9 @@ from agentic.errors import (
 )
 from agentic.runtime import connect, web_ui_link
 from agentic.settings import Settings, get_settings
-from core.blobs import holds_blobs
-from core.errors import ActionError
-from core.messages import (
-    OUTCOME_ERROR_TYPES,
-    ApprovalSignal,
-    EditRequest,
-    EditResult,
-    PauseSignal,
-    Phase,
-    RunInput,
-    RunOptions,
-    RunResult,
-    RunState,
-    TaskResult,
-    TaskStatus,
-)
-from core.metrics import RunReport, run_report
-from core.plan import Plan, format_validation_error
-from core.policy import plan_refusals
-from workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
-from workflows.budgets import plan_over_budget
-from workflows.visibility import (
+from agentic.workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
+from agentic.workflows.budgets import plan_over_budget
+from agentic.workflows.visibility import (
     GOAL,
     GOAL_MAX_CHARS,
     STATUS,

@@ -16,13 +16,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions, RunResult
 from agentic.devstack import EmbeddedPostgres, TemporalDevServer, port_open, split_address
 from agentic.errors import ServerUnreachable, WorkerUnavailable
+from agentic.examples.data_pipeline import data_pipeline
+from agentic.examples.sample_api import SampleAPI
 from agentic.settings import Settings
 from agentic.worker import run_worker
-from core.messages import RunOptions, RunResult
-from examples.data_pipeline import data_pipeline
-from examples.sample_api import SampleAPI
 
 DEMO_TASK_QUEUE = "agentic-demo"
 DEMO_TABLE = "demo_users"

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, Self
 
-from workflows.visibility import SEARCH_ATTRIBUTES
+from agentic.workflows.visibility import SEARCH_ATTRIBUTES
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # Loaded here, not in the forked child, where loading a library could deadlock.

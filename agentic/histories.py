@@ -30,11 +30,11 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from agentic.codec import ENCODING as ENCRYPTED_ENCODING
+from agentic.core.actions.base import counted
 from agentic.errors import InvalidHistory, RunNotFound
 from agentic.runtime import build_replayer
 from agentic.settings import Settings
-from core.actions.base import counted
-from workflows.agent_run import WORKFLOW_NAME
+from agentic.workflows.agent_run import WORKFLOW_NAME
 
 # The planner's and the analyst's activities (workflows/agent_run.py) act for the whole run:
 # their activity ids are Temporal's sequence numbers, not a task's.

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentic.agents.client import LLMClient, LLMReply
+from agentic.agents.endpoints import LLMEndpoint
+from agentic.agents.errors import LLMError
+from agentic.agents.planner import parse_plan, planning_request
+from agentic.core.messages import PlanRequest
 from agentic.settings import Settings
-from agents.client import LLMClient, LLMReply
-from agents.endpoints import LLMEndpoint
-from agents.errors import LLMError
-from agents.planner import parse_plan, planning_request
-from core.messages import PlanRequest
 
 CHECK_GOAL = "Wait one second, then write the word done to check.txt."
 CHECK_MAX_TOKENS = 1024

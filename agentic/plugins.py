@@ -18,10 +18,10 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 from typing import Any
 
+from agentic.core.actions.base import Action
+from agentic.core.registry import ACTIONS
 from agentic.errors import PluginError
 from agentic.settings import Settings
-from core.actions.base import Action
-from core.registry import ACTIONS
 
 ENTRY_POINT_GROUP = "agentic.actions"
 

@@ -32,15 +32,15 @@ from agentic.codec import EncryptionCodec, EncryptionKeys
 from agentic.errors import ServerUnreachable
 from agentic.settings import Settings
 from agentic.tracing import tracing_interceptors
-from workflows.agent_run import AgentRunWorkflow
-from workflows.visibility import SEARCH_ATTRIBUTES
+from agentic.workflows.agent_run import AgentRunWorkflow
+from agentic.workflows.visibility import SEARCH_ATTRIBUTES
 
 WORKFLOWS = [AgentRunWorkflow]
 # Shared with the sandbox, not re-imported for each run: the pure contract package, and the
 # workflow code itself. Re-importing workflows/ made each run's first workflow task take 19 ms
 # instead of 7 (bench/run.py); its modules keep no state between runs, call the world only
 # through `workflow.*`, and tests/test_replay.py replays every committed history against it.
-PASSTHROUGH_MODULES = ("core", "workflows")
+PASSTHROUGH_MODULES = ("agentic.core", "agentic.workflows")
 # A worker that died loses its sticky cache; other workers take over after this long. With
 # 1,000 runs at once on one worker, no workflow task waited this long on a live worker.
 STICKY_QUEUE_TIMEOUT = timedelta(seconds=0.5)

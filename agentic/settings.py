@@ -18,11 +18,11 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentic.agents.endpoints import OPENAI_DEFAULT_BASE_URL, LLMEndpoint
 from agentic.codec import EncryptionKeys
+from agentic.core.metrics import PRICES_HELP, ModelPrice
+from agentic.core.network import AllowRule, parse_rules
 from agentic.logging import LogFormat
-from agents.endpoints import OPENAI_DEFAULT_BASE_URL, LLMEndpoint
-from core.metrics import PRICES_HELP, ModelPrice
-from core.network import AllowRule, parse_rules
 
 OutputModeSetting = Literal[
     "auto", "json_schema", "json_object_schema", "guided_json", "json_object", "text"

@@ -8,28 +8,29 @@ import asyncio
 import signal
 import sys
 from contextlib import AsyncExitStack
+from typing import NoReturn
 
 import structlog
 from pydantic import ValidationError
 
-from activities.actions import action_activities
-from activities.base import ActionContext
-from activities.blobs import Blobs, open_store
-from activities.builtin import BUILTIN_ACTIONS
-from activities.llm import TokenLimits, llm_activities
-from activities.network import HttpClients, NetworkPolicy, PlanNetworkCheck
-from activities.postgres import close_pools
-from activities.secrets import SecretStore
+from agentic.activities.actions import action_activities
+from agentic.activities.base import ActionContext
+from agentic.activities.blobs import Blobs, open_store
+from agentic.activities.builtin import BUILTIN_ACTIONS
+from agentic.activities.llm import TokenLimits, llm_activities
+from agentic.activities.network import HttpClients, NetworkPolicy, PlanNetworkCheck
+from agentic.activities.postgres import close_pools
+from agentic.activities.secrets import SecretStore
+from agentic.agents.client import LLMClient
+from agentic.core.actions.base import Action
+from agentic.core.actions.postgres import database_host
+from agentic.core.plan import format_validation_error
 from agentic.errors import AgenticError, BlobStoreError, PluginError, SecretsError
 from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
 from agentic.settings import Settings, get_settings, override_settings
 from agentic.tracing import flush_tracing, setup_tracing
-from agents.client import LLMClient
-from core.actions.base import Action
-from core.actions.postgres import database_host
-from core.plan import format_validation_error
 
 logger = structlog.get_logger("worker")
 
@@ -177,8 +178,13 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 def main() -> None:
     """`python worker.py`: settings from the environment, one line on stderr for a bad one."""
-    arguments = parse_arguments(sys.argv[1:])
-    override_settings(worker_queues=arguments.queues)
+    serve(parse_arguments(sys.argv[1:]).queues)
+
+
+def serve(queues: str | None = None) -> NoReturn:
+    """Serve the task queues (`queues`, default WORKER_QUEUES) until SIGINT or SIGTERM, then
+    exit: `python worker.py` and `agentic worker`."""
+    override_settings(worker_queues=queues)
     try:
         settings = get_settings()
     except ValidationError as error:

@@ -9,12 +9,12 @@ from typing import Any, get_args
 
 from pydantic import ValidationError
 
-from agents.client import JSONRequest, LLMClient
-from agents.errors import LLMError
-from agents.planner import config_schema_json
-from agents.replies import extract_json
-from core.errors import ErrorType
-from core.messages import (
+from agentic.agents.client import JSONRequest, LLMClient
+from agentic.agents.errors import LLMError
+from agentic.agents.planner import config_schema_json
+from agentic.agents.replies import extract_json
+from agentic.core.errors import ErrorType
+from agentic.core.messages import (
     AnalysisReply,
     AnalysisRequest,
     DecisionAction,
@@ -22,9 +22,9 @@ from core.messages import (
     LLMCall,
     TokenUsage,
 )
-from core.plan import format_validation_error
-from core.policy import config_refusal
-from core.registry import ACTIONS
+from agentic.core.plan import format_validation_error
+from agentic.core.policy import config_refusal
+from agentic.core.registry import ACTIONS
 
 ALL_DECISION_ACTIONS: tuple[DecisionAction, ...] = get_args(DecisionAction)
 MAX_UPSTREAM_CHARS = 4_000

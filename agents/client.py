@@ -33,21 +33,21 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 from pydantic import BaseModel
 
-from agents.endpoints import LLMEndpoint
-from agents.errors import LLMError
-from agents.modes import (
+from agentic.agents.endpoints import LLMEndpoint
+from agentic.agents.errors import LLMError
+from agentic.agents.modes import (
     OutputMode,
     is_format_rejection,
     modes_for,
     request_fields,
     system_prompt_for,
 )
-from core.errors import ErrorType
-from core.messages import LLMCall, TokenUsage
+from agentic.core.errors import ErrorType
+from agentic.core.messages import LLMCall, TokenUsage
 
-logger = structlog.get_logger("agents.client")
+logger = structlog.get_logger("agentic.agents.client")
 # A proxy until a tracer provider is installed, and a no-op without one.
-tracer = trace.get_tracer("agents.client")
+tracer = trace.get_tracer("agentic.agents.client")
 
 MAX_ERROR_CHARS = 500
 # Endpoints that failed this way are skipped for DOWN_SECONDS by every call of this worker.

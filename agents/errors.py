@@ -3,8 +3,8 @@ Temporal errors (retryable or not) in one place."""
 
 from __future__ import annotations
 
-from core.errors import EngineError, ErrorType
-from core.messages import LLMCall, TokenUsage
+from agentic.core.errors import EngineError, ErrorType
+from agentic.core.messages import LLMCall, TokenUsage
 
 
 class LLMError(EngineError):

@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agents.client import JSONRequest, LLMClient
-from agents.replies import extract_json
-from core.messages import PlanDraft, PlanRequest
-from core.plan import TASK_ID_PATTERN, Plan, format_validation_error
-from core.registry import ACTIONS
+from agentic.agents.client import JSONRequest, LLMClient
+from agentic.agents.replies import extract_json
+from agentic.core.messages import PlanDraft, PlanRequest
+from agentic.core.plan import TASK_ID_PATTERN, Plan, format_validation_error
+from agentic.core.registry import ACTIONS
 
 
 # The plan's outline: what the prompt describes when decoding does not follow a schema (the

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions
 from agentic.devstack import (
     BackgroundHTTPServer,
     JSONHandler,
@@ -32,7 +33,6 @@ from agentic.devstack import (
 )
 from agentic.logging import configure_logging
 from agentic.settings import Settings
-from core.messages import RunOptions
 
 REPO = Path(__file__).resolve().parent.parent
 RECORD_BYTES = 100  # about, as JSON

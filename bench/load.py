@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions, RunResult
 from agentic.devstack import (
     BackgroundHTTPServer,
     JSONHandler,
@@ -35,7 +36,6 @@ from agentic.devstack import (
 from agentic.logging import configure_logging
 from agentic.settings import Settings
 from agentic.worker import run_worker
-from core.messages import RunOptions, RunResult
 
 TASKS_PER_RUN = 5
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentic.client import RunHandle
+from agentic.core.messages import RunResult, TaskStatus
 from bench.bare import LoadInput, PipelineInput
 from bench.history import (
     activities,
@@ -29,7 +30,6 @@ from bench.shapes import chain_plan, fan_out_plan, pipeline_plan
 from bench.stack import BenchFailed, Stack
 from bench.table import Row, compared, megabytes, milliseconds, per_second, per_task, seconds
 from bench.workers import WorkerProcess, wait_all
-from core.messages import RunResult, TaskStatus
 from tests.fakes.llm_server import ScriptedLLM
 
 ENGINE_QUEUE = "engine"

@@ -18,12 +18,12 @@ from typing import Any
 from temporalio.client import Client
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions, RunResult
 from agentic.devstack import TemporalDevServer, free_port
 from agentic.settings import Settings
 from bench.load import CountingAPI
 from bench.servers import BenchAPI, with_backlog
 from bench.workers import REPO, WorkerProcess, bare_worker, cpu_seconds, engine_worker
-from core.messages import RunOptions, RunResult
 from tests.fakes.llm_server import MODEL_ID, ScriptedLLM
 
 LOAD_API_DELAY_SECONDS = 0.05  # bench/load.py's default

@@ -19,14 +19,14 @@ import time
 import uuid
 from pathlib import Path
 
+from agentic.core.messages import RunInput, RunOptions, RunResult
+from agentic.core.plan import Plan
 from agentic.devstack import BackgroundHTTPServer, JSONHandler, TemporalDevServer, free_port
 from agentic.logging import configure_logging
 from agentic.runtime import connect
 from agentic.settings import Settings
 from agentic.worker import run_worker
-from core.messages import RunInput, RunOptions, RunResult
-from core.plan import Plan
-from workflows.agent_run import WORKFLOW_NAME
+from agentic.workflows.agent_run import WORKFLOW_NAME
 
 SLOW_CALL_SECONDS = 0.1
 

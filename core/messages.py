@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from core.errors import ErrorType
-from core.network import parse_rules
-from core.plan import Plan
+from agentic.core.errors import ErrorType
+from agentic.core.network import parse_rules
+from agentic.core.plan import Plan
 
 ApprovalMode = Literal["none", "plan", "risky"]
 DecisionAction = Literal["retry", "modify", "skip", "fail_workflow"]

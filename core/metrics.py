@@ -15,7 +15,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.messages import (
+from agentic.core.messages import (
     FINISHED_TASK_STATUSES,
     DecisionAction,
     DecisionRecord,

@@ -17,9 +17,9 @@ from pydantic import (
     model_validator,
 )
 
-from core.actions.base import ActionConfig
-from core.references import referenced_tasks
-from core.registry import ACTIONS
+from agentic.core.actions.base import ActionConfig
+from agentic.core.references import referenced_tasks
+from agentic.core.registry import ACTIONS
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 

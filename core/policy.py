@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from core.plan import Plan, Task
-from core.registry import ACTIONS
+from agentic.core.plan import Plan, Task
+from agentic.core.registry import ACTIONS
 
 
 def config_refusal(action_type: str, config: Any) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from core.actions import files, http, poll, postgres, transform, wait
-from core.actions.base import ActionSpec
+from agentic.core.actions import files, http, poll, postgres, transform, wait
+from agentic.core.actions.base import ActionSpec
 
 
 class ActionRegistry:

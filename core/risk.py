@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.actions.base import RiskCheck
-from core.plan import Task
-from core.registry import ACTIONS
+from agentic.core.actions.base import RiskCheck
+from agentic.core.plan import Task
+from agentic.core.registry import ACTIONS
 
 
 def risk_reason(task: Task, config: Any = None) -> str:

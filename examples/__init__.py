@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError, validate_call
 
-from core.plan import Plan, format_validation_error
-from examples.api_orchestration import api_orchestration
-from examples.data_pipeline import data_pipeline
-from examples.job_execution import job_execution
+from agentic.core.plan import Plan, format_validation_error
+from agentic.examples.api_orchestration import api_orchestration
+from agentic.examples.data_pipeline import data_pipeline
+from agentic.examples.job_execution import job_execution
 
 EXAMPLES: dict[str, Callable[..., Plan]] = {
     "data_pipeline": data_pipeline,

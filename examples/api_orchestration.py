@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.plan import Plan
-from examples.sample_api import DEFAULT_URL
+from agentic.core.plan import Plan
+from agentic.examples.sample_api import DEFAULT_URL
 
 SUMMARY = (
     "{users: length(users), orders: length(orders), "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from core.plan import Plan
-from examples.sample_api import DEFAULT_URL
+from agentic.core.plan import Plan
+from agentic.examples.sample_api import DEFAULT_URL
 
 SQL_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 REPORT = """# Data pipeline report

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.plan import Plan
-from examples.sample_api import DEFAULT_URL
+from agentic.core.plan import Plan
+from agentic.examples.sample_api import DEFAULT_URL
 
 REPORT = """# Job report
 

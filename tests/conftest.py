@@ -24,8 +24,8 @@ import pytest
 from temporalio.client import Client
 
 from agentic.devstack import EmbeddedPostgres, TemporalDevServer, free_port, stop_process
+from agentic.examples.sample_api import SampleAPI
 from agentic.runtime import DATA_CONVERTER
-from examples.sample_api import SampleAPI
 from tests.fakes.api_server import FakeAPI
 from tests.fakes.llm_server import ScriptedLLM
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from core.messages import ApprovalSignal
-from core.plan import Plan
-from core.risk import describe_risks, risk_reason
+from agentic.core.messages import ApprovalSignal
+from agentic.core.plan import Plan
+from agentic.core.risk import describe_risks, risk_reason
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id

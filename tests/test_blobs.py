@@ -13,13 +13,13 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from activities.blobs import Blobs, DirectoryBlobStore, S3BlobStore, check_history_size
+from agentic.activities.blobs import Blobs, DirectoryBlobStore, S3BlobStore, check_history_size
 from agentic.client import AgentClient
+from agentic.core.blobs import blob_ref, blob_refs
+from agentic.core.errors import ActionError, ErrorType
+from agentic.core.messages import RunOptions
 from agentic.devstack import free_port
 from agentic.settings import Settings
-from core.blobs import blob_ref, blob_refs
-from core.errors import ActionError, ErrorType
-from core.messages import RunOptions
 from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id, worker_for

@@ -8,8 +8,7 @@ import asyncio
 import pytest
 from temporalio import activity
 
-from agentic.errors import EditRefused, InvalidPlan
-from core.messages import (
+from agentic.core.messages import (
     ActionRequest,
     ActionResult,
     AnalysisReply,
@@ -21,7 +20,9 @@ from core.messages import (
     RunOptions,
     TokenUsage,
 )
-from core.plan import Plan
+from agentic.core.plan import Plan
+from agentic.errors import EditRefused, InvalidPlan
+from agentic.workflows.agent_run import AgentRunWorkflow
 from tests.helpers import get, task
 from tests.test_workflow_inprocess import (
     FAST,
@@ -32,7 +33,6 @@ from tests.test_workflow_inprocess import (
     running_worker,
     temporal_client,  # noqa: F401 (the fixture)
 )
-from workflows.agent_run import AgentRunWorkflow
 
 WAITS = [task(f"w{n}", "wait", {"seconds": 0}) for n in range(5)]
 

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from agentic.devstack import port_open
-from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
+from agentic.examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
 from tests.fakes.api_server import Reply
 from tests.helpers import event_types, task, tasks_by_id
 

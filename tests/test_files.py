@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from activities import files
-from activities.base import ActionContext
-from core.actions.files import FileOperationConfig
-from core.errors import ActionError
+from agentic.activities import files
+from agentic.activities.base import ActionContext
+from agentic.core.actions.files import FileOperationConfig
+from agentic.core.errors import ActionError
 from tests.helpers import task, tasks_by_id
 
 

@@ -18,15 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentic.agents.analyst import decide
+from agentic.agents.client import LLMClient
+from agentic.agents.endpoints import LLMEndpoint
+from agentic.agents.planner import planning_request
+from agentic.agents.replies import extract_json
 from agentic.client import AgentClient
+from agentic.core.messages import AnalysisRequest, PlanRequest, RunOptions, TaskFailure
 from agentic.devstack import free_port, stop_process
 from agentic.settings import Settings
-from agents.analyst import decide
-from agents.client import LLMClient
-from agents.endpoints import LLMEndpoint
-from agents.planner import planning_request
-from agents.replies import extract_json
-from core.messages import AnalysisRequest, PlanRequest, RunOptions, TaskFailure
 from tests.conftest import wait_until
 from tests.helpers import worker_for
 

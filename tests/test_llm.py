@@ -7,16 +7,21 @@ import json
 
 import pytest
 
+from agentic.agents.analyst import decide
+from agentic.agents.client import JSONRequest, LLMClient
+from agentic.agents.endpoints import LLMEndpoint
+from agentic.agents.errors import LLMError
+from agentic.agents.planner import (
+    EXAMPLE_PLAN,
+    parse_plan,
+    plan_outline_schema,
+    planner_system_prompt,
+)
+from agentic.agents.replies import extract_json
+from agentic.core.messages import AnalysisRequest, TaskFailure
+from agentic.core.plan import Plan
 from agentic.devstack import free_port
 from agentic.settings import Settings
-from agents.analyst import decide
-from agents.client import JSONRequest, LLMClient
-from agents.endpoints import LLMEndpoint
-from agents.errors import LLMError
-from agents.planner import EXAMPLE_PLAN, parse_plan, plan_outline_schema, planner_system_prompt
-from agents.replies import extract_json
-from core.messages import AnalysisRequest, TaskFailure
-from core.plan import Plan
 from tests.conftest import wait_until
 from tests.fakes.llm_server import ScriptedLLM
 
@@ -247,7 +252,7 @@ def test_an_empty_reply_is_an_invalid_plan_not_a_crash():
 
 
 def test_decision_outside_allowed_actions_is_refused():
-    from agents.analyst import parse_decision
+    from agentic.agents.analyst import parse_decision
 
     decision, errors = parse_decision(
         '{"action": "skip", "reason": "x"}', ["retry", "fail_workflow"]

@@ -8,9 +8,9 @@ import json
 
 from temporalio import activity
 
-from agents.analyst import analyst_messages, parse_decision
-from agents.planner import planner_system_prompt
-from core.messages import (
+from agentic.agents.analyst import analyst_messages, parse_decision
+from agentic.agents.planner import planner_system_prompt
+from agentic.core.messages import (
     ActionRequest,
     ActionResult,
     AnalysisReply,
@@ -22,7 +22,7 @@ from core.messages import (
     TaskFailure,
     TaskStatus,
 )
-from core.plan import Plan
+from agentic.core.plan import Plan
 from tests.helpers import get, task
 from tests.test_workflow_inprocess import (
     FAST,

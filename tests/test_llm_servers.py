@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions
 from agentic.settings import Settings
-from core.messages import RunOptions
 from tests.fakes.api_server import Reply
 from tests.fakes.llm_server import ScriptedLLM
 from tests.helpers import worker_for

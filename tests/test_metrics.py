@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from agentic.settings import Settings
-from core.messages import (
+from agentic.core.messages import (
     DecisionRecord,
     FailureDecision,
     LLMCall,
@@ -22,7 +21,8 @@ from core.messages import (
     TaskStatus,
     TokenUsage,
 )
-from core.metrics import ModelPrice, percentile, run_report
+from agentic.core.metrics import ModelPrice, percentile, run_report
+from agentic.settings import Settings
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task

@@ -9,14 +9,14 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from activities.base import ActionContext
-from activities.http import run_api_call
-from activities.network import HttpClients, NetworkPolicy, NetworkRefused
-from activities.secrets import Secret, SecretStore
+from agentic.activities.base import ActionContext
+from agentic.activities.http import run_api_call
+from agentic.activities.network import HttpClients, NetworkPolicy, NetworkRefused
+from agentic.activities.secrets import Secret, SecretStore
+from agentic.core.actions.http import ApiCallConfig
+from agentic.core.errors import ActionError
+from agentic.core.network import address_category, parse_rule, parse_rules
 from agentic.devstack import BackgroundHTTPServer
-from core.actions.http import ApiCallConfig
-from core.errors import ActionError
-from core.network import address_category, parse_rule, parse_rules
 from tests.fakes.api_server import FakeAPI, Reply
 from tests.helpers import get, task, tasks_by_id
 
@@ -183,7 +183,7 @@ async def test_a_name_is_resolved_once_and_connected_to_as_checked(api, tmp_path
         lookups.append(host)
         return answers[min(len(lookups), 2) - 1]
 
-    monkeypatch.setattr("activities.network._resolve", rebinding_resolve)
+    monkeypatch.setattr("agentic.activities.network._resolve", rebinding_resolve)
     api.route("GET", "/policy/rebind", Reply(json={"reached": "loopback"}))
     ctx = context(tmp_path, f"127.0.0.1:{api.port}")
 

@@ -11,8 +11,7 @@ import pytest
 from rich.console import Console
 
 from agentic.cli.output import render_result, render_state, task_detail
-from agentic.settings import Settings
-from core.messages import (
+from agentic.core.messages import (
     Phase,
     RunResult,
     RunState,
@@ -21,6 +20,7 @@ from core.messages import (
     TaskResult,
     TaskStatus,
 )
+from agentic.settings import Settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

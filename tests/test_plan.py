@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.plan import Plan, format_validation_error
-from core.references import UnresolvedReference, referenced_tasks, resolve
+from agentic.core.plan import Plan, format_validation_error
+from agentic.core.references import UnresolvedReference, referenced_tasks, resolve
 from tests.helpers import get, task
 
 

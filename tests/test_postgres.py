@@ -8,10 +8,10 @@ import ipaddress
 import asyncpg
 import pytest
 
-from activities.base import ActionContext
-from activities.network import NetworkPolicy
-from activities.postgres import checked_target, pool_for
-from core.actions.postgres import DbQueryConfig
+from agentic.activities.base import ActionContext
+from agentic.activities.network import NetworkPolicy
+from agentic.activities.postgres import checked_target, pool_for
+from agentic.core.actions.postgres import DbQueryConfig
 from tests.helpers import task, tasks_by_id
 
 
@@ -283,7 +283,7 @@ async def test_a_pinned_database_keeps_its_port_and_verify_full_connects_by_name
         created.append(options)
         return object()
 
-    monkeypatch.setattr("activities.network._resolve", public)
+    monkeypatch.setattr("agentic.activities.network._resolve", public)
     monkeypatch.setattr(asyncpg, "create_pool", create_pool)
     ctx = ActionContext(http=None, workspace_dir=tmp_path, network=NetworkPolicy())
     named = "postgresql://u:p@db.example.com:6543/x"

@@ -21,10 +21,10 @@ from temporalio.worker import Replayer
 
 from agentic.histories import replay_histories
 from agentic.runtime import DATA_CONVERTER, build_replayer
+from agentic.workflows.agent_run import WORKFLOW_NAME
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task
-from workflows.agent_run import WORKFLOW_NAME
 
 HISTORIES = Path(__file__).parent / "histories"
 

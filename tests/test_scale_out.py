@@ -13,8 +13,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions
 from agentic.settings import Settings
-from core.messages import RunOptions
 from tests.conftest import REPO, wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, tasks_by_id

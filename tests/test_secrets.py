@@ -7,16 +7,16 @@ import json
 
 import pytest
 
-from activities.secrets import Secret, SecretStore
-from core.errors import ActionError
-from core.messages import FailureDecision
-from core.network import parse_rules
-from core.plan import Plan
-from core.secrets import REDACTED, redacted, secret_names, unredacted
+from agentic.activities.secrets import Secret, SecretStore
+from agentic.core.errors import ActionError
+from agentic.core.messages import FailureDecision
+from agentic.core.network import parse_rules
+from agentic.core.plan import Plan
+from agentic.core.secrets import REDACTED, redacted, secret_names, unredacted
+from agentic.workflows.decisions import apply_decision
 from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import FakeAPI, Reply
 from tests.helpers import task, tasks_by_id
-from workflows.decisions import apply_decision
 
 
 def test_secrets_load_from_a_file_and_the_environment(tmp_path):

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions
 from agentic.settings import Settings
 from agentic.worker import run_worker
-from core.messages import RunOptions
 from tests.fakes.api_server import Reply
 from tests.fakes.tls_proxy import Certificates, TLSProxy, make_certificates
 from tests.helpers import get, task

@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agentic.client import AgentClient
+from agentic.core.messages import RunOptions
 from agentic.settings import Settings
 from agentic.tracing import setup_tracing, stop_tracing
-from core.messages import RunOptions
 from tests.conftest import REPO
 from tests.fakes.api_server import Reply
 from tests.helpers import get, task, worker_for

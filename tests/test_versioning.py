@@ -9,10 +9,10 @@ import uuid
 from pathlib import Path
 
 from agentic.client import AgentClient, RunHandle
+from agentic.core.messages import RunOptions
 from agentic.devstack import temporal_cli
 from agentic.errors import WorkerUnavailable
 from agentic.settings import Settings
-from core.messages import RunOptions
 from tests.conftest import wait_until
 from tests.helpers import task, worker_for
 

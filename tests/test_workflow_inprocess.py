@@ -28,13 +28,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from agentic.client import AgentClient, RunHandle
-from agentic.devstack import TemporalDevServer
-from agentic.errors import EditRefused
-from agentic.runtime import DATA_CONVERTER, workflow_runner
-from agentic.settings import Settings
-from core.actions.base import ActionConfig, ActionSpec
-from core.errors import ErrorType
-from core.messages import (
+from agentic.core.actions.base import ActionConfig, ActionSpec
+from agentic.core.errors import ErrorType
+from agentic.core.messages import (
     ActionRequest,
     ActionResult,
     AnalysisReply,
@@ -48,9 +44,13 @@ from core.messages import (
     TaskStatus,
     TokenUsage,
 )
-from core.registry import ACTIONS
+from agentic.core.registry import ACTIONS
+from agentic.devstack import TemporalDevServer
+from agentic.errors import EditRefused
+from agentic.runtime import DATA_CONVERTER, workflow_runner
+from agentic.settings import Settings
+from agentic.workflows.agent_run import AgentRunWorkflow
 from tests.helpers import get, task
-from workflows.agent_run import AgentRunWorkflow
 
 FAST = {"approval": "none", "max_retries": 0, "retry_initial_seconds": 0.1}
 WAIT_SECONDS = 5.0

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.messages import (
+from agentic.core.messages import (
     ApprovalSignal,
     DecisionRecord,
     EditRequest,
@@ -21,10 +21,9 @@ from core.messages import (
     TaskResult,
     TaskStatus,
 )
-from core.plan import Plan
-from tests.helpers import get, task
-from workflows.approvals import Waiting, edited_plan, rejection
-from workflows.decisions import (
+from agentic.core.plan import Plan
+from agentic.workflows.approvals import Waiting, edited_plan, rejection
+from agentic.workflows.decisions import (
     allowed_actions,
     analysis_request,
     apply_decision,
@@ -34,7 +33,7 @@ from workflows.decisions import (
     fallback_action,
     fallback_decision,
 )
-from workflows.scheduling import (
+from agentic.workflows.scheduling import (
     Schedule,
     has_free_slot,
     mark_never_ran,
@@ -42,6 +41,7 @@ from workflows.scheduling import (
     ready_tasks,
     skip_blocked,
 )
+from tests.helpers import get, task
 
 S = TaskStatus
 

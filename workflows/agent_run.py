@@ -17,8 +17,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from core import policy
-    from core.messages import (
+    from agentic.core import policy
+    from agentic.core.messages import (
         OUTCOME_ERROR_TYPES,
         AnalysisReply,
         ApprovalSignal,
@@ -43,12 +43,12 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         TokenUsage,
     )
-    from core.plan import Plan, Task
-    from core.registry import ACTIONS
-    from core.risk import risk_of
-    from workflows import budgets, decisions, scheduling
-    from workflows.approvals import Waiting, edited_plan, rejection
-    from workflows.execution import (
+    from agentic.core.plan import Plan, Task
+    from agentic.core.registry import ACTIONS
+    from agentic.core.risk import risk_of
+    from agentic.workflows import budgets, decisions, scheduling
+    from agentic.workflows.approvals import Waiting, edited_plan, rejection
+    from agentic.workflows.execution import (
         TaskFailed,
         cause_message,
         execute_action,
@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
         run_round,
         summarize,
     )
-    from workflows.visibility import GOAL, GOAL_MAX_CHARS, STATUS, TASK_COUNT, plan_summary
+    from agentic.workflows.visibility import GOAL, GOAL_MAX_CHARS, STATUS, TASK_COUNT, plan_summary
 
 WORKFLOW_NAME = "AgentRun"
 # Runs started before this patch return every outcome as a completed execution.

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from core.messages import ApprovalSignal, EditRequest, Phase, TaskResult, TaskStatus
-from core.plan import Plan, format_validation_error
+from agentic.core.messages import ApprovalSignal, EditRequest, Phase, TaskResult, TaskStatus
+from agentic.core.plan import Plan, format_validation_error
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ its history: replay never counts twice)."""
 
 from __future__ import annotations
 
-from core.messages import RunOptions, TokenUsage
-from core.plan import Plan
+from agentic.core.messages import RunOptions, TokenUsage
+from agentic.core.plan import Plan
 
 
 def plan_over_budget(plan: Plan, options: RunOptions) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.messages import (
+from agentic.core.messages import (
     AnalysisRequest,
     DecisionAction,
     DecisionRecord,
@@ -15,9 +15,9 @@ from core.messages import (
     TaskFailure,
     TaskStatus,
 )
-from core.plan import Plan, Task
-from core.policy import destinations
-from core.secrets import redacted, unredacted
+from agentic.core.plan import Plan, Task
+from agentic.core.policy import destinations
+from agentic.core.secrets import redacted, unredacted
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,15 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from core.actions.base import ActionConfig, Execution, PollingConfig, TimerConfig
-    from core.blobs import HISTORY_PAYLOAD_LIMIT_BYTES, encoded_size, holds_blobs
-    from core.errors import ActionError, ErrorType
-    from core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
-    from core.plan import Task, validate_action_config
-    from core.references import UnresolvedReference, referenced_tasks, resolve
-    from core.registry import ACTIONS
-    from core.secrets import secret_reference_count
-    from workflows.budgets import poll_interval, polls_exhausted
+    from agentic.core.actions.base import ActionConfig, Execution, PollingConfig, TimerConfig
+    from agentic.core.blobs import HISTORY_PAYLOAD_LIMIT_BYTES, encoded_size, holds_blobs
+    from agentic.core.errors import ActionError, ErrorType
+    from agentic.core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
+    from agentic.core.plan import Task, validate_action_config
+    from agentic.core.references import UnresolvedReference, referenced_tasks, resolve
+    from agentic.core.registry import ACTIONS
+    from agentic.core.secrets import secret_reference_count
+    from agentic.workflows.budgets import poll_interval, polls_exhausted
 
 # Runs started before this patch poll as often and as long as their config says.
 POLL_BOUNDS = "poll-bounds"

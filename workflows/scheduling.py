@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from core.messages import FINISHED_TASK_STATUSES, TaskResult, TaskStatus
-from core.plan import Plan, Task
-from core.policy import destinations
+from agentic.core.messages import FINISHED_TASK_STATUSES, TaskResult, TaskStatus
+from agentic.core.plan import Plan, Task
+from agentic.core.policy import destinations
 
 BLOCKING_STATUSES = {TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
 EXECUTING_STATUSES = {TaskStatus.RUNNING, TaskStatus.ANALYZING}

@@ -14,14 +14,13 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
+from agentic import __version__
 from agentic.cli.output import (
     console,
     print_actions,
@@ -57,8 +56,17 @@ from agentic.cli.support import (
     steer,
     watch_run,
 )
+from agentic.core.actions.base import counted
+from agentic.core.blobs import human_size
+from agentic.core.messages import ApprovalMode
+from agentic.core.plan import format_validation_error
+from agentic.core.registry import ACTIONS
 from agentic.devstack import dev_server_command, port_open, split_address
 from agentic.errors import AgenticError, InvalidHistory
+from agentic.examples import build_example
+from agentic.examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
+from agentic.examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
+from agentic.examples.sample_api import SampleAPI
 from agentic.histories import (
     fetch_history,
     fetch_runs,
@@ -68,16 +76,7 @@ from agentic.histories import (
     replay_runs,
 )
 from agentic.settings import get_settings, override_settings, setting_sources
-from core.actions.base import counted
-from core.blobs import human_size
-from core.messages import ApprovalMode
-from core.plan import format_validation_error
-from core.registry import ACTIONS
-from examples import build_example
-from examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
-from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
-from examples.sample_api import SampleAPI
-from workflows.visibility import AgentStatus
+from agentic.workflows.visibility import AgentStatus
 
 app = typer.Typer(
     help="A durable agentic workflow engine on Temporal.",
@@ -106,10 +105,7 @@ TaskOption = Annotated[
 
 def _print_version(asked: bool) -> None:
     if asked:
-        try:
-            print(f"agentic-temporal {package_version('agentic-temporal')}")
-        except PackageNotFoundError:
-            print("agentic-temporal (not installed: pip install -e .)")
+        print(f"agentic-temporal {__version__}")
         raise typer.Exit()
 
 
@@ -239,6 +235,23 @@ async def example(
         return await launch_run(None, plan, options, run_id, wait=True, as_json=as_json)
     finally:
         server.stop()
+
+
+@app.command()
+def worker(
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ROLES",
+            help="What this process serves, comma-separated: workflows (TASK_QUEUE), actions "
+            "(ACTION_TASK_QUEUE), llm (LLM_TASK_QUEUE); default: WORKER_QUEUES, else all three",
+        ),
+    ] = None,
+) -> None:
+    """Serve the engine's task queues until SIGINT or SIGTERM (`python worker.py`)."""
+    from agentic.worker import serve
+
+    serve(queues)
 
 
 @app.command(name="sample-api")

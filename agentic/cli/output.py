@@ -18,11 +18,9 @@ if TYPE_CHECKING:
     from agentic.client import RunSummary
     from agentic.demo import DemoRun
 
-from agentic.runtime import web_ui_link
-from agentic.settings import Settings, SettingSource
-from core.actions.base import ActionSpec, preview
-from core.blobs import holds_blobs
-from core.messages import (
+from agentic.core.actions.base import ActionSpec, preview
+from agentic.core.blobs import holds_blobs
+from agentic.core.messages import (
     FINISHED_TASK_STATUSES,
     DecisionRecord,
     Phase,
@@ -32,7 +30,9 @@ from core.messages import (
     TaskResult,
     TaskStatus,
 )
-from core.metrics import DecisionMetrics, LLMMetrics, ModelUsage, RunReport
+from agentic.core.metrics import DecisionMetrics, LLMMetrics, ModelUsage, RunReport
+from agentic.runtime import web_ui_link
+from agentic.settings import Settings, SettingSource
 
 STATUS_STYLES = {
     TaskStatus.COMPLETED: "green",

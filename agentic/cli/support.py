@@ -21,19 +21,19 @@ from rich.text import Text
 
 from agentic.cli.output import console, print_json, print_result, render_state
 from agentic.client import AgentClient, RunHandle
+from agentic.core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
+from agentic.core.plan import Plan, format_validation_error
+from agentic.core.policy import plan_refusals
+from agentic.core.risk import describe_risks
 from agentic.devstack import BackgroundHTTPServer
 from agentic.errors import AgenticError
+from agentic.examples import EXAMPLES, example_options
+from agentic.examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
 from agentic.logging import configure_logging
 from agentic.plugins import load_plugins
 from agentic.runtime import exit_now
 from agentic.settings import Settings, get_settings, overridden_settings
 from agentic.tracing import flush_tracing, setup_tracing
-from core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
-from core.plan import Plan, format_validation_error
-from core.policy import plan_refusals
-from core.risk import describe_risks
-from examples import EXAMPLES, example_options
-from examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
 
 logger = structlog.get_logger("cli")
 LLM_HELP = (

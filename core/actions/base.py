@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.blobs import blob_ref
-from core.errors import ActionError
+from agentic.core.blobs import blob_ref
+from agentic.core.errors import ActionError
 
 PREVIEW_CHARS = 80
 

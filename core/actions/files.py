@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import model_validator
 
-from core.actions.base import ActionConfig, ActionSpec, RiskCheck, preview
+from agentic.core.actions.base import ActionConfig, ActionSpec, RiskCheck, preview
 
 FileOperation = Literal["read", "write", "delete", "list", "exists"]
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from core.actions.base import ActionSpec, TimedActionConfig, preview
+from agentic.core.actions.base import ActionSpec, TimedActionConfig, preview
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 SAFE_METHODS = {"GET", "HEAD"}

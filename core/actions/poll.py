@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from core.actions.base import ActionConfig, ActionSpec, Execution
-from core.actions.http import ApiCallConfig, describe_response, request_risk, url_destination
-from core.actions.transform import JMESPathExpression
+from agentic.core.actions.base import ActionConfig, ActionSpec, Execution
+from agentic.core.actions.http import (
+    ApiCallConfig,
+    describe_response,
+    request_risk,
+    url_destination,
+)
+from agentic.core.actions.transform import JMESPathExpression
 
 
 class PollConfig(ActionConfig):

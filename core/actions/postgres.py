@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
-from core.actions.base import ActionSpec, TimedActionConfig, counted, preview
+from agentic.core.actions.base import ActionSpec, TimedActionConfig, counted, preview
 
 FetchMode = Literal["all", "one", "value", "none"]
 

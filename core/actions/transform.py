@@ -9,8 +9,8 @@ import jmespath
 from jmespath.exceptions import IncompleteExpressionError, JMESPathError, ParseError
 from pydantic import AfterValidator
 
-from core.actions.base import ActionConfig, ActionSpec
-from core.errors import ErrorType, non_retryable
+from agentic.core.actions.base import ActionConfig, ActionSpec
+from agentic.core.errors import ErrorType, non_retryable
 
 
 def compile_expression(expression: str) -> str:

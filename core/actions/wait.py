@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from core.actions.base import ActionConfig, ActionSpec, Execution
+from agentic.core.actions.base import ActionConfig, ActionSpec, Execution
 
 
 class WaitConfig(ActionConfig):
