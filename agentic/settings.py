@@ -37,8 +37,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
+    temporal_address: str = Field("localhost:7233", description="the Temporal frontend (host:port)")
+    temporal_namespace: str = Field("default", description="the Temporal namespace")
     task_queue: str = Field("agentic-runs", description="the runs' (workflows') task queue")
     action_task_queue: str = Field(
         "", description="the actions' task queue, to scale them apart (default: TASK_QUEUE)"
@@ -69,17 +69,34 @@ class Settings(BaseSettings):
         "http://localhost:8233", description="Base address of the Temporal Web UI, for links."
     )
 
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
-    openai_model: str = "gpt-4o-mini"
+    openai_api_key: str | None = Field(
+        None, description="the OpenAI key (or the key of the server at OPENAI_BASE_URL)"
+    )
+    openai_base_url: str | None = Field(
+        None,
+        description="any OpenAI-compatible server (vLLM, llama.cpp, Ollama); default: OpenAI's",
+    )
+    openai_model: str = Field(
+        "gpt-4o-mini", description="the model the planner and the analyst ask"
+    )
     llm_endpoints: list[LLMEndpoint] | None = Field(
         None, description="JSON list of {base_url, model, api_key_env, name}, tried in order"
     )
-    llm_output_mode: OutputModeSetting = "auto"
-    llm_timeout_seconds: float = Field(120.0, gt=0, le=3600)
-    llm_planner_max_tokens: int = Field(4096, ge=16)
-    llm_analyst_max_tokens: int = Field(1024, ge=16)
-    llm_endpoint_attempts: int = Field(2, ge=1, le=20)
+    llm_output_mode: OutputModeSetting = Field(
+        "auto",
+        description="how to ask for JSON: auto tries json_schema, json_object_schema, json_object, text in turn",
+    )
+    llm_timeout_seconds: float = Field(
+        120.0, gt=0, le=3600, description="seconds one LLM request may take"
+    )
+    llm_planner_max_tokens: int = Field(4096, ge=16, description="max_tokens of a planning request")
+    llm_analyst_max_tokens: int = Field(1024, ge=16, description="max_tokens of a failure analysis")
+    llm_endpoint_attempts: int = Field(
+        2,
+        ge=1,
+        le=20,
+        description="attempts on one endpoint (transient failures) before the next takes over",
+    )
     llm_prices: dict[str, ModelPrice] | None = Field(
         None,
         description='JSON object of model -> {"prompt": USD, "completion": USD} per 1M tokens, '
@@ -94,15 +111,23 @@ class Settings(BaseSettings):
     http_run_allow_hosts: bool = Field(
         True, description="whether a run may add hosts for itself (run option allow_hosts)"
     )
-    http_max_redirects: int = Field(5, ge=0, le=50)
-    http_max_response_bytes: int = Field(50_000_000, ge=1)
+    http_max_redirects: int = Field(
+        5, ge=0, le=50, description="redirects followed, each checked by the network policy"
+    )
+    http_max_response_bytes: int = Field(
+        50_000_000, ge=1, description="the largest response body read"
+    )
     secrets_file: Path | None = Field(
         None, description="JSON file of the secrets plans may name as {{ secrets.NAME }}"
     )
-    workspace_dir: Path = Path("workspace")
+    workspace_dir: Path = Field(Path("workspace"), description="root of every file_operation path")
     file_max_read_bytes: int = Field(50_000_000, ge=1, description="the largest file read")
-    database_url: str | None = None
-    db_row_limit: int = 10_000
+    database_url: str | None = Field(
+        None, description="default database of db_query (an asyncpg URL)"
+    )
+    db_row_limit: int = Field(
+        10_000, description="the most rows a db_query may return (more is refused, not cut)"
+    )
     db_statement_timeout_seconds: float = Field(
         300.0, gt=0, description="the server stops a statement after this long"
     )
@@ -143,7 +168,10 @@ class Settings(BaseSettings):
     metrics_address: str | None = Field(
         None, description="host:port where the worker serves Prometheus metrics (/metrics)"
     )
-    data_dir: Path = Path(".data")
+    data_dir: Path = Field(
+        Path(".data"),
+        description="where `server` and `demo` keep the Temporal history and PostgreSQL data, and the default blob store",
+    )
     blob_store: str = Field(
         "",
         description="where outputs too large for the history are kept: a directory, or "
@@ -156,7 +184,9 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="an output larger than this (as JSON) goes to the blob store",
     )
-    log_level: str = "INFO"
+    log_level: str = Field(
+        "INFO", description="the worker's log level (the CLI logs at WARNING unless set)"
+    )
     log_format: LogFormat = Field(
         "auto", description="console, json, or auto: console on a terminal, else JSON lines"
     )
@@ -170,14 +200,33 @@ class Settings(BaseSettings):
         "", description="comma-separated action types plans written by the LLM may use"
     )
     run_max_tasks: int = Field(200, ge=1, description="default of the run option max_tasks")
-    run_max_llm_calls: int = Field(50, ge=0)
-    run_max_llm_tokens: int = Field(2_000_000, ge=0)
-    run_max_seconds: float | None = Field(None, gt=0)
+    run_max_llm_calls: int = Field(
+        50,
+        ge=0,
+        description="default of the run option max_llm_calls: planning and analysis calls per run",
+    )
+    run_max_llm_tokens: int = Field(
+        2_000_000, ge=0, description="default of the run option max_llm_tokens: LLM tokens per run"
+    )
+    run_max_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="default of the run option max_run_seconds: wall-clock time of a run's execution",
+    )
     run_heartbeat_timeout_seconds: float = Field(
         2.0, ge=1, le=600, description="default of the run option heartbeat_timeout_seconds"
     )
-    poll_min_interval_seconds: float = Field(1.0, ge=0, le=3600)
-    poll_max_checks: int = Field(1000, ge=1)
+    poll_min_interval_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description="default of the run option poll_min_interval_seconds: the shortest wait between a poll's checks",
+    )
+    poll_max_checks: int = Field(
+        1000,
+        ge=1,
+        description="default of the run option poll_max_checks: checks one poll task may make",
+    )
     continue_as_new_after_tasks: int = Field(
         500, ge=1, description="default of the run option continue_as_new_after_tasks"
     )

@@ -21,7 +21,13 @@ PREVIEW_CHARS = 80
 class ActionConfig(BaseModel):
     """Base of every action's config: unknown fields are errors, so typos never pass silently."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    # A field's docstring is its description: in the planner's schema and the Actions reference.
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        serialize_by_alias=True,
+        use_attribute_docstrings=True,
+    )
 
     def attempt_timeout_seconds(self) -> float | None:
         """How long one attempt may take (start-to-close); None: the action's default."""
@@ -32,6 +38,7 @@ class TimedActionConfig(ActionConfig):
     """A config with its own `timeout` in seconds (a request, a query)."""
 
     timeout: float = Field(30.0, gt=0, le=3600)
+    """Seconds one attempt may take."""
 
     def attempt_timeout_seconds(self) -> float | None:
         """The action's own timeout, plus a margin for the worker."""

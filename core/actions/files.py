@@ -17,10 +17,15 @@ class FileOperationConfig(ActionConfig):
     """`path` is relative to the workspace. `write` takes `content`: text as is, else JSON."""
 
     operation: FileOperation
+    """read, write, delete, list or exists."""
     path: str
+    """Relative to the workspace (WORKSPACE_DIR); a way out of it is refused."""
     content: Any = None
+    """For write: text is written as is, any other JSON value as JSON."""
     parse_json: bool = False
+    """For read: parse the file as JSON."""
     encoding: str = "utf-8"
+    """The text encoding of read and write."""
 
     @model_validator(mode="after")
     def _content_for_write(self) -> FileOperationConfig:

@@ -21,11 +21,17 @@ class ApiCallConfig(TimedActionConfig):
     """An HTTP request. `json` is sent as a JSON body; `body` as text (or JSON if not a string)."""
 
     method: HttpMethod = "GET"
+    """The HTTP method, in any case; any but GET and HEAD is risky."""
     url: str
+    """The URL, http:// or https://; the worker's network policy decides what it may reach."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Request headers; a value may name a secret as {{ secrets.NAME }}."""
     params: dict[str, Any] = Field(default_factory=dict)
+    """Query string parameters."""
     json_body: Any = Field(None, alias="json")
+    """A JSON body."""
     body: Any = None
+    """A text body (JSON when not a string); give `json` or `body`, not both."""
     idempotency_key: bool | str = Field(
         True,
         description="for methods other than GET and HEAD: send an Idempotency-Key header (true),"

@@ -22,9 +22,14 @@ class PollConfig(ActionConfig):
     """`request` is checked every `interval` seconds until `until` holds, for at most `timeout`."""
 
     request: ApiCallConfig
+    """The request each check sends (an api_call config)."""
     until: JMESPathExpression
+    """JMESPath over the response {status_code, headers, body} that ends the poll when true,
+    e.g. "body.status == 'done'"."""
     interval: float = Field(5.0, gt=0, le=24 * 3600)
+    """Seconds between checks (at least the run's poll_min_interval_seconds)."""
     timeout: float = Field(300.0, gt=0, le=366 * 24 * 3600)
+    """Seconds before the poll fails with PollTimeout."""
 
     def attempt_timeout_seconds(self) -> float | None:
         """One check: the request's timeout plus a margin."""

@@ -16,10 +16,18 @@ class DbQueryConfig(TimedActionConfig):
     """SQL with `params` bound as $1, $2...; read-only unless `write` is true."""
 
     query: str = Field(min_length=1)
+    """Exactly one SQL statement, with $1, $2... for the parameters."""
     params: list[Any] = Field(default_factory=list)
+    """The values bound to $1, $2...; never formatted into the SQL."""
     fetch: FetchMode = "all"
+    """all (every row), one (the first row), value (the first column of the first row), or
+    none (the command status only)."""
     database_url: str | None = None
+    """An asyncpg URL; default: the DATABASE_URL setting (any other goes through the network
+    policy)."""
     write: bool = False
+    """True for a statement that changes data (risky); otherwise it runs in a read-only
+    transaction."""
 
 
 def database_host(database_url: str) -> tuple[str | None, int]:

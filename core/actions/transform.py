@@ -52,9 +52,14 @@ class DataTransformConfig(ActionConfig):
     """`expression` (JMESPath) over `input`; `require` must then hold over the result."""
 
     input: Any = None
+    """The value to transform, usually a reference like "{{ tasks.fetch.output.body }}"."""
     expression: JMESPathExpression
+    """A JMESPath expression (https://jmespath.org) over the input."""
     parse_json: bool = False
+    """Parse a string input as JSON first."""
     require: JMESPathExpression | None = None
+    """JMESPath over the result that must be true, else the task fails (RequirementFailed):
+    a validation step."""
 
 
 def transform(config: DataTransformConfig) -> Any:

@@ -13,6 +13,7 @@ class WaitConfig(ActionConfig):
     """Pause this branch of the plan for `seconds` (a Temporal timer: survives restarts)."""
 
     seconds: float = Field(ge=0, le=366 * 24 * 3600)
+    """How long to wait, on a durable Temporal timer."""
 
 
 def describe_wait(output: Any) -> str:
