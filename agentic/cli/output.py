@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -251,29 +252,42 @@ def show_demo_run(demo_run: DemoRun, keep: bool) -> None:
     if report.exists():
         console.print(f"\n{report}:\n{report.read_text()}")
     console.print(f"Rows are in table demo_users of {demo_run.database_url}.")
+    program = cli_program()
     if keep:
         target = f"--address {settings.temporal_address} --task-queue {settings.task_queue}"
-        console.print(DEMO_KEPT.format(target=target))
+        console.print(DEMO_KEPT.format(program=program, target=target))
         return
     if not link_stays_up:
         console.print(
-            "The demo's Temporal server and Web UI stop with it: 'python cli.py demo --keep' "
+            f"The demo's Temporal server and Web UI stop with it: '{program} demo --keep' "
             "keeps them up, to look at the run in the Web UI."
         )
-    console.print(DEMO_NEXT_STEPS)
+    console.print(demo_next_steps(program))
 
 
 DEMO_KEPT = """Temporal, the worker and the Web UI stay up until Ctrl-C. Meanwhile, elsewhere:
-  python cli.py {target} list
-  python cli.py {target} start --plan examples/hello.json --watch
-  python cli.py {target} example --list"""
+  {program} {target} list
+  {program} {target} example job_execution --watch
+  {program} {target} example --list"""
 
-DEMO_NEXT_STEPS = """Next:
-  python cli.py server                 # Temporal dev server + Web UI (http://localhost:8233)
-  python worker.py                     # a worker (another terminal)
-  python cli.py example --list         # the other examples
-  export OPENAI_API_KEY=...            # or OPENAI_BASE_URL for vLLM, llama.cpp, Ollama
-  python cli.py start --goal "fetch ..., keep ..., write a report" --wait"""
+
+def demo_next_steps(program: str) -> str:
+    """What to try after the demo, in the words of the command that ran it."""
+    worker = "agentic worker" if program == "agentic" else "python worker.py"
+    steps = [
+        (f"{program} server", "Temporal dev server + Web UI (http://localhost:8233)"),
+        (worker, "a worker (another terminal)"),
+        (f"{program} example --list", "the other examples"),
+        ("export OPENAI_API_KEY=...", "or OPENAI_BASE_URL for vLLM, llama.cpp, Ollama"),
+    ]
+    lines = [f"  {command:<36} # {comment}" for command, comment in steps]
+    lines.append(f'  {program} start --goal "fetch ..., keep ..., write a report" --wait')
+    return "\n".join(["Next:", *lines])
+
+
+def cli_program() -> str:
+    """`agentic` when the installed command runs, else `python cli.py` (a checkout)."""
+    return "agentic" if Path(sys.argv[0]).name == "agentic" else "python cli.py"
 
 
 # ----- metrics --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from rich.live import Live
 from rich.text import Text
 
-from agentic.cli.output import console, print_json, print_result, render_state
+from agentic.cli.output import cli_program, console, print_json, print_result, render_state
 from agentic.client import AgentClient, RunHandle
 from agentic.core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
 from agentic.core.plan import Plan, format_validation_error
@@ -215,8 +215,7 @@ def cli_command() -> str:
     that chose the server, so that a suggested command works when pasted."""
     given = overridden_settings()
     options = [f"{flag} {given[name]}" for name, flag in SERVER_OPTIONS.items() if name in given]
-    program = "agentic" if Path(sys.argv[0]).name == "agentic" else "python cli.py"
-    return " ".join([program, *options])
+    return " ".join([cli_program(), *options])
 
 
 def current_user() -> str:
