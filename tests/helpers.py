@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
 from agentic.settings import Settings
 from agentic.worker import run_worker
@@ -61,6 +64,54 @@ async def event_types(client: Client, workflow_id: str) -> list[str]:
     """The names of the run's history events, in order."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     return [EventType.Name(event.event_type) for event in history.events]
+
+
+async def poll(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
+    """Await `check` until it returns something truthy, or fail after `timeout` seconds (the
+    async `wait_until`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def history_payloads(history: WorkflowHistory) -> list[tuple[str, Payload]]:
+    """Every payload in a run's history (inputs, results, failures' details, search attributes,
+    ...), each with where it is (`event 1.workflow_execution_started_event_attributes.input.
+    payloads[0]`). `history.to_json()` shows payload data only as base64."""
+    return [
+        found
+        for event in history.events
+        for found in _payloads_in(event, f"event {event.event_id}")
+    ]
+
+
+def _payloads_in(message: Message, where: str) -> Iterator[tuple[str, Payload]]:
+    if isinstance(message, Payload):
+        yield where, message
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None:  # a scalar, or scalars
+            continue
+        path = f"{where}.{field.name}"
+        if isinstance(value, Message):
+            yield from _payloads_in(value, path)
+        elif field.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                if isinstance(item, Message):
+                    yield from _payloads_in(item, f"{path}[{key}]")
+        else:
+            for index, item in enumerate(value):
+                yield from _payloads_in(item, f"{path}[{index}]")
+
+
+def payload_text(payload: Payload) -> str:
+    """A payload's data decoded as text (bytes that are not UTF-8, ciphertext, say, are
+    replaced)."""
+    return payload.data.decode("utf-8", errors="replace")
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ shown by `output`, and removed by `cleanup`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -12,17 +13,18 @@ from pathlib import Path
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from temporalio.client import Client
 
 from agentic.activities.blobs import Blobs, DirectoryBlobStore, S3BlobStore, check_history_size
 from agentic.client import AgentClient
 from agentic.core.blobs import blob_ref, blob_refs
 from agentic.core.errors import ActionError, ErrorType
-from agentic.core.messages import RunOptions
-from agentic.devstack import free_port
+from agentic.core.messages import RunOptions, TaskStatus
+from agentic.devstack import free_port, stop_process
 from agentic.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import Reply
-from tests.helpers import get, task, tasks_by_id, worker_for
+from tests.helpers import get, poll, task, tasks_by_id
 
 USER_COUNT = 30_000
 USERS = [{"id": i, "name": f"user-{i}", "tags": ["a", "b", "c"]} for i in range(USER_COUNT)]
@@ -123,22 +125,23 @@ def test_cleanup_removes_the_outputs_of_ended_runs(stack, api, run_id):
 
 
 @pytest.fixture(scope="module")
-def s3_server() -> Iterator[str]:
-    """moto's S3-compatible server on a free port, with credentials boto3 accepts."""
+def s3_server() -> Iterator[dict[str, str]]:
+    """moto's S3-compatible server on a free port, with credentials boto3 accepts; yields the
+    environment that reaches it (set in this process too)."""
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    environment = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for name, value in environment.items():
             patch.setenv(name, value)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield endpoint
+        yield environment
     server.stop()
 
 
@@ -186,27 +189,71 @@ def test_an_output_too_large_for_the_history_is_not_retried():
     assert "BLOB_THRESHOLD_BYTES" in refused.value.message
 
 
+def gated(plan: dict, after: str) -> dict:
+    """`plan` with a task that waits for approval (mode risky) between `after` and the tasks
+    that depend on it."""
+    gate = task("gate", "data_transform", {"input": 0, "expression": "@"}, after,
+                requires_approval=True)  # fmt: skip
+    tasks = [
+        {**entry, "depends_on": ["gate" if dep == after else dep for dep in entry["depends_on"]]}
+        for entry in plan["tasks"]
+    ]
+    return {**plan, "tasks": [tasks[0], gate, *tasks[1:]]}
+
+
+async def activity_workers(client: Client, workflow_id: str) -> dict[str, str]:
+    """activity id -> the identity (pid@host) of the worker that started it, from the run's
+    history."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    activity_ids: dict[int, str] = {}
+    workers: dict[str, str] = {}
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            activity_ids[event.event_id] = (
+                event.activity_task_scheduled_event_attributes.activity_id
+            )
+        elif event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            workers[activity_ids[started.scheduled_event_id]] = started.identity
+    return workers
+
+
 async def test_workers_share_outputs_through_an_s3_bucket(
-    s3_server, temporal_server, api, tmp_path
+    s3_server, stack, api, client, run_id, tmp_path
 ):
-    path = f"/blobs/s3-{uuid.uuid4().hex[:6]}"
-    api.route("GET", path, Reply(json=USERS))
-    settings = Settings(
-        temporal_address=temporal_server.address,
-        task_queue=f"s3-{uuid.uuid4().hex[:6]}",
-        workspace_dir=tmp_path,
-        http_allow_hosts=f"127.0.0.1:{api.port}",
-        blob_store=f"s3://{BUCKET}/runs",
-    )
-    plan = large_output_plan(f"{api.url}{path}", "s3")
-    async with worker_for(settings):
-        client = await AgentClient.connect(settings)
-        handle = await client.start(plan=plan, options=RunOptions(approval="none"))
-        result = await handle.result()
-        assert result.status == "completed", result.error
-        assert (await handle.output("fetch"))["body"] == USERS
+    """One worker process fetches and stores the body in the bucket, and stops; another one
+    takes over and reads it from there."""
+    api.route("GET", f"/blobs/{run_id}", Reply(json=USERS))
+    queue = f"s3-{uuid.uuid4().hex[:6]}"
+    env = {**s3_server, "TASK_QUEUE": queue, "BLOB_STORE": f"s3://{BUCKET}/runs"}
+    settings = Settings(temporal_address=stack.address, task_queue=queue,
+                        blob_store=f"s3://{BUCKET}/runs")  # fmt: skip
+    plan = gated(large_output_plan(f"{api.url}/blobs/{run_id}", run_id), after="fetch")
+
+    writer = stack.start_worker(env, log_path=tmp_path / "writer.log")
+    agents = await AgentClient.connect(settings)
+    handle = await agents.start(plan=plan, options=RunOptions(approval="risky"), workflow_id=run_id)
+
+    async def gate_waits() -> bool:
+        state = await handle.status()
+        return {t.task_id: t.status for t in state.tasks}["gate"] == TaskStatus.WAITING_APPROVAL
+
+    await poll(gate_waits, "the fetch to end and the gate to wait")
+    stop_process(writer)
+    reader = stack.start_worker(env, log_path=tmp_path / "reader.log")
+    await handle.approve(task="gate")
+    result = await asyncio.wait_for(handle.result(), 60)
+
+    assert result.status == "completed", result.error
+    workers = await activity_workers(client, run_id)
+    # The fetch ran on the first process; every task reading its body, on the second.
+    assert workers.pop("fetch").startswith(f"{writer.pid}@"), (workers, writer.pid)
+    readers = {"status", "fourth", "last", "names"}
+    assert readers <= set(workers), workers
+    assert all(who.startswith(f"{reader.pid}@") for who in workers.values()), (workers, reader.pid)
+    assert (await handle.output("fetch"))["body"] == USERS
     stored = {run.workflow_id: run for run in await S3BlobStore(BUCKET, "runs").runs()}
-    assert stored[handle.workflow_id].count == 2  # the fetched body, the names
+    assert stored[run_id].count == 2  # the fetched body, the names
     tasks = {t.task_id: t for t in result.tasks}
     assert tasks["last"].output == [USER_COUNT - 3, USER_COUNT - 2, USER_COUNT - 1]
 

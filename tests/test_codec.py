@@ -14,10 +14,15 @@ from temporalio.api.common.v1 import Payload
 
 from agentic.codec import CodecKeyError, EncryptionKeys, decrypt, encrypt, new_key
 from agentic.codec_server import CodecServer
-from tests.helpers import task
+from tests.helpers import history_payloads, payload_text, task
 
 OLD = f"old:{new_key()}"
 NEW = f"new:{new_key()}"
+
+
+def fields_holding(text: str, payloads: list[tuple[str, Payload]]) -> set[str]:
+    """The fields (event type and path, not event id) whose payload data holds `text`."""
+    return {where.split(".", 1)[1] for where, payload in payloads if text in payload_text(payload)}
 
 
 def test_payloads_round_trip_and_keys_rotate_by_id():
@@ -47,11 +52,24 @@ async def test_an_encrypted_run_and_the_codec_server(stack, client, run_id):
     result = stack.run_plan(plan, run_id, "--approval", "none", env=env)
 
     assert result["status"] == "completed" and result["tasks"][0]["output"] == 3
+    keys = EncryptionKeys.parse(OLD)
     history = await client.get_workflow_handle(run_id).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
     assert started.metadata["encoding"] == b"binary/encrypted"
-    assert goal not in history.to_json()
-    with CodecServer(EncryptionKeys.parse(OLD), "http://localhost:8233", port=0) as codec:
+    payloads = history_payloads(history)
+    readable = fields_holding(goal, payloads)
+    # Search attributes are not encrypted, by design (runs are listed by goal): only they.
+    search_attribute = "search_attributes.indexed_fields[AgentGoal]"
+    assert any(field.endswith(search_attribute) for field in readable)
+    assert [field for field in readable if not field.endswith(search_attribute)] == []
+    assert goal not in history.to_json(), "nor in a field that is not a payload"
+    # The search is real: with the key, it finds the goal in the run's input and result.
+    decrypted = [(where, decrypt([payload], keys)[0]) for where, payload in payloads]
+    assert {
+        "workflow_execution_started_event_attributes.input.payloads[0]",
+        "workflow_execution_completed_event_attributes.result.payloads[0]",
+    } <= fields_holding(goal, decrypted) - readable
+    with CodecServer(keys, "http://localhost:8233", port=0) as codec:
         body = {"payloads": [json.loads(history.to_json())["events"][0][
             "workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]]}  # fmt: skip
         decoded = httpx.post(f"{codec.url}/decode", json=body, timeout=5)

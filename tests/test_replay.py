@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
@@ -39,6 +40,16 @@ async def replay_failures(replayer: Replayer, histories: list[WorkflowHistory]) 
     """run id -> where and why it did not replay (the CLI's `replay` says the same)."""
     report = await replay_histories(histories, replayer)
     return {failure.run_id: failure.describe() for failure in report.failures}
+
+
+def how_it_ended(history: WorkflowHistory) -> str:
+    """The history's last event type, with the error type of a failed execution."""
+    last = history.events[-1]
+    ended = EventType.Name(last.event_type).removeprefix("EVENT_TYPE_")
+    if last.HasField("workflow_execution_failed_event_attributes"):
+        failure = last.workflow_execution_failed_event_attributes.failure
+        ended += f" {failure.application_failure_info.type}"
+    return ended
 
 
 async def test_committed_histories_replay_without_nondeterminism():
@@ -71,14 +82,21 @@ async def test_runs_of_every_outcome_replay(stack, api, client, run_id):
     wait_until(lambda: api.calls("GET", f"/replay/{run_id}/slow"), 30, "the slow call")
     stack.cli("cancel", f"{run_id}-cancelled")
     outcomes = ("completed", "failed", "rejected", "cancelled")
-    for outcome in outcomes:
-        stack.cli("result", f"{run_id}-{outcome}", "--wait")
+    ended = {outcome: stack.cli_json("result", f"{run_id}-{outcome}", "--wait")["status"]
+             for outcome in outcomes}  # fmt: skip
 
     histories = [
         await client.get_workflow_handle(f"{run_id}-{outcome}").fetch_history()
         for outcome in outcomes
     ]
 
+    assert ended == {outcome: outcome for outcome in outcomes}
+    assert [how_it_ended(history) for history in histories] == [
+        "WORKFLOW_EXECUTION_COMPLETED",
+        "WORKFLOW_EXECUTION_FAILED RunFailed",
+        "WORKFLOW_EXECUTION_FAILED RunRejected",
+        "WORKFLOW_EXECUTION_CANCELED",
+    ]
     assert await replay_failures(build_replayer(), histories) == {}
 
 

@@ -16,7 +16,7 @@ from agentic.core.secrets import REDACTED, redacted, secret_names, unredacted
 from agentic.workflows.decisions import apply_decision
 from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import FakeAPI, Reply
-from tests.helpers import task, tasks_by_id
+from tests.helpers import history_payloads, payload_text, task, tasks_by_id
 
 
 def test_secrets_load_from_a_file_and_the_environment(tmp_path):
@@ -90,9 +90,15 @@ async def test_a_run_uses_a_secret_that_never_reaches_history_or_result(stack, a
     assert tasks["steal"]["error"]["error_type"] == "SecretNotAllowed"
     assert tasks["missing"]["error"]["error_type"] == "SecretNotFound"
     assert "NOPE" in tasks["missing"]["error"]["message"]
-    history = (await client.get_workflow_handle(run_id).fetch_history()).to_json()
-    for text in (history, json.dumps(result), stack.worker_log.read_text()):
-        assert TEST_SECRET not in text
+    history = await client.get_workflow_handle(run_id).fetch_history()
+    # Payload data is base64 in the history's JSON: each payload is searched decoded.
+    payloads = {where: payload_text(payload) for where, payload in history_payloads(history)}
+    assert any("Bearer [secret TEST_TOKEN]" in text for text in payloads.values()), (
+        "the search reads the payloads, where the masked echo is"
+    )
+    places = {**payloads, "history JSON": history.to_json(), "result": json.dumps(result),
+              "worker log": stack.worker_log.read_text()}  # fmt: skip
+    assert [where for where, text in places.items() if TEST_SECRET in text] == []
 
 
 def test_a_secret_reference_that_came_from_an_output_is_not_filled(stack, api, run_id):

@@ -18,11 +18,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
@@ -38,6 +40,7 @@ from agentic.core.messages import (
     FailureDecision,
     PlanDraft,
     PlanRequest,
+    RunInput,
     RunOptions,
     RunResult,
     RunStatus,
@@ -66,11 +69,11 @@ async def temporal_client(temporal_server: TemporalDevServer) -> Client:
 
 @asynccontextmanager
 async def running_worker(
-    temporal_client: Client, *activities: Callable[..., Any]
+    temporal_client: Client, *activities: Callable[..., Any], task_queue: str = ""
 ) -> AsyncIterator[AgentClient]:
-    """A worker with the real workflow and `activities` on a fresh task queue, running while
-    the block runs; yields an AgentClient for that queue."""
-    task_queue = f"inproc-{uuid.uuid4().hex[:8]}"
+    """A worker with the real workflow and `activities` on `task_queue` (default: a fresh one),
+    running while the block runs; yields an AgentClient for that queue."""
+    task_queue = task_queue or f"inproc-{uuid.uuid4().hex[:8]}"
     worker = Worker(
         temporal_client,
         task_queue=task_queue,
@@ -276,27 +279,48 @@ def buggy_sum(config: Numbers) -> int:
     raise ZeroDivisionError("a bug in a plug-in's compute")
 
 
+def fixed_sum(config: Numbers) -> int:
+    return sum(config.values)
+
+
 async def test_a_bug_in_a_compute_holds_the_run_until_a_fix(temporal_client, monkeypatch):
     spec = ActionSpec(action_type="buggy_sum", config_model=Numbers, description="a bug",
                       pure=True, compute=buggy_sum)  # fmt: skip
     monkeypatch.setitem(ACTIONS._specs, spec.action_type, spec)  # only for this test
-    plan = plan_of(task("sum", "buggy_sum", {"values": [1, 2]}))
+    run_input = RunInput(plan=plan_of(task("sum", "buggy_sum", {"values": [1, 2]})),
+                         options=RunOptions(**FAST))  # fmt: skip
     async with running_worker(temporal_client) as client:
-        handle = await client.start(
-            plan=plan, options=RunOptions(**FAST), workflow_id=run_id("buggy")
-        )
-        execution = temporal_client.get_workflow_handle(handle.workflow_id)
+        # Temporal retries a workflow task when its timeout (10 s unless set) has passed.
+        execution = await temporal_client.start_workflow(
+            AgentRunWorkflow.run, run_input, id=run_id("buggy"),
+            task_queue=client.settings.task_queue, task_timeout=timedelta(seconds=1),
+        )  # fmt: skip
 
-        async def failed_workflow_task() -> bool:
+        async def workflow_task_failure() -> Failure | None:
             history = await execution.fetch_history()
-            return any(event.HasField("workflow_task_failed_event_attributes")
-                       for event in history.events)  # fmt: skip
+            failures = [event.workflow_task_failed_event_attributes.failure
+                        for event in history.events
+                        if event.HasField("workflow_task_failed_event_attributes")]  # fmt: skip
+            return failures[0] if failures else None
 
-        await eventually(failed_workflow_task, "the workflow task to fail")
-        description = await execution.describe()
-        await execution.terminate("test over")
+        async def retried() -> bool:
+            pending = (await execution.describe()).raw_description.pending_workflow_task
+            return pending.attempt >= 2
 
-    assert description.status == WorkflowExecutionStatus.RUNNING, "held, not failed"
+        failure = await eventually(workflow_task_failure, "the workflow task to fail")
+        await eventually(retried, "Temporal to retry the workflow task")
+        held = await execution.describe()
+
+    assert held.status == WorkflowExecutionStatus.RUNNING, "held, not failed"
+    assert failure.application_failure_info.type == "ZeroDivisionError"
+    assert failure.message == "a bug in a plug-in's compute"
+    # The fix deployed: a worker with the corrected compute takes the run's next attempt.
+    monkeypatch.setitem(ACTIONS._specs, spec.action_type, replace(spec, compute=fixed_sum))
+    async with running_worker(temporal_client, task_queue=client.settings.task_queue):
+        result = await asyncio.wait_for(execution.result(), WAIT_SECONDS)
+
+    assert result.status == RunStatus.COMPLETED
+    assert (by_id(result)["sum"].output, by_id(result)["sum"].attempts) == (3, 1)
 
 
 # ----- failure analysis ----------------------------------------------------------------------
