@@ -168,8 +168,10 @@ class AgentClient:
         """Start a run of a goal (planned by the LLM) or of a plan; its handle.
 
         Every run, however started, gets the same summary, details, memo and search
-        attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate."""
-        options = options or RunOptions(**self.settings.run_option_defaults())
+        attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate.
+        The options not given in `options` come from the settings (RUN_*, the task queues,
+        LLM_TIMEOUT_SECONDS), as for the CLI."""
+        options = self._with_setting_defaults(options)
         run_input = _run_input(goal, plan, options)
         workflow_id = workflow_id or f"run-{uuid.uuid4().hex[:12]}"
         try:
@@ -195,6 +197,10 @@ class AgentClient:
                 raise
             raise InvalidPlan(f"the Temporal server refused the run: {error.message}") from None
         return RunHandle(handle, self)
+
+    def _with_setting_defaults(self, options: RunOptions | None) -> RunOptions:
+        given = options.model_dump(exclude_unset=True) if options is not None else {}
+        return RunOptions.model_validate({**self.settings.run_option_defaults(), **given})
 
     async def run(
         self,

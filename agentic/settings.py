@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     )
     llm_output_mode: OutputModeSetting = Field(
         "auto",
-        description="how to ask for JSON: auto tries json_schema, json_object_schema, json_object, text in turn",
+        description="how to ask for JSON: auto tries json_schema, json_object_schema, "
+        "json_object, text in turn",
     )
     llm_timeout_seconds: float = Field(
         120.0, gt=0, le=3600, description="seconds one LLM request may take"
@@ -170,7 +171,8 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         Path(".data"),
-        description="where `server` and `demo` keep the Temporal history and PostgreSQL data, and the default blob store",
+        description="where `server` and `demo` keep the Temporal history and PostgreSQL "
+        "data, and the default blob store",
     )
     blob_store: str = Field(
         "",
@@ -211,7 +213,8 @@ class Settings(BaseSettings):
     run_max_seconds: float | None = Field(
         None,
         gt=0,
-        description="default of the run option max_run_seconds: wall-clock time of a run's execution",
+        description="default of the run option max_run_seconds: wall-clock time of a "
+        "run's execution",
     )
     run_heartbeat_timeout_seconds: float = Field(
         2.0, ge=1, le=600, description="default of the run option heartbeat_timeout_seconds"
@@ -220,7 +223,8 @@ class Settings(BaseSettings):
         1.0,
         ge=0,
         le=3600,
-        description="default of the run option poll_min_interval_seconds: the shortest wait between a poll's checks",
+        description="default of the run option poll_min_interval_seconds: the shortest "
+        "wait between a poll's checks",
     )
     poll_max_checks: int = Field(
         1000,

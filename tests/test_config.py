@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from agentic import AgentClient, InvalidPlan, RunOptions, Settings
 from tests.conftest import REPO
+from tests.helpers import task
 
 
 def config_of(tmp_path, env: dict[str, str], *args: str) -> dict[str, dict[str, str]]:
@@ -52,3 +56,12 @@ def test_config_names_a_bad_setting_in_one_line(tmp_path):
     assert finished.stderr.strip() == (
         "error: invalid setting: TEMPORAL_TLS_CA: /nowhere.pem is not a readable file"
     )
+
+
+async def test_run_options_not_given_come_from_the_settings():
+    # The budget check refuses the plan before the client calls the server.
+    client = AgentClient(temporal=None, settings=Settings(run_max_tasks=1))  # type: ignore[arg-type]
+    plan = {"tasks": [task("one", "wait", {"seconds": 0}), task("two", "wait", {"seconds": 0})]}
+
+    with pytest.raises(InvalidPlan, match="max_tasks"):
+        await client.start(plan=plan, options=RunOptions(approval="none"))

@@ -599,7 +599,7 @@ async def validate(
 ) -> None:
     """Check a plan file without running it."""
     checked = load_plan(plan)
-    console.print(f"plan OK: {len(checked.tasks)} tasks")
+    console.print(f"plan OK: {counted(len(checked.tasks), 'task')}")
 
 
 @app.command()
