@@ -44,6 +44,7 @@ def plan_outline_schema(action_types: list[str] | None = None) -> dict[str, Any]
             },
             "critical": {"type": "boolean"},
             "requires_approval": {"type": "boolean"},
+            "when": {"type": "string"},
         },
         "required": ["id", "name", "action_type", "action_config", "depends_on"],
         "additionalProperties": False,
@@ -160,6 +161,11 @@ Answer with one JSON object: {"goal": "<the goal>", "tasks": [<task>, ...]}. Eac
 - "critical": true if the goal fails without this task; false if the run may go on without it
 - "requires_approval": true if a person should approve this task before it runs (anything
   irreversible or costly that the engine would not see as risky by itself); default false
+- "when" (optional): a condition, a JMESPath expression over the outputs of tasks in its
+  depends_on, e.g. "tasks.check.output.body.changed". When it is false (false, null, empty)
+  the task is skipped, which is no error: tasks depending on it still run and see null for
+  its output. For if/else, give two tasks opposite conditions ("tasks.x.output.ok" and
+  "!(tasks.x.output.ok)": "!" needs the parentheses) and let a third depend on both.
 
 Tasks run as soon as every task in their depends_on has completed: tasks that do not depend on
 each other run in parallel, so list a dependency only where one task needs another."""

@@ -261,6 +261,11 @@ class TaskResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_seconds: float | None = None
+    condition_false: bool = Field(
+        False,
+        description="skipped because its `when` was false: no error; the tasks downstream "
+        "still run, and references to its output are null",
+    )
 
 
 class RunMetrics(BaseModel):

@@ -18,6 +18,8 @@ from pydantic import (
 )
 
 from agentic.core.actions.base import ActionConfig
+from agentic.core.actions.transform import JMESPathExpression
+from agentic.core.conditions import condition_tasks
 from agentic.core.references import referenced_tasks
 from agentic.core.registry import ACTIONS
 
@@ -66,6 +68,13 @@ class Task(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     critical: bool = True
     requires_approval: bool = False
+    when: JMESPathExpression | None = Field(
+        None,
+        description="a condition: JMESPath over the upstream tasks' outputs "
+        "(`tasks.check.output.body.changed`); when false (false, null, empty), the task is "
+        "skipped with reason 'condition false', which is no error: tasks downstream of it "
+        "still run, and references to its output are null",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -164,16 +173,23 @@ def _reference_problems(tasks_by_id: dict[str, Task]) -> list[str]:
         upstream = _ancestors(tasks_by_id, task.id)
         config = task.action_config.model_dump(by_alias=True)
         for referenced in sorted(referenced_tasks(config)):
-            if referenced not in tasks_by_id:
-                problems.append(
-                    f"task {task.id!r} refers to the output of unknown task {referenced!r}"
-                )
-            elif referenced not in upstream:
-                problems.append(
-                    f"task {task.id!r} refers to the output of {referenced!r}, which is not "
-                    f"upstream of it; add {referenced!r} to its depends_on"
-                )
+            problems += _not_upstream(task.id, referenced, "refers to", tasks_by_id, upstream)
+        for named in sorted(condition_tasks(task.when) if task.when else ()):
+            problems += _not_upstream(task.id, named, "has a when over", tasks_by_id, upstream)
     return problems
+
+
+def _not_upstream(
+    task_id: str, other: str, relation: str, tasks_by_id: dict[str, Task], upstream: set[str]
+) -> list[str]:
+    if other not in tasks_by_id:
+        return [f"task {task_id!r} {relation} the output of unknown task {other!r}"]
+    if other not in upstream:
+        return [
+            f"task {task_id!r} {relation} the output of {other!r}, which is not upstream of "
+            f"it; add {other!r} to its depends_on"
+        ]
+    return []
 
 
 def find_cycle(tasks_by_id: dict[str, Task]) -> list[str] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
 REFERENCE = re.compile(
@@ -61,8 +61,10 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def _lookup(match: re.Match[str], outputs: Mapping[str, Any]) -> Any:
+def _lookup(match: re.Match[str], outputs: Mapping[str, Any], absent: Set[str]) -> Any:
     task_id = match["task"]
+    if task_id in absent:
+        return None
     if task_id not in outputs:
         raise UnresolvedReference(
             f"{match.group(0)}: task {task_id!r} has no output (not completed)"
@@ -74,19 +76,35 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _resolve_string(text: str, outputs: Mapping[str, Any]) -> Any:
+def _resolve_string(text: str, outputs: Mapping[str, Any], absent: Set[str]) -> Any:
     whole = REFERENCE.fullmatch(text.strip())
     if whole:
-        return _lookup(whole, outputs)
-    return REFERENCE.sub(lambda match: _as_text(_lookup(match, outputs)), text)
+        return _lookup(whole, outputs, absent)
+    return REFERENCE.sub(lambda match: _as_text(_lookup(match, outputs, absent)), text)
 
 
-def resolve(value: Any, outputs: Mapping[str, Any]) -> Any:
-    """`value` with every reference replaced from `outputs` (task id -> output)."""
+def resolve_absent(value: Any, absent: Set[str]) -> Any:
+    """`value` with only the references to tasks in `absent` (skipped by their condition)
+    replaced by null; the others stay, for an activity to resolve from outputs it loads."""
     if isinstance(value, str):
-        return _resolve_string(value, outputs)
+        whole = REFERENCE.fullmatch(value.strip())
+        if whole and whole["task"] in absent:
+            return None
+        return REFERENCE.sub(lambda match: "null" if match["task"] in absent else match[0], value)
     if isinstance(value, Mapping):
-        return {key: resolve(item, outputs) for key, item in value.items()}
+        return {key: resolve_absent(item, absent) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [resolve(item, outputs) for item in value]
+        return [resolve_absent(item, absent) for item in value]
+    return value
+
+
+def resolve(value: Any, outputs: Mapping[str, Any], absent: Set[str] = frozenset()) -> Any:
+    """`value` with every reference replaced from `outputs` (task id -> output). A reference
+    to a task in `absent` (skipped by its condition), whatever its path, is null."""
+    if isinstance(value, str):
+        return _resolve_string(value, outputs, absent)
+    if isinstance(value, Mapping):
+        return {key: resolve(item, outputs, absent) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [resolve(item, outputs, absent) for item in value]
     return value

@@ -10,6 +10,7 @@ from pydantic import ValidationError, validate_call
 
 from agentic.core.plan import Plan, format_validation_error
 from agentic.examples.api_orchestration import api_orchestration
+from agentic.examples.branch import branch
 from agentic.examples.data_pipeline import data_pipeline
 from agentic.examples.job_execution import job_execution
 
@@ -17,6 +18,7 @@ EXAMPLES: dict[str, Callable[..., Plan]] = {
     "data_pipeline": data_pipeline,
     "api_orchestration": api_orchestration,
     "job_execution": job_execution,
+    "branch": branch,
 }
 
 

@@ -152,3 +152,27 @@ def test_example_serves_the_sample_api_itself_when_none_runs(stack, run_id):
     assert f"run {run_id}: completed" in finished.stdout, "it waited for the run to end"
     assert (stack.workspace / report).exists()
     assert not port_open("127.0.0.1", SAMPLE_API_PORT), "and stopped serving afterwards"
+
+
+BRANCHES = [(30, "review", "all_of_age"), (1, "all_of_age", "review")]
+
+
+@pytest.mark.parametrize(("min_age", "taken", "not_taken"), BRANCHES)
+def test_branch_takes_one_branch_and_joins(stack, sample_api, run_id, min_age, taken, not_taken):
+    out = f"branch-{run_id}"
+    args = ["-o", f"base_url={sample_api.url}", "-o", f"min_age={min_age}", "-o",
+            f"review_path={out}/review.json", "-o", f"report_path={out}/report.json"]  # fmt: skip
+
+    result = stack.cli_json("example", "branch", *args, "--wait", "--id", run_id)
+
+    tasks = tasks_by_id(result)
+    assert result["status"] == "completed", result["error"]
+    assert tasks[taken]["status"] == "completed"
+    skipped = tasks[not_taken]
+    assert (skipped["status"], skipped["reason"]) == ("skipped", "condition false")
+    written = json.loads((stack.workspace / out / "report.json").read_text())
+    if taken == "review":
+        assert written["under_age"] > 0 and written["review_file"].endswith("review.json")
+        assert written["all_of_age"] is None
+    else:
+        assert written == {"under_age": 0, "review_file": None, "all_of_age": {"min_age": 1}}

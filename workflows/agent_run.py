@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from agentic.core import policy
+    from agentic.core.conditions import CONDITION_FALSE
     from agentic.core.messages import (
         OUTCOME_ERROR_TYPES,
         AnalysisReply,
@@ -46,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.plan import Plan, Task
     from agentic.core.registry import ACTIONS
     from agentic.core.risk import risk_of
-    from agentic.workflows import budgets, decisions, scheduling
+    from agentic.workflows import budgets, conditions, decisions, scheduling
     from agentic.workflows.approvals import Waiting, edited_plan, rejection
     from agentic.workflows.execution import (
         TaskFailed,
@@ -552,6 +553,8 @@ class AgentRunWorkflow:
     async def _run_task(self, task_id: str) -> None:
         """Run a task's rounds until it completes or a decision ends it."""
         result = self._tasks[task_id]
+        if not await self._condition_holds(self._current(task_id)):
+            return
         if not await self._approved(self._current(task_id)):
             return
         await workflow.wait_condition(lambda: self._paused is None)
@@ -561,7 +564,7 @@ class AgentRunWorkflow:
             current = self._current(task_id)  # an edit or a modify may have changed it
             result.status = TaskStatus.RUNNING
             try:
-                config, deferred = resolved_config(current, self._outputs)
+                config, deferred = resolved_config(current, self._outputs, self._absent())
                 output, attempts = await run_round(
                     current, config, round_number, self._options, deferred
                 )
@@ -584,6 +587,32 @@ class AgentRunWorkflow:
             self._outputs[task_id] = output
             self._finish_task(result)
             return
+
+    async def _condition_holds(self, task: Task) -> bool:
+        """True for a task without a `when`; otherwise its condition decides, and a task whose
+        condition is false ends skipped (no error), one whose condition fails, failed."""
+        if task.when is None:
+            return True
+        assert self._plan is not None
+        result = self._tasks[task.id]
+        upstream = self._plan.ancestors(task.id)
+        try:
+            holds = await conditions.decide(
+                task, upstream, self._outputs, self._absent(), self._options
+            )
+        except TaskFailed as failed:
+            result.status, result.error = TaskStatus.FAILED, failed.failure
+            result.reason = failed.failure.message
+            return False
+        if not holds:
+            result.status, result.reason = TaskStatus.SKIPPED, CONDITION_FALSE
+            result.condition_false = True
+            result.finished_at = workflow.now()
+        return holds
+
+    def _absent(self) -> frozenset[str]:
+        """The tasks skipped by their own condition: references to their outputs are null."""
+        return frozenset(task_id for task_id, task in self._tasks.items() if task.condition_false)
 
     def _finish_task(self, result: TaskResult) -> None:
         result.finished_at = workflow.now()

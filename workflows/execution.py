@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Set
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +27,12 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.errors import ActionError, ErrorType
     from agentic.core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
     from agentic.core.plan import Task, validate_action_config
-    from agentic.core.references import UnresolvedReference, referenced_tasks, resolve
+    from agentic.core.references import (
+        UnresolvedReference,
+        referenced_tasks,
+        resolve,
+        resolve_absent,
+    )
     from agentic.core.registry import ACTIONS
     from agentic.core.secrets import secret_reference_count
     from agentic.workflows.budgets import poll_interval, polls_exhausted
@@ -91,20 +96,26 @@ def round_activity_id(task: Task, round_number: int) -> str:
     return task.id if round_number == 1 else f"{task.id}:round{round_number}"
 
 
-def resolved_config(task: Task, outputs: Mapping[str, Any]) -> tuple[ActionConfig, dict[str, Any]]:
+def resolved_config(
+    task: Task, outputs: Mapping[str, Any], absent: Set[str] = frozenset()
+) -> tuple[ActionConfig, dict[str, Any]]:
     """The task's config with references resolved, validated again (TaskFailed if it cannot
     be resolved or is no longer valid), and the outputs its activity must resolve it from.
+    References to the tasks in `absent` (skipped by their condition) are null.
 
     Those are empty unless the config refers to outputs kept in the blob store: then the config
     is returned as planned with the outputs it refers to, and its activity resolves it (the
     workflow never loads a stored value)."""
     raw_config = task.action_config.model_dump(by_alias=True, mode="json")
     referenced = {task_id: outputs[task_id] for task_id in referenced_tasks(raw_config)
-                  if task_id in outputs}  # fmt: skip
+                  if task_id in outputs and task_id not in absent}  # fmt: skip
     if any(holds_blobs(output) for output in referenced.values()):
-        return task.action_config, referenced
+        if not absent & referenced_tasks(raw_config):
+            return task.action_config, referenced
+        config = validate_action_config(task.action_type, resolve_absent(raw_config, absent))
+        return config, referenced
     try:
-        resolved = resolve(raw_config, outputs)
+        resolved = resolve(raw_config, outputs, absent)
         return validate_action_config(task.action_type, resolved, task.id), {}
     except UnresolvedReference as error:
         raise TaskFailed(failure(str(error), ErrorType.UNRESOLVED_REFERENCE)) from None

@@ -24,13 +24,25 @@ class Schedule:
     max_parallel_per_host: int | None = None
 
 
+def done_with(result: TaskResult) -> bool:
+    """Whether the tasks downstream of this one may run: it completed, or its condition was
+    false (a branch not taken)."""
+    return result.status == TaskStatus.COMPLETED or result.condition_false
+
+
+def blocks(result: TaskResult) -> bool:
+    """Whether the tasks downstream of this one can never run: it failed, was cancelled, or
+    was skipped for any reason but its own condition."""
+    return result.status in BLOCKING_STATUSES and not result.condition_false
+
+
 def ready_tasks(schedule: Schedule) -> list[Task]:
-    """Pending tasks whose dependencies all completed, in plan order."""
+    """Pending tasks whose dependencies are all done with (see done_with), in plan order."""
     return [
         task
         for task in schedule.plan.tasks
         if schedule.tasks[task.id].status == TaskStatus.PENDING
-        and all(schedule.tasks[dep].status == TaskStatus.COMPLETED for dep in task.depends_on)
+        and all(done_with(schedule.tasks[dep]) for dep in task.depends_on)
     ]
 
 
@@ -81,17 +93,15 @@ def has_pending(schedule: Schedule) -> bool:
 
 
 def skip_blocked(schedule: Schedule) -> list[str]:
-    """Skip the pending tasks downstream of a failed, skipped or cancelled one, transitively,
-    each with the reason; the ids skipped."""
+    """Skip the pending tasks downstream of a failed, skipped or cancelled one (not one
+    skipped by its own condition), transitively, each with the reason; the ids skipped."""
     skipped: list[str] = []
     changed = True
     while changed:
         changed = False
         for task in schedule.plan.tasks:
             result = schedule.tasks[task.id]
-            blockers = [
-                dep for dep in task.depends_on if schedule.tasks[dep].status in BLOCKING_STATUSES
-            ]
+            blockers = [dep for dep in task.depends_on if blocks(schedule.tasks[dep])]
             if result.status == TaskStatus.PENDING and blockers:
                 blocker = schedule.tasks[blockers[0]]
                 result.status = TaskStatus.SKIPPED
@@ -115,6 +125,6 @@ def missed_critical(schedule: Schedule) -> str | None:
     missed = [
         f"{task.id} ({schedule.tasks[task.id].status.value}: {schedule.tasks[task.id].reason})"
         for task in schedule.plan.tasks
-        if task.critical and schedule.tasks[task.id].status != TaskStatus.COMPLETED
+        if task.critical and not done_with(schedule.tasks[task.id])
     ]
     return "critical tasks did not complete: " + "; ".join(missed) if missed else None

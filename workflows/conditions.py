@@ -1,0 +1,77 @@
+"""Deciding a task's `when` in workflow code: over the upstream outputs the run holds, or, when
+one it names is kept in the blob store, in a `data_transform` activity that loads it (the
+workflow never loads a stored value)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from jmespath.exceptions import JMESPathError
+
+    from agentic.core.actions.transform import why
+    from agentic.core.blobs import holds_blobs
+    from agentic.core.conditions import condition_data, condition_holds, condition_tasks, is_true
+    from agentic.core.errors import ErrorType
+    from agentic.core.messages import RunOptions
+    from agentic.core.plan import Task
+    from agentic.workflows.execution import TaskFailed, execute_action, failure
+
+
+async def decide(
+    task: Task,
+    upstream: Set[str],
+    outputs: Mapping[str, Any],
+    absent: Set[str],
+    options: RunOptions,
+) -> bool:
+    """Whether `task.when` holds over the outputs of the tasks upstream of it (null for those
+    in `absent`, skipped by their own condition); TaskFailed when it cannot be evaluated."""
+    assert task.when is not None
+    present = {task_id: outputs.get(task_id) for task_id in upstream if task_id not in absent}
+    named = condition_tasks(task.when)
+    if any(holds_blobs(present.get(task_id)) for task_id in named):
+        return await _decide_in_activity(task, named & upstream, present, options)
+    try:
+        return condition_holds(task.when, condition_data(present, upstream))
+    except JMESPathError as error:
+        message = f"its condition {task.when!r} failed: {why(error)}"
+        raise TaskFailed(failure(message, ErrorType.INVALID_INPUT)) from None
+
+
+async def _decide_in_activity(
+    task: Task, named: Set[str], present: dict[str, Any], options: RunOptions
+) -> bool:
+    """The condition over the tasks it names, evaluated by the data_transform activity, which
+    loads their stored outputs."""
+    assert task.when is not None
+    data = {
+        "tasks": {
+            task_id: {"output": _reference(task_id) if task_id in present else None}
+            for task_id in sorted(named)
+        }
+    }
+    check = Task.model_validate(
+        {
+            "id": task.id,
+            "action_type": "data_transform",
+            "action_config": {"input": data, "expression": task.when},
+        }
+    )
+    checked = await execute_action(
+        check,
+        check.action_config,
+        f"{task.id}:when",
+        options,
+        summary=f"when of {task.label}: {task.when}",
+        outputs={task_id: present[task_id] for task_id in named if task_id in present},
+        allow_local=False,
+    )
+    return is_true(checked.output)
+
+
+def _reference(task_id: str) -> str:
+    return "{{ tasks." + task_id + ".output }}"
