@@ -8,7 +8,8 @@ the blob store and continue-as-new: a completed pipeline, decisions (modify, ski
 fail_workflow), approvals given and refused, cancellations, a pause, polls, large outputs, and
 a run continued as new (v1_continued_as_new_1..4, one file per history of the chain). v2_*.json
 ran their data_transforms as local activities (commit 2967c0f); v3_*.json compute them in the
-workflow.
+workflow. v4_*.json have conditions (`when`): branches taken and not taken, a join, a
+condition decided by an activity over a stored output, and one that fails its task.
 """
 
 from __future__ import annotations

@@ -47,9 +47,18 @@ def plan_details(plan: Any, limit: int = 50) -> str:
     """The plan as a Markdown table, for the run's details in the Web UI."""
     rows = [
         f"| `{task.id}` | {task.action_type} | {task.name.replace('|', '/')} | "
-        f"{', '.join(task.depends_on)} |"
+        f"{', '.join(task.depends_on)}{_condition(task)} |"
         for task in plan.tasks[:limit]
     ]
     more = [f"\n... and {len(plan.tasks) - limit} more tasks"] if len(plan.tasks) > limit else []
     header = ["| task | action | what | after |", "| --- | --- | --- | --- |"]
     return "\n".join([*header, *rows, *more])
+
+
+def _condition(task: Any) -> str:
+    """`; if <when>`, for a task with a condition."""
+    when = getattr(task, "when", None)
+    if not when:
+        return ""
+    # A double-backtick code span may hold the single backticks of JMESPath literals.
+    return f"; if `` {when.replace('|', '/')} ``"
