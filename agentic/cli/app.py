@@ -201,7 +201,9 @@ async def watch(run_id: RunIdArgument) -> int:
 async def example(
     name: Annotated[
         str | None,
-        typer.Argument(metavar="NAME", help="data_pipeline, api_orchestration, job_execution, branch"),
+        typer.Argument(
+            metavar="NAME", help="data_pipeline, api_orchestration, job_execution, branch"
+        ),
     ] = None,
     list_examples: Annotated[bool, typer.Option("--list", help="List the examples")] = False,
     option: Annotated[
