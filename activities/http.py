@@ -25,7 +25,14 @@ def request_url(config: ApiCallConfig) -> httpx.URL:
     httpx replaces a URL's query with `params=` when both are given, even an empty dict, so
     the merge happens here, once."""
     url = httpx.URL(config.url)
-    return url.copy_merge_params(config.params) if config.params else url
+    params = without_nulls(config.params)
+    return url.copy_merge_params(params) if params else url
+
+
+def without_nulls(values: dict[str, Any]) -> dict[str, Any]:
+    """The entries whose value is not null: a parameter or header that a reference resolved to
+    null (the first round of a loop's cursor) is left out, never sent as "None" or ""."""
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def idempotency_headers(config: ApiCallConfig, ctx: ActionContext) -> dict[str, str]:
@@ -44,7 +51,8 @@ def idempotency_headers(config: ApiCallConfig, ctx: ActionContext) -> dict[str, 
 
 
 def _request_kwargs(config: ApiCallConfig, ctx: ActionContext) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"headers": {**config.headers, **idempotency_headers(config, ctx)}}
+    headers = {**without_nulls(config.headers), **idempotency_headers(config, ctx)}
+    kwargs: dict[str, Any] = {"headers": headers}
     if config.json_body is not None:
         kwargs["json"] = config.json_body
     elif isinstance(config.body, str):

@@ -202,6 +202,9 @@ class Settings(BaseSettings):
         "", description="comma-separated action types plans written by the LLM may use"
     )
     run_max_tasks: int = Field(200, ge=1, description="default of the run option max_tasks")
+    run_max_items: int = Field(
+        10_000, ge=1, description="default of the run option max_items: rounds a loop may run"
+    )
     run_max_llm_calls: int = Field(
         50,
         ge=0,
@@ -241,6 +244,7 @@ class Settings(BaseSettings):
             "llm_timeout_seconds": self.llm_timeout_seconds,
             "llm_action_types": [n.strip() for n in self.llm_action_types.split(",") if n.strip()],
             "max_tasks": self.run_max_tasks,
+            "max_items": self.run_max_items,
             "max_llm_calls": self.run_max_llm_calls,
             "max_llm_tokens": self.run_max_llm_tokens,
             "max_run_seconds": self.run_max_seconds,

@@ -45,6 +45,12 @@ def plan_outline_schema(action_types: list[str] | None = None) -> dict[str, Any]
             "critical": {"type": "boolean"},
             "requires_approval": {"type": "boolean"},
             "when": {"type": "string"},
+            "repeat": {
+                "type": "object",
+                "properties": {"until": {"type": "string"}, "max": {"type": "integer"}},
+                "required": ["until", "max"],
+                "additionalProperties": False,
+            },
         },
         "required": ["id", "name", "action_type", "action_config", "depends_on"],
         "additionalProperties": False,
@@ -166,6 +172,13 @@ Answer with one JSON object: {"goal": "<the goal>", "tasks": [<task>, ...]}. Eac
   the task is skipped, which is no error: tasks depending on it still run and see null for
   its output. For if/else, give two tasks opposite conditions ("tasks.x.output.ok" and
   "!(tasks.x.output.ok)": "!" needs the parentheses) and let a third depend on both.
+- "repeat" (optional): {"until": "<JMESPath>", "max": N} runs the task again, round after
+  round, until "until" holds over {"output": this round's output, "index": 0, 1, ...,
+  "previous": the last round's output}, at most N rounds. In its action_config,
+  "{{ loop.index }}" is the round's index and "{{ loop.previous.output... }}" the last round's
+  output (null in the first round; a null query parameter or header is not sent). Its output
+  is the list of every round's output. Cursor pagination: "params": {"cursor":
+  "{{ loop.previous.output.body.next }}"} with "until": "output.body.next == null".
 
 Tasks run as soon as every task in their depends_on has completed: tasks that do not depend on
 each other run in parallel, so list a dependency only where one task needs another."""

@@ -32,6 +32,7 @@ class ErrorType(StrEnum):
     HTTP_CONNECTION_ERROR = "HttpConnectionError"
     POLL_TIMEOUT = "PollTimeout"
     POLL_LIMIT = "PollLimit"
+    LOOP_LIMIT = "LoopLimit"
     NETWORK_POLICY = "NetworkPolicy"
     RESPONSE_TOO_LARGE = "ResponseTooLarge"
     # secrets

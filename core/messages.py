@@ -80,6 +80,9 @@ class RunOptions(BaseModel):
         description="the action types a plan written by the LLM may use (empty: every one)",
     )
     max_tasks: int = Field(200, ge=1, le=100_000, description="tasks a plan may have")
+    max_items: int = Field(
+        10_000, ge=1, le=1_000_000, description="rounds a loop may run (its repeat.max)"
+    )
     max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
     max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
     max_run_seconds: float | None = Field(
@@ -261,6 +264,7 @@ class TaskResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_seconds: float | None = None
+    rounds: int = Field(0, description="the rounds a loop (repeat) has run so far")
     condition_false: bool = Field(
         False,
         description="skipped because its `when` was false: no error; the tasks downstream "

@@ -20,6 +20,7 @@ from pydantic import (
 from agentic.core.actions.base import ActionConfig
 from agentic.core.actions.transform import JMESPathExpression
 from agentic.core.conditions import condition_tasks
+from agentic.core.loops import Repeat, bad_loop_references, loop_references
 from agentic.core.references import referenced_tasks
 from agentic.core.registry import ACTIONS
 
@@ -68,6 +69,12 @@ class Task(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     critical: bool = True
     requires_approval: bool = False
+    repeat: Repeat | None = Field(
+        None,
+        description="a loop: run the action again, round after round, until `until` holds "
+        "(at most `max` rounds); the config may use {{ loop.index }} and "
+        "{{ loop.previous.output... }}; the output is the list of every round's output",
+    )
     when: JMESPathExpression | None = Field(
         None,
         description="a condition: JMESPath over the upstream tasks' outputs "
@@ -176,6 +183,23 @@ def _reference_problems(tasks_by_id: dict[str, Task]) -> list[str]:
             problems += _not_upstream(task.id, referenced, "refers to", tasks_by_id, upstream)
         for named in sorted(condition_tasks(task.when) if task.when else ()):
             problems += _not_upstream(task.id, named, "has a when over", tasks_by_id, upstream)
+        problems += _loop_problems(task, config)
+    return problems
+
+
+def _loop_problems(task: Task, config: Any) -> list[str]:
+    """Loop references outside a loop, or that are not loop.index / loop.previous.output."""
+    problems = [
+        f"task {task.id!r}: {reference} is not a loop reference; use {{{{ loop.index }}}} or "
+        "{{ loop.previous.output... }}"
+        for reference in bad_loop_references(config)
+    ]
+    used = next(loop_references(config), None)
+    if used and task.repeat is None:
+        problems.append(
+            f"task {task.id!r} uses {used} but has no repeat; add "
+            '"repeat": {"until": "...", "max": N} or remove it'
+        )
     return problems
 
 

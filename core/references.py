@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterator, Mapping, Set
 from typing import Any
 
+# A path into a value: `.key` and `[index]` steps.
+PATH = r"(?:\.[A-Za-z0-9_-]+|\[\d+\])*"
 REFERENCE = re.compile(
-    r"\{\{\s*tasks\.(?P<task>[A-Za-z0-9_-]+)\.output(?P<path>(?:\.[A-Za-z0-9_-]+|\[\d+\])*)\s*\}\}"
+    r"\{\{\s*tasks\.(?P<task>[A-Za-z0-9_-]+)\.output(?P<path>" + PATH + r")\s*\}\}"
 )
 PATH_STEP = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]")
 
@@ -53,6 +55,14 @@ def _follow(value: Any, path: str, reference: str) -> Any:
     return value
 
 
+def follow_or_null(value: Any, path: str) -> Any:
+    """The value at `path`, or null where a step finds nothing."""
+    try:
+        return _follow(value, path, path)
+    except UnresolvedReference:
+        return None
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, Mapping):
         return f"an object with keys {sorted(value)[:20]}"
@@ -72,7 +82,7 @@ def _lookup(match: re.Match[str], outputs: Mapping[str, Any], absent: Set[str]) 
     return _follow(outputs[task_id], match["path"], match.group(0))
 
 
-def _as_text(value: Any) -> str:
+def to_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
@@ -80,7 +90,7 @@ def _resolve_string(text: str, outputs: Mapping[str, Any], absent: Set[str]) -> 
     whole = REFERENCE.fullmatch(text.strip())
     if whole:
         return _lookup(whole, outputs, absent)
-    return REFERENCE.sub(lambda match: _as_text(_lookup(match, outputs, absent)), text)
+    return REFERENCE.sub(lambda match: to_text(_lookup(match, outputs, absent)), text)
 
 
 def resolve_absent(value: Any, absent: Set[str]) -> Any:

@@ -13,12 +13,14 @@ from agentic.examples.api_orchestration import api_orchestration
 from agentic.examples.branch import branch
 from agentic.examples.data_pipeline import data_pipeline
 from agentic.examples.job_execution import job_execution
+from agentic.examples.paginate import paginate
 
 EXAMPLES: dict[str, Callable[..., Plan]] = {
     "data_pipeline": data_pipeline,
     "api_orchestration": api_orchestration,
     "job_execution": job_execution,
     "branch": branch,
+    "paginate": paginate,
 }
 
 

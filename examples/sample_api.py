@@ -2,6 +2,8 @@
 
 Routes:
     GET  /users                   the sample users (examples/data/users.json)
+    GET  /users/pages             ?cursor=C&limit=N -> {items, next}: the users page by page,
+                                  `next` the cursor of the next page (null after the last)
     POST /auth/token              {client_id, client_secret} -> {access_token, token_type}
     GET  /orders                  the sample orders; needs "Authorization: Bearer <token>"
     POST /jobs                    {type, parameters, duration_seconds} -> 202 {job_id, status}
@@ -20,11 +22,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from agentic.devstack import BackgroundHTTPServer, JSONHandler, server_owner
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PORT = 8765
+PAGE_SIZE = 5
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 CLIENT_SECRETS = {"demo": "demo-secret"}
 
@@ -82,6 +86,8 @@ class _Handler(JSONHandler):
         parts = self.path.split("?")[0].strip("/").split("/")
         if parts == ["users"]:
             self._send(200, load_sample("users"))
+        elif parts == ["users", "pages"]:
+            self._user_page()
         elif parts == ["orders"]:
             self._orders()
         elif len(parts) in (2, 3) and parts[0] == "jobs":
@@ -106,6 +112,23 @@ class _Handler(JSONHandler):
         with self.state.lock:
             self.state.tokens.add(token)
         self._send(200, {"access_token": token, "token_type": "bearer", "expires_in": 3600})
+
+    def _user_page(self) -> None:
+        """GET /users/pages?cursor=C&limit=N: `{"items": [...], "next": C2}`, a cursor to
+        pass back for the next page, null after the last one. No cursor: the first page."""
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            start = int(query.get("cursor", ["0"])[0])
+            limit = int(query.get("limit", [str(PAGE_SIZE)])[0])
+        except ValueError:
+            self._send(400, {"error": "cursor and limit are whole numbers"})
+            return
+        users = load_sample("users")
+        if start < 0 or limit < 1:
+            self._send(400, {"error": "cursor must be 0 or more, limit 1 or more"})
+            return
+        end = start + limit
+        self._send(200, {"items": users[start:end], "next": str(end) if end < len(users) else None})
 
     def _orders(self) -> None:
         token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()

@@ -9,7 +9,8 @@ fail_workflow), approvals given and refused, cancellations, a pause, polls, larg
 a run continued as new (v1_continued_as_new_1..4, one file per history of the chain). v2_*.json
 ran their data_transforms as local activities (commit 2967c0f); v3_*.json compute them in the
 workflow. v4_*.json have conditions (`when`): branches taken and not taken, a join, a
-condition decided by an activity over a stored output, and one that fails its task.
+condition decided by an activity over a stored output, and one that fails its task; and
+loops (`repeat`): cursor pagination, a null cursor left out, `max` reached.
 """
 
 from __future__ import annotations

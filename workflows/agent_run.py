@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from agentic.core import policy
+    from agentic.core.actions.base import counted
     from agentic.core.conditions import CONDITION_FALSE
+    from agentic.core.errors import ErrorType
     from agentic.core.messages import (
         OUTCOME_ERROR_TYPES,
         AnalysisReply,
@@ -47,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.plan import Plan, Task
     from agentic.core.registry import ACTIONS
     from agentic.core.risk import risk_of
-    from agentic.workflows import budgets, conditions, decisions, scheduling
+    from agentic.workflows import budgets, conditions, decisions, loops, scheduling
     from agentic.workflows.approvals import Waiting, edited_plan, rejection
     from agentic.workflows.execution import (
         TaskFailed,
@@ -57,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         run_round,
         summarize,
     )
+    from agentic.workflows.loops import LoopRound
     from agentic.workflows.visibility import GOAL, GOAL_MAX_CHARS, STATUS, TASK_COUNT, plan_summary
 
 WORKFLOW_NAME = "AgentRun"
@@ -551,7 +555,8 @@ class AgentRunWorkflow:
         return self._plan.by_id[task_id]
 
     async def _run_task(self, task_id: str) -> None:
-        """Run a task's rounds until it completes or a decision ends it."""
+        """Run a task (its loop's rounds, for a task that repeats) until it completes or a
+        decision ends it."""
         result = self._tasks[task_id]
         if not await self._condition_holds(self._current(task_id)):
             return
@@ -559,34 +564,86 @@ class AgentRunWorkflow:
             return
         await workflow.wait_condition(lambda: self._paused is None)
         result.started_at = workflow.now()
+        if self._current(task_id).repeat is None:
+            done = await self._run_rounds(task_id)
+        else:
+            done = await self._run_loop(task_id)
+        if done is not None:
+            result.output, result.error = done.output, None
+            result.output_summary = done.summary
+            result.status = TaskStatus.COMPLETED
+            self._outputs[task_id] = done.output
+        self._finish_task(result)
+
+    async def _run_rounds(self, task_id: str, loop: LoopRound | None = None) -> Done | None:
+        """Run the task's action (for a loop, this round of it) until it completes; None when
+        a decision ended the task instead. A `modify` in a loop changes this round only.
+        TaskFailed when a loop's round cannot be made (see loops.round_task)."""
+        result = self._tasks[task_id]
         round_number = 1
+        modified_round: Task | None = None
         while True:
-            current = self._current(task_id)  # an edit or a modify may have changed it
-            result.status = TaskStatus.RUNNING
+            # An edit or a modify may have changed the task since the last round.
+            current = modified_round or self._runnable(task_id, loop)
             try:
+                result.status = TaskStatus.RUNNING
                 config, deferred = resolved_config(current, self._outputs, self._absent())
                 output, attempts = await run_round(
-                    current, config, round_number, self._options, deferred
-                )
+                    current, config, round_number, self._options, deferred,
+                    loop_round=loop.number if loop else 0,
+                )  # fmt: skip
             except TaskFailed as failed:
                 result.attempts += failed.failure.attempts
                 result.error = failed.failure
-                next_task = await self._handle_failure(current, failed.failure)
+                next_task = await self._handle_failure(current, failed.failure, loop is None)
                 modified = next_task is not None and next_task is not current
                 if next_task is None or (
                     modified and not await self._approved(next_task, modified=True)
                 ):
-                    self._finish_task(result)
-                    return
+                    return None
+                if loop is not None and modified:
+                    modified_round = next_task
                 round_number += 1
                 continue
             result.attempts += attempts
-            result.output, result.error = output, None
-            result.output_summary = ACTIONS[current.action_type].describe(output)
-            result.status = TaskStatus.COMPLETED
-            self._outputs[task_id] = output
-            self._finish_task(result)
-            return
+            return Done(output, ACTIONS[current.action_type].describe(output))
+
+    def _runnable(self, task_id: str, loop: LoopRound | None) -> Task:
+        task = self._current(task_id)
+        return task if loop is None else loops.round_task(task, loop)
+
+    async def _run_loop(self, task_id: str) -> Done | None:
+        """Run the rounds of a task's loop until its `until` holds; the list of their outputs.
+        Reaching `repeat.max` first fails the task (LoopLimit)."""
+        result = self._tasks[task_id]
+        repeat = self._current(task_id).repeat
+        assert repeat is not None
+        outputs: list[Any] = []
+        loop = LoopRound(0, None)
+        while loop.index < repeat.max:
+            await workflow.wait_condition(lambda: self._paused is None)
+            try:
+                done = await self._run_rounds(task_id, loop)
+                if done is None:
+                    return None
+                outputs.append(done.output)
+                result.rounds = loop.number
+                if await loops.until_holds(self._current(task_id), loop, done.output,
+                                           self._options):  # fmt: skip
+                    output = await loops.loop_output(self._current(task_id), outputs,
+                                                     self._options)  # fmt: skip
+                    return Done(output, f"{counted(loop.number, 'round')}; last: {done.summary}")
+            except TaskFailed as failed:
+                self._fail_task(result, failed.failure)
+                return None
+            loop = LoopRound(loop.index + 1, done.output)
+        message = f"reached repeat.max ({repeat.max} rounds) before {repeat.until!r} held"
+        self._fail_task(result, TaskFailure(message=message, error_type=ErrorType.LOOP_LIMIT))
+        return None
+
+    def _fail_task(self, result: TaskResult, failure: TaskFailure) -> None:
+        """End a task as failed without failure analysis (its action did not fail)."""
+        result.status, result.error, result.reason = TaskStatus.FAILED, failure, failure.message
 
     async def _condition_holds(self, task: Task) -> bool:
         """True for a task without a `when`; otherwise its condition decides, and a task whose
@@ -601,8 +658,7 @@ class AgentRunWorkflow:
                 task, upstream, self._outputs, self._absent(), self._options
             )
         except TaskFailed as failed:
-            result.status, result.error = TaskStatus.FAILED, failed.failure
-            result.reason = failed.failure.message
+            self._fail_task(result, failed.failure)
             return False
         if not holds:
             result.status, result.reason = TaskStatus.SKIPPED, CONDITION_FALSE
@@ -621,14 +677,19 @@ class AgentRunWorkflow:
 
     # ----- failure analysis ------------------------------------------------------------------
 
-    async def _handle_failure(self, task: Task, failure: TaskFailure) -> Task | None:
-        """Ask for a decision and apply it: the task to run again, or None when it is over."""
+    async def _handle_failure(
+        self, task: Task, failure: TaskFailure, into_plan: bool = True
+    ) -> Task | None:
+        """Ask for a decision and apply it: the task to run again, or None when it is over.
+        `into_plan`: a modified config replaces the plan's (not for a loop's round, whose
+        config is the plan's with the round filled in)."""
         assert self._plan is not None
         result = self._tasks[task.id]
         result.status = TaskStatus.ANALYZING
         decision, source = await self._decide(task, failure)
         applied = decisions.apply_decision(self._plan, task, decision)
-        self._plan = applied.plan
+        if into_plan:
+            self._plan = applied.plan
         self._decisions.append(
             DecisionRecord(task_id=task.id, decision=decision, applied=applied.action,
                            source=source, error=failure, at=workflow.now(), note=applied.note)
@@ -755,6 +816,14 @@ class AgentRunWorkflow:
             finished_at=finished_at,
             duration_seconds=(finished_at - self._started_at).total_seconds(),
         )
+
+
+@dataclass(frozen=True)
+class Done:
+    """A task's output once it completed, and what it holds in one line."""
+
+    output: Any
+    summary: str
 
 
 def spent_by(error: ActivityError) -> tuple[TokenUsage, list[LLMCall]]:

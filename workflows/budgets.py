@@ -15,6 +15,13 @@ def plan_over_budget(plan: Plan, options: RunOptions) -> str | None:
             f"budget reached: the plan has {len(plan.tasks)} tasks, more than max_tasks "
             f"({options.max_tasks})"
         )
+    for task in plan.tasks:
+        if task.repeat is not None and task.repeat.max > options.max_items:
+            return (
+                f"budget reached: task {task.id!r} may repeat {task.repeat.max} times, more "
+                f"than max_items ({options.max_items}); lower its repeat.max or raise "
+                "RUN_MAX_ITEMS"
+            )
     return None
 
 

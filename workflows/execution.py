@@ -89,11 +89,13 @@ def summarize(value: Any) -> Any:
     return text[:OUTPUT_SUMMARY_CHARS] + f"... ({len(text)} chars)"
 
 
-def round_activity_id(task: Task, round_number: int) -> str:
-    """Activity ids read like the plan in the Web UI: the task id, then the round.
+def round_activity_id(task: Task, round_number: int, loop_round: int = 0) -> str:
+    """Activity ids read like the plan in the Web UI: the task id, a loop's round after the
+    first (`:loop2`), then the round of attempts after a failure decision (`:round2`).
 
     ":" cannot appear in a task id, so these never clash with another task's ids."""
-    return task.id if round_number == 1 else f"{task.id}:round{round_number}"
+    base = task.id if loop_round <= 1 else f"{task.id}:loop{loop_round}"
+    return base if round_number == 1 else f"{base}:round{round_number}"
 
 
 def resolved_config(
@@ -129,22 +131,25 @@ async def run_round(
     round_number: int,
     options: RunOptions,
     outputs: Mapping[str, Any] | None = None,
+    loop_round: int = 0,
 ) -> tuple[Any, int]:
     """One round of a task (Temporal retries inside it): its output and the attempts used.
-    `outputs`: the deferred outputs its activity resolves the config from."""
+    `outputs`: the deferred outputs its activity resolves the config from; `loop_round`: the
+    round of the task's loop (1, 2, ...; 0 for a task without one)."""
     runner = ROUND_RUNNERS[ACTIONS[task.action_type].execution]
-    return await runner(task, config, round_number, options, dict(outputs or {}))
+    activity_id = round_activity_id(task, round_number, loop_round)
+    return await runner(task, config, activity_id, options, dict(outputs or {}))
 
 
 async def _run_timer(
-    task: Task, config: TimerConfig, round_number: int, options: RunOptions, outputs: Any
+    task: Task, config: TimerConfig, activity_id: str, options: RunOptions, outputs: Any
 ) -> tuple[Any, int]:
     await workflow.sleep(config.seconds)
     return {"waited_seconds": config.seconds}, 1
 
 
 async def _run_activity(
-    task: Task, config: Any, round_number: int, options: RunOptions, outputs: dict[str, Any]
+    task: Task, config: Any, activity_id: str, options: RunOptions, outputs: dict[str, Any]
 ) -> tuple[Any, int]:
     allow_local = True
     if _computes_inline(task, config, outputs):
@@ -152,7 +157,6 @@ async def _run_activity(
         if encoded_size(output) <= INLINE_MAX_OUTPUT_BYTES:
             return output, 1
         allow_local = False
-    activity_id = round_activity_id(task, round_number)
     result = await execute_action(
         task, config, activity_id, options, outputs=outputs, allow_local=allow_local
     )
@@ -190,7 +194,7 @@ def _compute_inline(task: Task, config: ActionConfig) -> Any:
 async def _run_poll(
     task: Task,
     config: PollingConfig,
-    round_number: int,
+    activity_id: str,
     options: RunOptions,
     outputs: dict[str, Any],
 ) -> tuple[Any, int]:
@@ -204,7 +208,7 @@ async def _run_poll(
             message = f"not done after {checks} checks: {limit}"
             raise TaskFailed(failure(message, ErrorType.POLL_LIMIT))
         checks += 1
-        check_id = f"{round_activity_id(task, round_number)}:check{checks}"
+        check_id = f"{activity_id}:check{checks}"
         checked = await execute_action(task, _config(config), check_id, options, outputs=outputs)
         check = checked.output
         if check["done"]:
@@ -225,7 +229,7 @@ def _config(config: Any) -> ActionConfig:
     return config
 
 
-RoundRunner = Callable[[Task, Any, int, RunOptions, dict[str, Any]], Awaitable[tuple[Any, int]]]
+RoundRunner = Callable[[Task, Any, str, RunOptions, dict[str, Any]], Awaitable[tuple[Any, int]]]
 ROUND_RUNNERS: dict[Execution, RoundRunner] = {
     Execution.ACTIVITY: _run_activity,
     Execution.TIMER: _run_timer,

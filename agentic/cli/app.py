@@ -202,7 +202,8 @@ async def example(
     name: Annotated[
         str | None,
         typer.Argument(
-            metavar="NAME", help="data_pipeline, api_orchestration, job_execution, branch"
+            metavar="NAME",
+            help="data_pipeline, api_orchestration, job_execution, branch, paginate",
         ),
     ] = None,
     list_examples: Annotated[bool, typer.Option("--list", help="List the examples")] = False,

@@ -24,10 +24,11 @@ class ApiCallConfig(TimedActionConfig):
     """The HTTP method, in any case; any but GET and HEAD is risky."""
     url: str
     """The URL, http:// or https://; the worker's network policy decides what it may reach."""
-    headers: dict[str, str] = Field(default_factory=dict)
-    """Request headers; a value may name a secret as {{ secrets.NAME }}."""
+    headers: dict[str, str | None] = Field(default_factory=dict)
+    """Request headers; a value may name a secret as {{ secrets.NAME }}; a null one is not
+    sent."""
     params: dict[str, Any] = Field(default_factory=dict)
-    """Query string parameters."""
+    """Query string parameters; a null one is not sent."""
     json_body: Any = Field(None, alias="json")
     """A JSON body."""
     body: Any = None
