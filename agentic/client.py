@@ -44,6 +44,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store
 from agentic.core.blobs import holds_blobs
 from agentic.core.errors import ActionError
+from agentic.core.foreach import parent_of
 from agentic.core.messages import (
     OUTCOME_ERROR_TYPES,
     ApprovalSignal,
@@ -344,6 +345,21 @@ class RunHandle:
                 f"'status {self.workflow_id}' shows its tasks"
             ) from error
 
+    async def items(self, task_id: str) -> list[TaskResult]:
+        """A for-each's items (`orders[0]`, `orders[1]`, ...), each with its status,
+        attempts, error and a summary of its output; empty for another task."""
+        try:
+            return await self._handle.query(
+                AgentRunWorkflow.items, task_id, rpc_timeout=CALL_TIMEOUT
+            )
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                raise RunNotFound(f"no run with id {self.workflow_id!r}") from None
+            raise WorkerUnavailable(
+                f"no worker answered for run {self.workflow_id} ({error.message}); start one "
+                "with 'python worker.py'"
+            ) from error
+
     async def task_output(self, task_id: str) -> TaskResult:
         """A completed task with its whole output as the run holds it: parts kept in the blob
         store stay references (`core.blobs.BlobRef`). `NoOutput` for a task not in the plan or
@@ -479,7 +495,11 @@ class RunHandle:
 
     async def _verdict(self, signal: Any, verdict: ApprovalSignal) -> None:
         await self._ensure_running()
-        _check_waiting(await self.status(), verdict.task)
+        state = await self.status()
+        parent = parent_of(verdict.task) if verdict.task else None
+        if parent is not None:  # a for-each's item: among that task's items
+            state = state.model_copy(update={"tasks": await self.items(parent)})
+        _check_waiting(state, verdict.task)
         await self._handle.signal(signal, verdict)
 
     async def _cancelled_result(self) -> RunResult:

@@ -45,6 +45,8 @@ def plan_outline_schema(action_types: list[str] | None = None) -> dict[str, Any]
             "critical": {"type": "boolean"},
             "requires_approval": {"type": "boolean"},
             "when": {"type": "string"},
+            "for_each": {"type": "string"},
+            "max_failures": {"type": "number"},
             "repeat": {
                 "type": "object",
                 "properties": {"until": {"type": "string"}, "max": {"type": "integer"}},
@@ -172,6 +174,12 @@ Answer with one JSON object: {"goal": "<the goal>", "tasks": [<task>, ...]}. Eac
   the task is skipped, which is no error: tasks depending on it still run and see null for
   its output. For if/else, give two tasks opposite conditions ("tasks.x.output.ok" and
   "!(tasks.x.output.ok)": "!" needs the parentheses) and let a third depend on both.
+- "for_each" (optional): a reference to an upstream output that is a list, e.g.
+  "{{ tasks.fetch_users.output.body }}": the action runs once per item, in parallel. In its
+  action_config, "{{ item }}" is the item, "{{ item.<key> }}" a field of it and "{{ index }}"
+  its position, e.g. "url": "https://api.example.com/users/{{ item.id }}/orders". Its output
+  is the list of the items' outputs, in order. "max_failures" (optional, default 0): how many
+  items may fail (or a fraction, like 0.1) with the task still completing.
 - "repeat" (optional): {"until": "<JMESPath>", "max": N} runs the task again, round after
   round, until "until" holds over {"output": this round's output, "index": 0, 1, ...,
   "previous": the last round's output}, at most N rounds. In its action_config,

@@ -33,6 +33,7 @@ class ErrorType(StrEnum):
     POLL_TIMEOUT = "PollTimeout"
     POLL_LIMIT = "PollLimit"
     LOOP_LIMIT = "LoopLimit"
+    ITEMS_FAILED = "ItemsFailed"
     NETWORK_POLICY = "NetworkPolicy"
     RESPONSE_TOO_LARGE = "ResponseTooLarge"
     # secrets

@@ -81,7 +81,10 @@ class RunOptions(BaseModel):
     )
     max_tasks: int = Field(200, ge=1, le=100_000, description="tasks a plan may have")
     max_items: int = Field(
-        10_000, ge=1, le=1_000_000, description="rounds a loop may run (its repeat.max)"
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="items a for-each may have, and rounds a loop may run (its repeat.max)",
     )
     max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
     max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
@@ -247,6 +250,15 @@ class DecisionRecord(BaseModel):
     note: str = ""
 
 
+class ItemError(BaseModel):
+    """A for-each item that did not complete: its index, id and error (or reason)."""
+
+    index: int
+    task_id: str
+    status: str
+    message: str
+
+
 class TaskResult(BaseModel):
     """A task's state: live during the run (the status query), final in the result."""
 
@@ -265,6 +277,12 @@ class TaskResult(BaseModel):
     finished_at: datetime | None = None
     duration_seconds: float | None = None
     rounds: int = Field(0, description="the rounds a loop (repeat) has run so far")
+    items: dict[str, int] | None = Field(
+        None, description="for a for-each: how many of its items are in each status"
+    )
+    item_errors: list[ItemError] = Field(
+        default_factory=list, description="for a for-each: the items that failed, and why"
+    )
     condition_false: bool = Field(
         False,
         description="skipped because its `when` was false: no error; the tasks downstream "

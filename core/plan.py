@@ -20,6 +20,7 @@ from pydantic import (
 from agentic.core.actions.base import ActionConfig
 from agentic.core.actions.transform import JMESPathExpression
 from agentic.core.conditions import condition_tasks
+from agentic.core.foreach import bad_item_references, item_references, source_reference
 from agentic.core.loops import Repeat, bad_loop_references, loop_references
 from agentic.core.references import referenced_tasks
 from agentic.core.registry import ACTIONS
@@ -69,6 +70,19 @@ class Task(BaseModel):
     depends_on: list[str] = Field(default_factory=list)
     critical: bool = True
     requires_approval: bool = False
+    for_each: str | list[Any] | None = Field(
+        None,
+        description="a for-each: a reference that yields a list at run time "
+        "({{ tasks.users.output.body }}) or a literal list; the action runs once per item, "
+        "with {{ item }}, {{ item.<path> }} and {{ index }} in its config; the output is the "
+        "list of the items' outputs, in order",
+    )
+    max_failures: float = Field(
+        0,
+        ge=0,
+        description="for a for-each: how many items may fail (a count, or a fraction of the "
+        "items between 0 and 1) with the task still completing, null for those items",
+    )
     repeat: Repeat | None = Field(
         None,
         description="a loop: run the action again, round after round, until `until` holds "
@@ -184,6 +198,34 @@ def _reference_problems(tasks_by_id: dict[str, Task]) -> list[str]:
         for named in sorted(condition_tasks(task.when) if task.when else ()):
             problems += _not_upstream(task.id, named, "has a when over", tasks_by_id, upstream)
         problems += _loop_problems(task, config)
+        problems += _for_each_problems(task, config, tasks_by_id, upstream)
+    return problems
+
+
+def _for_each_problems(
+    task: Task, config: Any, tasks_by_id: dict[str, Task], upstream: set[str]
+) -> list[str]:
+    """A for_each that cannot be a list, item references outside a for-each or misspelt."""
+    problems = [
+        f"task {task.id!r}: {reference} is not an item reference; use {{{{ item }}}}, "
+        "{{ item.<path> }} or {{ index }}"
+        for reference in bad_item_references(config)
+    ]
+    used = item_references(config)
+    if used and task.for_each is None:
+        problems.append(
+            f'task {task.id!r} uses {used[0]} outside a for-each; add "for_each" or remove it'
+        )
+    if isinstance(task.for_each, str):
+        source = source_reference(task.for_each)
+        if source is None:
+            problems.append(
+                f"task {task.id!r}: for_each {task.for_each!r} cannot be a list; give a "
+                "reference to an upstream output ({{ tasks.ID.output... }}) or a JSON list"
+            )
+        else:
+            problems += _not_upstream(task.id, source["task"], "has a for_each over",
+                                      tasks_by_id, upstream)  # fmt: skip
     return problems
 
 

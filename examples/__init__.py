@@ -13,6 +13,7 @@ from agentic.examples.api_orchestration import api_orchestration
 from agentic.examples.branch import branch
 from agentic.examples.data_pipeline import data_pipeline
 from agentic.examples.job_execution import job_execution
+from agentic.examples.orders_per_user import orders_per_user
 from agentic.examples.paginate import paginate
 
 EXAMPLES: dict[str, Callable[..., Plan]] = {
@@ -21,6 +22,7 @@ EXAMPLES: dict[str, Callable[..., Plan]] = {
     "job_execution": job_execution,
     "branch": branch,
     "paginate": paginate,
+    "orders_per_user": orders_per_user,
 }
 
 

@@ -4,6 +4,7 @@ Routes:
     GET  /users                   the sample users (examples/data/users.json)
     GET  /users/pages             ?cursor=C&limit=N -> {items, next}: the users page by page,
                                   `next` the cursor of the next page (null after the last)
+    GET  /users/<id>/orders       that user's orders (no token needed)
     POST /auth/token              {client_id, client_secret} -> {access_token, token_type}
     GET  /orders                  the sample orders; needs "Authorization: Bearer <token>"
     POST /jobs                    {type, parameters, duration_seconds} -> 202 {job_id, status}
@@ -88,6 +89,8 @@ class _Handler(JSONHandler):
             self._send(200, load_sample("users"))
         elif parts == ["users", "pages"]:
             self._user_page()
+        elif len(parts) == 3 and parts[0] == "users" and parts[2] == "orders":
+            self._user_orders(parts[1])
         elif parts == ["orders"]:
             self._orders()
         elif len(parts) in (2, 3) and parts[0] == "jobs":
@@ -129,6 +132,14 @@ class _Handler(JSONHandler):
             return
         end = start + limit
         self._send(200, {"items": users[start:end], "next": str(end) if end < len(users) else None})
+
+    def _user_orders(self, user_id: str) -> None:
+        """GET /users/<id>/orders: that user's orders (no token needed), 404 for no user."""
+        if not any(str(user["id"]) == user_id for user in load_sample("users")):
+            self._send(404, {"error": f"no user {user_id}"})
+            return
+        orders = [order for order in load_sample("orders") if str(order["user_id"]) == user_id]
+        self._send(200, orders)
 
     def _orders(self) -> None:
         token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()

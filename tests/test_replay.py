@@ -10,7 +10,9 @@ a run continued as new (v1_continued_as_new_1..4, one file per history of the ch
 ran their data_transforms as local activities (commit 2967c0f); v3_*.json compute them in the
 workflow. v4_*.json have conditions (`when`): branches taken and not taken, a join, a
 condition decided by an activity over a stored output, and one that fails its task; and
-loops (`repeat`): cursor pagination, a null cursor left out, `max` reached.
+loops (`repeat`): cursor pagination, a null cursor left out, `max` reached; and for-eaches:
+items in parallel, failures within and over `max_failures`, item approvals, a map over a map,
+and a map continued as new twice (v4_foreach_continued_as_new_1..3).
 """
 
 from __future__ import annotations

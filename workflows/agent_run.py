@@ -8,6 +8,7 @@ touches the world is an activity. Scheduling, failure decisions and edits are pu
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.actions.base import counted
     from agentic.core.conditions import CONDITION_FALSE
     from agentic.core.errors import ErrorType
+    from agentic.core.foreach import allowed_failures, describe_items, item_id, parent_of
     from agentic.core.messages import (
         OUTCOME_ERROR_TYPES,
         AnalysisReply,
@@ -50,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.plan import Plan, Task
     from agentic.core.registry import ACTIONS
     from agentic.core.risk import risk_of
-    from agentic.workflows import budgets, conditions, decisions, loops, scheduling
+    from agentic.workflows import budgets, conditions, decisions, foreach, loops, scheduling
     from agentic.workflows.approvals import Waiting, edited_plan, rejection
     from agentic.workflows.execution import (
         TaskFailed,
@@ -90,6 +92,7 @@ class AgentRunWorkflow:
         self._phase = Phase.PLANNING
         self._tasks: dict[str, TaskResult] = {}
         self._outputs: dict[str, Any] = {}
+        self._item_tasks: dict[str, Task] = {}  # a for-each's items, by id (`orders[3]`)
         self._decisions: list[DecisionRecord] = []
         self._analyses = 0
         self._usage = TokenUsage()
@@ -200,8 +203,10 @@ class AgentRunWorkflow:
     def status(self) -> RunState:
         """The run as it is now, with outputs shortened to a summary."""
         tasks = [
-            task.model_copy(update={"output": summarize(task.output)})
-            for task in self._tasks.values()
+            task.model_copy(
+                update={"output": summarize(task.output), "items": self._item_counts(task)}
+            )
+            for task in self._plan_tasks()
         ]
         return RunState(
             workflow_id=workflow.info().workflow_id,
@@ -219,6 +224,21 @@ class AgentRunWorkflow:
             paused=self._paused is not None,
             paused_by=self._paused.by if self._paused else "",
         )
+
+    @workflow.query(name="items")
+    def items(self, task_id: str) -> list[TaskResult]:
+        """A for-each's items (`orders[0]`, ...), outputs shortened to a summary; empty for
+        a task that is not a for-each or has not started its items."""
+        prefix = f"{task_id}["
+        return [
+            task.model_copy(update={"output": summarize(task.output)})
+            for task_id_, task in self._tasks.items()
+            if task_id_.startswith(prefix)
+        ]
+
+    def _plan_tasks(self) -> list[TaskResult]:
+        """The plan's tasks, without the items of its for-eaches (see the items query)."""
+        return [task for task in self._tasks.values() if parent_of(task.task_id) is None]
 
     @workflow.query(name="output")
     def output(self, task_id: str) -> TaskResult | None:
@@ -457,6 +477,10 @@ class AgentRunWorkflow:
         self._plan = plan
         self._phase = Phase.RUNNING
         self._tasks = {task.task_id: task for task in carried.tasks}
+        for task in self._tasks.values():
+            # A for-each that stopped starting items to continue as new is taken up again.
+            if task.status == TaskStatus.RUNNING and parent_of(task.task_id) is None:
+                task.status = TaskStatus.PENDING
         self._outputs = {
             task.task_id: task.output
             for task in carried.tasks
@@ -551,6 +575,9 @@ class AgentRunWorkflow:
     # ----- one task --------------------------------------------------------------------------
 
     def _current(self, task_id: str) -> Task:
+        item = self._item_tasks.get(task_id)
+        if item is not None:
+            return item
         assert self._plan is not None
         return self._plan.by_id[task_id]
 
@@ -559,6 +586,9 @@ class AgentRunWorkflow:
         decision ends it."""
         result = self._tasks[task_id]
         if not await self._condition_holds(self._current(task_id)):
+            return
+        if self._current(task_id).for_each is not None:
+            await self._run_for_each(task_id)
             return
         if not await self._approved(self._current(task_id)):
             return
@@ -641,6 +671,124 @@ class AgentRunWorkflow:
         self._fail_task(result, TaskFailure(message=message, error_type=ErrorType.LOOP_LIMIT))
         return None
 
+    async def _run_for_each(self, task_id: str) -> None:
+        """Run a for-each's items (each as a task of its own, `orders[3]`) within max_parallel
+        and max_parallel_per_host, then complete it with their outputs in order, or fail it
+        when more than max_failures failed. When the run continues as new meanwhile, it stops
+        starting items and is taken up again in the new history."""
+        result = self._tasks[task_id]
+        task = self._current(task_id)
+        result.started_at = result.started_at or workflow.now()
+        try:
+            count = await foreach.item_count(task, self._outputs, self._absent(), self._options)
+            if count > self._options.max_items:
+                raise TaskFailed(foreach.too_many_items(count, self._options))
+        except TaskFailed as failed:
+            self._fail_task(result, failed.failure)
+            self._finish_task(result)
+            return
+        ids = self._add_items(task, count)
+        await self._run_items(task_id, ids)
+        if self._continuing and any(self._tasks[i].status == TaskStatus.PENDING for i in ids):
+            return  # taken up again after continue-as-new (see _restore)
+        await self._end_for_each(task, ids)
+        self._finish_task(result)
+
+    def _add_items(self, task: Task, count: int) -> list[str]:
+        """The items' ids; each item's task and state (kept when the run continued as new)."""
+        ids = [item_id(task.id, index) for index in range(count)]
+        for index, item in enumerate(ids):
+            state = self._tasks.setdefault(
+                item, TaskResult(task_id=item, name=f"{task.name}[{index}]",
+                                 action_type=task.action_type)
+            )  # fmt: skip
+            try:
+                self._item_tasks[item] = foreach.item_task(task, index)
+            except TaskFailed as failed:
+                if state.status == TaskStatus.PENDING:
+                    self._fail_task(state, failed.failure)
+        return ids
+
+    async def _run_items(self, task_id: str, ids: list[str]) -> None:
+        """Start the pending items as slots free up, until all ended (or the run stops or
+        continues as new); each runs as a task does (approval, retries, analysis)."""
+        running: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                for item, job in list(running.items()):
+                    if job.done():
+                        job.result()  # a bug in an item's coroutine fails the workflow task
+                        del running[item]
+                        self._ended_here += 1
+                self._count_items(task_id, ids)
+                if not self._must_stop() and self._paused is None and not self._time_to_continue():
+                    for item in foreach.startable_items(ids, self._tasks, self._item_tasks,
+                                                        running, self._options):  # fmt: skip
+                        self._tasks[item].status = TaskStatus.RUNNING
+                        running[item] = asyncio.create_task(self._run_task(item))
+                if not running:
+                    return
+                await self._wait_for_items(running)
+        except asyncio.CancelledError:
+            await self._stop_items(running)
+            raise
+
+    async def _wait_for_items(self, running: dict[str, asyncio.Task[None]]) -> None:
+        """Until an item ends, the run pauses or resumes, or it must stop."""
+        pause_changes = self._pause_changes
+        await workflow.wait_condition(
+            lambda: (
+                any(job.done() for job in running.values())
+                or self._pause_changes != pause_changes
+                or self._must_stop()
+            )
+        )
+
+    async def _stop_items(self, running: dict[str, asyncio.Task[None]]) -> None:
+        for job in running.values():
+            job.cancel()
+        for item, job in running.items():
+            try:
+                await job
+            except asyncio.CancelledError:
+                state = self._tasks[item]
+                state.status, state.reason = TaskStatus.CANCELLED, self._stop_reason()
+                state.finished_at = workflow.now()
+
+    def _count_items(self, task_id: str, ids: list[str]) -> None:
+        counts = Counter(self._tasks[item].status.value for item in ids)
+        self._tasks[task_id].items = dict(sorted(counts.items()))
+
+    def _item_counts(self, task: TaskResult) -> dict[str, int] | None:
+        """A for-each's items by status, as they are now (None for other tasks)."""
+        if task.items is None:
+            return None
+        prefix = f"{task.task_id}["
+        counts = Counter(t.status.value for i, t in self._tasks.items() if i.startswith(prefix))
+        return dict(sorted(counts.items()))
+
+    async def _end_for_each(self, task: Task, ids: list[str]) -> None:
+        """Complete the for-each with its items' outputs (null for those that did not
+        complete), or fail it when more than max_failures items did not complete."""
+        result = self._tasks[task.id]
+        self._count_items(task.id, ids)
+        items = [self._tasks[item] for item in ids]
+        result.attempts = sum(item.attempts for item in items)
+        result.item_errors = foreach.item_errors(items)
+        allowed = allowed_failures(task.max_failures, len(ids))
+        if len(result.item_errors) > allowed:
+            self._fail_task(result, foreach.too_many_failures(result.item_errors, ids, allowed))
+            return
+        outputs = [self._outputs.get(item) for item in ids]
+        try:
+            output = await loops.loop_output(task, outputs, self._options)
+        except TaskFailed as failed:
+            self._fail_task(result, failed.failure)
+            return
+        result.output, result.error, result.status = output, None, TaskStatus.COMPLETED
+        result.output_summary = describe_items(result.items or {}, len(ids))
+        self._outputs[task.id] = output
+
     def _fail_task(self, result: TaskResult, failure: TaskFailure) -> None:
         """End a task as failed without failure analysis (its action did not fail)."""
         result.status, result.error, result.reason = TaskStatus.FAILED, failure, failure.message
@@ -688,7 +836,10 @@ class AgentRunWorkflow:
         result.status = TaskStatus.ANALYZING
         decision, source = await self._decide(task, failure)
         applied = decisions.apply_decision(self._plan, task, decision)
-        if into_plan:
+        if task.id in self._item_tasks:
+            if into_plan and applied.next_task is not None:
+                self._item_tasks[task.id] = applied.next_task
+        elif into_plan:
             self._plan = applied.plan
         self._decisions.append(
             DecisionRecord(task_id=task.id, decision=decision, applied=applied.action,
@@ -800,7 +951,7 @@ class AgentRunWorkflow:
 
     def _build_result(self, status: RunStatus) -> RunResult:
         finished_at = workflow.now()
-        tasks = list(self._tasks.values())
+        tasks = self._plan_tasks()
         return RunResult(
             workflow_id=workflow.info().workflow_id,
             goal=self._goal,

@@ -16,6 +16,11 @@ def plan_over_budget(plan: Plan, options: RunOptions) -> str | None:
             f"({options.max_tasks})"
         )
     for task in plan.tasks:
+        if isinstance(task.for_each, list) and len(task.for_each) > options.max_items:
+            return (
+                f"budget reached: task {task.id!r} has {len(task.for_each)} items, more than "
+                f"max_items ({options.max_items}); raise RUN_MAX_ITEMS or split the list"
+            )
         if task.repeat is not None and task.repeat.max > options.max_items:
             return (
                 f"budget reached: task {task.id!r} may repeat {task.repeat.max} times, more "

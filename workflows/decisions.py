@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agentic.core.foreach import parent_of
 from agentic.core.messages import (
     AnalysisRequest,
     DecisionAction,
@@ -130,7 +131,9 @@ def analysis_request(
 ) -> AnalysisRequest:
     """What the analyst is told: the task, its failure, upstream outputs, earlier decisions;
     values of keys that look secret (Authorization, Cookie, token, ...) redacted."""
-    upstream = {dep: redacted(outputs.get(dep)) for dep in sorted(plan.ancestors(task.id))}
+    # A for-each's item (`orders[3]`) has its task's upstream.
+    in_plan = parent_of(task.id) or task.id
+    upstream = {dep: redacted(outputs.get(dep)) for dep in sorted(plan.ancestors(in_plan))}
     return AnalysisRequest(
         goal=goal,
         task=redacted(task.model_dump(mode="json", by_alias=True)),

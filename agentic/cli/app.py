@@ -31,6 +31,7 @@ from agentic.cli.output import (
     render_metrics,
     render_state,
     show_demo_run,
+    tasks_table,
 )
 from agentic.cli.support import (
     LLM_HELP,
@@ -56,6 +57,7 @@ from agentic.cli.support import (
     steer,
     watch_run,
 )
+from agentic.client import RunHandle
 from agentic.core.actions.base import counted
 from agentic.core.blobs import human_size
 from agentic.core.messages import ApprovalMode
@@ -196,6 +198,21 @@ async def watch(run_id: RunIdArgument) -> int:
     return await watch_run(await client.get(run_id), client.settings)
 
 
+async def print_items(handle: RunHandle, task_id: str, as_json: bool) -> None:
+    """`status --task`: a for-each's items, one row each."""
+    items = await handle.items(task_id)
+    if not items:
+        state = await handle.status()
+        if not any(task.task_id == task_id for task in state.tasks):
+            known = ", ".join(task.task_id for task in state.tasks)
+            fail(f"run {handle.workflow_id} has no task {task_id!r} (its tasks: {known})")
+        fail(f"task {task_id!r} has no items: it is not a for-each, or has not started them")
+    if as_json:
+        sys.stdout.write(json.dumps([item.model_dump(mode="json") for item in items]) + "\n")
+        return
+    console.print(tasks_table(items))
+
+
 @app.command()
 @command
 async def example(
@@ -203,7 +220,8 @@ async def example(
         str | None,
         typer.Argument(
             metavar="NAME",
-            help="data_pipeline, api_orchestration, job_execution, branch, paginate",
+            help="data_pipeline, api_orchestration, job_execution, branch, paginate, "
+            "orders_per_user",
         ),
     ] = None,
     list_examples: Annotated[bool, typer.Option("--list", help="List the examples")] = False,
@@ -287,9 +305,19 @@ async def demo_command(
 
 @app.command()
 @command
-async def status(run_id: RunIdArgument, as_json: JsonOption = False) -> None:
+async def status(
+    run_id: RunIdArgument,
+    as_json: JsonOption = False,
+    task: Annotated[
+        str | None,
+        typer.Option("--task", metavar="TASK", help="A for-each task: list each of its items"),
+    ] = None,
+) -> None:
     """Where a run is: phase, each task's status, attempts, outputs, errors, decisions."""
     handle = await (await connect_client()).get(run_id)
+    if task is not None:
+        await print_items(handle, task, as_json)
+        return
     state = await handle.status()
     if as_json:
         print_json(state)

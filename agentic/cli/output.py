@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 from agentic.core.actions.base import ActionSpec, preview
 from agentic.core.blobs import holds_blobs
+from agentic.core.foreach import describe_items
 from agentic.core.messages import (
     FINISHED_TASK_STATUSES,
     DecisionRecord,
@@ -67,6 +68,8 @@ def task_detail(task: TaskResult) -> str:
     """What matters most about a task now: what it waits for, its error, or its output."""
     if task.status == TaskStatus.WAITING_APPROVAL:
         return f"needs approval: {task.risk}"
+    if task.items and task.status == TaskStatus.RUNNING:
+        return describe_items(task.items, sum(task.items.values()))
     if task.error is not None and task.status != TaskStatus.COMPLETED:
         return task.error.message
     if task.reason:

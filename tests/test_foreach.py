@@ -1,0 +1,208 @@
+"""For-each (`for_each`): one action per item of a list, each item with its own status,
+attempts and approval; the output in item order; max_failures; max_items; a map over a map;
+continue-as-new in the middle of a map; bad for-eaches refused before the run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentic import AgentClient, Plan, RunOptions
+from agentic.core.foreach import allowed_failures, item_config
+from agentic.examples.orders_per_user import orders_per_user
+from tests.fakes.api_server import Reply
+from tests.helpers import activity_spans, get, task, tasks_by_id
+
+
+def test_item_references_become_element_references_or_values():
+    config = {"url": "http://api/users/{{ item.id }}/orders", "n": "{{ index }}",
+              "whole": "{{ item }}"}  # fmt: skip
+
+    by_reference = item_config(config, "{{ tasks.users.output.body }}", 3)
+    by_value = item_config(config, [{"id": 7}, {"id": 8}], 1)
+
+    assert by_reference == {"url": "http://api/users/{{ tasks.users.output.body[3].id }}/orders",
+                            "n": 3, "whole": "{{ tasks.users.output.body[3] }}"}  # fmt: skip
+    assert by_value == {"url": "http://api/users/8/orders", "n": 1, "whole": {"id": 8}}
+
+
+def test_max_failures_is_a_count_or_a_fraction():
+    assert [allowed_failures(0, 10), allowed_failures(3, 10), allowed_failures(0.25, 10)] == [
+        0, 3, 2]  # fmt: skip
+
+
+async def test_orders_per_user_fetches_each_users_orders_in_parallel(
+    stack, sample_api, run_id, client
+):
+    out = f"orders-{run_id}/totals.json"
+    args = ["-o", f"base_url={sample_api.url}", "-o", f"output_path={out}"]
+
+    result = stack.cli_json("example", "orders_per_user", *args, "--wait", "--id", run_id)
+
+    assert result["status"] == "completed", result["error"]
+    orders = tasks_by_id(result)["orders"]
+    assert orders["items"] == {"completed": 20} and orders["attempts"] == 20
+    assert orders["output_summary"] == "20/20 completed"
+    assert [len(item["body"]) for item in orders["output"]][:3] == [1, 2, 2]
+    totals = json.loads((stack.workspace / out).read_text())
+    assert totals["users"] == 20 and totals["orders"] == 30
+    assert round(totals["paid"], 2) == 2224.73
+    assert "orders[0]" not in tasks_by_id(result), "items are listed by the items query"
+    spans = await activity_spans(client, run_id)
+    assert {f"orders[{i}]" for i in range(20)} <= set(spans)
+    starts = sorted(start for name, (start, _) in spans.items() if name.startswith("orders["))
+    last_start, first_end = starts[-1], min(end for n, (_, end) in spans.items()
+                                            if n.startswith("orders["))  # fmt: skip
+    assert last_start < first_end or len(starts) > 16, "the items ran in parallel"
+
+
+def test_failures_up_to_max_failures_leave_nulls_and_errors(stack, run_id, api):
+    api.route("GET", f"/each/{run_id}/0", Reply(json={"n": 0}))
+    api.route("GET", f"/each/{run_id}/1", Reply(status=404, json={"error": "gone"}))
+    api.route("GET", f"/each/{run_id}/2", Reply(json={"n": 2}))
+    each = task("each", "api_call", get(f"{api.url}/each/{run_id}/{{{{ item }}}}"),
+                for_each=[0, 1, 2], max_failures=1, critical=False)  # fmt: skip
+    plan = {"tasks": [each]}
+
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+
+    each_result = tasks_by_id(result)["each"]
+    assert each_result["status"] == "completed"
+    assert [item and item["body"] for item in each_result["output"]] == [{"n": 0}, None, {"n": 2}]
+    [error] = each_result["item_errors"]
+    assert (error["index"], error["task_id"], error["status"]) == (1, "each[1]", "failed")
+    assert "404" in error["message"]
+
+    stricter = {"tasks": [{**each, "max_failures": 0}]}
+    failed = stack.run_plan(stricter, run_id + "-strict", "--approval", "none")
+
+    strict = tasks_by_id(failed)["each"]
+    assert strict["status"] == "failed" and strict["error"]["error_type"] == "ItemsFailed"
+    assert "1 of 3 items did not complete" in strict["error"]["message"]
+
+
+def test_a_map_over_a_map(stack, run_id):
+    plan = {"tasks": [
+        task("double", "data_transform", {"input": "{{ item }}", "expression": "sum([@, @])"},
+             for_each=[1, 2, 3]),
+        task("plus_index", "data_transform",
+             {"input": {"value": "{{ item }}", "index": "{{ index }}"},
+              "expression": "sum([value, index])"},
+             "double", for_each="{{ tasks.double.output }}"),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+
+    assert result["status"] == "completed", result["error"]
+    assert tasks_by_id(result)["plus_index"]["output"] == [2, 5, 8]
+
+
+def test_a_list_longer_than_max_items_fails_the_task_at_once(stack, run_id):
+    plan = {"tasks": [
+        task("many", "data_transform", {"input": "{{ tasks.source.output }}",
+                                        "expression": "@"}, "source",
+             for_each="{{ tasks.source.output }}"),
+        task("source", "data_transform", {"input": list(range(12)), "expression": "@"}),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none",
+                            env={"RUN_MAX_ITEMS": "10"})  # fmt: skip
+
+    many = tasks_by_id(result)["many"]
+    assert many["status"] == "failed"
+    assert "gave 12 items, more than max_items (10)" in many["error"]["message"]
+
+
+def test_each_risky_item_waits_for_its_own_approval(stack, run_id, api):
+    api.route("POST", f"/approve/{run_id}", Reply(json={"ok": True}))
+    plan = {"tasks": [task("send", "api_call",
+                           {"method": "POST", "url": f"{api.url}/approve/{run_id}",
+                            "json": {"n": "{{ item }}"}},
+                           for_each=[0, 1])]}  # fmt: skip
+    started = stack.cli_json("start", "--plan", str(stack.write_plan(plan)), "--id", run_id)
+    assert started["workflow_id"] == run_id
+
+    def waiting() -> list[str]:
+        state = stack.cli_json("status", run_id)
+        return sorted(t["task_id"] for t in state["tasks"] if t["status"] == "waiting_approval")
+
+    import time
+
+    deadline = time.monotonic() + 30
+    while stack.cli_json("status", run_id)["tasks"][0].get("items") != {"waiting_approval": 2}:
+        assert time.monotonic() < deadline, "the items never waited for approval"
+        time.sleep(0.2)
+    assert stack.cli("approve", run_id, "--task", "send[1]").returncode == 0
+    assert stack.cli("reject", run_id, "--task", "send[0]", "--reason", "no").returncode == 0
+
+    result = stack.cli_json("result", run_id, "--wait")
+
+    send = tasks_by_id(result)["send"]
+    assert send["items"] == {"completed": 1, "skipped": 1}
+    assert send["status"] == "failed" and "approval rejected" in send["error"]["message"]
+    assert len(api.calls("POST", f"/approve/{run_id}")) == 1
+
+
+async def test_a_map_goes_on_across_continue_as_new(stack, client):
+    agent = await AgentClient.connect(address=stack.address, task_queue=stack.task_queue)
+    config = {"input": "{{ item }}", "expression": "sum([@, @])"}
+    plan = Plan.model_validate(
+        {"tasks": [task("double", "data_transform", config, for_each=list(range(12)))]}
+    )
+    options = RunOptions(approval="none", continue_as_new_after_tasks=3, max_parallel=2)
+
+    handle = await agent.start(plan=plan, options=options)
+    result = await handle.result()
+
+    assert result.status == "completed"
+    assert result.tasks[0].output == [i * 2 for i in range(12)]
+    histories = 1
+    history = await client.get_workflow_handle(handle.workflow_id).fetch_history()
+    while history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id:
+        previous = history.events[0].workflow_execution_started_event_attributes
+        histories += 1
+        history = await client.get_workflow_handle(
+            handle.workflow_id, run_id=previous.continued_execution_run_id
+        ).fetch_history()
+    assert histories >= 3, "the map continued as new at least twice"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"for_each": None}, "uses {{ item.id }} outside a for-each"),
+        ({"for_each": "users"}, "cannot be a list"),
+        ({"for_each": "{{ tasks.nope.output }}"}, "has a for_each over the output of unknown"),
+        ({"for_each": 5}, "for_each"),
+    ],
+)
+def test_a_bad_for_each_is_refused_before_the_run(stack, changes, message):
+    each = task("each", "api_call", get("https://example.com/{{ item.id }}"),
+                for_each="{{ tasks.users.output }}")  # fmt: skip
+    plan = {"tasks": [task("users", "data_transform", {"input": [], "expression": "@"}),
+                      {**each, **changes, "depends_on": ["users"]}]}  # fmt: skip
+
+    finished = stack.cli("validate", str(stack.write_plan(plan)))
+
+    assert finished.returncode != 0
+    [line] = finished.stderr.strip().splitlines()
+    assert line.startswith("error: invalid plan") and message in line, line
+
+
+def test_the_planner_writes_a_for_each_and_a_condition_that_run(stack, sample_api, run_id, llm):
+    goal = f"total each user's orders, and save them only if any ({run_id})"
+    plan = orders_per_user(base_url=sample_api.url, output_path=f"planned-{run_id}/t.json")
+    planned = plan.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    planned["tasks"][-1]["when"] = "tasks.totals.output.orders > `0`"
+    llm.script(goal, {**planned, "goal": goal})
+
+    result = stack.cli_json("start", "--goal", goal, "--approval", "none", "--wait",
+                            "--id", run_id)  # fmt: skip
+
+    assert result["status"] == "completed", result["error"]
+    tasks = tasks_by_id(result)
+    assert tasks["orders"]["items"] == {"completed": 20}
+    assert tasks["save"]["status"] == "completed"
+    prompt = llm.requests_matching(goal)[0]["messages"][0]["content"]
+    assert '"for_each" (optional)' in prompt
