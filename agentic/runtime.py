@@ -4,6 +4,8 @@ that their data converter, workflows and sandbox always match."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -23,7 +25,14 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker import Replayer, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -96,10 +105,26 @@ CONNECTION_PROBLEMS = (
 )
 
 
-def metrics_runtime(bind_address: str) -> Runtime:
-    """A Temporal runtime serving the SDK's metrics (tasks, latencies, failures) to Prometheus."""
-    metrics = PrometheusConfig(bind_address=bind_address)
-    return Runtime(telemetry=TelemetryConfig(metrics=metrics))
+# The Temporal core's own warnings (a payload near the size limit, ...) go through Python's
+# logging, to stderr with the engine's logs: by default the core writes them to stdout, into
+# the JSON that `--json` prints.
+CORE_LOGGING = LoggingConfig(
+    filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+)
+
+
+def engine_runtime(metrics_address: str | None = None) -> Runtime:
+    """A Temporal runtime that logs through Python's logging and, with `metrics_address`,
+    serves the SDK's metrics (tasks, latencies, failures) to Prometheus."""
+    metrics = PrometheusConfig(bind_address=metrics_address) if metrics_address else None
+    return Runtime(telemetry=TelemetryConfig(logging=CORE_LOGGING, metrics=metrics))
+
+
+@functools.cache
+def shared_runtime() -> Runtime:
+    """The process's one runtime for clients without metrics (a runtime owns threads)."""
+    return engine_runtime()
 
 
 async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
@@ -108,9 +133,9 @@ async def connect(settings: Settings, serve_metrics: bool = False) -> Client:
 
     With `serve_metrics` (the worker) and METRICS_ADDRESS set, Prometheus metrics are served.
     With OTEL_EXPORTER_OTLP_ENDPOINT set, the client and its workers are traced (tracing.py)."""
-    runtime = None
+    runtime = shared_runtime()
     if serve_metrics and settings.metrics_address:
-        runtime = metrics_runtime(settings.metrics_address)
+        runtime = engine_runtime(settings.metrics_address)
     try:
         return await Client.connect(
             settings.temporal_address,

@@ -250,6 +250,10 @@ class DecisionRecord(BaseModel):
     note: str = ""
 
 
+def _unset(value: Any) -> bool:
+    return not value
+
+
 class ItemError(BaseModel):
     """A for-each item that did not complete: its index, id and error (or reason)."""
 
@@ -276,17 +280,28 @@ class TaskResult(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_seconds: float | None = None
-    rounds: int = Field(0, description="the rounds a loop (repeat) has run so far")
+    # These four are left out of the JSON when unset: a run of 2,000 tasks keeps the result
+    # it had before they existed (Temporal warns past 512 KB a payload).
+    rounds: int = Field(
+        0,
+        exclude_if=_unset,
+        description="the rounds a loop (repeat) has run so far (left out when 0)",
+    )
     items: dict[str, int] | None = Field(
-        None, description="for a for-each: how many of its items are in each status"
+        None,
+        exclude_if=_unset,
+        description="for a for-each: how many of its items are in each status",
     )
     item_errors: list[ItemError] = Field(
-        default_factory=list, description="for a for-each: the items that failed, and why"
+        default_factory=list,
+        exclude_if=_unset,
+        description="for a for-each: the items that did not complete, and why",
     )
     condition_false: bool = Field(
         False,
-        description="skipped because its `when` was false: no error; the tasks downstream "
-        "still run, and references to its output are null",
+        exclude_if=_unset,
+        description="skipped because its `when` was false (left out when not): no error; the "
+        "tasks downstream still run, and references to its output are null",
     )
 
 

@@ -205,17 +205,14 @@ def _reference_problems(tasks_by_id: dict[str, Task]) -> list[str]:
 def _for_each_problems(
     task: Task, config: Any, tasks_by_id: dict[str, Task], upstream: set[str]
 ) -> list[str]:
-    """A for_each that cannot be a list, item references outside a for-each or misspelt."""
+    """A for_each that cannot be a list, or item references that are misspelt."""
+    if task.for_each is None:
+        return []
     problems = [
         f"task {task.id!r}: {reference} is not an item reference; use {{{{ item }}}}, "
         "{{ item.<path> }} or {{ index }}"
         for reference in bad_item_references(config)
     ]
-    used = item_references(config)
-    if used and task.for_each is None:
-        problems.append(
-            f'task {task.id!r} uses {used[0]} outside a for-each; add "for_each" or remove it'
-        )
     if isinstance(task.for_each, str):
         source = source_reference(task.for_each)
         if source is None:
@@ -230,18 +227,42 @@ def _for_each_problems(
 
 
 def _loop_problems(task: Task, config: Any) -> list[str]:
-    """Loop references outside a loop, or that are not loop.index / loop.previous.output."""
+    """In a loop: references that are not loop.index / loop.previous.output. (Loop references
+    in a task without a loop are refused when a plan is submitted: see misplaced_references.)"""
+    if task.repeat is None:
+        return []
     problems = [
         f"task {task.id!r}: {reference} is not a loop reference; use {{{{ loop.index }}}} or "
         "{{ loop.previous.output... }}"
         for reference in bad_loop_references(config)
     ]
-    used = next(loop_references(config), None)
-    if used and task.repeat is None:
+    if task.for_each is not None:
         problems.append(
-            f"task {task.id!r} uses {used} but has no repeat; add "
+            f"task {task.id!r} has both for_each and repeat; put the loop in a task of its own "
+            "that depends on the for-each"
+        )
+    return problems
+
+
+def misplaced_references(task: Task) -> list[str]:
+    """`{{ item }}`, `{{ index }}` or `{{ loop... }}` in a task that has no for-each or loop,
+    and max_failures without a for-each: refused when a plan is submitted (checking them in
+    the model would refuse runs already recorded whose configs hold such text)."""
+    config = task.action_config.model_dump(by_alias=True)
+    problems = []
+    used_item = item_references(config)
+    if used_item and task.for_each is None:
+        problems.append(
+            f'task {task.id!r} uses {used_item[0]} outside a for-each; add "for_each" or remove it'
+        )
+    used_loop = next(loop_references(config), None)
+    if used_loop and task.repeat is None:
+        problems.append(
+            f"task {task.id!r} uses {used_loop} but has no repeat; add "
             '"repeat": {"until": "...", "max": N} or remove it'
         )
+    if task.max_failures and task.for_each is None:
+        problems.append(f"task {task.id!r} has max_failures but no for_each; remove it")
     return problems
 
 

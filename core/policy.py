@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from agentic.core.plan import Plan, Task
+from agentic.core.plan import Plan, Task, misplaced_references
 from agentic.core.registry import ACTIONS
 
 
@@ -35,11 +35,12 @@ def destinations(action_type: str, config: Any) -> list[tuple[str, int]] | None:
 
 def refusals(tasks: Iterable[Task]) -> list[str]:
     """Why each of the tasks is refused, naming the task."""
+    tasks = list(tasks)
     return [
         f"task {task.id!r}: {reason}"
         for task in tasks
         if (reason := config_refusal(task.action_type, task.action_config))
-    ]
+    ] + [problem for task in tasks for problem in misplaced_references(task)]
 
 
 def plan_refusals(plan: Plan) -> list[str]:

@@ -262,3 +262,14 @@ def test_server_finds_the_temporal_cli_next_to_python_without_path(stack):
         assert server.poll() is None, server.stdout.read() if server.stdout else ""
     finally:
         stop_process(server)
+
+
+def test_json_output_stays_json_when_temporal_warns_of_a_large_payload(stack, run_id):
+    # Ten 60 KB outputs make a result over the 512 KB at which Temporal's core warns.
+    plan = {"tasks": [task(f"t{n}", "data_transform", {"input": "x" * 60_000, "expression": "@"})
+                      for n in range(10)]}  # fmt: skip
+
+    finished = stack.cli("start", "--plan", str(stack.write_plan(plan)), "--approval", "none",
+                         "--wait", "--json", "--id", run_id)  # fmt: skip
+
+    assert json.loads(finished.stdout)["status"] == "completed", finished.stderr[-2000:]

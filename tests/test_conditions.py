@@ -90,7 +90,7 @@ def test_a_task_downstream_of_a_failed_one_is_still_skipped(stack, run_id, api):
     result = stack.run_plan(plan, run_id, "--approval", "none")
 
     after = tasks_by_id(result)["after"]
-    assert after["status"] == "skipped" and after["condition_false"] is False
+    assert after["status"] == "skipped" and not after.get("condition_false")
     assert after["reason"] == "dependency 'broken' failed"
 
 

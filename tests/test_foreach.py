@@ -12,7 +12,7 @@ from agentic import AgentClient, Plan, RunOptions
 from agentic.core.foreach import allowed_failures, item_config
 from agentic.examples.orders_per_user import orders_per_user
 from tests.fakes.api_server import Reply
-from tests.helpers import activity_spans, get, task, tasks_by_id
+from tests.helpers import activity_spans, get, poll, task, tasks_by_id
 
 
 def test_item_references_become_element_references_or_values():
@@ -206,3 +206,64 @@ def test_the_planner_writes_a_for_each_and_a_condition_that_run(stack, sample_ap
     assert tasks["save"]["status"] == "completed"
     prompt = llm.requests_matching(goal)[0]["messages"][0]["content"]
     assert '"for_each" (optional)' in prompt
+
+
+async def test_a_paused_for_each_waits_and_then_goes_on(stack):
+    agent = await AgentClient.connect(address=stack.address, task_queue=stack.task_queue)
+    plan = Plan.model_validate(
+        {"tasks": [task("nap", "wait", {"seconds": 0.3}, for_each=list(range(6)))]}
+    )
+    handle = await agent.start(plan=plan, options=RunOptions(approval="none", max_parallel=2))
+    await handle.pause(by="tester")
+
+    async def items_settled() -> dict | None:
+        counts = (await handle.status()).tasks[0].items or {}
+        return counts if counts.get("pending") and not counts.get("running") else None
+
+    counts = await poll(items_settled, "the paused for-each to settle")
+    assert counts["pending"] >= 4 and (await handle.status()).status is None
+    await handle.resume(by="tester")
+
+    result = await handle.result()
+    assert result.status == "completed" and result.tasks[0].items == {"completed": 6}
+
+
+async def test_an_approved_item_runs_even_with_one_slot(stack, api, run_id):
+    api.route("POST", f"/one-slot/{run_id}", Reply(json={"ok": True}))
+    agent = await AgentClient.connect(address=stack.address, task_queue=stack.task_queue)
+    post = {"method": "POST", "url": f"{api.url}/one-slot/{run_id}", "json": {}}
+    plan = Plan.model_validate({"tasks": [task("send", "api_call", post, for_each=[0])]})
+    options = RunOptions(approval="risky", max_parallel=1)
+    handle = await agent.start(plan=plan, workflow_id=run_id, options=options)
+
+    async def waiting() -> bool:
+        return (await handle.items("send"))[0].status == "waiting_approval"
+
+    await poll(waiting, "the item to wait for approval")
+    await handle.approve(task="send[0]", by="tester")
+
+    result = await handle.result()
+    assert result.status == "completed"
+
+
+def test_a_for_each_over_a_branch_not_taken_has_no_items(stack, run_id):
+    plan = {"tasks": [
+        task("list", "data_transform", {"input": [1, 2], "expression": "@"}, when="`false`"),
+        task("each", "data_transform", {"input": "{{ item }}", "expression": "@"}, "list",
+             for_each="{{ tasks.list.output }}"),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none")
+
+    assert result["status"] == "completed"
+    assert tasks_by_id(result)["each"]["output"] == []
+
+
+def test_template_text_is_refused_on_submission_but_still_a_valid_model(stack):
+    template = {"operation": "write", "path": "t.txt", "content": "Hello {{ item.name }}"}
+    plan = {"tasks": [task("write", "file_operation", template)]}
+
+    Plan.model_validate(plan)  # a recorded run holding such text keeps decoding
+    finished = stack.cli("validate", str(stack.write_plan(plan)))
+
+    assert finished.returncode != 0 and "outside a for-each" in finished.stderr

@@ -381,7 +381,8 @@ class AgentRunWorkflow:
             self._publish()
             return False
         result.approved_by = signal.by or "someone"
-        await workflow.wait_condition(lambda: scheduling.has_free_slot(self._schedule()))
+        if task.id not in self._item_tasks:  # an item's slot is its for-each's (_run_items)
+            await workflow.wait_condition(lambda: scheduling.has_free_slot(self._schedule()))
         result.status = previous_status
         self._publish()
         return True
@@ -389,7 +390,7 @@ class AgentRunWorkflow:
     async def _risk_of(self, task: Task) -> str:
         """Why the task needs approval: its rule, or a look at the world (an overwrite)."""
         try:
-            config, _ = resolved_config(task, self._outputs)
+            config, _ = resolved_config(task, self._outputs, self._absent())
         except TaskFailed:
             return ""  # the attempt reports the problem
         reason, check = risk_of(task, config)
@@ -689,8 +690,10 @@ class AgentRunWorkflow:
             return
         ids = self._add_items(task, count)
         await self._run_items(task_id, ids)
-        if self._continuing and any(self._tasks[i].status == TaskStatus.PENDING for i in ids):
-            return  # taken up again after continue-as-new (see _restore)
+        if any(self._tasks[i].status == TaskStatus.PENDING for i in ids):
+            if self._must_stop():  # cancelled or failed: its items never ran
+                raise asyncio.CancelledError()
+            return  # continuing as new: taken up again in the new history (see _restore)
         await self._end_for_each(task, ids)
         self._finish_task(result)
 
@@ -726,12 +729,21 @@ class AgentRunWorkflow:
                                                         running, self._options):  # fmt: skip
                         self._tasks[item].status = TaskStatus.RUNNING
                         running[item] = asyncio.create_task(self._run_task(item))
-                if not running:
+                if self._must_stop():  # cancelled, or failed: the running items stop too
+                    await self._stop_items(running)
+                    return
+                if not running and self._items_over(ids):
                     return
                 await self._wait_for_items(running)
         except asyncio.CancelledError:
             await self._stop_items(running)
             raise
+
+    def _items_over(self, ids: list[str]) -> bool:
+        """Whether no item will start any more: none pending, or the run stops or continues
+        as new (while it is paused, pending items wait)."""
+        pending = any(self._tasks[item].status == TaskStatus.PENDING for item in ids)
+        return not pending or self._must_stop() or self._continuing
 
     async def _wait_for_items(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until an item ends, the run pauses or resumes, or it must stop."""

@@ -111,12 +111,12 @@ def resolved_config(
     raw_config = task.action_config.model_dump(by_alias=True, mode="json")
     referenced = {task_id: outputs[task_id] for task_id in referenced_tasks(raw_config)
                   if task_id in outputs and task_id not in absent}  # fmt: skip
-    if any(holds_blobs(output) for output in referenced.values()):
-        if not absent & referenced_tasks(raw_config):
-            return task.action_config, referenced
-        config = validate_action_config(task.action_type, resolve_absent(raw_config, absent))
-        return config, referenced
     try:
+        if any(holds_blobs(output) for output in referenced.values()):
+            if not absent & referenced_tasks(raw_config):
+                return task.action_config, referenced
+            partly = resolve_absent(raw_config, absent)
+            return validate_action_config(task.action_type, partly, task.id), referenced
         resolved = resolve(raw_config, outputs, absent)
         return validate_action_config(task.action_type, resolved, task.id), {}
     except UnresolvedReference as error:

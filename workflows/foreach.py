@@ -34,11 +34,14 @@ def _not_a_list(task: Task, kind: str) -> TaskFailed:
 async def item_count(
     task: Task, outputs: Mapping[str, Any], absent: Set[str], options: RunOptions
 ) -> int:
-    """How many items the task's for_each yields; TaskFailed when it is not a list."""
+    """How many items the task's for_each yields (none over the output of a task skipped by
+    its condition); TaskFailed when it is not a list."""
     if isinstance(task.for_each, list):
         return len(task.for_each)
     source = source_reference(task.for_each)
     assert source is not None  # the plan's validation made sure
+    if source["task"] in absent:
+        return 0  # over a branch not taken: no items
     if holds_blobs(outputs.get(source["task"])):
         return await _count_in_activity(task, source["task"], outputs, options)
     try:
