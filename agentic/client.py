@@ -319,15 +319,7 @@ class RunHandle:
     async def status(self) -> RunState:
         """The run as it is now (the `status` query); `WorkerUnavailable` when no worker
         answers."""
-        try:
-            return await self._handle.query(AgentRunWorkflow.status, rpc_timeout=CALL_TIMEOUT)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise RunNotFound(f"no run with id {self.workflow_id!r}") from None
-            raise WorkerUnavailable(
-                f"the run {self.workflow_id!r} did not answer the status query ({error}); "
-                "is a worker running?"
-            ) from None
+        return await self._query(AgentRunWorkflow.status, "status")
 
     async def result(self) -> RunResult:
         """The run's result, waiting for it to end, whatever its outcome; a run terminated or
@@ -348,17 +340,19 @@ class RunHandle:
     async def items(self, task_id: str) -> list[TaskResult]:
         """A for-each's items (`orders[0]`, `orders[1]`, ...), each with its status,
         attempts, error and a summary of its output; empty for another task."""
+        return await self._query(AgentRunWorkflow.items, "items", task_id)
+
+    async def _query(self, query: Any, name: str, *args: Any) -> Any:
+        """Ask the run a query; `RunNotFound`, or `WorkerUnavailable` when no worker answers."""
         try:
-            return await self._handle.query(
-                AgentRunWorkflow.items, task_id, rpc_timeout=CALL_TIMEOUT
-            )
+            return await self._handle.query(query, *args, rpc_timeout=CALL_TIMEOUT)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise RunNotFound(f"no run with id {self.workflow_id!r}") from None
             raise WorkerUnavailable(
-                f"no worker answered for run {self.workflow_id} ({error.message}); start one "
-                "with 'python worker.py'"
-            ) from error
+                f"the run {self.workflow_id!r} did not answer the {name} query ({error}); "
+                "is a worker running?"
+            ) from None
 
     async def task_output(self, task_id: str) -> TaskResult:
         """A completed task with its whole output as the run holds it: parts kept in the blob

@@ -207,7 +207,9 @@ async def test_an_analyst_reply_invalid_twice_fails_with_the_tokens_it_spent(loc
         await decide(client_for(local_llm), request, max_tokens=100)
 
     assert caught.value.error_type == "InvalidAnalystReply" and not caught.value.retryable
-    served = local_llm.usage_total
+    # The server counts a reply once it is written, which may be just after the client read it.
+    served = wait_until(lambda: local_llm.usage_total["calls"] == 2 and local_llm.usage_total,
+                        5, "the server to count both replies")  # fmt: skip
     assert caught.value.usage.total_tokens == served["total_tokens"] > 0
     assert caught.value.usage.calls == served["calls"] == 2
 

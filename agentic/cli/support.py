@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -100,6 +101,10 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
         # The CLI speaks to people: its few warnings stay lines unless JSON is asked for.
         log_format = "json" if settings.log_format == "json" else "console"
         configure_logging(os.environ.get("LOG_LEVEL", "WARNING"), log_format)
+        if os.environ.get("LOG_LEVEL", "").upper() != "DEBUG":
+            # The Temporal core's warnings (a large payload) are for the worker's log; a
+            # refused request already gets its one `error:` line here.
+            logging.getLogger("temporalio.core").setLevel(logging.ERROR)
         try:
             load_plugins(settings)
         except AgenticError as error:
