@@ -229,12 +229,15 @@ class AgentRunWorkflow:
     def items(self, task_id: str) -> list[TaskResult]:
         """A for-each's items (`orders[0]`, ...), outputs shortened to a summary; empty for
         a task that is not a for-each or has not started its items."""
-        prefix = f"{task_id}["
         return [
             task.model_copy(update={"output": summarize(task.output)})
-            for task_id_, task in self._tasks.items()
-            if task_id_.startswith(prefix)
+            for task in self._items_of(task_id)
         ]
+
+    def _items_of(self, task_id: str) -> list[TaskResult]:
+        """A for-each's items as the run holds them (none for another task)."""
+        prefix = f"{task_id}["
+        return [task for item, task in self._tasks.items() if item.startswith(prefix)]
 
     def _plan_tasks(self) -> list[TaskResult]:
         """The plan's tasks, without the items of its for-eaches (see the items query)."""
@@ -689,6 +692,7 @@ class AgentRunWorkflow:
             self._finish_task(result)
             return
         ids = self._add_items(task, count)
+        result.items = self._items_by_status(task_id)
         await self._run_items(task_id, ids)
         if any(self._tasks[i].status == TaskStatus.PENDING for i in ids):
             if self._must_stop():  # cancelled or failed: its items never ran
@@ -723,7 +727,6 @@ class AgentRunWorkflow:
                         job.result()  # a bug in an item's coroutine fails the workflow task
                         del running[item]
                         self._ended_here += 1
-                self._count_items(task_id, ids)
                 if not self._must_stop() and self._paused is None and not self._time_to_continue():
                     for item in foreach.startable_items(ids, self._tasks, self._item_tasks,
                                                         running, self._options):  # fmt: skip
@@ -767,23 +770,20 @@ class AgentRunWorkflow:
                 state.status, state.reason = TaskStatus.CANCELLED, self._stop_reason()
                 state.finished_at = workflow.now()
 
-    def _count_items(self, task_id: str, ids: list[str]) -> None:
-        counts = Counter(self._tasks[item].status.value for item in ids)
-        self._tasks[task_id].items = dict(sorted(counts.items()))
-
     def _item_counts(self, task: TaskResult) -> dict[str, int] | None:
-        """A for-each's items by status, as they are now (None for other tasks)."""
-        if task.items is None:
-            return None
-        prefix = f"{task.task_id}["
-        counts = Counter(t.status.value for i, t in self._tasks.items() if i.startswith(prefix))
+        """A for-each's items by status, as they are now (None for other tasks: a for-each's
+        `items` is set once it has its items)."""
+        return None if task.items is None else self._items_by_status(task.task_id)
+
+    def _items_by_status(self, task_id: str) -> dict[str, int]:
+        counts = Counter(item.status.value for item in self._items_of(task_id))
         return dict(sorted(counts.items()))
 
     async def _end_for_each(self, task: Task, ids: list[str]) -> None:
         """Complete the for-each with its items' outputs (null for those that did not
         complete), or fail it when more than max_failures items did not complete."""
         result = self._tasks[task.id]
-        self._count_items(task.id, ids)
+        result.items = self._items_by_status(task.id)
         items = [self._tasks[item] for item in ids]
         result.attempts = sum(item.attempts for item in items)
         result.item_errors = foreach.item_errors(items)

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.errors import ErrorType
     from agentic.core.messages import RunOptions
     from agentic.core.plan import Task
-    from agentic.workflows.execution import TaskFailed, execute_action, failure
+    from agentic.workflows.execution import TaskFailed, failure, transform_in_activity
 
 
 async def decide(
@@ -54,23 +54,11 @@ async def _decide_in_activity(
             for task_id in sorted(named)
         }
     }
-    check = Task.model_validate(
-        {
-            "id": task.id,
-            "action_type": "data_transform",
-            "action_config": {"input": data, "expression": task.when},
-        }
-    )
-    checked = await execute_action(
-        check,
-        check.action_config,
-        f"{task.id}:when",
-        options,
-        summary=f"when of {task.label}: {task.when}",
+    output = await transform_in_activity(
+        task, data, task.when, f"{task.id}:when", f"when of {task.label}: {task.when}", options,
         outputs={task_id: present[task_id] for task_id in named if task_id in present},
-        allow_local=False,
-    )
-    return is_true(checked.output)
+    )  # fmt: skip
+    return is_true(output)
 
 
 def _reference(task_id: str) -> str:

@@ -298,6 +298,26 @@ async def execute_action(
         raise TaskFailed(failure_from(error, options)) from None
 
 
+async def transform_in_activity(
+    task: Task,
+    value: Any,
+    expression: str,
+    activity_id: str,
+    summary: str,
+    options: RunOptions,
+    outputs: dict[str, Any] | None = None,
+) -> Any:
+    """JMESPath `expression` over `value`, computed by the data_transform activity for the
+    workflow's own look at `task`'s data (a condition, a loop's end, a list's length): the
+    activity resolves `value`'s references from `outputs` and loads what the blob store keeps,
+    which the workflow never does; a large result goes to the blob store."""
+    config = validate_action_config("data_transform", {"input": value, "expression": expression})
+    check = task.model_copy(update={"action_type": "data_transform", "action_config": config})
+    done = await execute_action(check, config, activity_id, options, summary=summary,
+                                outputs=outputs, allow_local=False)  # fmt: skip
+    return done.output
+
+
 def _runs_locally(action_type: str, request: ActionRequest, size: int) -> bool:
     """A pure action with a small config and nothing to load from the blob store runs as a
     local activity (in this worker, no server round trip, one marker in the history)."""

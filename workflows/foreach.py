@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.messages import ItemError, RunOptions, TaskFailure, TaskResult, TaskStatus
     from agentic.core.plan import Task, validate_action_config
     from agentic.core.references import UnresolvedReference, resolve
-    from agentic.workflows.execution import TaskFailed, execute_action, failure
+    from agentic.workflows.execution import TaskFailed, failure, transform_in_activity
     from agentic.workflows.scheduling import EXECUTING_STATUSES, host_of
 
 # JMESPath: the length of a list, false for anything else (`&&` gives its right side).
@@ -56,18 +56,13 @@ async def item_count(
 async def _count_in_activity(
     task: Task, source_task: str, outputs: Mapping[str, Any], options: RunOptions
 ) -> int:
-    check = Task.model_validate(
-        {"id": task.id, "action_type": "data_transform",
-         "action_config": {"input": task.for_each, "expression": LIST_LENGTH}}
+    length = await transform_in_activity(
+        task, task.for_each, LIST_LENGTH, f"{task.id}:items", f"{task.label}: count the items",
+        options, outputs={source_task: outputs[source_task]},
     )  # fmt: skip
-    counted = await execute_action(
-        check, check.action_config, f"{task.id}:items", options,
-        summary=f"{task.label}: count the items", allow_local=False,
-        outputs={source_task: outputs[source_task]},
-    )  # fmt: skip
-    if counted.output is False:
+    if length is False:
         raise _not_a_list(task, "a stored value")
-    return int(counted.output)
+    return int(length)
 
 
 def item_task(task: Task, index: int) -> Task:

@@ -25,8 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from agentic.workflows.execution import (
         INLINE_MAX_OUTPUT_BYTES,
         TaskFailed,
-        execute_action,
         failure,
+        transform_in_activity,
     )
 
 
@@ -71,14 +71,8 @@ async def loop_output(task: Task, outputs: list[Any], options: RunOptions) -> An
     activity that keeps it in the blob store (as any large output)."""
     if encoded_size(outputs) <= INLINE_MAX_OUTPUT_BYTES:
         return outputs
-    check = Task.model_validate(
-        {"id": task.id, "action_type": "data_transform",
-         "action_config": {"input": outputs, "expression": "@"}}
-    )  # fmt: skip
-    kept = await execute_action(check, check.action_config, f"{task.id}:rounds", options,
-                                summary=f"{task.label}: every round's output",
-                                allow_local=False)  # fmt: skip
-    return kept.output
+    summary = f"{task.label}: every round's output"
+    return await transform_in_activity(task, outputs, "@", f"{task.id}:rounds", summary, options)
 
 
 async def _kept_by_activity(
@@ -91,13 +85,7 @@ async def _kept_by_activity(
         "index": loop.index,
         "previous": "{{ tasks.previous.output }}",
     }
-    check = Task.model_validate(
-        {"id": task.id, "action_type": "data_transform",
-         "action_config": {"input": data, "expression": until}}
+    return await transform_in_activity(
+        task, data, until, f"{task.id}:loop{loop.number}:{suffix}", f"{task.label}: until {until}",
+        options, outputs={"this": output, "previous": loop.previous},
     )  # fmt: skip
-    checked = await execute_action(
-        check, check.action_config, f"{task.id}:loop{loop.number}:{suffix}", options,
-        summary=f"{task.label}: until {until}", allow_local=False,
-        outputs={"this": output, "previous": loop.previous},
-    )  # fmt: skip
-    return checked.output
