@@ -57,6 +57,12 @@ def validate_action_config(action_type: str, config: Any, task_id: str = "?") ->
         raise ValueError(f"task {task_id!r} ({action_type}): {details}") from None
 
 
+def _unset(value: Any) -> bool:
+    # The constructs' fields stay out of the JSON when unused, so plans in histories keep
+    # their size.
+    return value is None or value == 0
+
+
 class Task(BaseModel):
     """One step of a plan: an action with its config, run once its dependencies completed."""
 
@@ -72,6 +78,7 @@ class Task(BaseModel):
     requires_approval: bool = False
     for_each: str | list[Any] | None = Field(
         None,
+        exclude_if=_unset,
         description="a for-each: a reference that yields a list at run time "
         "({{ tasks.users.output.body }}) or a literal list; the action runs once per item, "
         "with {{ item }}, {{ item.<path> }} and {{ index }} in its config; the output is the "
@@ -79,18 +86,21 @@ class Task(BaseModel):
     )
     max_failures: float = Field(
         0,
+        exclude_if=_unset,
         ge=0,
         description="for a for-each: how many items may fail (a count, or a fraction of the "
         "items between 0 and 1) with the task still completing, null for those items",
     )
     repeat: Repeat | None = Field(
         None,
+        exclude_if=_unset,
         description="a loop: run the action again, round after round, until `until` holds "
         "(at most `max` rounds); the config may use {{ loop.index }} and "
         "{{ loop.previous.output... }}; the output is the list of every round's output",
     )
     when: JMESPathExpression | None = Field(
         None,
+        exclude_if=_unset,
         description="a condition: JMESPath over the upstream tasks' outputs "
         "(`tasks.check.output.body.changed`); when false (false, null, empty), the task is "
         "skipped with reason 'condition false', which is no error: tasks downstream of it "
