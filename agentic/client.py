@@ -31,9 +31,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import (
-    ApplicationError,
     CancelledError,
     TerminatedError,
     WorkflowAlreadyStartedError,
@@ -46,7 +44,6 @@ from agentic.core.blobs import holds_blobs
 from agentic.core.errors import ActionError
 from agentic.core.foreach import parent_of
 from agentic.core.messages import (
-    OUTCOME_ERROR_TYPES,
     ApprovalSignal,
     EditRequest,
     EditResult,
@@ -58,15 +55,18 @@ from agentic.core.messages import (
     RunState,
     TaskResult,
     TaskStatus,
+    result_in_failure,
 )
 from agentic.core.metrics import RunReport, run_report
 from agentic.core.plan import Plan, format_validation_error
 from agentic.core.policy import plan_refusals
 from agentic.errors import (
+    AgenticError,
     BlobStoreError,
     EditRefused,
     InvalidPlan,
     InvalidQuery,
+    NoChildRun,
     NoOutput,
     NotWaiting,
     RunAlreadyStarted,
@@ -81,12 +81,12 @@ from agentic.workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
 from agentic.workflows.budgets import plan_over_budget
 from agentic.workflows.visibility import (
     GOAL,
-    GOAL_MAX_CHARS,
     STATUS,
     TASK_COUNT,
     AgentStatus,
     plan_details,
-    plan_summary,
+    run_memo,
+    run_search_attributes,
 )
 
 SUMMARY_MAX_CHARS = 200
@@ -181,8 +181,8 @@ class AgentClient:
                 run_input,
                 id=workflow_id,
                 task_queue=self.settings.task_queue,
-                memo=_memo(run_input),
-                search_attributes=_search_attributes(run_input),
+                memo=run_memo(run_input),
+                search_attributes=run_search_attributes(run_input),
                 static_summary=(run_input.goal_text or "plan run")[:SUMMARY_MAX_CHARS],
                 static_details=(
                     plan_details(run_input.plan) if run_input.plan else "The LLM plans the goal."
@@ -317,9 +317,52 @@ class RunHandle:
         return description.status == WorkflowExecutionStatus.RUNNING
 
     async def status(self) -> RunState:
-        """The run as it is now (the `status` query); `WorkerUnavailable` when no worker
+        """The run as it is now (the `status` query), with what waits for approval in its
+        running child runs (`sub_plans_waiting`); `WorkerUnavailable` when no worker
         answers."""
-        return await self._query(AgentRunWorkflow.status, "status")
+        state: RunState = await self._query(AgentRunWorkflow.status, "status")
+        waiting = await self._waiting_in_children(state)
+        return state.model_copy(update={"sub_plans_waiting": waiting}) if waiting else state
+
+    async def child(self, task_id: str) -> RunHandle:
+        """The child run of a sub_plan task (or of one of its items, `regions[2]`), as its
+        last round started it; `NoChildRun` when it has none."""
+        parent = parent_of(task_id)
+        tasks = await self.items(parent) if parent else (await self._query_state()).tasks
+        found = next((task for task in tasks if task.task_id == task_id), None)
+        if found is None or not found.child_run_id:
+            raise NoChildRun(
+                f"task {task_id!r} of run {self.workflow_id} has no child run (only a "
+                "sub_plan task that started has one)"
+            )
+        return await self._client.get(found.child_run_id)
+
+    async def _query_state(self) -> RunState:
+        state: RunState = await self._query(AgentRunWorkflow.status, "status")
+        return state
+
+    async def _running_children(self, state: RunState) -> list[tuple[str, str]]:
+        """(task id, child run id) of each running sub_plan task and item."""
+        tasks = [task for task in state.tasks if task.status == TaskStatus.RUNNING]
+        for task in list(tasks):
+            if task.items and task.items.get(TaskStatus.RUNNING.value):
+                tasks += [item for item in await self.items(task.task_id)
+                          if item.status == TaskStatus.RUNNING]  # fmt: skip
+        return [(task.task_id, task.child_run_id) for task in tasks if task.child_run_id]
+
+    async def _waiting_in_children(self, state: RunState) -> list[str]:
+        waiting: list[str] = []
+        for task_id, child_id in await self._running_children(state):
+            try:
+                child = await (await self._client.get(child_id)).status()
+            except AgenticError:  # it ended meanwhile, or no worker answered
+                continue
+            if child.phase == Phase.AWAITING_APPROVAL:
+                waiting.append(task_id)
+            waiting += [f"{task_id}.{task.task_id}" for task in child.tasks
+                        if task.status == TaskStatus.WAITING_APPROVAL]  # fmt: skip
+            waiting += [f"{task_id}.{inner}" for inner in child.sub_plans_waiting]
+        return waiting
 
     async def result(self) -> RunResult:
         """The run's result, waiting for it to end, whatever its outcome; a run terminated or
@@ -327,7 +370,7 @@ class RunHandle:
         try:
             return await self._handle.result()
         except WorkflowFailureError as error:
-            carried = _result_in_failure(error.cause)
+            carried = result_in_failure(error.cause)
             if carried is not None:
                 return carried
             if isinstance(error.cause, CancelledError):
@@ -489,7 +532,16 @@ class RunHandle:
 
     async def _verdict(self, signal: Any, verdict: ApprovalSignal) -> None:
         await self._ensure_running()
-        state = await self.status()
+        if verdict.task and "." in verdict.task:  # `sub.fetch`: task fetch of sub's child run
+            head, rest = verdict.task.split(".", 1)
+            child = await self.child(head)
+            await child._verdict(signal, verdict.model_copy(update={"task": rest}))
+            return
+        state = await self._query_state()
+        if verdict.task and verdict.task in await self._waiting_in_children(state):
+            child = await self.child(verdict.task)  # a sub-plan whose child awaits plan approval
+            await child._verdict(signal, verdict.model_copy(update={"task": None}))
+            return
         parent = parent_of(verdict.task) if verdict.task else None
         if parent is not None:  # a for-each's item: among that task's items
             state = state.model_copy(update={"tasks": await self.items(parent)})
@@ -556,27 +608,10 @@ def _run_input(
     over = plan_over_budget(run_input.plan, options)
     if over:
         raise InvalidPlan(over.replace("budget reached: ", "") + "; raise it with max_tasks")
-    refused = plan_refusals(run_input.plan)
+    refused = plan_refusals(run_input.plan, options.max_depth)
     if refused:
         raise InvalidPlan("; ".join(refused))
     return run_input
-
-
-def _memo(run_input: RunInput) -> dict[str, Any]:
-    memo: dict[str, Any] = {"goal": run_input.goal_text}
-    if run_input.plan is not None:
-        memo["plan"] = plan_summary([task.label for task in run_input.plan.tasks])
-    return memo
-
-
-def _search_attributes(run_input: RunInput) -> TypedSearchAttributes:
-    attributes: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(STATUS, AgentStatus.PLANNING.value),
-        SearchAttributePair(GOAL, run_input.goal_text[:GOAL_MAX_CHARS]),
-    ]
-    if run_input.plan is not None:
-        attributes.append(SearchAttributePair(TASK_COUNT, len(run_input.plan.tasks)))
-    return TypedSearchAttributes(attributes)
 
 
 def _summary(execution: WorkflowExecution) -> RunSummary:
@@ -608,16 +643,6 @@ def _check_waiting(state: RunState, task_id: str | None) -> None:
         raise NotWaiting(f"run {state.workflow_id} has no task {task_id!r}")
     if task.status != TaskStatus.WAITING_APPROVAL:
         raise NotWaiting(f"task {task_id!r} is {task.status.value}, not waiting for approval")
-
-
-def _result_in_failure(cause: BaseException | None) -> RunResult | None:
-    """The result that a run's failure carries in its details (see raise_for_outcome)."""
-    if not isinstance(cause, ApplicationError) or cause.type not in OUTCOME_ERROR_TYPES.values():
-        return None
-    try:
-        return RunResult.model_validate(cause.details[0])
-    except (IndexError, ValidationError):
-        return None
 
 
 def _ended_how(cause: BaseException | None) -> str:

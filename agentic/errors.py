@@ -14,6 +14,7 @@
     ├── PluginError            an action plug-in that cannot be loaded
     ├── SecretsError           a SECRETS_FILE that cannot be read
     ├── NoOutput               a task that has no output (unknown, or not completed)
+    ├── NoChildRun             a task that has no child run (not a sub_plan that started)
     ├── InvalidHistory         a history file that cannot be read or replayed here
     ├── TracingUnavailable     tracing was asked for (OTEL_EXPORTER_OTLP_ENDPOINT) but cannot
     │                          be set up
@@ -48,6 +49,10 @@ class RunEnded(AgenticError):
 
 class NotWaiting(AgenticError):
     """An approval or rejection for a plan or task that does not wait for one."""
+
+
+class NoChildRun(AgenticError):
+    """A task that has no child run: not a sub_plan task, or one that has not started."""
 
 
 class EditRefused(AgenticError):

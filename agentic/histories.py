@@ -95,9 +95,17 @@ def history_json(history: WorkflowHistory) -> str:
     return history.to_json() + "\n"
 
 
+def history_workflow_id(path: Path) -> str:
+    """The workflow id a history file stands for: what follows `@` in its name, else its name."""
+    _, at, workflow_id = path.stem.partition("@")
+    return workflow_id if at else path.name
+
+
 def load_history(path: Path) -> WorkflowHistory:
     """Read a history saved as Temporal JSON; `InvalidHistory` says what is wrong with it.
-    The file's name stands in for the workflow id, which a history does not hold."""
+    The file's name stands in for the workflow id, which a history does not hold: a run that
+    started sub-plans replays only under its own id (its children's ids begin with it), given
+    after an `@` (`parent@run-1a2b.json`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -112,7 +120,7 @@ def load_history(path: Path) -> WorkflowHistory:
         raise InvalidHistory(f"history file {path} is not valid JSON: line {error.lineno}, "
                              f"column {error.colno}: {error.msg}") from None  # fmt: skip
     try:
-        history = WorkflowHistory.from_json(path.name, data)
+        history = WorkflowHistory.from_json(history_workflow_id(path), data)
     except (ValueError, TypeError, KeyError, AttributeError, json_format.Error) as error:
         raise InvalidHistory(
             f"{path} is not a Temporal history ({_first_line(error)}); save one with "

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import structlog
 from temporalio.api.enums.v1 import IndexedValueType
@@ -276,4 +277,6 @@ def build_replayer(settings: Settings | None = None) -> Replayer:
 def web_ui_link(settings: Settings, workflow_id: str) -> str:
     """The run's page in the Temporal Web UI."""
     base = settings.temporal_ui_url.rstrip("/")
-    return f"{base}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
+    return (
+        f"{base}/namespaces/{settings.temporal_namespace}/workflows/{quote(workflow_id, safe='')}"
+    )

@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     run_max_items: int = Field(
         10_000, ge=1, description="default of the run option max_items: rounds a loop may run"
     )
+    run_max_depth: int = Field(
+        3, ge=0, le=10, description="default of the run option max_depth: how deep sub-plans nest"
+    )
     run_max_llm_calls: int = Field(
         50,
         ge=0,
@@ -245,6 +248,7 @@ class Settings(BaseSettings):
             "llm_action_types": [n.strip() for n in self.llm_action_types.split(",") if n.strip()],
             "max_tasks": self.run_max_tasks,
             "max_items": self.run_max_items,
+            "max_depth": self.run_max_depth,
             "max_llm_calls": self.run_max_llm_calls,
             "max_llm_tokens": self.run_max_llm_tokens,
             "max_run_seconds": self.run_max_seconds,

@@ -187,6 +187,10 @@ Answer with one JSON object: {"goal": "<the goal>", "tasks": [<task>, ...]}. Eac
   output (null in the first round; a null query parameter or header is not sent). Its output
   is the list of every round's output. Cursor pagination: "params": {"cursor":
   "{{ loop.previous.output.body.next }}"} with "until": "output.body.next == null".
+- A "sub_plan" task runs steps of their own as a child run: its action_config "plan" is a
+  plan in this same format, and "inputs" ({"region": "{{ item }}"}) are "{{ inputs.region }}"
+  inside it. With "for_each", it runs those steps once per item ("do these steps for each
+  region"). Its output is the child's task outputs by task id.
 
 Tasks run as soon as every task in their depends_on has completed: tasks that do not depend on
 each other run in parallel, so list a dependency only where one task needs another."""

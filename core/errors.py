@@ -34,6 +34,9 @@ class ErrorType(StrEnum):
     POLL_LIMIT = "PollLimit"
     LOOP_LIMIT = "LoopLimit"
     ITEMS_FAILED = "ItemsFailed"
+    # sub_plan
+    SUB_PLAN_FAILED = "SubPlanFailed"
+    TOO_DEEP = "TooDeep"
     NETWORK_POLICY = "NetworkPolicy"
     RESPONSE_TOO_LARGE = "ResponseTooLarge"
     # secrets

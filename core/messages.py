@@ -9,7 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from temporalio.exceptions import ApplicationError
 
 from agentic.core.errors import ErrorType
 from agentic.core.network import parse_rules
@@ -86,6 +87,12 @@ class RunOptions(BaseModel):
         le=1_000_000,
         description="items a for-each may have, and rounds a loop may run (its repeat.max)",
     )
+    max_depth: int = Field(
+        3,
+        ge=0,
+        le=10,
+        description="how deep sub-plans may nest: a child run is one deeper than its parent",
+    )
     max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
     max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
     max_run_seconds: float | None = Field(
@@ -128,6 +135,14 @@ class RunInput(BaseModel):
     options: RunOptions = Field(default_factory=RunOptions)
     carried: CarriedState | None = Field(
         None, description="the state of the run so far, when it continued as new"
+    )
+    inputs: dict[str, Any] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="a child run's inputs from its sub_plan task: {{ inputs.<name> }} in its plan",
+    )
+    depth: int = Field(
+        0, exclude_if=lambda value: value == 0, description="0 for a run, 1 for its child, ..."
     )
 
     @model_validator(mode="after")
@@ -297,6 +312,11 @@ class TaskResult(BaseModel):
         exclude_if=_unset,
         description="for a for-each: the items that did not complete, and why",
     )
+    child_run_id: str | None = Field(
+        None,
+        exclude_if=_unset,
+        description="for a sub_plan: the workflow id of its child run (left out when none)",
+    )
     condition_false: bool = Field(
         False,
         exclude_if=_unset,
@@ -353,6 +373,12 @@ class RunState(BaseModel):
     approval: ApprovalMode = "none"
     paused: bool = False
     paused_by: str = ""
+    sub_plans_waiting: list[str] = Field(
+        default_factory=list,
+        exclude_if=_unset,
+        description="what waits for approval in child runs, as `approve --task` takes it: "
+        "`sub.fetch` (task fetch of sub's child run), `sub` (its plan); filled by the client",
+    )
 
 
 class ApprovalSignal(BaseModel):
@@ -484,3 +510,13 @@ class CarriedState(BaseModel):
 
 
 RunInput.model_rebuild()
+
+
+def result_in_failure(cause: BaseException | None) -> RunResult | None:
+    """The result that a run's failure carries in its details (see raise_for_outcome)."""
+    if not isinstance(cause, ApplicationError) or cause.type not in OUTCOME_ERROR_TYPES.values():
+        return None
+    try:
+        return RunResult.model_validate(cause.details[0])
+    except (IndexError, ValidationError):
+        return None

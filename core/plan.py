@@ -22,7 +22,7 @@ from agentic.core.actions.transform import JMESPathExpression
 from agentic.core.conditions import condition_tasks
 from agentic.core.foreach import bad_item_references, item_references, source_reference
 from agentic.core.loops import Repeat, bad_loop_references, loop_references
-from agentic.core.references import referenced_tasks
+from agentic.core.references import INPUT_REFERENCE, referenced_tasks
 from agentic.core.registry import ACTIONS
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -34,7 +34,10 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> str:
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{prefix}{where}: {message}" if where else f"{prefix}{message}")
+        if where:
+            lines.append(f"{prefix}{where}: {message}")
+        else:
+            lines.append(f"{prefix.rstrip('.')}: {message}" if prefix else message)
     return "; ".join(lines)
 
 
@@ -202,7 +205,7 @@ def _reference_problems(tasks_by_id: dict[str, Task]) -> list[str]:
     problems = []
     for task in tasks_by_id.values():
         upstream = _ancestors(tasks_by_id, task.id)
-        config = task.action_config.model_dump(by_alias=True)
+        config = task.action_config.open_part()
         for referenced in sorted(referenced_tasks(config)):
             problems += _not_upstream(task.id, referenced, "refers to", tasks_by_id, upstream)
         for named in sorted(condition_tasks(task.when) if task.when else ()):
@@ -225,7 +228,9 @@ def _for_each_problems(
     ]
     if isinstance(task.for_each, str):
         source = source_reference(task.for_each)
-        if source is None:
+        if INPUT_REFERENCE.fullmatch(task.for_each.strip()):
+            pass  # a sub-plan's input: a list once the child run fills it in
+        elif source is None:
             problems.append(
                 f"task {task.id!r}: for_each {task.for_each!r} cannot be a list; give a "
                 "reference to an upstream output ({{ tasks.ID.output... }}) or a JSON list"
@@ -258,7 +263,7 @@ def misplaced_references(task: Task) -> list[str]:
     """`{{ item }}`, `{{ index }}` or `{{ loop... }}` in a task that has no for-each or loop,
     and max_failures without a for-each: refused when a plan is submitted (checking them in
     the model would refuse runs already recorded whose configs hold such text)."""
-    config = task.action_config.model_dump(by_alias=True)
+    config = task.action_config.open_part()
     problems = []
     used_item = item_references(config)
     if used_item and task.for_each is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from agentic.core.plan import Plan, Task, misplaced_references
 from agentic.core.registry import ACTIONS
+from agentic.core.subplans import DEFAULT_MAX_DEPTH, depth_refusal
 
 
 def config_refusal(action_type: str, config: Any) -> str:
@@ -43,6 +44,8 @@ def refusals(tasks: Iterable[Task]) -> list[str]:
     ] + [problem for task in tasks for problem in misplaced_references(task)]
 
 
-def plan_refusals(plan: Plan) -> list[str]:
-    """Why each task of the plan is refused, naming the task."""
-    return refusals(plan.tasks)
+def plan_refusals(plan: Plan, max_depth: int = DEFAULT_MAX_DEPTH) -> list[str]:
+    """Why each task of the plan is refused, naming the task, and why its sub-plans nest too
+    deep."""
+    too_deep = depth_refusal(plan, max_depth)
+    return refusals(plan.tasks) + ([f"the plan: {too_deep}"] if too_deep else [])

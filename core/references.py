@@ -16,6 +16,10 @@ PATH = r"(?:\.[A-Za-z0-9_-]+|\[\d+\])*"
 REFERENCE = re.compile(
     r"\{\{\s*tasks\.(?P<task>[A-Za-z0-9_-]+)\.output(?P<path>" + PATH + r")\s*\}\}"
 )
+# A sub-plan's input, inside the child run's plan (see core/subplans.py).
+INPUT_REFERENCE = re.compile(
+    r"\{\{\s*inputs\.(?P<name>[A-Za-z0-9_-]+)(?P<path>" + PATH + r")\s*\}\}"
+)
 PATH_STEP = re.compile(r"\.([A-Za-z0-9_-]+)|\[(\d+)\]")
 
 

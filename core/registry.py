@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from agentic.core.actions import files, http, poll, postgres, transform, wait
+from agentic.core.actions import files, http, poll, postgres, subplan, transform, wait
 from agentic.core.actions.base import ActionSpec
 
 
@@ -49,5 +49,7 @@ class ActionRegistry:
         return [self._specs[action_type] for action_type in self]
 
 
-BUILTIN_SPECS = [http.SPEC, postgres.SPEC, files.SPEC, transform.SPEC, wait.SPEC, poll.SPEC]
+BUILTIN_SPECS = [
+    http.SPEC, postgres.SPEC, files.SPEC, transform.SPEC, wait.SPEC, poll.SPEC, subplan.SPEC
+]  # fmt: skip
 ACTIONS = ActionRegistry(BUILTIN_SPECS)

@@ -9,6 +9,7 @@ from typing import Any
 from agentic.core.actions.base import RiskCheck
 from agentic.core.plan import Task
 from agentic.core.registry import ACTIONS
+from agentic.core.subplans import nested_plans
 
 
 def risk_reason(task: Task, config: Any = None) -> str:
@@ -49,4 +50,7 @@ def describe_risks(tasks: list[Task]) -> dict[str, str]:
             risks[task.id] = reason
         elif check is not None:
             risks[task.id] = f"only if {check.condition}"
+        for nested in nested_plans(task):  # a sub-plan's tasks, as `approve --task` names them
+            risks.update({f"{task.id}.{inner}": why
+                          for inner, why in describe_risks(nested.tasks).items()})  # fmt: skip
     return risks

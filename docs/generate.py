@@ -36,6 +36,9 @@ HOW_IT_RUNS = {
     "needed while it waits",
     Execution.POLL: "one activity per check, with durable Temporal timers in between, until "
     "the check says done",
+    Execution.CHILD_RUN: "a child workflow of the run (its own history, linked in the Web UI, "
+    "id `<run>.<task>`), with the run's approval mode and network policy and the budgets it "
+    "has left",
 }
 
 
@@ -89,6 +92,8 @@ def action_fields(spec: ActionSpec) -> Iterator[str]:
 def risk_rule(spec: ActionSpec) -> str:
     """What makes a task of this action type risky (wait for approval in mode `risky`)."""
     rules = [one_line(rule.__doc__) for rule in (spec.risk, spec.risk_check) if rule]
+    if spec.execution == Execution.CHILD_RUN:
+        return "Not risky itself: each task of the child run is judged in the child, as in any run."
     return " ".join(rules) if rules else "Never risky: it runs without approval in mode `risky`."
 
 

@@ -12,7 +12,10 @@ workflow. v4_*.json have conditions (`when`): branches taken and not taken, a jo
 condition decided by an activity over a stored output, and one that fails its task; and
 loops (`repeat`): cursor pagination, a null cursor left out, `max` reached; and for-eaches:
 items in parallel, failures within and over `max_failures`, item approvals, a map over a map,
-and a map continued as new twice (v4_foreach_continued_as_new_1..3).
+and a map continued as new twice (v4_foreach_continued_as_new_1..3). v5_subplan_*.json have
+sub-plans: a for-each of child runs with inputs (the parent and one child), and a child's task
+approved through the parent's id (the parent and the child). A parent's file name gives its
+workflow id after `@`: its children's ids begin with it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from agentic.histories import replay_histories
+from agentic.histories import load_history, replay_histories
 from agentic.runtime import DATA_CONVERTER, build_replayer
 from agentic.workflows.agent_run import WORKFLOW_NAME
 from tests.conftest import wait_until
@@ -37,7 +40,7 @@ HISTORIES = Path(__file__).parent / "histories"
 def committed_histories() -> list[WorkflowHistory]:
     paths = sorted(HISTORIES.glob("*.json"))
     assert paths, f"no recorded histories in {HISTORIES}"
-    return [WorkflowHistory.from_json(path.stem, path.read_text()) for path in paths]
+    return [load_history(path) for path in paths]
 
 
 async def replay_failures(replayer: Replayer, histories: list[WorkflowHistory]) -> dict:

@@ -8,6 +8,7 @@ touches the world is an activity. Scheduling, failure decisions and edits are pu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         PlanRequest,
         RunInput,
         RunMetrics,
+        RunOptions,
         RunResult,
         RunState,
         RunStatus,
@@ -50,19 +52,22 @@ with workflow.unsafe.imports_passed_through():
         TokenUsage,
     )
     from agentic.core.plan import Plan, Task
+    from agentic.core.references import UnresolvedReference
     from agentic.core.registry import ACTIONS
     from agentic.core.risk import risk_of
+    from agentic.core.subplans import bind_inputs, goal_with_inputs
     from agentic.workflows import budgets, conditions, decisions, foreach, loops, scheduling
     from agentic.workflows.approvals import Waiting, edited_plan, rejection
     from agentic.workflows.execution import (
+        Parent,
         TaskFailed,
         cause_message,
         execute_action,
         resolved_config,
-        run_round,
         summarize,
     )
     from agentic.workflows.loops import LoopRound
+    from agentic.workflows.rounds import run_round
     from agentic.workflows.visibility import GOAL, GOAL_MAX_CHARS, STATUS, TASK_COUNT, plan_summary
 
 WORKFLOW_NAME = "AgentRun"
@@ -112,6 +117,9 @@ class AgentRunWorkflow:
         self._histories = 1
         self._ended_here = 0  # tasks ended in this history
         self._continuing = False
+        self._depth = run_input.depth  # 0 for a run, 1 for its child run, ...
+        self._inputs = run_input.inputs
+        self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
 
@@ -126,13 +134,18 @@ class AgentRunWorkflow:
         plan = run_input.plan or await self._plan_goal()
         if plan is None:
             return await self._finish(self._final_status())
+        plan = self._with_inputs(plan)
+        if plan is None:
+            return await self._finish(self._final_status())
         self._adopt(plan)
         over = budgets.plan_over_budget(plan, self._options) if self._budgeted else None
         if over:
             self._run_error = over
             scheduling.mark_never_ran(self._tasks, TaskStatus.SKIPPED, "never ran: " + over)
             return await self._finish(self._final_status())
-        if self._options.approval == "plan":
+        # A child's inline plan was approved with its parent's plan.
+        approved_by_parent = self._depth > 0 and run_input.plan is not None
+        if self._options.approval == "plan" and not approved_by_parent:
             verdict = await self._await_plan_approval()
             if verdict is not None:
                 return await self._finish(verdict)
@@ -158,20 +171,28 @@ class AgentRunWorkflow:
             self._cancel = signal
 
     @workflow.signal(name="pause")
-    def pause(self, signal: PauseSignal) -> None:
-        """Start no new task until `resume`; running tasks finish."""
+    async def pause(self, signal: PauseSignal) -> None:
+        """Start no new task until `resume`; running tasks finish; child runs pause too."""
         if self._phase != Phase.FINISHED and self._paused is None:
             self._paused = signal
             self._pause_changes += 1
             self._publish()
+            await self._tell_children("pause", signal)
 
     @workflow.signal(name="resume")
-    def resume(self, signal: PauseSignal) -> None:
-        """Schedule tasks again after `pause`."""
+    async def resume(self, signal: PauseSignal) -> None:
+        """Schedule tasks again after `pause`, in child runs too."""
         if self._paused is not None:
             self._paused = None
             self._pause_changes += 1
             self._publish()
+            await self._tell_children("resume", signal)
+
+    async def _tell_children(self, name: str, signal: PauseSignal) -> None:
+        for child_id in list(self._children.values()):
+            child = workflow.get_external_workflow_handle(child_id)
+            with contextlib.suppress(ApplicationError):  # it ended meanwhile
+                await child.signal(name, signal)
 
     @workflow.update(name="edit")
     def edit(self, request: EditRequest) -> EditResult:
@@ -281,10 +302,22 @@ class AgentRunWorkflow:
 
     # ----- planning and approval -------------------------------------------------------------
 
+    def _with_inputs(self, plan: Plan) -> Plan | None:
+        """A child run's plan with its inputs filled in; None (the run fails) when the plan
+        uses an input not given, or a config is not valid once filled."""
+        if self._inputs is None:
+            return plan
+        try:
+            return bind_inputs(plan, self._inputs)
+        except (UnresolvedReference, ValueError) as error:
+            self._run_error = f"the sub-plan's inputs do not fit its plan: {error}"
+            return None
+
     async def _plan_goal(self) -> Plan | None:
         allowed = self._options.llm_action_types
         hosts = self._options.allow_hosts
-        request = PlanRequest(goal=self._goal, action_types=allowed, allow_hosts=hosts)
+        goal = goal_with_inputs(self._goal, self._inputs)
+        request = PlanRequest(goal=goal, action_types=allowed, allow_hosts=hosts)
         for _ in range(PLAN_ROUNDS):
             over = budgets.llm_over_budget(self._usage, self._options) if self._budgeted else None
             if over:
@@ -302,7 +335,7 @@ class AgentRunWorkflow:
             if draft.plan is not None and not refused:
                 return draft.plan
             request = PlanRequest(
-                goal=self._goal,
+                goal=goal,
                 previous_reply=draft.reply,
                 errors=[*draft.errors, *refused],
                 action_types=allowed,
@@ -473,7 +506,13 @@ class AgentRunWorkflow:
         )
         workflow.logger.info("continuing as new after %d tasks in this history", self._ended_here)
         workflow.continue_as_new(
-            RunInput(goal=self._goal, plan=self._plan, options=self._options, carried=carried)
+            RunInput(
+                goal=self._goal,
+                plan=self._plan,
+                options=self._options,
+                carried=carried,
+                depth=self._depth,
+            )
         )
 
     def _restore(self, plan: Plan | None, carried: CarriedState) -> None:
@@ -624,7 +663,7 @@ class AgentRunWorkflow:
                 config, deferred = resolved_config(current, self._outputs, self._absent())
                 output, attempts = await run_round(
                     current, config, round_number, self._options, deferred,
-                    loop_round=loop.number if loop else 0,
+                    loop_round=loop.number if loop else 0, parent=self._as_parent(task_id),
                 )  # fmt: skip
             except TaskFailed as failed:
                 result.attempts += failed.failure.attempts
@@ -641,6 +680,23 @@ class AgentRunWorkflow:
                 continue
             result.attempts += attempts
             return Done(output, ACTIONS[current.action_type].describe(output))
+
+    def _as_parent(self, task_id: str) -> Parent:
+        """This run, as a child run started by the task sees it."""
+
+        def started(child_id: str) -> None:
+            self._tasks[task_id].child_run_id = child_id
+            self._children[task_id] = child_id
+
+        def ended(result: RunResult) -> None:
+            self._children.pop(task_id, None)
+            self._account_llm(result.usage, result.llm_calls)
+
+        def options_left() -> RunOptions:
+            elapsed = (workflow.now() - self._execution_started_at).total_seconds()
+            return budgets.left_for_child(self._options, self._usage, elapsed)
+
+        return Parent(self._depth, options_left, started, ended)
 
     def _runnable(self, task_id: str, loop: LoopRound | None) -> Task:
         task = self._current(task_id)

@@ -62,3 +62,15 @@ def run_time_exceeded(seconds: float, options: RunOptions) -> str | None:
             f"{options.max_run_seconds:g})"
         )
     return None
+
+
+def left_for_child(options: RunOptions, usage: TokenUsage, elapsed_seconds: float) -> RunOptions:
+    """A child run's options: the parent's, with the LLM calls, tokens and time it has left."""
+    seconds = options.max_run_seconds
+    return options.model_copy(
+        update={
+            "max_llm_calls": max(0, options.max_llm_calls - usage.calls),
+            "max_llm_tokens": max(0, options.max_llm_tokens - usage.total_tokens),
+            "max_run_seconds": None if seconds is None else max(1.0, seconds - elapsed_seconds),
+        }
+    )

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,10 +23,16 @@ from temporalio.exceptions import (
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from agentic.core.actions.base import ActionConfig, Execution, PollingConfig, TimerConfig
+    from agentic.core.actions.base import ActionConfig, PollingConfig, TimerConfig
     from agentic.core.blobs import HISTORY_PAYLOAD_LIMIT_BYTES, encoded_size, holds_blobs
     from agentic.core.errors import ActionError, ErrorType
-    from agentic.core.messages import ActionRequest, ActionResult, RunOptions, TaskFailure
+    from agentic.core.messages import (
+        ActionRequest,
+        ActionResult,
+        RunOptions,
+        RunResult,
+        TaskFailure,
+    )
     from agentic.core.plan import Task, validate_action_config
     from agentic.core.references import (
         UnresolvedReference,
@@ -89,6 +96,18 @@ def summarize(value: Any) -> Any:
     return text[:OUTPUT_SUMMARY_CHARS] + f"... ({len(text)} chars)"
 
 
+@dataclass(frozen=True)
+class Parent:
+    """What a child run needs of the run that starts it: how deep that run is, its options
+    with the budgets it has left (None: the round's own options), and what to tell it when
+    the child starts (its workflow id) and ends (its result)."""
+
+    depth: int = 0
+    options_left: Callable[[], RunOptions | None] = lambda: None
+    started: Callable[[str], None] = lambda child_id: None
+    ended: Callable[[RunResult], None] = lambda result: None
+
+
 def round_activity_id(task: Task, round_number: int, loop_round: int = 0) -> str:
     """Activity ids read like the plan in the Web UI: the task id, a loop's round after the
     first (`:loop2`), then the round of attempts after a failure decision (`:round2`).
@@ -108,16 +127,17 @@ def resolved_config(
     Those are empty unless the config refers to outputs kept in the blob store: then the config
     is returned as planned with the outputs it refers to, and its activity resolves it (the
     workflow never loads a stored value)."""
-    raw_config = task.action_config.model_dump(by_alias=True, mode="json")
+    planned = task.action_config
+    raw_config = planned.open_part()
     referenced = {task_id: outputs[task_id] for task_id in referenced_tasks(raw_config)
                   if task_id in outputs and task_id not in absent}  # fmt: skip
     try:
         if any(holds_blobs(output) for output in referenced.values()):
             if not absent & referenced_tasks(raw_config):
-                return task.action_config, referenced
-            partly = resolve_absent(raw_config, absent)
+                return planned, referenced
+            partly = planned.with_sealed(resolve_absent(raw_config, absent))
             return validate_action_config(task.action_type, partly, task.id), referenced
-        resolved = resolve(raw_config, outputs, absent)
+        resolved = planned.with_sealed(resolve(raw_config, outputs, absent))
         return validate_action_config(task.action_type, resolved, task.id), {}
     except UnresolvedReference as error:
         raise TaskFailed(failure(str(error), ErrorType.UNRESOLVED_REFERENCE)) from None
@@ -125,31 +145,25 @@ def resolved_config(
         raise TaskFailed(failure(str(error), ErrorType.INVALID_CONFIG)) from None
 
 
-async def run_round(
+async def run_timer(
     task: Task,
-    config: Any,
-    round_number: int,
+    config: TimerConfig,
+    activity_id: str,
     options: RunOptions,
-    outputs: Mapping[str, Any] | None = None,
-    loop_round: int = 0,
-) -> tuple[Any, int]:
-    """One round of a task (Temporal retries inside it): its output and the attempts used.
-    `outputs`: the deferred outputs its activity resolves the config from; `loop_round`: the
-    round of the task's loop (1, 2, ...; 0 for a task without one)."""
-    runner = ROUND_RUNNERS[ACTIONS[task.action_type].execution]
-    activity_id = round_activity_id(task, round_number, loop_round)
-    return await runner(task, config, activity_id, options, dict(outputs or {}))
-
-
-async def _run_timer(
-    task: Task, config: TimerConfig, activity_id: str, options: RunOptions, outputs: Any
+    outputs: Any,
+    parent: Parent,
 ) -> tuple[Any, int]:
     await workflow.sleep(config.seconds)
     return {"waited_seconds": config.seconds}, 1
 
 
-async def _run_activity(
-    task: Task, config: Any, activity_id: str, options: RunOptions, outputs: dict[str, Any]
+async def run_activity(
+    task: Task,
+    config: Any,
+    activity_id: str,
+    options: RunOptions,
+    outputs: dict[str, Any],
+    parent: Parent,
 ) -> tuple[Any, int]:
     allow_local = True
     if _computes_inline(task, config, outputs):
@@ -191,12 +205,13 @@ def _compute_inline(task: Task, config: ActionConfig) -> Any:
         raise TaskFailed(failure(error.message, error.error_type)) from None
 
 
-async def _run_poll(
+async def run_poll(
     task: Task,
     config: PollingConfig,
     activity_id: str,
     options: RunOptions,
     outputs: dict[str, Any],
+    parent: Parent,
 ) -> tuple[Any, int]:
     """Check with one activity each time, sleeping on durable timers in between."""
     deadline = workflow.now() + timedelta(seconds=config.timeout)
@@ -227,14 +242,6 @@ async def _run_poll(
 def _config(config: Any) -> ActionConfig:
     assert isinstance(config, ActionConfig)
     return config
-
-
-RoundRunner = Callable[[Task, Any, str, RunOptions, dict[str, Any]], Awaitable[tuple[Any, int]]]
-ROUND_RUNNERS: dict[Execution, RoundRunner] = {
-    Execution.ACTIVITY: _run_activity,
-    Execution.TIMER: _run_timer,
-    Execution.POLL: _run_poll,
-}
 
 
 async def execute_action(

@@ -68,8 +68,8 @@ async def _count_in_activity(
 def item_task(task: Task, index: int) -> Task:
     """Item `index` of a for-each, as a task of its own (`orders[17]`); TaskFailed when its
     config, once filled, is not valid."""
-    config = item_config(task.action_config.model_dump(by_alias=True, mode="json"),
-                         task.for_each, index)  # fmt: skip
+    planned = task.action_config
+    config = planned.with_sealed(item_config(planned.open_part(), task.for_each, index))
     name = item_id(task.id, index)
     try:
         typed = validate_action_config(task.action_type, config, name)

@@ -46,9 +46,10 @@ class LoopRound:
 def round_task(task: Task, loop: LoopRound) -> Task:
     """The task as this round runs it: `{{ loop.index }}` and `{{ loop.previous.output }}`
     filled in (TaskFailed when the config is then no longer valid)."""
-    config = task.action_config.model_dump(by_alias=True, mode="json")
+    planned = task.action_config
     try:
-        return task.with_config(resolve_loop(config, loop.index, loop.previous))
+        filled = resolve_loop(planned.open_part(), loop.index, loop.previous)
+        return task.with_config(planned.with_sealed(filled))
     except ValueError as error:
         raise TaskFailed(failure(str(error), ErrorType.INVALID_CONFIG)) from None
 

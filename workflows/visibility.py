@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 STATUS = SearchAttributeKey.for_keyword("AgentStatus")
 GOAL = SearchAttributeKey.for_text("AgentGoal")
@@ -62,3 +62,22 @@ def _condition(task: Any) -> str:
         return ""
     # A double-backtick code span may hold the single backticks of JMESPath literals.
     return f"; if `` {when.replace('|', '/')} ``"
+
+
+def run_memo(run_input: Any) -> dict[str, Any]:
+    """A new run's memo (a RunInput's): its goal and, for a plan, a summary of its tasks."""
+    memo: dict[str, Any] = {"goal": run_input.goal_text}
+    if run_input.plan is not None:
+        memo["plan"] = plan_summary([task.label for task in run_input.plan.tasks])
+    return memo
+
+
+def run_search_attributes(run_input: Any) -> TypedSearchAttributes:
+    """A new run's search attributes (a RunInput's): planning, its goal, its task count."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(STATUS, AgentStatus.PLANNING.value),
+        SearchAttributePair(GOAL, run_input.goal_text[:GOAL_MAX_CHARS]),
+    ]
+    if run_input.plan is not None:
+        pairs.append(SearchAttributePair(TASK_COUNT, len(run_input.plan.tasks)))
+    return TypedSearchAttributes(pairs)

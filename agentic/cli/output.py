@@ -70,6 +70,8 @@ def task_detail(task: TaskResult) -> str:
         return f"needs approval: {task.risk}"
     if task.items and task.status == TaskStatus.RUNNING:
         return describe_items(task.items, sum(task.items.values()))
+    if task.child_run_id and task.status == TaskStatus.RUNNING:
+        return f"child run {task.child_run_id}"
     if task.error is not None and task.status != TaskStatus.COMPLETED:
         return task.error.message
     if task.reason:
@@ -145,7 +147,7 @@ def render_state(
     lines.append(tasks_table(state.tasks, now))
     lines += [Text(line) for line in decision_lines(state.decisions)]
     waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
-    for task_id in waiting:
+    for task_id in [*waiting, *state.sub_plans_waiting]:
         lines.append(Text(f"approve: {command} approve {state.workflow_id} --task {task_id}"))
     if state.phase == Phase.AWAITING_APPROVAL:
         lines.append(Text(f"approve: {command} approve {state.workflow_id}"))

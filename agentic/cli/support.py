@@ -161,7 +161,7 @@ def load_plan(path: Path) -> Plan:
         plan = Plan.model_validate(data)
     except ValidationError as error:
         fail(f"invalid plan in {path}: {format_validation_error(error)}")
-    refused = plan_refusals(plan)
+    refused = plan_refusals(plan, get_settings().run_max_depth)
     if refused:
         fail(f"invalid plan in {path}: {'; '.join(refused)}")
     return plan

@@ -8,7 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,9 +29,26 @@ class ActionConfig(BaseModel):
         use_attribute_docstrings=True,
     )
 
+    # Fields whose text belongs to another run (a sub-plan's own plan): this run's references,
+    # items and loop references are neither checked nor filled inside them.
+    sealed_fields: ClassVar[frozenset[str]] = frozenset()
+
     def attempt_timeout_seconds(self) -> float | None:
         """How long one attempt may take (start-to-close); None: the action's default."""
         return None
+
+    def child_plan(self) -> dict[str, Any] | None:
+        """The inline plan this config runs as a child run (a sub-plan's), else None."""
+        return None
+
+    def open_part(self) -> dict[str, Any]:
+        """The config as JSON without its sealed fields: what this run's references may fill."""
+        return self.model_dump(by_alias=True, mode="json", exclude=set(self.sealed_fields))
+
+    def with_sealed(self, opened: dict[str, Any]) -> dict[str, Any]:
+        """`opened` (this config's open part, filled) with this config's sealed fields again."""
+        sealed = self.model_dump(by_alias=True, mode="json", include=set(self.sealed_fields))
+        return {**opened, **sealed}
 
 
 class TimedActionConfig(ActionConfig):
@@ -55,6 +72,18 @@ class Execution(StrEnum):
     POLL = "poll"
     """One activity per check, durable timers in between, until the check says done (the
     config is a `PollingConfig`; the activity returns `{"done": bool, "response": ...}`)."""
+    CHILD_RUN = "child_run"
+    """A child run of the engine's own workflow (the config is a `ChildRunConfig`): its own
+    history, the parent's approval mode and network policy, budgets from what the parent has
+    left; its output is the child's task outputs by task id."""
+
+
+class ChildRunConfig(Protocol):
+    """The config of an action that runs as a child run."""
+
+    plan: dict[str, Any] | None
+    goal: str | None
+    inputs: dict[str, Any]
 
 
 class TimerConfig(Protocol):
