@@ -373,7 +373,7 @@ def test_invalid_whole_plan_is_refused_with_readable_errors():
     bad = {"tasks": [wait("a", "ghost"), task("b", "api_call", {"url": "ftp://x"})]}
     message = refusal(waiting(), EditRequest(plan=bad))
     assert message.startswith("invalid plan: ")
-    assert "action_config.url must start with http:// or https://" in message
+    assert "action_config: url must start with http:// or https://" in message
     assert "validation error" not in message
 
 
@@ -421,7 +421,7 @@ def test_task_edit_while_the_plan_waits():
 
 def test_task_edit_validates_the_new_config():
     message = refusal(waiting(), EditRequest(task="a", config={"url": "ftp://x"}))
-    assert message.startswith("task 'a' (api_call): action_config.url must start with http")
+    assert message.startswith("task 'a' (api_call): action_config: url must start with http")
 
 
 def test_task_edit_cannot_refer_to_a_task_that_is_not_upstream():
