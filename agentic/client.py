@@ -40,6 +40,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store
+from agentic.activities.items import item_index, read_chunk
 from agentic.core.blobs import holds_blobs
 from agentic.core.errors import ActionError
 from agentic.core.foreach import parent_of
@@ -79,6 +80,7 @@ from agentic.runtime import connect, web_ui_link
 from agentic.settings import Settings, get_settings
 from agentic.workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
 from agentic.workflows.budgets import plan_over_budget
+from agentic.workflows.execution import summarize
 from agentic.workflows.visibility import (
     GOAL,
     STATUS,
@@ -382,8 +384,21 @@ class RunHandle:
 
     async def items(self, task_id: str) -> list[TaskResult]:
         """A for-each's items (`orders[0]`, `orders[1]`, ...), each with its status,
-        attempts, error and a summary of its output; empty for another task."""
-        return await self._query(AgentRunWorkflow.items, "items", task_id)
+        attempts, error and a summary of its output; empty for another task. A large
+        for-each's ended items are read from the blob store."""
+        live: list[TaskResult] = await self._query(AgentRunWorkflow.items, "items", task_id)
+        archive = await self._query(AgentRunWorkflow.item_archive, "item_archive", task_id)
+        if archive is None or not archive.chunks:
+            return live
+        try:
+            blobs = Blobs(open_store(self._client.settings.blob_location))
+            archived = [item for chunk in archive.chunks for item in await read_chunk(blobs, chunk)]
+        except (ValueError, ActionError) as error:
+            raise BlobStoreError(str(error)) from None
+        shortened = [
+            item.model_copy(update={"output": summarize(item.output)}) for item in archived
+        ]
+        return sorted([*shortened, *live], key=item_index)
 
     async def _query(self, query: Any, name: str, *args: Any) -> Any:
         """Ask the run a query; `RunNotFound`, or `WorkerUnavailable` when no worker answers."""

@@ -17,6 +17,7 @@ from agentic.activities.actions import action_activities
 from agentic.activities.base import ActionContext
 from agentic.activities.blobs import Blobs, open_store
 from agentic.activities.builtin import BUILTIN_ACTIONS
+from agentic.activities.items import item_activities
 from agentic.activities.llm import TokenLimits, llm_activities
 from agentic.activities.network import HttpClients, NetworkPolicy, PlanNetworkCheck
 from agentic.activities.postgres import close_pools
@@ -91,7 +92,7 @@ async def run_worker(
         limits = TokenLimits(settings.llm_planner_max_tokens, settings.llm_analyst_max_tokens)
         plan_check = PlanNetworkCheck(clients, trusted=own_destinations(settings))
         by_role = {
-            "actions": action_activities(every_action, context),
+            "actions": [*action_activities(every_action, context), *item_activities(blobs)],
             "llm": llm_activities(llm, limits, plan_check) if serves_llm else [],
         }
         for task_queue, roles in served.items():

@@ -15,6 +15,9 @@ from typing import Any
 
 from agentic.core.references import PATH, REFERENCE, follow_or_null, iter_strings, to_text
 
+# The activities that keep a large for-each's ended items in the blob store (activities/items.py).
+ARCHIVE_ITEMS = "archive_items"
+JOIN_ITEMS = "join_items"
 ITEM_REFERENCE = re.compile(r"\{\{\s*item(?P<path>" + PATH + r")\s*\}\}")
 INDEX_REFERENCE = re.compile(r"\{\{\s*index\s*\}\}")
 ANY_ITEM_REFERENCE = re.compile(r"\{\{\s*(?:item|index)\b[^}]*\}\}")

@@ -491,6 +491,38 @@ class AnalysisReply(BaseModel):
     calls: list[LLMCall] = Field(default_factory=list)
 
 
+class ItemArchive(BaseModel):
+    """A for-each's ended items kept out of the run's state: their results (outputs included)
+    in blob-store chunks, and what the run needs to go on without them."""
+
+    chunks: list[dict[str, Any]] = Field(
+        default_factory=list, description="blob references, each to a list of item results"
+    )
+    ranges: list[tuple[int, int]] = Field(
+        default_factory=list, description="the archived items' indices, as [start, end) ranges"
+    )
+    counts: dict[str, int] = Field(default_factory=dict, description="archived items by status")
+    attempts: int = 0
+    errors: list[ItemError] = Field(
+        default_factory=list, description="the first archived items that did not complete"
+    )
+
+
+class ArchiveRequest(BaseModel):
+    """Input of the `archive_items` activity: item results to keep in one blob-store chunk."""
+
+    items: list[TaskResult]
+
+
+class JoinRequest(BaseModel):
+    """Input of the `join_items` activity: a for-each's archived chunks, joined into its
+    output (the items' outputs in index order, null for those that did not complete)."""
+
+    task_id: str
+    chunks: list[dict[str, Any]]
+    count: int
+
+
 class CarriedState(BaseModel):
     """What a run carries into its next history when it continues as new (its plan travels
     in `RunInput.plan`): where every task is, with its output, and what the run decided,
@@ -507,6 +539,11 @@ class CarriedState(BaseModel):
     started_at: datetime
     execution_started_at: datetime
     histories: int = Field(1, description="how many histories the run had before this one")
+    archives: dict[str, ItemArchive] = Field(
+        default_factory=dict,
+        exclude_if=_unset,
+        description="each for-each's archived items (see ItemArchive), by task id",
+    )
 
 
 RunInput.model_rebuild()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import uuid
+from collections import Counter
 
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
@@ -46,3 +47,32 @@ def test_run_survives_a_killed_worker(stack, api, run_id, tmp_path):
     assert stack.cli("history", run_id, "--out", str(saved)).returncode == 0
     events = [event["eventType"] for event in json.loads(saved.read_text())["events"]]
     assert "EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT" not in events
+
+
+def test_a_killed_worker_loses_no_item_of_a_large_for_each(stack, api, run_id):
+    """SIGKILL in the middle of a 1,000-item for-each: every item completes, and only the
+    calls in flight at the kill (at most max_parallel) are made again."""
+    count, max_parallel = 1000, 10
+    queue_env = {"TASK_QUEUE": f"crash-map-{uuid.uuid4().hex[:8]}"}
+    first_worker = stack.start_worker(queue_env)
+    api.route("GET", f"/map/{run_id}", Reply(json={"ok": True}, delay=0.005))
+    each = task("each", "api_call", get(f"{api.url}/map/{run_id}", params={"i": "{{ index }}"}),
+                for_each=list(range(count)))  # fmt: skip
+    started = stack.cli("start", "--plan", str(stack.write_plan({"tasks": [each]})), "--id",
+                        run_id, "--approval", "none", "--max-parallel", str(max_parallel),
+                        env=queue_env)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    wait_until(lambda: len(api.calls("GET", f"/map/{run_id}")) >= count // 3, 60, "a third")
+
+    first_worker.send_signal(signal.SIGKILL)
+    first_worker.wait()
+    stack.start_worker(queue_env)
+
+    result = stack.cli_json("result", run_id, "--wait", timeout=180)
+    assert result["status"] == "completed", result["error"]
+    done = tasks_by_id(result)["each"]
+    assert done["items"] == {"completed": count}
+    calls = Counter(int(call.query["i"][0]) for call in api.calls("GET", f"/map/{run_id}"))
+    assert set(calls) == set(range(count)), "no item is lost"
+    repeated = [index for index, times in calls.items() if times > 1]
+    assert len(repeated) <= max_parallel, f"only calls in flight are made again: {repeated}"

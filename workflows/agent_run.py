@@ -8,7 +8,6 @@ touches the world is an activity. Scheduling, failure decisions and edits are pu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         EditRequest,
         EditResult,
         FailureDecision,
+        ItemArchive,
         LLMCall,
         PauseSignal,
         Phase,
@@ -81,6 +81,8 @@ PLAN_MODE_MODIFY = "plan-mode-modify-approval"
 BUDGETS = "run-budgets"
 # Runs started before this patch never continue as new.
 CONTINUE_AS_NEW = "continue-as-new"
+# Runs started before this patch keep every item of a for-each in their state.
+ITEM_ARCHIVE = "for-each-item-archive"
 PLAN_ROUNDS = 2
 Verdict = tuple[bool, ApprovalSignal]
 
@@ -98,6 +100,7 @@ class AgentRunWorkflow:
         self._tasks: dict[str, TaskResult] = {}
         self._outputs: dict[str, Any] = {}
         self._item_tasks: dict[str, Task] = {}  # a for-each's items, by id (`orders[3]`)
+        self._archives: dict[str, ItemArchive] = {}  # large for-eaches' ended items
         self._decisions: list[DecisionRecord] = []
         self._analyses = 0
         self._usage = TokenUsage()
@@ -120,6 +123,7 @@ class AgentRunWorkflow:
         self._depth = run_input.depth  # 0 for a run, 1 for its child run, ...
         self._inputs = run_input.inputs
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
+        self._signals_to_children: list[asyncio.Task[None]] = []
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
 
@@ -171,28 +175,29 @@ class AgentRunWorkflow:
             self._cancel = signal
 
     @workflow.signal(name="pause")
-    async def pause(self, signal: PauseSignal) -> None:
+    def pause(self, signal: PauseSignal) -> None:
         """Start no new task until `resume`; running tasks finish; child runs pause too."""
         if self._phase != Phase.FINISHED and self._paused is None:
             self._paused = signal
             self._pause_changes += 1
             self._publish()
-            await self._tell_children("pause", signal)
+            self._tell_children("pause", signal)
 
     @workflow.signal(name="resume")
-    async def resume(self, signal: PauseSignal) -> None:
+    def resume(self, signal: PauseSignal) -> None:
         """Schedule tasks again after `pause`, in child runs too."""
         if self._paused is not None:
             self._paused = None
             self._pause_changes += 1
             self._publish()
-            await self._tell_children("resume", signal)
+            self._tell_children("resume", signal)
 
-    async def _tell_children(self, name: str, signal: PauseSignal) -> None:
-        for child_id in list(self._children.values()):
+    def _tell_children(self, name: str, signal: PauseSignal) -> None:
+        """Signal the running child runs (the handler itself stays synchronous, so the pause
+        holds before the run's next step)."""
+        for child_id in self._children.values():
             child = workflow.get_external_workflow_handle(child_id)
-            with contextlib.suppress(ApplicationError):  # it ended meanwhile
-                await child.signal(name, signal)
+            self._signals_to_children.append(asyncio.create_task(child.signal(name, signal)))
 
     @workflow.update(name="edit")
     def edit(self, request: EditRequest) -> EditResult:
@@ -254,6 +259,12 @@ class AgentRunWorkflow:
             task.model_copy(update={"output": summarize(task.output)})
             for task in self._items_of(task_id)
         ]
+
+    @workflow.query(name="item_archive")
+    def item_archive(self, task_id: str) -> ItemArchive | None:
+        """A large for-each's archived items: blob-store chunks of their results (None for
+        another task)."""
+        return self._archives.get(task_id)
 
     def _items_of(self, task_id: str) -> list[TaskResult]:
         """A for-each's items as the run holds them (none for another task)."""
@@ -492,7 +503,7 @@ class AgentRunWorkflow:
         """Go on in a new history with the same workflow id, carrying the run's state."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = CarriedState(
-            tasks=list(self._tasks.values()),
+            tasks=[task for task in self._tasks.values() if not self._recreated(task)],
             decisions=self._decisions,
             analyses=self._analyses,
             usage=self._usage,
@@ -503,6 +514,7 @@ class AgentRunWorkflow:
             started_at=self._started_at,
             execution_started_at=self._execution_started_at,
             histories=self._histories,
+            archives=self._archives,
         )
         workflow.logger.info("continuing as new after %d tasks in this history", self._ended_here)
         workflow.continue_as_new(
@@ -514,6 +526,12 @@ class AgentRunWorkflow:
                 depth=self._depth,
             )
         )
+
+    def _recreated(self, task: TaskResult) -> bool:
+        """An item of a large for-each that has not started: recreated in the next history,
+        so not carried into it."""
+        parent = parent_of(task.task_id)
+        return parent in self._archives and task.status == TaskStatus.PENDING and not task.attempts
 
     def _restore(self, plan: Plan | None, carried: CarriedState) -> None:
         """Take up the run where its previous history left it."""
@@ -539,6 +557,7 @@ class AgentRunWorkflow:
         self._started_at = carried.started_at
         self._execution_started_at = carried.execution_started_at
         self._histories = carried.histories + 1
+        self._archives = dict(carried.archives)
 
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
@@ -747,20 +766,30 @@ class AgentRunWorkflow:
             self._fail_task(result, failed.failure)
             self._finish_task(result)
             return
+        if (count > foreach.ARCHIVE_AFTER_ITEMS and task_id not in self._archives
+                and workflow.patched(ITEM_ARCHIVE)):  # fmt: skip
+            self._archives[task_id] = ItemArchive()
         ids = self._add_items(task, count)
         result.items = self._items_by_status(task_id)
         await self._run_items(task_id, ids)
-        if any(self._tasks[i].status == TaskStatus.PENDING for i in ids):
+        if any(self._tasks[i].status == TaskStatus.PENDING for i in ids if i in self._tasks):
             if self._must_stop():  # cancelled or failed: its items never ran
                 raise asyncio.CancelledError()
+            await self._archive_items(task_id, [i for i in ids if i in self._tasks])
             return  # continuing as new: taken up again in the new history (see _restore)
-        await self._end_for_each(task, ids)
+        await self._end_for_each(task, [i for i in ids if i in self._tasks], count)
         self._finish_task(result)
 
     def _add_items(self, task: Task, count: int) -> list[str]:
-        """The items' ids; each item's task and state (kept when the run continued as new)."""
-        ids = [item_id(task.id, index) for index in range(count)]
-        for index, item in enumerate(ids):
+        """The ids of the items not archived; each one's task and state (kept when the run
+        continued as new)."""
+        archive = self._archives.get(task.id)
+        ids = []
+        for index in range(count):
+            if archive is not None and foreach.is_archived(archive, index):
+                continue
+            item = item_id(task.id, index)
+            ids.append(item)
             state = self._tasks.setdefault(
                 item, TaskResult(task_id=item, name=f"{task.name}[{index}]",
                                  action_type=task.action_type)
@@ -776,6 +805,7 @@ class AgentRunWorkflow:
         """Start the pending items as slots free up, until all ended (or the run stops or
         continues as new); each runs as a task does (approval, retries, analysis)."""
         running: dict[str, asyncio.Task[None]] = {}
+        ended_since_archived = 0
         try:
             while True:
                 for item, job in list(running.items()):
@@ -783,6 +813,10 @@ class AgentRunWorkflow:
                         job.result()  # a bug in an item's coroutine fails the workflow task
                         del running[item]
                         self._ended_here += 1
+                        ended_since_archived += 1
+                if ended_since_archived >= foreach.ARCHIVE_AFTER_ITEMS:
+                    ids = await self._archive_items(task_id, ids)
+                    ended_since_archived = 0
                 if not self._must_stop() and self._paused is None and not self._time_to_continue():
                     for item in foreach.startable_items(ids, self._tasks, self._item_tasks,
                                                         running, self._options):  # fmt: skip
@@ -833,11 +867,41 @@ class AgentRunWorkflow:
 
     def _items_by_status(self, task_id: str) -> dict[str, int]:
         counts = Counter(item.status.value for item in self._items_of(task_id))
+        archive = self._archives.get(task_id)
+        if archive is not None:
+            counts.update(archive.counts)
         return dict(sorted(counts.items()))
 
-    async def _end_for_each(self, task: Task, ids: list[str]) -> None:
+    async def _archive_items(self, task_id: str, ids: list[str]) -> list[str]:
+        """For a large for-each, keep its ended items in the blob store and out of the run's
+        state: the ids of the items still in it."""
+        archive = self._archives.get(task_id)
+        if archive is None:
+            return ids
+        ended = [item for item in ids if self._tasks[item].status in foreach.ENDED_STATUSES]
+        if not ended:
+            return ids
+        for item in ended:
+            self._tasks[item].output = self._outputs.get(item)
+        items = [self._tasks[item] for item in ended]
+        refs = []
+        for chunk in foreach.chunks_of(items):
+            first = chunk[0].task_id
+            refs.append(await foreach.archive_chunk(chunk, self._options, f"{first}:archive"))
+        indices = [int(item.removeprefix(f"{task_id}[").rstrip("]")) for item in ended]
+        self._archives[task_id] = foreach.archived(archive, items, refs, indices)
+        for item in ended:
+            del self._tasks[item]
+            self._outputs.pop(item, None)
+            self._item_tasks.pop(item, None)
+        return [item for item in ids if item in self._tasks]
+
+    async def _end_for_each(self, task: Task, ids: list[str], count: int) -> None:
         """Complete the for-each with its items' outputs (null for those that did not
         complete), or fail it when more than max_failures items did not complete."""
+        if task.id in self._archives:
+            await self._end_archived(task, ids, count)
+            return
         result = self._tasks[task.id]
         result.items = self._items_by_status(task.id)
         items = [self._tasks[item] for item in ids]
@@ -845,7 +909,9 @@ class AgentRunWorkflow:
         result.item_errors = foreach.item_errors(items)
         allowed = allowed_failures(task.max_failures, len(ids))
         if len(result.item_errors) > allowed:
-            self._fail_task(result, foreach.too_many_failures(result.item_errors, ids, allowed))
+            failure = foreach.too_many_failures(result.item_errors, len(result.item_errors),
+                                                len(ids), allowed)  # fmt: skip
+            self._fail_task(result, failure)
             return
         outputs = [self._outputs.get(item) for item in ids]
         try:
@@ -855,6 +921,32 @@ class AgentRunWorkflow:
             return
         result.output, result.error, result.status = output, None, TaskStatus.COMPLETED
         result.output_summary = describe_items(result.items or {}, len(ids))
+        self._outputs[task.id] = output
+
+    async def _end_archived(self, task: Task, ids: list[str], count: int) -> None:
+        """_end_for_each for a large for-each: its items are joined from its archive."""
+        await self._archive_items(task.id, [i for i in ids if i in self._tasks])
+        archive = self._archives[task.id]
+        result = self._tasks[task.id]
+        result.items = self._items_by_status(task.id)
+        result.attempts = archive.attempts
+        result.item_errors = archive.errors
+        failed = count - archive.counts.get(TaskStatus.COMPLETED.value, 0)
+        allowed = allowed_failures(task.max_failures, count)
+        if failed > allowed:
+            failure = foreach.too_many_failures(archive.errors, failed, count, allowed)
+            self._fail_task(result, failure)
+            return
+        try:
+            output = await foreach.join_archive(task, archive, count, self._options)
+        except ActivityError as error:
+            stored = TaskFailure(
+                message=cause_message(error), error_type=ErrorType.BLOB_STORE_UNAVAILABLE
+            )
+            self._fail_task(result, stored)
+            return
+        result.output, result.error, result.status = output, None, TaskStatus.COMPLETED
+        result.output_summary = describe_items(result.items or {}, count)
         self._outputs[task.id] = output
 
     def _fail_task(self, result: TaskResult, failure: TaskFailure) -> None:
@@ -1008,6 +1100,8 @@ class AgentRunWorkflow:
         """The run's result; a run that did not complete ends its workflow execution as
         Failed (or Canceled), so Temporal's own views say what happened."""
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._signals_to_children:  # a child that ended meanwhile refuses its signal
+            await asyncio.gather(*self._signals_to_children, return_exceptions=True)
         if status == RunStatus.CANCELLED and self._run_error is None:
             self._run_error = self._stop_reason()
         self._status = status

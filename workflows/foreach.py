@@ -8,15 +8,32 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping, Set
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from agentic.core.blobs import holds_blobs
+    from agentic.core.blobs import encoded_size, holds_blobs
     from agentic.core.errors import ErrorType
-    from agentic.core.foreach import item_config, item_id, source_reference
-    from agentic.core.messages import ItemError, RunOptions, TaskFailure, TaskResult, TaskStatus
+    from agentic.core.foreach import (
+        ARCHIVE_ITEMS,
+        JOIN_ITEMS,
+        item_config,
+        item_id,
+        source_reference,
+    )
+    from agentic.core.messages import (
+        ArchiveRequest,
+        ItemArchive,
+        ItemError,
+        JoinRequest,
+        RunOptions,
+        TaskFailure,
+        TaskResult,
+        TaskStatus,
+    )
     from agentic.core.plan import Task, validate_action_config
     from agentic.core.references import UnresolvedReference, resolve
     from agentic.workflows.execution import TaskFailed, failure, transform_in_activity
@@ -129,11 +146,107 @@ def too_many_items(count: int, options: RunOptions) -> TaskFailure:
     return TaskFailure(message=message, error_type=ErrorType.INVALID_INPUT)
 
 
-def too_many_failures(errors: list[ItemError], ids: list[str], allowed: int) -> TaskFailure:
-    """A for-each more of whose items failed than its max_failures allows."""
-    first = errors[0]
+def too_many_failures(
+    errors: list[ItemError], failed: int, count: int, allowed: int
+) -> TaskFailure:
+    """A for-each more of whose items failed than its max_failures allows (`errors`: the
+    first of them)."""
+    first = f"; first: {errors[0].task_id}: {errors[0].message}" if errors else ""
     message = (
-        f"{len(errors)} of {len(ids)} items did not complete, more than max_failures allows "
-        f"({allowed}); first: {first.task_id}: {first.message}"
+        f"{failed} of {count} items did not complete, more than max_failures allows "
+        f"({allowed}){first}"
     )
     return TaskFailure(message=message, error_type=ErrorType.ITEMS_FAILED)
+
+
+# ----- a large for-each's archive --------------------------------------------------------------
+# A for-each of more items than this keeps its ended items in the blob store, in chunks of
+# about this many, so that neither the run's state (carried when it continues as new) nor any
+# payload in its history grows with its items. Changing these changes what runs record.
+ARCHIVE_AFTER_ITEMS = 200
+# An archive chunk's results, as JSON, are at most this large (or one item's).
+ARCHIVE_CHUNK_BYTES = 128 * 1024
+ITEM_ERRORS_KEPT = 100
+ENDED_STATUSES = frozenset(
+    {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
+)
+
+
+def is_archived(archive: ItemArchive, index: int) -> bool:
+    """Whether item `index` is in the archive."""
+    return any(start <= index < end for start, end in archive.ranges)
+
+
+def with_indices(ranges: list[tuple[int, int]], indices: Collection[int]) -> list[tuple[int, int]]:
+    """`ranges` with `indices` added, merged into as few [start, end) ranges as they make."""
+    merged: list[tuple[int, int]] = []
+    points = sorted({*indices}.union(*(range(start, end) for start, end in ranges)))
+    for index in points:
+        if merged and merged[-1][1] == index:
+            merged[-1] = (merged[-1][0], index + 1)
+        else:
+            merged.append((index, index + 1))
+    return merged
+
+
+def chunks_of(items: list[TaskResult], limit: int = ARCHIVE_CHUNK_BYTES) -> list[list[TaskResult]]:
+    """The items in order, in chunks of at most `limit` bytes of JSON (or one item)."""
+    chunks: list[list[TaskResult]] = [[]]
+    size = 0
+    for item in items:
+        item_size = encoded_size(item.model_dump(mode="json"))
+        if chunks[-1] and size + item_size > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += item_size
+    return [chunk for chunk in chunks if chunk]
+
+
+def archived(archive: ItemArchive, items: list[TaskResult], refs: list[dict[str, Any]],
+             indices: list[int]) -> ItemArchive:  # fmt: skip
+    """The archive with `items` (at `indices`) added, kept in the chunks `refs`."""
+    counts = Counter(archive.counts)
+    counts.update(item.status.value for item in items)
+    errors = [*archive.errors, *(
+        error for index, item in zip(indices, items, strict=True)
+        for error in item_errors_at(index, item)
+    )]  # fmt: skip
+    return ItemArchive(
+        chunks=[*archive.chunks, *refs],
+        ranges=with_indices(archive.ranges, indices),
+        counts=dict(sorted(counts.items())),
+        attempts=archive.attempts + sum(item.attempts for item in items),
+        errors=sorted(errors, key=lambda error: error.index)[:ITEM_ERRORS_KEPT],
+    )
+
+
+def item_errors_at(index: int, item: TaskResult) -> list[ItemError]:
+    """The item's error, when it did not complete."""
+    if item.status == TaskStatus.COMPLETED:
+        return []
+    message = item.error.message if item.error else item.reason
+    return [ItemError(index=index, task_id=item.task_id, status=item.status.value,
+                      message=message)]  # fmt: skip
+
+
+async def archive_chunk(items: list[TaskResult], options: RunOptions, activity_id: str) -> Any:
+    """Keep the item results in the blob store (the `archive_items` activity): its reference."""
+    return await workflow.execute_activity(
+        ARCHIVE_ITEMS, ArchiveRequest(items=items), result_type=dict,
+        activity_id=activity_id, task_queue=options.action_task_queue,
+        summary=f"archive {len(items)} items", start_to_close_timeout=timedelta(minutes=5),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+    )  # fmt: skip
+
+
+async def join_archive(task: Task, archive: ItemArchive, count: int, options: RunOptions) -> Any:
+    """The for-each's output from its archive (the `join_items` activity): stored in the
+    blob store when large."""
+    return await workflow.execute_activity(
+        JOIN_ITEMS, JoinRequest(task_id=task.id, chunks=archive.chunks, count=count),
+        activity_id=f"{task.id}:join", task_queue=options.action_task_queue,
+        summary=f"{task.label}: join {count} items' outputs",
+        start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=2),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+    )  # fmt: skip

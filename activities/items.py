@@ -1,0 +1,64 @@
+"""A large for-each's ended items, kept in the blob store instead of the run's state: the
+workflow archives them in chunks as they end (`archive_items`), and joins the chunks into the
+task's output at the end (`join_items`), so neither its state nor any payload in its history
+grows with the number of items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import activity
+
+from agentic.activities.actions import temporal_error
+from agentic.activities.blobs import Blobs
+from agentic.core.blobs import blob_ref
+from agentic.core.errors import EngineError, ErrorType, non_retryable
+from agentic.core.foreach import ARCHIVE_ITEMS, ITEM_ID, JOIN_ITEMS
+from agentic.core.messages import ArchiveRequest, JoinRequest, TaskResult, TaskStatus
+
+
+async def read_chunk(blobs: Blobs, chunk: dict[str, Any]) -> list[TaskResult]:
+    """The item results one archived chunk holds."""
+    ref = blob_ref(chunk)
+    if ref is None:
+        raise non_retryable(f"not a blob reference: {str(chunk)[:80]}", ErrorType.BLOB_CORRUPT)
+    stored = await blobs.load(chunk)
+    return [TaskResult.model_validate(item) for item in stored]
+
+
+def item_index(item: TaskResult) -> int:
+    """`orders[17]` -> 17."""
+    match = ITEM_ID.match(item.task_id)
+    return int(match["index"]) if match else -1
+
+
+def item_activities(blobs: Blobs) -> list[Callable[..., Any]]:
+    """The workflow's archive of a large for-each's items, over the worker's blob store."""
+
+    @activity.defn(name=ARCHIVE_ITEMS)
+    async def archive_items(request: ArchiveRequest) -> dict[str, Any]:
+        """Keep the item results in the blob store, always (however small): the reference."""
+        items = [item.model_dump(mode="json") for item in request.items]
+        try:
+            return (await blobs.put(items, activity.info().workflow_id or "")).as_value()
+        except EngineError as error:
+            raise temporal_error(error, activity.info().attempt) from None
+
+    @activity.defn(name=JOIN_ITEMS)
+    async def join_items(request: JoinRequest) -> Any:
+        """The for-each's output: each completed item's output at its index, null for the
+        others; a large one goes to the blob store."""
+        outputs: list[Any] = [None] * request.count
+        try:
+            for chunk in request.chunks:
+                activity.heartbeat()
+                for item in await read_chunk(blobs, chunk):
+                    index = item_index(item)
+                    if 0 <= index < request.count and item.status == TaskStatus.COMPLETED:
+                        outputs[index] = item.output
+            return await blobs.offload(outputs, activity.info().workflow_id or "")
+        except EngineError as error:
+            raise temporal_error(error, activity.info().attempt) from None
+
+    return [archive_items, join_items]
