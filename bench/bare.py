@@ -104,4 +104,27 @@ class BareLoad:
         return await _call("bare_transform", Transform(both, "{total: total, order: order}"))
 
 
-BARE_WORKFLOWS = [BareChain, BarePipeline, BareLoad]
+@dataclass
+class MapInput:
+    urls: list[str]
+    parallel: int
+
+
+@workflow.defn(name="BareMap")
+class BareMap:
+    """One GET per URL from one workflow, at most `parallel` at a time (as many as the engine
+    runs at once against one host)."""
+
+    @workflow.run
+    async def run(self, map_input: MapInput) -> int:
+        slots = asyncio.Semaphore(map_input.parallel)
+
+        async def get(url: str) -> Any:
+            async with slots:
+                return await _call("bare_get", url)
+
+        await asyncio.gather(*(get(url) for url in map_input.urls))
+        return len(map_input.urls)
+
+
+BARE_WORKFLOWS = [BareChain, BarePipeline, BareLoad, BareMap]

@@ -12,6 +12,8 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+from agentic.histories import fetch_runs
+
 
 @dataclass
 class ActivityRecord:
@@ -32,6 +34,11 @@ async def history_events(client: Client, workflow_id: str) -> list[HistoryEvent]
 async def history_length(client: Client, workflow_id: str) -> int:
     """How many events the workflow's latest run holds, the figure the Web UI shows."""
     return len(await history_events(client, workflow_id))
+
+
+async def history_lengths(client: Client, workflow_id: str) -> list[int]:
+    """The events in each history of a run's continue-as-new chain, oldest first."""
+    return [len(history.events) for history in await fetch_runs(client, workflow_id)]
 
 
 def activities(events: list[HistoryEvent]) -> list[ActivityRecord]:

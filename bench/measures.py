@@ -16,17 +16,18 @@ from typing import Any
 
 from agentic.client import RunHandle
 from agentic.core.messages import RunResult, TaskStatus
-from bench.bare import LoadInput, PipelineInput
+from bench.bare import LoadInput, MapInput, PipelineInput
 from bench.history import (
     activities,
     first_start,
     history_events,
     history_length,
+    history_lengths,
     ran_more_than_once,
     retry_causes,
 )
 from bench.load import TASKS_PER_RUN, expected_check, load_plan
-from bench.shapes import chain_plan, fan_out_plan, pipeline_plan
+from bench.shapes import chain_plan, fan_out_plan, map_plan, pipeline_plan
 from bench.stack import BenchFailed, Stack
 from bench.table import Row, compared, megabytes, milliseconds, per_second, per_task, seconds
 from bench.workers import WorkerProcess, wait_all
@@ -55,6 +56,8 @@ class Sizes:
     fan_out_delay: float = 0.5
     crash_delay: float = 0.2
     shape_timeout: float = 600  # seconds; a shape taking longer is reported as failed
+    map_items: int = 1000
+    large_map_items: int = 10_000
 
 
 FULL = Sizes(
@@ -70,6 +73,8 @@ QUICK = Sizes(
     pipeline_repeats=2,
     load_repeats=1,
     shape_timeout=120,
+    map_items=100,
+    large_map_items=1000,
 )
 
 
@@ -147,6 +152,47 @@ async def fan_out(stack: Stack, sizes: Sizes) -> list[Row]:
     return [
         compared("3", measure, engine_time, "critical path", delay, seconds, events),
         compared("3", measure, engine_time, "one at a time", calls * delay, seconds, events),
+    ]
+
+
+async def for_each(stack: Stack, sizes: Sizes) -> list[Row]:
+    """Shape 8: a for-each of GETs against bare Temporal starting as many activities from one
+    workflow; then a large for-each alone: its time, its largest history, its worker's peak
+    RSS (a worker of its own)."""
+    items, options = sizes.map_items, stack.options
+    parallel = min(options.max_parallel, options.max_parallel_per_host or options.max_parallel)
+    bare_input = MapInput([stack.api.work_url(f"bare-map-{item}") for item in range(items)],
+                          parallel)  # fmt: skip
+    engine_times, bare_times = [], []
+    for _ in range(sizes.repeats):  # alternated, so drift hits both alike
+        engine_id, bare_id = run_id("map"), run_id("bare-map")
+        plan = map_plan(stack.api, items, engine_id)
+        engine_times.append((await stack.run_engine(ENGINE_QUEUE, engine_id, plan=plan))[0])
+        bare_times.append((await stack.run_bare(BARE_QUEUE, "BareMap", bare_input, bare_id))[0])
+    engine_events = await history_lengths(stack.temporal, engine_id)
+    bare_events = await history_length(stack.bare, bare_id)
+    events = per_task(sum(engine_events) / items, bare_events / items)
+    measure = f"for-each of {items} GETs, {parallel} at a time (one host): run time"
+    rows = [compared("8", measure, statistics.median(engine_times), BARE,
+                     statistics.median(bare_times), seconds, events)]  # fmt: skip
+    return rows + await large_map(stack, sizes)
+
+
+async def large_map(stack: Stack, sizes: Sizes) -> list[Row]:
+    """A for-each of `large_map_items` GETs on a worker of its own."""
+    items, queue = sizes.large_map_items, "large-map"
+    worker = stack.engine_worker(queue)
+    await asyncio.to_thread(worker.wait_ready)
+    map_id = run_id("large-map")
+    took, _ = await stack.run_engine(queue, map_id, plan=map_plan(stack.api, items, map_id))
+    rss = worker.peak_rss_mb()
+    worker.stop()
+    lengths = await history_lengths(stack.temporal, map_id)
+    histories = f"{len(lengths)} histories, the largest {max(lengths)} events"
+    return [
+        Row("8", f"for-each of {items:,} GETs: run time", seconds(took)),
+        Row("8", f"for-each of {items:,} GETs: histories (continue-as-new)", histories),
+        Row("8", f"for-each of {items:,} GETs: worker peak RSS", megabytes(rss)),
     ]
 
 

@@ -1,6 +1,6 @@
 """The engine against bare Temporal and LangGraph, measured side by side in one run.
 
-    python bench/run.py [--quick] [--shapes 2,4]
+    python bench/run.py [--quick] [--shapes 2,4,8]
 
 Starts its own tuned Temporal dev server, local HTTP backends, a scripted LLM server and worker
 processes (`python worker.py` for the engine, `python -m bench.bare_worker` for bare Temporal,
@@ -16,7 +16,10 @@ each its own process so its memory is its own), then prints one table of ratios:
 5. a worker SIGKILLed during task 8 of 20 x 0.2 s tasks in a chain, a new one started at once:
    the run's time against a run without a crash, and the tasks that ran more than once;
 6. `start --goal` to the first task's start, the LLM answering after a fixed delay;
-7. LangGraph with its SQLite checkpointer on shapes 1 and 4 (with the `bench` extra).
+7. LangGraph with its SQLite checkpointer on shapes 1 and 4 (with the `bench` extra);
+8. a for-each of 1,000 GETs against a bare workflow starting 1,000 activities at once; then
+   a for-each of 10,000 GETs on a worker of its own: its time, its histories (it continues as
+   new) and the worker's peak RSS.
 
 Each row also gives the history events per task (LangGraph: checkpoint rows per node).
 `--quick` runs small sizes (tests/test_bench_smoke.py); `--shapes 2,4` only those shapes.

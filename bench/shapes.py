@@ -60,3 +60,11 @@ def pipeline_plan(api: BenchAPI, users: int, path: str) -> dict[str, Any]:
         "depends_on": [tasks[-1]["id"]],
     })  # fmt: skip
     return {"goal": "fetch, transform three times, write", "tasks": tasks}
+
+
+def map_plan(api: BenchAPI, items: int, prefix: str) -> dict[str, Any]:
+    """One for-each of `items` GETs; item N requests id `{prefix}-N`."""
+    return {"goal": f"for-each of {items}", "tasks": [{
+        "id": "each", "action_type": "api_call", "for_each": list(range(items)),
+        "action_config": {"url": api.work_url(prefix + "-{{ index }}")},
+    }]}  # fmt: skip

@@ -64,6 +64,11 @@ class TaskMetrics(BaseModel):
     duration_seconds: float | None = None
     attempts: int = 0
     retries: int = 0
+    items: dict[str, int] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="for a for-each: its items by status (attempts and retries are its items')",
+    )
 
 
 class DurationStats(BaseModel):
@@ -170,6 +175,15 @@ def run_report(
     )
 
 
+def _runs_of(task: TaskResult) -> int:
+    """How many attempts the task makes without a retry: one per ended item for a for-each
+    (an item not started yet made none), one per round for a loop, else one."""
+    if task.items:
+        unended = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
+        return sum(n for status, n in task.items.items() if status not in unended)
+    return max(task.rounds, 1)
+
+
 def task_metrics(task: TaskResult, now: datetime | None = None) -> TaskMetrics:
     """A task's duration (so far, with `now`, when it is running), attempts and retries."""
     running = task.started_at is not None and task.status not in FINISHED_TASK_STATUSES
@@ -186,7 +200,8 @@ def task_metrics(task: TaskResult, now: datetime | None = None) -> TaskMetrics:
         running=running,
         duration_seconds=duration,
         attempts=task.attempts,
-        retries=max(task.attempts - 1, 0),
+        retries=max(task.attempts - _runs_of(task), 0),
+        items=task.items,
     )
 
 

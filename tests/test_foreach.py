@@ -10,7 +10,10 @@ import pytest
 
 from agentic import AgentClient, Plan, RunOptions
 from agentic.core.foreach import allowed_failures, item_config
+from agentic.core.messages import TaskResult
+from agentic.core.metrics import task_metrics
 from agentic.examples.orders_per_user import orders_per_user
+from agentic.workflows.visibility import plan_details, progress_details
 from tests.fakes.api_server import Reply
 from tests.helpers import activity_spans, get, poll, task, tasks_by_id
 
@@ -267,3 +270,20 @@ def test_template_text_is_refused_on_submission_but_still_a_valid_model(stack):
     finished = stack.cli("validate", str(stack.write_plan(plan)))
 
     assert finished.returncode != 0 and "outside a for-each" in finished.stderr
+
+
+def test_the_web_ui_and_metrics_show_a_for_each_by_its_items():
+    each = task("orders", "api_call", get("https://example.com/{{ item.id }}"),
+                for_each="{{ tasks.users.output.body }}")  # fmt: skip
+    plan = Plan.model_validate({"tasks": [
+        task("users", "data_transform", {"input": [], "expression": "@"}),
+        {**each, "depends_on": ["users"]},
+    ]})  # fmt: skip
+    counts = {"completed": 812, "failed": 2, "pending": 170, "running": 16}
+    running = TaskResult(task_id="orders", status="running", attempts=830, items=counts)
+
+    assert "users; for each of {{ tasks.users.output.body }} |" in plan_details(plan)
+    shown = "| `orders` | running | 812/1000 completed, 2 failed, 170 pending, 16 running |"
+    assert shown in progress_details([running])
+    metrics = task_metrics(running)
+    assert (metrics.attempts, metrics.retries, metrics.items) == (830, 16, running.items)

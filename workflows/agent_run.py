@@ -68,7 +68,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentic.workflows.loops import LoopRound
     from agentic.workflows.rounds import run_round
-    from agentic.workflows.visibility import GOAL, GOAL_MAX_CHARS, STATUS, TASK_COUNT, plan_summary
+    from agentic.workflows.visibility import (
+        GOAL,
+        GOAL_MAX_CHARS,
+        STATUS,
+        TASK_COUNT,
+        plan_summary,
+        progress_details,
+    )
 
 WORKFLOW_NAME = "AgentRun"
 # Runs started before this patch return every outcome as a completed execution.
@@ -84,6 +91,7 @@ CONTINUE_AS_NEW = "continue-as-new"
 # Runs started before this patch keep every item of a for-each in their state.
 ITEM_ARCHIVE = "for-each-item-archive"
 PLAN_ROUNDS = 2
+PROGRESS_EVERY = timedelta(seconds=1)  # a for-each's item counts in the Web UI's details
 Verdict = tuple[bool, ApprovalSignal]
 
 
@@ -101,6 +109,7 @@ class AgentRunWorkflow:
         self._outputs: dict[str, Any] = {}
         self._item_tasks: dict[str, Task] = {}  # a for-each's items, by id (`orders[3]`)
         self._archives: dict[str, ItemArchive] = {}  # large for-eaches' ended items
+        self._item_jobs: dict[str, dict[str, asyncio.Task[None]]] = {}  # running, by for-each
         self._decisions: list[DecisionRecord] = []
         self._analyses = 0
         self._usage = TokenUsage()
@@ -124,6 +133,7 @@ class AgentRunWorkflow:
         self._inputs = run_input.inputs
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         self._signals_to_children: list[asyncio.Task[None]] = []
+        self._progress_shown_at = workflow.now()
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
 
@@ -273,7 +283,9 @@ class AgentRunWorkflow:
 
     def _plan_tasks(self) -> list[TaskResult]:
         """The plan's tasks, without the items of its for-eaches (see the items query)."""
-        return [task for task in self._tasks.values() if parent_of(task.task_id) is None]
+        if self._plan is None:
+            return []
+        return [self._tasks[task.id] for task in self._plan.tasks if task.id in self._tasks]
 
     @workflow.query(name="output")
     def output(self, task_id: str) -> TaskResult | None:
@@ -457,9 +469,12 @@ class AgentRunWorkflow:
     def _schedule(self) -> scheduling.Schedule:
         assert self._plan is not None
         options = self._options
-        return scheduling.Schedule(
-            self._plan, self._tasks, options.max_parallel, options.max_parallel_per_host
-        )
+        executing_items = sum(
+            1 for jobs in self._item_jobs.values() for item in jobs
+            if self._tasks[item].status in scheduling.EXECUTING_STATUSES
+        )  # fmt: skip
+        return scheduling.Schedule(self._plan, self._tasks, options.max_parallel,
+                                   options.max_parallel_per_host, executing_items)  # fmt: skip
 
     async def _execute_plan(self) -> None:
         if self._phase != Phase.RUNNING:
@@ -805,6 +820,8 @@ class AgentRunWorkflow:
         """Start the pending items as slots free up, until all ended (or the run stops or
         continues as new); each runs as a task does (approval, retries, analysis)."""
         running: dict[str, asyncio.Task[None]] = {}
+        self._item_jobs[task_id] = running
+        hosts: dict[str, str | None] = {}  # each item's host, once found
         ended_since_archived = 0
         try:
             while True:
@@ -814,12 +831,14 @@ class AgentRunWorkflow:
                         del running[item]
                         self._ended_here += 1
                         ended_since_archived += 1
+                if workflow.now() >= self._progress_shown_at + PROGRESS_EVERY:
+                    self._show_progress()
                 if ended_since_archived >= foreach.ARCHIVE_AFTER_ITEMS:
                     ids = await self._archive_items(task_id, ids)
                     ended_since_archived = 0
                 if not self._must_stop() and self._paused is None and not self._time_to_continue():
                     for item in foreach.startable_items(ids, self._tasks, self._item_tasks,
-                                                        running, self._options):  # fmt: skip
+                                                        running, self._options, hosts):  # fmt: skip
                         self._tasks[item].status = TaskStatus.RUNNING
                         running[item] = asyncio.create_task(self._run_task(item))
                 if self._must_stop():  # cancelled, or failed: the running items stop too
@@ -831,6 +850,8 @@ class AgentRunWorkflow:
         except asyncio.CancelledError:
             await self._stop_items(running)
             raise
+        finally:
+            del self._item_jobs[task_id]
 
     def _items_over(self, ids: list[str]) -> bool:
         """Whether no item will start any more: none pending, or the run stops or continues
@@ -976,12 +997,22 @@ class AgentRunWorkflow:
 
     def _absent(self) -> frozenset[str]:
         """The tasks skipped by their own condition: references to their outputs are null."""
-        return frozenset(task_id for task_id, task in self._tasks.items() if task.condition_false)
+        return frozenset(task.task_id for task in self._plan_tasks() if task.condition_false)
 
     def _finish_task(self, result: TaskResult) -> None:
         result.finished_at = workflow.now()
         if result.started_at is not None:
             result.duration_seconds = (result.finished_at - result.started_at).total_seconds()
+        if parent_of(result.task_id) is None:
+            self._show_progress()
+
+    def _show_progress(self) -> None:
+        """The Web UI's current details: each task's status, a for-each's item counts (not
+        recorded in the history: served by the workflow when asked)."""
+        tasks = [task.model_copy(update={"items": self._item_counts(task)}) if task.items else task
+                 for task in self._plan_tasks()]  # fmt: skip
+        workflow.set_current_details(progress_details(tasks))
+        self._progress_shown_at = workflow.now()
 
     # ----- failure analysis ------------------------------------------------------------------
 

@@ -105,20 +105,30 @@ def startable_items(
     item_tasks: Mapping[str, Task],
     running: Collection[str],
     options: RunOptions,
+    hosts: dict[str, str | None] | None = None,
 ) -> list[str]:
     """The pending items that may start now, in order: at most max_parallel items of this
-    for-each executing at once, and max_parallel_per_host calling the same host."""
+    for-each executing at once, and max_parallel_per_host calling the same host. `hosts`
+    keeps each item's host once found (reading it from a URL, for thousands of items each
+    time an item ends, would cost more than the items)."""
+    hosts = {} if hosts is None else hosts
+
+    def host_of_item(item: str) -> str | None:
+        if item not in hosts:
+            hosts[item] = host_of(item_tasks[item])
+        return hosts[item]
+
     executing = [item for item in running if states[item].status in EXECUTING_STATUSES]
     free = options.max_parallel - len(executing)
     limit = options.max_parallel_per_host
-    busy = Counter(host_of(item_tasks[item]) for item in executing) if limit else Counter()
+    busy = Counter(host_of_item(item) for item in executing) if limit else Counter()
     startable: list[str] = []
     for item in ids:
         if free <= 0:
             break
         if states[item].status != TaskStatus.PENDING:
             continue
-        host = host_of(item_tasks[item]) if limit else None
+        host = host_of_item(item) if limit else None
         if host is not None and limit is not None and busy[host] >= limit:
             continue
         busy[host] += 1

@@ -22,6 +22,14 @@ class Schedule:
     tasks: dict[str, TaskResult]
     max_parallel: int
     max_parallel_per_host: int | None = None
+    executing_items: int = 0  # items of for-eaches executing (they hold slots too)
+
+    def executing(self) -> int:
+        """Tasks and items executing: counted from the plan's tasks, not from every item (a
+        for-each may have thousands)."""
+        plan_tasks = sum(1 for task in self.plan.tasks
+                         if self.tasks[task.id].status in EXECUTING_STATUSES)  # fmt: skip
+        return plan_tasks + self.executing_items
 
 
 def done_with(result: TaskResult) -> bool:
@@ -48,8 +56,7 @@ def ready_tasks(schedule: Schedule) -> list[Task]:
 
 def has_free_slot(schedule: Schedule) -> bool:
     """Fewer than max_parallel tasks executing (tasks waiting for approval do not count)."""
-    executing = sum(1 for t in schedule.tasks.values() if t.status in EXECUTING_STATUSES)
-    return executing < schedule.max_parallel
+    return schedule.executing() < schedule.max_parallel
 
 
 def host_of(task: Task) -> str | None:
@@ -64,9 +71,7 @@ def host_of(task: Task) -> str | None:
 def startable_tasks(schedule: Schedule) -> list[Task]:
     """The ready tasks that may start now, in plan order: within max_parallel, and within
     max_parallel_per_host for the tasks that call the same host."""
-    free = schedule.max_parallel - sum(
-        1 for t in schedule.tasks.values() if t.status in EXECUTING_STATUSES
-    )
+    free = schedule.max_parallel - schedule.executing()
     if free <= 0:
         return []
     limit = schedule.max_parallel_per_host

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         failure,
         transform_in_activity,
     )
-    from agentic.workflows.visibility import run_memo, run_search_attributes
+    from agentic.workflows.visibility import plan_details, run_memo, run_search_attributes
 
 WORKFLOW_NAME = "AgentRun"  # agent_run.py's, which imports this module
 
@@ -74,6 +74,7 @@ async def run_child(
         task_queue=workflow.info().task_queue,
         static_summary=f"sub-plan {task.label}",
         memo=run_memo(child_input),
+        static_details=plan_details(plan) if plan is not None else "The LLM plans the goal.",
         search_attributes=run_search_attributes(child_input),
     )
     parent.started(child_id)

@@ -14,6 +14,8 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
+from agentic.core.foreach import describe_items
+
 STATUS = SearchAttributeKey.for_keyword("AgentStatus")
 GOAL = SearchAttributeKey.for_text("AgentGoal")
 TASK_COUNT = SearchAttributeKey.for_int("AgentTaskCount")
@@ -47,12 +49,46 @@ def plan_details(plan: Any, limit: int = 50) -> str:
     """The plan as a Markdown table, for the run's details in the Web UI."""
     rows = [
         f"| `{task.id}` | {task.action_type} | {task.name.replace('|', '/')} | "
-        f"{', '.join(task.depends_on)}{_condition(task)} |"
+        f"{', '.join(task.depends_on)}{_condition(task)}{_construct(task)} |"
         for task in plan.tasks[:limit]
     ]
     more = [f"\n... and {len(plan.tasks) - limit} more tasks"] if len(plan.tasks) > limit else []
     header = ["| task | action | what | after |", "| --- | --- | --- | --- |"]
     return "\n".join([*header, *rows, *more])
+
+
+def _construct(task: Any) -> str:
+    """`; for each item of ...`, `; repeat until ...`: a for-each's or a loop's note."""
+    notes = ""
+    if getattr(task, "for_each", None) is not None:
+        source = task.for_each if isinstance(task.for_each, str) else f"{len(task.for_each)} items"
+        notes += f"; for each of {source.replace('|', '/')}"
+    if getattr(task, "repeat", None) is not None:
+        notes += (
+            f"; repeat until `` {task.repeat.until.replace('|', '/')} `` (max {task.repeat.max})"
+        )
+    return notes
+
+
+def progress_details(tasks: list[Any], limit: int = 50) -> str:
+    """Where the run's tasks are, as a Markdown table, for the Web UI's current details: a
+    for-each's items by status, a sub-plan's child run."""
+    rows = [
+        f"| `{task.task_id}` | {task.status.value} | {_progress(task).replace('|', '/')} |"
+        for task in tasks[:limit]
+    ]
+    more = [f"\n... and {len(tasks) - limit} more tasks"] if len(tasks) > limit else []
+    return "\n".join(["| task | status | progress |", "| --- | --- | --- |", *rows, *more])
+
+
+def _progress(task: Any) -> str:
+    if task.items:
+        return describe_items(task.items, sum(task.items.values()))
+    if task.child_run_id:
+        return f"child run `{task.child_run_id}`"
+    if task.rounds:
+        return f"{task.rounds} rounds"
+    return task.output_summary or task.reason
 
 
 def _condition(task: Any) -> str:

@@ -355,7 +355,7 @@ def _decision_breakdown(decisions: DecisionMetrics) -> str:
 def task_metrics_table(report: RunReport) -> Table:
     """Each task's status, attempts, retries and duration (so far, when running)."""
     table = Table(show_header=True, header_style="bold")
-    for column in ("task", "action", "status", "attempts", "retries", "seconds"):
+    for column in ("task", "action", "status", "attempts", "retries", "seconds", "items"):
         table.add_column(column, no_wrap=True)
     for task in report.tasks:
         seconds = "" if task.duration_seconds is None else f"{task.duration_seconds:.2f}"
@@ -366,6 +366,7 @@ def task_metrics_table(report: RunReport) -> Table:
             str(task.attempts),
             str(task.retries),
             f"{seconds} (running)" if task.running else seconds,
+            describe_items(task.items, sum(task.items.values())) if task.items else "",
         )
     return table
 
