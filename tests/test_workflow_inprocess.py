@@ -446,6 +446,47 @@ async def test_invalid_plan_draft_is_repaired_in_a_second_round_and_usage_is_sum
     )
 
 
+# ----- sub-plans -----------------------------------------------------------------------------
+
+
+async def test_a_sub_plan_runs_as_a_child_with_its_inputs_and_the_budget_left(temporal_client):
+    """A goal sub-plan under a for-each: one child run per item, planned with the item as an
+    input and with the LLM calls the parent has left; the parent counts the children's."""
+    plan_requests: list[PlanRequest] = []
+    calls: dict[str, dict[str, Any]] = {}
+    child_plan = plan_of(task("get", "api_call", get("http://x/users/{{ inputs.user }}")))
+
+    @activity.defn(name="plan_goal")
+    async def plan_goal(request: PlanRequest) -> PlanDraft:
+        plan_requests.append(request)
+        return PlanDraft(plan=child_plan, reply="{...}", usage=usage(10))
+
+    @activity.defn(name="api_call")
+    async def api_call(request: ActionRequest) -> ActionResult:
+        calls[activity.info().workflow_id or ""] = request.config
+        return ActionResult(output={"url": request.config["url"]}, attempt=1)
+
+    each = task("each", "sub_plan", {"goal": "fetch one user", "inputs": {"user": "{{ item }}"}},
+                for_each=[3, 5])  # fmt: skip
+    workflow_id = run_id("sub-plan")
+    async with running_worker(temporal_client, plan_goal, api_call) as client:
+        handle = await client.start(plan=plan_of(each), workflow_id=workflow_id,
+                                    options=RunOptions(**FAST, max_llm_calls=5))  # fmt: skip
+        result = await handle.result()
+
+    assert result.status == RunStatus.COMPLETED, result.error
+    assert by_id(result)["each"].output == [{"get": {"url": "http://x/users/3"}},
+                                            {"get": {"url": "http://x/users/5"}}]  # fmt: skip
+    assert calls[f"{workflow_id}.each[1]"]["url"] == "http://x/users/5"
+    assert sorted('{{ inputs.user }} = 3' in r.goal or '{{ inputs.user }} = 5' in r.goal
+                  for r in plan_requests) == [True, True]  # fmt: skip
+    assert result.usage.calls == 2, "the children's LLM calls count in the parent's usage"
+    child = await temporal_client.get_workflow_handle(f"{workflow_id}.each[0]").fetch_history()
+    child_input = child.events[0].workflow_execution_started_event_attributes.input.payloads[0]
+    started = RunInput.model_validate_json(child_input.data)
+    assert (started.depth, started.inputs, started.options.max_llm_calls) == (1, {"user": 3}, 5)
+
+
 # ----- approvals -----------------------------------------------------------------------------
 
 

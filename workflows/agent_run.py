@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -821,7 +821,7 @@ class AgentRunWorkflow:
         continues as new); each runs as a task does (approval, retries, analysis)."""
         running: dict[str, asyncio.Task[None]] = {}
         self._item_jobs[task_id] = running
-        hosts: dict[str, str | None] = {}  # each item's host, once found
+        queue = foreach.ItemQueue(ids, scheduling.host_of(self._current(task_id)))
         ended_since_archived = 0
         try:
             while True:
@@ -835,10 +835,11 @@ class AgentRunWorkflow:
                     self._show_progress()
                 if ended_since_archived >= foreach.ARCHIVE_AFTER_ITEMS:
                     ids = await self._archive_items(task_id, ids)
+                    queue = replace(queue, ids=ids, first=0)
                     ended_since_archived = 0
                 if not self._must_stop() and self._paused is None and not self._time_to_continue():
-                    for item in foreach.startable_items(ids, self._tasks, self._item_tasks,
-                                                        running, self._options, hosts):  # fmt: skip
+                    for item in queue.startable(self._tasks, self._item_tasks, running,
+                                                self._options):  # fmt: skip
                         self._tasks[item].status = TaskStatus.RUNNING
                         running[item] = asyncio.create_task(self._run_task(item))
                 if self._must_stop():  # cancelled, or failed: the running items stop too

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping, Set
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -99,42 +100,58 @@ def item_task(task: Task, index: int) -> Task:
     return task.model_copy(update=update)
 
 
-def startable_items(
-    ids: list[str],
-    states: Mapping[str, TaskResult],
-    item_tasks: Mapping[str, Task],
-    running: Collection[str],
-    options: RunOptions,
-    hosts: dict[str, str | None] | None = None,
-) -> list[str]:
-    """The pending items that may start now, in order: at most max_parallel items of this
-    for-each executing at once, and max_parallel_per_host calling the same host. `hosts`
-    keeps each item's host once found (reading it from a URL, for thousands of items each
-    time an item ends, would cost more than the items)."""
-    hosts = {} if hosts is None else hosts
+@dataclass
+class ItemQueue:
+    """A for-each's items not archived, in order, and what finding the startable ones needs to
+    stay quick with thousands of items: `first`, before which no item is pending any more;
+    `shared_host`, the host every item calls when the for-each's own config names it (else
+    each item's host is found once, into `hosts`)."""
 
-    def host_of_item(item: str) -> str | None:
-        if item not in hosts:
-            hosts[item] = host_of(item_tasks[item])
-        return hosts[item]
+    ids: list[str]
+    shared_host: str | None = None
+    hosts: dict[str, str | None] = field(default_factory=dict)
+    first: int = 0
 
-    executing = [item for item in running if states[item].status in EXECUTING_STATUSES]
-    free = options.max_parallel - len(executing)
-    limit = options.max_parallel_per_host
-    busy = Counter(host_of_item(item) for item in executing) if limit else Counter()
-    startable: list[str] = []
-    for item in ids:
-        if free <= 0:
-            break
-        if states[item].status != TaskStatus.PENDING:
-            continue
-        host = host_of_item(item) if limit else None
-        if host is not None and limit is not None and busy[host] >= limit:
-            continue
-        busy[host] += 1
-        startable.append(item)
-        free -= 1
-    return startable
+    def host(self, item: str, item_tasks: Mapping[str, Task]) -> str | None:
+        if self.shared_host is not None:
+            return self.shared_host
+        if item not in self.hosts:
+            self.hosts[item] = host_of(item_tasks[item])
+        return self.hosts[item]
+
+    def startable(
+        self,
+        states: Mapping[str, TaskResult],
+        item_tasks: Mapping[str, Task],
+        running: Collection[str],
+        options: RunOptions,
+    ) -> list[str]:
+        """The pending items that may start now, in order: at most max_parallel items of this
+        for-each executing at once, and max_parallel_per_host calling the same host."""
+        while self.first < len(self.ids) and states[self.ids[self.first]].status != (
+            TaskStatus.PENDING
+        ):
+            self.first += 1
+        executing = [item for item in running if states[item].status in EXECUTING_STATUSES]
+        free = options.max_parallel - len(executing)
+        limit = options.max_parallel_per_host
+        busy = Counter(self.host(item, item_tasks) for item in executing) if limit else Counter()
+        startable: list[str] = []
+        for index in range(self.first, len(self.ids)):
+            if free <= 0:
+                break
+            item = self.ids[index]
+            if states[item].status != TaskStatus.PENDING:
+                continue
+            host = self.host(item, item_tasks) if limit else None
+            if host is not None and limit is not None and busy[host] >= limit:
+                if host == self.shared_host:
+                    break  # every item calls it: none may start
+                continue
+            busy[host] += 1
+            startable.append(item)
+            free -= 1
+        return startable
 
 
 def item_errors(items: list[TaskResult]) -> list[ItemError]:
