@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from agentic.activities.compute import compute
+from agentic.activities.compute import compute, rough_size
 from agentic.core.blobs import (
     HISTORY_PAYLOAD_LIMIT_BYTES,
     BlobRef,
@@ -235,7 +235,7 @@ class Blobs:
         whole value stored."""
         # Sizing, encoding and hashing a large value take a while: in a thread, so that the
         # event loop goes on heartbeating the other actions.
-        size = await compute(encoded_size, value)
+        size = await compute(encoded_size, value, size=rough_size(value))
         if size <= self.threshold_bytes:
             return value
         if isinstance(value, Mapping):

@@ -114,7 +114,7 @@ async def run_api_call(config: ApiCallConfig, ctx: ActionContext) -> dict[str, A
         "headers": dict(response.headers),
         # Parsing a large body takes a while: in a thread, so that the event loop goes on
         # heartbeating the other actions.
-        "body": await compute(_parse_body, response),
+        "body": await compute(_parse_body, response, size=len(response.content)),
     }
 
 

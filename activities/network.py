@@ -66,6 +66,13 @@ class NetworkPolicy:
 async def _resolve(host: str, port: int) -> list[tuple[str, IPAddress]]:
     """Every address of `host` (an address literal in any notation resolves to itself)."""
     try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass  # a name, or an address in a notation only the resolver reads (`127.1`)
+    else:
+        text = str(address).split("%")[0]
+        return [(text, ipaddress.ip_address(text))]
+    try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
         raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
