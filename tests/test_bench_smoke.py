@@ -42,6 +42,12 @@ LANGGRAPH_ROWS = [
     ("7", "runs x 5 tasks at once, one worker: runs/s"),
     ("7", "runs at once: peak RSS"),
 ]
+FOR_EACH_ROWS = [
+    ("8", "at a time (one host): run time"),
+    ("8", "GETs: run time"),
+    ("8", "GETs: histories (continue-as-new)"),
+    ("8", "GETs: worker peak RSS"),
+]
 
 
 def table_rows(output: str) -> list[tuple[str, str]]:
@@ -68,7 +74,7 @@ def test_quick_bench_prints_every_row() -> None:
 
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     printed = table_rows(finished.stdout)
-    expected = ROWS + (LANGGRAPH_ROWS if langgraph_installed() else [])
+    expected = ROWS + (LANGGRAPH_ROWS if langgraph_installed() else []) + FOR_EACH_ROWS
     assert len(printed) == len(expected), finished.stdout
     for (shape, words), (printed_shape, line) in zip(expected, printed, strict=True):
         assert (printed_shape, words in line) == (shape, True), f"expected {words!r}: {line}"
@@ -85,7 +91,7 @@ def test_shapes_picks_rows_and_refuses_an_unknown_shape() -> None:
 
     refused = bench("--shapes", "2,9")
     assert refused.returncode == 2
-    assert "'2,9': give shape numbers 1 to 7, like 2,4" in refused.stderr
+    assert "'2,9': give shape numbers 1 to 8, like 2,4" in refused.stderr
 
     picked = bench("--shapes", "2")
     assert picked.returncode == 0, picked.stdout[-3000:] + picked.stderr[-3000:]

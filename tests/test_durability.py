@@ -52,7 +52,7 @@ def test_run_survives_a_killed_worker(stack, api, run_id, tmp_path):
 def test_a_killed_worker_loses_no_item_of_a_large_for_each(stack, api, run_id):
     """SIGKILL in the middle of a 1,000-item for-each: every item completes, and only the
     calls in flight at the kill (at most max_parallel) are made again."""
-    count, max_parallel = 1000, 10
+    count, max_parallel = 1000, 32
     queue_env = {"TASK_QUEUE": f"crash-map-{uuid.uuid4().hex[:8]}"}
     first_worker = stack.start_worker(queue_env)
     api.route("GET", f"/map/{run_id}", Reply(json={"ok": True}, delay=0.005))
@@ -60,7 +60,7 @@ def test_a_killed_worker_loses_no_item_of_a_large_for_each(stack, api, run_id):
                 for_each=list(range(count)))  # fmt: skip
     started = stack.cli("start", "--plan", str(stack.write_plan({"tasks": [each]})), "--id",
                         run_id, "--approval", "none", "--max-parallel", str(max_parallel),
-                        env=queue_env)  # fmt: skip
+                        "--max-parallel-per-host", str(max_parallel), env=queue_env)  # fmt: skip
     assert started.returncode == 0, started.stderr
     wait_until(lambda: len(api.calls("GET", f"/map/{run_id}")) >= count // 3, 60, "a third")
 
