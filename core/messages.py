@@ -348,6 +348,12 @@ class RunResult(BaseModel):
     plan: Plan | None = None
     tasks: list[TaskResult] = Field(default_factory=list)
     decisions: list[DecisionRecord] = Field(default_factory=list)
+    decisions_not_kept: dict[str, int] = Field(
+        default_factory=dict,
+        exclude_if=_unset,
+        description="by for-each: how many decisions on its items were counted but not kept "
+        "(the first 20 are; each item keeps its own error and reason)",
+    )
     usage: TokenUsage = Field(default_factory=TokenUsage)
     llm_calls: list[LLMCall] = Field(default_factory=list)
     metrics: RunMetrics = Field(default_factory=RunMetrics)
@@ -367,6 +373,12 @@ class RunState(BaseModel):
     plan: Plan | None = None
     tasks: list[TaskResult] = Field(default_factory=list)
     decisions: list[DecisionRecord] = Field(default_factory=list)
+    decisions_not_kept: dict[str, int] = Field(
+        default_factory=dict,
+        exclude_if=_unset,
+        description="by for-each: how many decisions on its items were counted but not kept "
+        "(the first 20 are; each item keeps its own error and reason)",
+    )
     usage: TokenUsage = Field(default_factory=TokenUsage)
     llm_calls: list[LLMCall] = Field(default_factory=list)
     cancel_requested: bool = False
@@ -543,6 +555,12 @@ class CarriedState(BaseModel):
         default_factory=dict,
         exclude_if=_unset,
         description="each for-each's archived items (see ItemArchive), by task id",
+    )
+    decisions_not_kept: dict[str, int] = Field(
+        default_factory=dict,
+        exclude_if=_unset,
+        description="by for-each: how many decisions on its items were counted but not kept "
+        "(the first 20 are; each item keeps its own error and reason)",
     )
 
 

@@ -87,6 +87,9 @@ class DecisionMetrics(BaseModel):
     count: int = 0
     by_action: dict[str, int] = Field(default_factory=dict)
     by_source: dict[str, int] = Field(default_factory=dict)
+    not_kept: int = Field(
+        0, description="decisions on for-each items counted in `count` but not kept"
+    )
 
 
 class ModelUsage(BaseModel):
@@ -170,7 +173,7 @@ def run_report(
         total_attempts=sum(t.attempts for t in tasks),
         total_retries=sum(t.retries for t in tasks),
         tasks=tasks,
-        decisions=decision_metrics(run.decisions),
+        decisions=decision_metrics(run.decisions, run.decisions_not_kept),
         llm=llm_metrics(run.usage, run.llm_calls, prices or {}),
     )
 
@@ -228,10 +231,15 @@ def duration_stats(durations: Sequence[float]) -> DurationStats:
     )
 
 
-def decision_metrics(decisions: Sequence[DecisionRecord]) -> DecisionMetrics:
-    """How many failure decisions, by the action applied and by source (analyst, fallback)."""
+def decision_metrics(
+    decisions: Sequence[DecisionRecord], not_kept: Mapping[str, int] | None = None
+) -> DecisionMetrics:
+    """How many failure decisions, by the action applied and by source (analyst, fallback);
+    `not_kept`: decisions on for-each items the run counted without keeping them."""
+    dropped = sum((not_kept or {}).values())
     return DecisionMetrics(
-        count=len(decisions),
+        count=len(decisions) + dropped,
+        not_kept=dropped,
         by_action=_counts((d.applied for d in decisions), get_args(DecisionAction)),
         by_source=_counts((d.source for d in decisions), DECISION_SOURCES),
     )

@@ -287,3 +287,23 @@ def test_the_web_ui_and_metrics_show_a_for_each_by_its_items():
     assert shown in progress_details([running])
     metrics = task_metrics(running)
     assert (metrics.attempts, metrics.retries, metrics.items) == (830, 16, running.items)
+
+
+async def test_a_for_each_keeps_the_first_decisions_on_its_items_and_counts_the_rest(
+    stack, api, run_id
+):
+    api.route("GET", f"/gone/{run_id}", Reply(status=404, json={"error": "gone"}))
+    agent = await AgentClient.connect(address=stack.address, task_queue=stack.task_queue)
+    each = task("each", "api_call", get(f"{api.url}/gone/{run_id}", params={"i": "{{ index }}"}),
+                for_each=list(range(26)), max_failures=26)  # fmt: skip
+    options = RunOptions(approval="none", analyze_failures=False, max_retries=0)
+
+    handle = await agent.start(plan=Plan.model_validate({"tasks": [each]}), options=options,
+                               workflow_id=run_id)  # fmt: skip
+    result = await handle.result()
+
+    assert result.status == "completed" and result.tasks[0].items == {"failed": 26}
+    assert len(result.decisions) == 20 and result.decisions_not_kept == {"each": 6}
+    shown = stack.cli("result", run_id).stdout
+    assert "... and 6 more decisions on items of each" in shown
+    assert (await handle.metrics()).decisions.count == 26

@@ -111,6 +111,7 @@ class AgentRunWorkflow:
         self._archives: dict[str, ItemArchive] = {}  # large for-eaches' ended items
         self._item_jobs: dict[str, dict[str, asyncio.Task[None]]] = {}  # running, by for-each
         self._decisions: list[DecisionRecord] = []
+        self._decisions_not_kept: dict[str, int] = {}  # a for-each's item decisions, counted
         self._analyses = 0
         self._usage = TokenUsage()
         self._llm_calls: list[LLMCall] = []
@@ -253,6 +254,7 @@ class AgentRunWorkflow:
             plan=self._plan,
             tasks=tasks,
             decisions=self._decisions,
+            decisions_not_kept=self._decisions_not_kept,
             usage=self._usage,
             llm_calls=self._llm_calls,
             cancel_requested=self._cancel is not None,
@@ -530,6 +532,7 @@ class AgentRunWorkflow:
             execution_started_at=self._execution_started_at,
             histories=self._histories,
             archives=self._archives,
+            decisions_not_kept=self._decisions_not_kept,
         )
         workflow.logger.info("continuing as new after %d tasks in this history", self._ended_here)
         workflow.continue_as_new(
@@ -573,6 +576,7 @@ class AgentRunWorkflow:
         self._execution_started_at = carried.execution_started_at
         self._histories = carried.histories + 1
         self._archives = dict(carried.archives)
+        self._decisions_not_kept = dict(carried.decisions_not_kept)
 
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
@@ -1033,7 +1037,7 @@ class AgentRunWorkflow:
                 self._item_tasks[task.id] = applied.next_task
         elif into_plan:
             self._plan = applied.plan
-        self._decisions.append(
+        self._keep_decision(
             DecisionRecord(task_id=task.id, decision=decision, applied=applied.action,
                            source=source, error=failure, at=workflow.now(), note=applied.note)
         )  # fmt: skip
@@ -1043,6 +1047,17 @@ class AgentRunWorkflow:
         if applied.action == "fail_workflow" and self._run_error is None:
             self._run_error = f"task {task.id!r} failed: {failure.message}"
         return applied.next_task
+
+    def _keep_decision(self, record: DecisionRecord) -> None:
+        """Record a decision; of a for-each's items', the first ITEM_DECISIONS_KEPT only (the
+        others are counted: each item keeps its own error and reason)."""
+        parent = parent_of(record.task_id)
+        if parent is not None:
+            kept = sum(1 for other in self._decisions if parent_of(other.task_id) == parent)
+            if kept >= foreach.ITEM_DECISIONS_KEPT:
+                self._decisions_not_kept[parent] = self._decisions_not_kept.get(parent, 0) + 1
+                return
+        self._decisions.append(record)
 
     async def _decide(self, task: Task, failure: TaskFailure) -> tuple[FailureDecision, str]:
         """The analyst's decision, or the engine's own when it cannot be asked or answer."""
@@ -1154,6 +1169,7 @@ class AgentRunWorkflow:
             plan=self._plan,
             tasks=tasks,
             decisions=self._decisions,
+            decisions_not_kept=self._decisions_not_kept,
             usage=self._usage,
             llm_calls=self._llm_calls,
             metrics=compute_metrics(tasks),

@@ -194,6 +194,7 @@ ARCHIVE_AFTER_ITEMS = 200
 # An archive chunk's results, as JSON, are at most this large (or one item's).
 ARCHIVE_CHUNK_BYTES = 128 * 1024
 ITEM_ERRORS_KEPT = 100
+ITEM_DECISIONS_KEPT = 20  # of a for-each's items' failure decisions, the run keeps the first
 ENDED_STATUSES = frozenset(
     {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED}
 )

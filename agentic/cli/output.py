@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from agentic.client import RunSummary
     from agentic.demo import DemoRun
 
-from agentic.core.actions.base import ActionSpec, preview
+from agentic.core.actions.base import ActionSpec, counted, preview
 from agentic.core.blobs import holds_blobs
 from agentic.core.foreach import describe_items
 from agentic.core.messages import (
@@ -109,8 +109,10 @@ def tasks_table(tasks: list[TaskResult], now: datetime | None = None) -> Table:
     return table
 
 
-def decision_lines(decisions: list[DecisionRecord]) -> list[str]:
-    """One line per failure decision."""
+def decision_lines(
+    decisions: list[DecisionRecord], not_kept: dict[str, int] | None = None
+) -> list[str]:
+    """One line per failure decision, and one per for-each with decisions not kept."""
     lines = []
     for record in decisions:
         applied = str(record.applied)
@@ -120,6 +122,11 @@ def decision_lines(decisions: list[DecisionRecord]) -> list[str]:
         lines.append(
             f"  decision for {record.task_id}: {applied} [{record.source}] "
             f"{record.decision.reason}{note}"
+        )
+    for task_id, count in (not_kept or {}).items():
+        lines.append(
+            f"  ... and {counted(count, 'more decision')} on items of {task_id} (each item's "
+            f"error: status ID --task {task_id})"
         )
     return lines
 
@@ -145,7 +152,7 @@ def render_state(
     if state.error:
         lines.append(Text(f"error: {state.error}", style="red"))
     lines.append(tasks_table(state.tasks, now))
-    lines += [Text(line) for line in decision_lines(state.decisions)]
+    lines += [Text(line) for line in decision_lines(state.decisions, state.decisions_not_kept)]
     waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
     for task_id in [*waiting, *state.sub_plans_waiting]:
         lines.append(Text(f"approve: {command} approve {state.workflow_id} --task {task_id}"))
@@ -166,7 +173,7 @@ def render_result(
     if result.error:
         lines.append(Text(f"error: {result.error}"))
     lines.append(tasks_table(result.tasks))
-    lines += [Text(line) for line in decision_lines(result.decisions)]
+    lines += [Text(line) for line in decision_lines(result.decisions, result.decisions_not_kept)]
     lines.append(
         Text(
             f"tasks: {metrics.completed}/{metrics.total_tasks} completed, {metrics.failed} "
