@@ -30,6 +30,7 @@ from agentic.core.blobs import (
     encoded_size,
 )
 from agentic.core.errors import ActionError, ErrorType, non_retryable, retryable
+from agentic.core.messages import TaskResult
 
 DEFAULT_THRESHOLD_BYTES = 256 * 1024
 # A field smaller than this stays in the history even when its output is stored.
@@ -326,3 +327,11 @@ def check_history_size(value: Any) -> None:
 def age_days(run: StoredRun) -> float:
     """Days since the newest blob of a run was written."""
     return (time.time() - run.newest) / 86400
+
+
+async def read_chunk(blobs: Blobs, chunk: dict[str, Any]) -> list[TaskResult]:
+    """The item results one archived chunk of a large for-each holds (activities/items.py)."""
+    if blob_ref(chunk) is None:
+        raise non_retryable(f"not a blob reference: {str(chunk)[:80]}", ErrorType.BLOB_CORRUPT)
+    stored = await blobs.load(chunk)
+    return [TaskResult.model_validate(item) for item in stored]

@@ -11,26 +11,10 @@ from typing import Any
 from temporalio import activity
 
 from agentic.activities.actions import temporal_error
-from agentic.activities.blobs import Blobs
-from agentic.core.blobs import blob_ref
-from agentic.core.errors import EngineError, ErrorType, non_retryable
-from agentic.core.foreach import ARCHIVE_ITEMS, ITEM_ID, JOIN_ITEMS
-from agentic.core.messages import ArchiveRequest, JoinRequest, TaskResult, TaskStatus
-
-
-async def read_chunk(blobs: Blobs, chunk: dict[str, Any]) -> list[TaskResult]:
-    """The item results one archived chunk holds."""
-    ref = blob_ref(chunk)
-    if ref is None:
-        raise non_retryable(f"not a blob reference: {str(chunk)[:80]}", ErrorType.BLOB_CORRUPT)
-    stored = await blobs.load(chunk)
-    return [TaskResult.model_validate(item) for item in stored]
-
-
-def item_index(item: TaskResult) -> int:
-    """`orders[17]` -> 17."""
-    match = ITEM_ID.match(item.task_id)
-    return int(match["index"]) if match else -1
+from agentic.activities.blobs import Blobs, read_chunk
+from agentic.core.errors import EngineError
+from agentic.core.foreach import ARCHIVE_ITEMS, JOIN_ITEMS, item_index
+from agentic.core.messages import ArchiveRequest, JoinRequest, TaskStatus
 
 
 def item_activities(blobs: Blobs) -> list[Callable[..., Any]]:
@@ -54,7 +38,7 @@ def item_activities(blobs: Blobs) -> list[Callable[..., Any]]:
             for chunk in request.chunks:
                 activity.heartbeat()
                 for item in await read_chunk(blobs, chunk):
-                    index = item_index(item)
+                    index = item_index(item.task_id)
                     if 0 <= index < request.count and item.status == TaskStatus.COMPLETED:
                         outputs[index] = item.output
             return await blobs.offload(outputs, activity.info().workflow_id or "")

@@ -39,11 +39,10 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store
-from agentic.activities.items import item_index, read_chunk
+from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store, read_chunk
 from agentic.core.blobs import holds_blobs
 from agentic.core.errors import ActionError
-from agentic.core.foreach import parent_of
+from agentic.core.foreach import item_index, parent_of
 from agentic.core.messages import (
     ApprovalSignal,
     EditRequest,
@@ -398,7 +397,7 @@ class RunHandle:
         shortened = [
             item.model_copy(update={"output": summarize(item.output)}) for item in archived
         ]
-        return sorted([*shortened, *live], key=item_index)
+        return sorted([*shortened, *live], key=lambda item: item_index(item.task_id))
 
     async def _query(self, query: Any, name: str, *args: Any) -> Any:
         """Ask the run a query; `RunNotFound`, or `WorkerUnavailable` when no worker answers."""

@@ -29,6 +29,12 @@ def item_id(task_id: str, index: int) -> str:
     return f"{task_id}[{index}]"
 
 
+def item_index(task_id: str) -> int:
+    """`orders[17]` -> 17 (-1 for a task that is no item)."""
+    match = ITEM_ID.match(task_id)
+    return int(match["index"]) if match else -1
+
+
 def parent_of(task_id: str) -> str | None:
     """The for-each task an item id belongs to (`orders` for `orders[17]`), else None."""
     match = ITEM_ID.match(task_id)
