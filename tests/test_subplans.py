@@ -13,7 +13,8 @@ from agentic.core.plan import Plan
 from agentic.core.policy import plan_refusals
 from agentic.core.risk import describe_risks
 from agentic.core.subplans import bind_inputs, goal_with_inputs, plan_depth
-from tests.helpers import poll, task, tasks_by_id
+from tests.fakes.api_server import Reply
+from tests.helpers import get, poll, task, tasks_by_id
 
 
 def wait(task_id: str, seconds: float, *deps: str, **extra: object) -> dict:
@@ -223,3 +224,23 @@ def test_a_sub_plan_takes_its_budgets_from_what_the_parent_has_left():
     left = left_for_child(options, TokenUsage(calls=4, total_tokens=900), 20.0)
 
     assert (left.max_llm_calls, left.max_llm_tokens, left.max_run_seconds) == (6, 100, 40.0)
+
+
+def test_inputs_from_a_stored_output_are_resolved_by_an_activity_and_must_be_small(
+    stack, api, run_id
+):
+    big = {"count": 3, "items": ["x" * 1000] * 400}  # 400 KB: kept in the blob store
+    api.route("GET", f"/big/{run_id}", Reply(json=big))
+    fetch = task("fetch", "api_call", get(f"{api.url}/big/{run_id}"))
+    echo = [task("echo", "data_transform", {"input": "{{ inputs.n }}", "expression": "@"})]
+    small = sub_plan("small", echo, "fetch", inputs={"n": "{{ tasks.fetch.output.body.count }}"})
+    whole = sub_plan("whole", echo, "fetch", inputs={"n": "{{ tasks.fetch.output.body.items }}"},
+                     critical=False)  # fmt: skip
+
+    result = stack.run_plan({"tasks": [fetch, small, whole]}, run_id, "--approval", "none")
+
+    done = tasks_by_id(result)
+    assert done["small"]["status"] == "completed", done["small"]["error"]
+    assert done["small"]["output"] == {"echo": 3}
+    assert done["whole"]["status"] == "failed"
+    assert "larger than the blob threshold" in done["whole"]["error"]["message"]

@@ -12,6 +12,7 @@ from temporalio.exceptions import CancelledError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from agentic.core.actions.base import ChildRunConfig
+    from agentic.core.blobs import holds_blobs
     from agentic.core.errors import ErrorType
     from agentic.core.messages import (
         RunInput,
@@ -103,12 +104,19 @@ async def _inputs(
     outputs: dict[str, Any],
 ) -> dict[str, Any]:
     """The inputs, resolved: by an activity when they refer to outputs kept in the blob store
-    (the workflow never loads them; a large value stays a blob reference for the child's
-    activities to load)."""
+    (the workflow never loads them). TaskFailed when, resolved, they are too large to be a
+    run's input (the history would hold them)."""
     if not outputs:
         return dict(config.inputs)
     resolved = await transform_in_activity(
         task, config.inputs, "@", f"{activity_id}:inputs", f"{task.label}: resolve its inputs",
         options, outputs=outputs,
     )  # fmt: skip
-    return resolved if isinstance(resolved, dict) else {}
+    if holds_blobs(resolved) or not isinstance(resolved, dict):
+        message = (
+            "the sub-plan's inputs, resolved, are larger than the blob threshold: a child run's "
+            "inputs are in its history; pass a smaller part (a path into the output), or give "
+            "the child the list with for_each on this task"
+        )
+        raise TaskFailed(failure(message, ErrorType.INVALID_INPUT))
+    return resolved
