@@ -520,6 +520,16 @@ class ItemArchive(BaseModel):
     )
 
 
+class LoopState(BaseModel):
+    """A loop that stopped between rounds for its run to continue as new: where it goes on.
+    The outputs of its rounds so far are in the blob store (`chunks`, as archived items)."""
+
+    index: int = Field(description="the next round's index")
+    previous: Any = Field(None, description="the last round's output")
+    chunks: list[dict[str, Any]] = Field(default_factory=list)
+    rounds: int = Field(0, description="how many rounds' outputs the chunks hold")
+
+
 class ArchiveRequest(BaseModel):
     """Input of the `archive_items` activity: item results to keep in one blob-store chunk."""
 
@@ -561,6 +571,11 @@ class CarriedState(BaseModel):
         exclude_if=_unset,
         description="by for-each: how many decisions on its items were counted but not kept "
         "(the first 20 are; each item keeps its own error and reason)",
+    )
+    loops: dict[str, LoopState] = Field(
+        default_factory=dict,
+        exclude_if=_unset,
+        description="the loops that stopped between rounds to continue as new, by task id",
     )
 
 

@@ -8,8 +8,11 @@ import json
 
 import pytest
 
+from agentic import AgentClient, Plan, RunOptions
 from agentic.core.loops import resolve_loop
 from agentic.examples.paginate import paginate
+from agentic.histories import fetch_runs
+from agentic.settings import Settings
 from tests.fakes.api_server import Reply
 from tests.helpers import activity_spans, get, task, tasks_by_id
 
@@ -115,3 +118,31 @@ def test_the_planner_writes_a_loop_that_runs(stack, sample_api, run_id, llm):
     assert tasks_by_id(result)["users"]["output"]["count"] == 20
     prompt = llm.requests_matching(goal)[0]["messages"][0]["content"]
     assert '"repeat" (optional)' in prompt
+
+
+async def test_a_long_loop_goes_on_across_continue_as_new(stack, client):
+    """A loop stops between rounds when its history has grown, keeps its rounds' outputs in
+    the blob store, and goes on in the next history from the round it stopped at."""
+    settings = Settings(temporal_address=stack.address, task_queue=stack.task_queue,
+                        blob_store=stack.env["BLOB_STORE"])  # fmt: skip
+    agent = await AgentClient.connect(settings)
+    config = {"input": {"i": "{{ loop.index }}", "previous": "{{ loop.previous.output.i }}",
+                        "pad": "x" * 3000}, "expression": "@"}  # fmt: skip
+    plan = Plan.model_validate({"tasks": [
+        task("count", "data_transform", config, repeat={"until": "output.i == `11`", "max": 20}),
+        task("last", "data_transform", {"input": "{{ tasks.count.output }}",
+                                        "expression": "[-1].previous"}, "count"),
+    ]})  # fmt: skip
+    options = RunOptions(approval="none", continue_as_new_after_tasks=4)
+
+    handle = await agent.start(plan=plan, options=options)
+    result = await handle.result()
+
+    assert result.status == "completed", result.error
+    count, last = result.tasks
+    assert count.rounds == 12 and last.output == 10
+    rounds = await handle.output("count")
+    assert [(r["i"], r["previous"]) for r in rounds] == [(0, None)] + [
+        (i, i - 1) for i in range(1, 12)]  # fmt: skip
+    histories = await fetch_runs(client, handle.workflow_id)
+    assert len(histories) >= 3, "the loop went on across continue-as-new"

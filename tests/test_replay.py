@@ -16,7 +16,8 @@ and a map continued as new twice (v4_foreach_continued_as_new_1..3). v5_subplan_
 sub-plans: a for-each of child runs with inputs (the parent and one child), and a child's task
 approved through the parent's id (the parent and the child). A parent's file name gives its
 workflow id after `@`: its children's ids begin with it. v5_foreach_archive_1..3 are a
-450-item for-each that keeps its ended items in the blob store, continued as new twice.
+450-item for-each that keeps its ended items in the blob store, continued as new twice;
+v5_loop_continued_as_new_1..4 a 12-round loop that stopped between rounds to continue as new.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         FailureDecision,
         ItemArchive,
         LLMCall,
+        LoopState,
         PauseSignal,
         Phase,
         PlanDraft,
@@ -90,6 +91,9 @@ BUDGETS = "run-budgets"
 CONTINUE_AS_NEW = "continue-as-new"
 # Runs started before this patch keep every item of a for-each in their state.
 ITEM_ARCHIVE = "for-each-item-archive"
+# Runs started before this patch run a loop's rounds in one history, however many.
+LOOP_CONTINUE_AS_NEW = "loop-continue-as-new"
+CONTINUING = object()  # a loop stopped between rounds: its run continues as new
 PLAN_ROUNDS = 2
 PROGRESS_EVERY = timedelta(seconds=1)  # a for-each's item counts in the Web UI's details
 Verdict = tuple[bool, ApprovalSignal]
@@ -110,6 +114,7 @@ class AgentRunWorkflow:
         self._item_tasks: dict[str, Task] = {}  # a for-each's items, by id (`orders[3]`)
         self._archives: dict[str, ItemArchive] = {}  # large for-eaches' ended items
         self._item_jobs: dict[str, dict[str, asyncio.Task[None]]] = {}  # running, by for-each
+        self._loops: dict[str, LoopState] = {}  # loops stopped to continue as new
         self._decisions: list[DecisionRecord] = []
         self._decisions_not_kept: dict[str, int] = {}  # a for-each's item decisions, counted
         self._analyses = 0
@@ -533,6 +538,7 @@ class AgentRunWorkflow:
             histories=self._histories,
             archives=self._archives,
             decisions_not_kept=self._decisions_not_kept,
+            loops=self._loops,
         )
         workflow.logger.info("continuing as new after %d tasks in this history", self._ended_here)
         workflow.continue_as_new(
@@ -577,6 +583,7 @@ class AgentRunWorkflow:
         self._histories = carried.histories + 1
         self._archives = dict(carried.archives)
         self._decisions_not_kept = dict(carried.decisions_not_kept)
+        self._loops = dict(carried.loops)
 
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
@@ -666,20 +673,24 @@ class AgentRunWorkflow:
         """Run a task (its loop's rounds, for a task that repeats) until it completes or a
         decision ends it."""
         result = self._tasks[task_id]
-        if not await self._condition_holds(self._current(task_id)):
+        resumed = task_id in self._loops  # a loop taken up in a new history: decided before
+        if not resumed and not await self._condition_holds(self._current(task_id)):
             return
         if self._current(task_id).for_each is not None:
             await self._run_for_each(task_id)
             return
-        if not await self._approved(self._current(task_id)):
+        if not resumed and not await self._approved(self._current(task_id)):
             return
         await workflow.wait_condition(lambda: self._paused is None)
-        result.started_at = workflow.now()
+        result.started_at = result.started_at if resumed else workflow.now()
+        done: Done | object | None
         if self._current(task_id).repeat is None:
             done = await self._run_rounds(task_id)
         else:
             done = await self._run_loop(task_id)
-        if done is not None:
+            if done is CONTINUING:
+                return
+        if isinstance(done, Done):
             result.output, result.error = done.output, None
             result.output_summary = done.summary
             result.status = TaskStatus.COMPLETED
@@ -740,14 +751,18 @@ class AgentRunWorkflow:
         task = self._current(task_id)
         return task if loop is None else loops.round_task(task, loop)
 
-    async def _run_loop(self, task_id: str) -> Done | None:
+    async def _run_loop(self, task_id: str) -> Done | object | None:
         """Run the rounds of a task's loop until its `until` holds; the list of their outputs.
-        Reaching `repeat.max` first fails the task (LoopLimit)."""
+        Reaching `repeat.max` first fails the task (LoopLimit). When its history has grown
+        enough, it stops between rounds (CONTINUING) and goes on in the run's next history,
+        its outputs so far kept in the blob store."""
         result = self._tasks[task_id]
         repeat = self._current(task_id).repeat
         assert repeat is not None
-        outputs: list[Any] = []
-        loop = LoopRound(0, None)
+        kept = self._loops.pop(task_id, None) or LoopState(index=0)
+        outputs: list[Any] = []  # this history's rounds'
+        loop = LoopRound(kept.index, kept.previous)
+        may_continue = workflow.patched(LOOP_CONTINUE_AS_NEW)
         while loop.index < repeat.max:
             await workflow.wait_condition(lambda: self._paused is None)
             try:
@@ -758,16 +773,64 @@ class AgentRunWorkflow:
                 result.rounds = loop.number
                 if await loops.until_holds(self._current(task_id), loop, done.output,
                                            self._options):  # fmt: skip
-                    output = await loops.loop_output(self._current(task_id), outputs,
-                                                     self._options)  # fmt: skip
+                    output = await self._loop_output(task_id, kept, outputs)
                     return Done(output, f"{counted(loop.number, 'round')}; last: {done.summary}")
             except TaskFailed as failed:
                 self._fail_task(result, failed.failure)
                 return None
             loop = LoopRound(loop.index + 1, done.output)
+            if may_continue:
+                self._ended_here += 1
+                if self._history_full():
+                    kept = await self._archive_rounds(task_id, kept, outputs)
+                    self._loops[task_id] = kept.model_copy(
+                        update={"index": loop.index, "previous": loop.previous}
+                    )
+                    result.status = TaskStatus.PENDING
+                    return CONTINUING
         message = f"reached repeat.max ({repeat.max} rounds) before {repeat.until!r} held"
         self._fail_task(result, TaskFailure(message=message, error_type=ErrorType.LOOP_LIMIT))
         return None
+
+    def _history_full(self) -> bool:
+        """Whether this history has grown enough for a loop to stop between rounds (then
+        _time_to_continue continues the run as new)."""
+        return (
+            self._ended_here >= self._options.continue_as_new_after_tasks
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    async def _archive_rounds(self, task_id: str, kept: LoopState, outputs: list[Any]) -> LoopState:
+        """`kept` with this history's rounds' outputs added to the blob store."""
+        rounds = [
+            TaskResult(task_id=item_id(task_id, kept.rounds + index), status=TaskStatus.COMPLETED,
+                       output=output)
+            for index, output in enumerate(outputs)
+        ]  # fmt: skip
+        refs = []
+        for chunk in foreach.chunks_of(rounds):
+            first = chunk[0].task_id
+            refs.append(await foreach.archive_chunk(chunk, self._options, f"{first}:archive"))
+        return kept.model_copy(
+            update={"chunks": [*kept.chunks, *refs], "rounds": kept.rounds + len(outputs)}
+        )
+
+    async def _loop_output(self, task_id: str, kept: LoopState, outputs: list[Any]) -> Any:
+        """Every round's output, in order: from this history's, and the blob store's for a
+        loop that went on across histories."""
+        task = self._current(task_id)
+        if not kept.chunks:
+            return await loops.loop_output(task, outputs, self._options)
+        kept = await self._archive_rounds(task_id, kept, outputs)
+        try:
+            return await foreach.join_archive(
+                task, ItemArchive(chunks=kept.chunks), kept.rounds, self._options
+            )
+        except ActivityError as error:
+            stored = TaskFailure(
+                message=cause_message(error), error_type=ErrorType.BLOB_STORE_UNAVAILABLE
+            )
+            raise TaskFailed(stored) from None
 
     async def _run_for_each(self, task_id: str) -> None:
         """Run a for-each's items (each as a task of its own, `orders[3]`) within max_parallel
