@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agentic.core.actions.transform import JMESPathExpression
 from agentic.core.references import PATH, follow_or_null, iter_strings, to_text
@@ -36,6 +36,15 @@ class Repeat(BaseModel):
         description="the most rounds; reaching it without `until` holding fails the task "
         "(at most the run's max_items)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _max_given(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "until" in data and "max" not in data:
+            raise ValueError(
+                'repeat needs "max", the most rounds it may run: {"until": "...", "max": 50}'
+            )
+        return data
 
 
 def loop_references(value: Any) -> Iterator[str]:

@@ -91,7 +91,7 @@ def test_until_can_read_the_index_and_the_previous_round(stack, run_id):
     [
         ({}, "uses {{ loop.index }} but has no repeat"),
         ({"repeat": {"until": "output ==", "max": 3}}, "invalid JMESPath expression"),
-        ({"repeat": {"until": "output"}}, "repeat.max: Field required"),
+        ({"repeat": {"until": "output"}}, 'repeat: repeat needs "max", the most rounds it may run'),
         ({"repeat": {"until": "output", "max": 20000}}, "more than max_items (10000)"),
     ],
 )
