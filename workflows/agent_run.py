@@ -514,11 +514,7 @@ class AgentRunWorkflow:
         here): then no task starts, and once the running ones end, the run continues as new."""
         if self._continuing or not scheduling.has_pending(self._schedule()):
             return self._continuing
-        due = (
-            self._ended_here >= self._options.continue_as_new_after_tasks
-            or workflow.info().is_continue_as_new_suggested()
-        )
-        self._continuing = due and workflow.patched(CONTINUE_AS_NEW)
+        self._continuing = self._history_full() and workflow.patched(CONTINUE_AS_NEW)
         return self._continuing
 
     async def _continue_as_new(self) -> None:
@@ -793,8 +789,9 @@ class AgentRunWorkflow:
         return None
 
     def _history_full(self) -> bool:
-        """Whether this history has grown enough for a loop to stop between rounds (then
-        _time_to_continue continues the run as new)."""
+        """Whether this history has grown enough for the run to go on in a new one:
+        `continue_as_new_after_tasks` tasks (and loop rounds) ended here, or Temporal suggests
+        it."""
         return (
             self._ended_here >= self._options.continue_as_new_after_tasks
             or workflow.info().is_continue_as_new_suggested()
