@@ -547,6 +547,11 @@ class RunHandle:
     async def _verdict(self, signal: Any, verdict: ApprovalSignal) -> None:
         await self._ensure_running()
         if verdict.task and "." in verdict.task:  # `sub.fetch`: task fetch of sub's child run
+            if not all(verdict.task.split(".")):
+                raise NotWaiting(
+                    f"task {verdict.task!r}: a task of a sub-plan is named by the sub_plan "
+                    "task and its own id, with a dot between (sub.fetch)"
+                )
             head, rest = verdict.task.split(".", 1)
             child = await self.child(head)
             await child._verdict(signal, verdict.model_copy(update={"task": rest}))
