@@ -139,6 +139,8 @@ async def test_a_task_in_a_child_run_is_approved_through_the_parent(stack, run_i
     assert (
         wrong.returncode != 0 and "task 'done'" in wrong.stderr and "no child run" in wrong.stderr
     )
+    empty = stack.cli("approve", run_id, "--task", "sub.")
+    assert empty.returncode != 0 and "with a dot between (sub.fetch)" in empty.stderr
 
     approved = stack.cli("approve", run_id, "--task", "sub.fetch", "--by", "ann")
     assert approved.returncode == 0, approved.stderr
