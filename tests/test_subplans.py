@@ -17,6 +17,10 @@ from tests.fakes.api_server import Reply
 from tests.helpers import get, poll, task, tasks_by_id
 
 
+def by_id(result):  # type: ignore[no-untyped-def]
+    return {entry.task_id: entry for entry in result.tasks}
+
+
 def wait(task_id: str, seconds: float, *deps: str, **extra: object) -> dict:
     return task(task_id, "wait", {"seconds": seconds}, *deps, **extra)
 
@@ -170,6 +174,24 @@ async def test_pause_and_cancel_reach_the_child_run(stack, run_id):
     assert tasks_by_id(child_result.model_dump(mode="json"))["second"]["status"] == "cancelled"
     with pytest.raises(NoChildRun, match="has no child run"):
         await handle.child("nope")
+
+
+async def test_a_child_cancelled_on_its_own_fails_its_task(stack, run_id):
+    client = await AgentClient.connect(address=stack.address, task_queue=stack.task_queue)
+    plan = {"tasks": [sub_plan("sub", [wait("long", 60)]), wait("after", 0, "sub")]}
+    handle = await client.start(plan=plan, workflow_id=run_id,
+                                options=RunOptions(approval="none"))  # fmt: skip
+    child = await poll(lambda: _child_when_started(handle), "the child run starts")
+
+    await child.cancel(reason="not this one", by="ann")
+
+    result = await handle.result()
+    sub = by_id(result)["sub"]
+    assert result.status.value == "failed" and sub.status.value == "failed"
+    assert sub.error is not None
+    assert sub.error.message == (
+        f"child run {run_id}.sub was cancelled on its own ('status {run_id}.sub')"
+    )
 
 
 async def _child_when_started(handle):  # type: ignore[no-untyped-def]

@@ -741,7 +741,7 @@ class AgentRunWorkflow:
             elapsed = (workflow.now() - self._execution_started_at).total_seconds()
             return budgets.left_for_child(self._options, self._usage, elapsed)
 
-        return Parent(self._depth, options_left, started, ended)
+        return Parent(self._depth, options_left, started, ended, self._must_stop)
 
     def _runnable(self, task_id: str, loop: LoopRound | None) -> Task:
         task = self._current(task_id)

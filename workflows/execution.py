@@ -99,13 +99,15 @@ def summarize(value: Any) -> Any:
 @dataclass(frozen=True)
 class Parent:
     """What a child run needs of the run that starts it: how deep that run is, its options
-    with the budgets it has left (None: the round's own options), and what to tell it when
-    the child starts (its workflow id) and ends (its result)."""
+    with the budgets it has left (None: the round's own options), what to tell it when the
+    child starts (its workflow id) and ends (its result), and whether it is stopping (then a
+    cancelled child is its doing)."""
 
     depth: int = 0
     options_left: Callable[[], RunOptions | None] = lambda: None
     started: Callable[[str], None] = lambda child_id: None
     ended: Callable[[RunResult], None] = lambda result: None
+    stopping: Callable[[], bool] = lambda: False
 
 
 def round_activity_id(task: Task, round_number: int, loop_round: int = 0) -> str:

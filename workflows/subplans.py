@@ -83,7 +83,10 @@ async def run_child(
         result = await handle
     except ChildWorkflowError as error:
         if isinstance(error.cause, CancelledError):
-            raise asyncio.CancelledError() from error
+            if parent.stopping():
+                raise asyncio.CancelledError() from error
+            message = f"child run {child_id} was cancelled on its own ('status {child_id}')"
+            raise TaskFailed(failure(message, ErrorType.SUB_PLAN_FAILED)) from None
         carried = result_in_failure(error.cause)
         if carried is None:
             message = f"child run {child_id} ended without a result ({error.cause or error})"
