@@ -116,7 +116,9 @@ class TemporalDevServer:
         return f"http://localhost:{self.ui_port}"
 
     def start(self, timeout: float = 60) -> TemporalDevServer:
-        """Start the server and wait until it accepts connections."""
+        """Start the server and wait until it serves: its port open, then its frontend
+        healthy (a client that connects to an open port before that is refused with "Frontend
+        is not healthy yet")."""
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
         command = dev_server_command(
@@ -130,12 +132,24 @@ class TemporalDevServer:
             preexec_fn=stop_with_parent,
         )
         deadline = time.monotonic() + timeout
-        while not port_open("127.0.0.1", self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the Temporal dev server did not start on port {self.port}")
-            time.sleep(0.1)
+        for ready in (lambda: port_open("127.0.0.1", self.port), self._serving):
+            while not ready():
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the Temporal dev server did not start on port {self.port}")
+                time.sleep(0.1)
         return self
+
+    def _serving(self) -> bool:
+        """Whether its frontend says it is healthy (`temporal operator cluster health`)."""
+        try:
+            checked = subprocess.run(
+                [temporal_cli(), "operator", "cluster", "health", "--address", self.address],
+                capture_output=True, text=True, timeout=10,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return False
+        return checked.returncode == 0 and checked.stdout.strip().startswith("SERVING")
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL)."""
