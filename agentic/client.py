@@ -40,6 +40,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store, read_chunk
+from agentic.core.actions.base import Execution
 from agentic.core.blobs import holds_blobs
 from agentic.core.errors import ActionError
 from agentic.core.foreach import item_index, parent_of
@@ -60,6 +61,7 @@ from agentic.core.messages import (
 from agentic.core.metrics import RunReport, run_report
 from agentic.core.plan import Plan, format_validation_error
 from agentic.core.policy import plan_refusals
+from agentic.core.registry import ACTIONS
 from agentic.errors import (
     AgenticError,
     BlobStoreError,
@@ -321,7 +323,7 @@ class RunHandle:
         """The run as it is now (the `status` query), with what waits for approval in its
         running child runs (`sub_plans_waiting`); `WorkerUnavailable` when no worker
         answers."""
-        state: RunState = await self._query(AgentRunWorkflow.status, "status")
+        state = await self._query_state()
         waiting = await self._waiting_in_children(state)
         return state.model_copy(update={"sub_plans_waiting": waiting}) if waiting else state
 
@@ -343,12 +345,15 @@ class RunHandle:
         return state
 
     async def _running_children(self, state: RunState) -> list[tuple[str, str]]:
-        """(task id, child run id) of each running sub_plan task and item."""
+        """(task id, child run id) of each running sub_plan task and item (running items are
+        never archived: the items query has them, no blob store is read)."""
         tasks = [task for task in state.tasks if task.status == TaskStatus.RUNNING]
         for task in list(tasks):
-            if task.items and task.items.get(TaskStatus.RUNNING.value):
-                tasks += [item for item in await self.items(task.task_id)
-                          if item.status == TaskStatus.RUNNING]  # fmt: skip
+            spec = ACTIONS.get(task.action_type)
+            starts_children = spec is not None and spec.execution == Execution.CHILD_RUN
+            if starts_children and task.items and task.items.get(TaskStatus.RUNNING.value):
+                items = await self._query(AgentRunWorkflow.items, "items", task.task_id)
+                tasks += [item for item in items if item.status == TaskStatus.RUNNING]
         return [(task.task_id, task.child_run_id) for task in tasks if task.child_run_id]
 
     async def _waiting_in_children(self, state: RunState) -> list[str]:
@@ -557,13 +562,15 @@ class RunHandle:
             await child._verdict(signal, verdict.model_copy(update={"task": rest}))
             return
         state = await self._query_state()
-        if verdict.task and verdict.task in await self._waiting_in_children(state):
-            child = await self.child(verdict.task)  # a sub-plan whose child awaits plan approval
-            await child._verdict(signal, verdict.model_copy(update={"task": None}))
-            return
         parent = parent_of(verdict.task) if verdict.task else None
         if parent is not None:  # a for-each's item: among that task's items
             state = state.model_copy(update={"tasks": await self.items(parent)})
+        task = next((t for t in state.tasks if t.task_id == verdict.task), None)
+        if task is not None and task.child_run_id and task.status == TaskStatus.RUNNING:
+            # a sub-plan: the verdict is on its child's plan (which says if it waits for one)
+            child = await self._client.get(task.child_run_id)
+            await child._verdict(signal, verdict.model_copy(update={"task": None}))
+            return
         _check_waiting(state, verdict.task)
         await self._handle.signal(signal, verdict)
 

@@ -23,7 +23,13 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.actions.base import counted
     from agentic.core.conditions import CONDITION_FALSE
     from agentic.core.errors import ErrorType
-    from agentic.core.foreach import allowed_failures, describe_items, item_id, parent_of
+    from agentic.core.foreach import (
+        allowed_failures,
+        describe_items,
+        item_id,
+        item_index,
+        parent_of,
+    )
     from agentic.core.messages import (
         OUTCOME_ERROR_TYPES,
         AnalysisReply,
@@ -804,10 +810,7 @@ class AgentRunWorkflow:
                        output=output)
             for index, output in enumerate(outputs)
         ]  # fmt: skip
-        refs = []
-        for chunk in foreach.chunks_of(rounds):
-            first = chunk[0].task_id
-            refs.append(await foreach.archive_chunk(chunk, self._options, f"{first}:archive"))
+        refs = await foreach.archive(rounds, self._options)
         return kept.model_copy(
             update={"chunks": [*kept.chunks, *refs], "rounds": kept.rounds + len(outputs)}
         )
@@ -819,15 +822,7 @@ class AgentRunWorkflow:
         if not kept.chunks:
             return await loops.loop_output(task, outputs, self._options)
         kept = await self._archive_rounds(task_id, kept, outputs)
-        try:
-            return await foreach.join_archive(
-                task, ItemArchive(chunks=kept.chunks), kept.rounds, self._options
-            )
-        except ActivityError as error:
-            stored = TaskFailure(
-                message=cause_message(error), error_type=ErrorType.BLOB_STORE_UNAVAILABLE
-            )
-            raise TaskFailed(stored) from None
+        return await foreach.join_archive(task, kept.chunks, kept.rounds, self._options)
 
     async def _run_for_each(self, task_id: str) -> None:
         """Run a for-each's items (each as a task of its own, `orders[3]`) within max_parallel
@@ -907,13 +902,13 @@ class AgentRunWorkflow:
                         self._tasks[item].status = TaskStatus.RUNNING
                         running[item] = asyncio.create_task(self._run_task(item))
                 if self._must_stop():  # cancelled, or failed: the running items stop too
-                    await self._stop_items(running)
+                    await self._stop_running(running)
                     return
                 if not running and self._items_over(ids):
                     return
                 await self._wait_for_items(running)
         except asyncio.CancelledError:
-            await self._stop_items(running)
+            await self._stop_running(running)
             raise
         finally:
             del self._item_jobs[task_id]
@@ -934,17 +929,6 @@ class AgentRunWorkflow:
                 or self._must_stop()
             )
         )
-
-    async def _stop_items(self, running: dict[str, asyncio.Task[None]]) -> None:
-        for job in running.values():
-            job.cancel()
-        for item, job in running.items():
-            try:
-                await job
-            except asyncio.CancelledError:
-                state = self._tasks[item]
-                state.status, state.reason = TaskStatus.CANCELLED, self._stop_reason()
-                state.finished_at = workflow.now()
 
     def _item_counts(self, task: TaskResult) -> dict[str, int] | None:
         """A for-each's items by status, as they are now (None for other tasks: a for-each's
@@ -970,11 +954,8 @@ class AgentRunWorkflow:
         for item in ended:
             self._tasks[item].output = self._outputs.get(item)
         items = [self._tasks[item] for item in ended]
-        refs = []
-        for chunk in foreach.chunks_of(items):
-            first = chunk[0].task_id
-            refs.append(await foreach.archive_chunk(chunk, self._options, f"{first}:archive"))
-        indices = [int(item.removeprefix(f"{task_id}[").rstrip("]")) for item in ended]
+        refs = await foreach.archive(items, self._options)
+        indices = [item_index(item) for item in ended]
         self._archives[task_id] = foreach.archived(archive, items, refs, indices)
         for item in ended:
             del self._tasks[item]
@@ -1024,12 +1005,9 @@ class AgentRunWorkflow:
             self._fail_task(result, failure)
             return
         try:
-            output = await foreach.join_archive(task, archive, count, self._options)
-        except ActivityError as error:
-            stored = TaskFailure(
-                message=cause_message(error), error_type=ErrorType.BLOB_STORE_UNAVAILABLE
-            )
-            self._fail_task(result, stored)
+            output = await foreach.join_archive(task, archive.chunks, count, self._options)
+        except TaskFailed as failed:
+            self._fail_task(result, failed.failure)
             return
         result.output, result.error, result.status = output, None, TaskStatus.COMPLETED
         result.output_summary = describe_items(result.items or {}, count)

@@ -6,6 +6,7 @@ references to its elements are then resolved by their own activities)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Collection, Mapping, Set
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from agentic.core.blobs import encoded_size, holds_blobs
@@ -37,7 +39,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentic.core.plan import Task, validate_action_config
     from agentic.core.references import UnresolvedReference, resolve
-    from agentic.workflows.execution import TaskFailed, failure, transform_in_activity
+    from agentic.workflows.execution import (
+        TaskFailed,
+        cause_message,
+        failure,
+        transform_in_activity,
+    )
     from agentic.workflows.scheduling import EXECUTING_STATUSES, host_of
 
 # JMESPath: the length of a list, false for anything else (`&&` gives its right side).
@@ -156,12 +163,7 @@ class ItemQueue:
 
 def item_errors(items: list[TaskResult]) -> list[ItemError]:
     """The items that did not complete, with their error (or the reason they were skipped)."""
-    return [
-        ItemError(index=index, task_id=item.task_id, status=item.status.value,
-                  message=item.error.message if item.error else item.reason)
-        for index, item in enumerate(items)
-        if item.status != TaskStatus.COMPLETED
-    ]  # fmt: skip
+    return [error for index, item in enumerate(items) for error in item_errors_at(index, item)]
 
 
 def too_many_items(count: int, options: RunOptions) -> TaskFailure:
@@ -258,23 +260,36 @@ def item_errors_at(index: int, item: TaskResult) -> list[ItemError]:
                       message=message)]  # fmt: skip
 
 
-async def archive_chunk(items: list[TaskResult], options: RunOptions, activity_id: str) -> Any:
-    """Keep the item results in the blob store (the `archive_items` activity): its reference."""
-    return await workflow.execute_activity(
-        ARCHIVE_ITEMS, ArchiveRequest(items=items), result_type=dict,
-        activity_id=activity_id, task_queue=options.action_task_queue,
-        summary=f"archive {len(items)} items", start_to_close_timeout=timedelta(minutes=5),
-        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-    )  # fmt: skip
+async def archive(results: list[TaskResult], options: RunOptions) -> list[dict[str, Any]]:
+    """Keep item (or loop round) results in the blob store, a chunk at a time (the
+    `archive_items` activity, `<first item>:archive`, retried until the store takes it): the
+    chunks' references, in order."""
+    refs = []
+    for chunk in chunks_of(results):
+        refs.append(await workflow.execute_activity(
+            ARCHIVE_ITEMS, ArchiveRequest(items=chunk), result_type=dict,
+            activity_id=f"{chunk[0].task_id}:archive", task_queue=options.action_task_queue,
+            summary=f"archive {len(chunk)} items", start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        ))  # fmt: skip
+    return refs
 
 
-async def join_archive(task: Task, archive: ItemArchive, count: int, options: RunOptions) -> Any:
-    """The for-each's output from its archive (the `join_items` activity): stored in the
-    blob store when large."""
-    return await workflow.execute_activity(
-        JOIN_ITEMS, JoinRequest(task_id=task.id, chunks=archive.chunks, count=count),
-        activity_id=f"{task.id}:join", task_queue=options.action_task_queue,
-        summary=f"{task.label}: join {count} items' outputs",
-        start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=2),
-        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-    )  # fmt: skip
+async def join_archive(task: Task, chunks: list[dict[str, Any]], count: int,
+                       options: RunOptions) -> Any:  # fmt: skip
+    """The output of a for-each (or a loop) from its archived chunks (the `join_items`
+    activity): stored in the blob store when large. TaskFailed when the chunks cannot be
+    read; asyncio.CancelledError when it was cancelled."""
+    try:
+        return await workflow.execute_activity(
+            JOIN_ITEMS, JoinRequest(task_id=task.id, chunks=chunks, count=count),
+            activity_id=f"{task.id}:join", task_queue=options.action_task_queue,
+            summary=f"{task.label}: join {count} items' outputs",
+            start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=2),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        )  # fmt: skip
+    except ActivityError as error:
+        if isinstance(error.cause, CancelledError):
+            raise asyncio.CancelledError() from error
+        message = cause_message(error)
+        raise TaskFailed(failure(message, ErrorType.BLOB_STORE_UNAVAILABLE)) from None
