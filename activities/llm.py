@@ -15,9 +15,21 @@ from agentic.activities.network import PlanNetworkCheck
 from agentic.agents.analyst import decide
 from agentic.agents.client import LLMClient
 from agentic.agents.errors import LLMError
+from agentic.agents.joiner import join
 from agentic.agents.planner import draft_plan
+from agentic.agents.replans import TaskCheck, draft_patch
 from agentic.core.errors import ErrorType, non_retryable
-from agentic.core.messages import AnalysisReply, AnalysisRequest, PlanDraft, PlanRequest
+from agentic.core.messages import (
+    AnalysisReply,
+    AnalysisRequest,
+    JoinerReply,
+    JoinerRequest,
+    PatchDraft,
+    PatchRequest,
+    PlanDraft,
+    PlanRequest,
+)
+from agentic.core.plan import Task
 from agentic.core.policy import plan_refusals
 
 logger = structlog.get_logger("agentic.activities.llm")
@@ -32,14 +44,16 @@ LLM_NOT_CONFIGURED = (
 
 @dataclass(frozen=True)
 class TokenLimits:
-    """`max_tokens` for each kind of request (LLM_PLANNER_MAX_TOKENS, LLM_ANALYST_MAX_TOKENS)."""
+    """`max_tokens` for each kind of request (LLM_PLANNER_MAX_TOKENS, LLM_ANALYST_MAX_TOKENS;
+    the joiner may write a patch, so it has the planner's)."""
 
     planner: int = 4096
     analyst: int = 1024
 
 
 class LLMActivities:
-    """`plan_goal` and `analyze_failure`, sharing one LLM client (None when not configured)."""
+    """`plan_goal`, `analyze_failure`, `join` and `plan_patch`, sharing one LLM client (None
+    when not configured)."""
 
     def __init__(
         self,
@@ -89,6 +103,53 @@ class LLMActivities:
         )
         return reply
 
+    @activity.defn(name="join")
+    async def join(self, request: JoinerRequest) -> JoinerReply:
+        """The joiner: the goal's answer, or a patch (checked like a plan), from one call and
+        one repair call."""
+        check = self._network_check(request.allow_hosts)
+        reply = await self._call(
+            "join_failed",
+            lambda client, attempt: join(client, request, self._limits.planner, attempt, check),
+        )
+        patch = reply.patch
+        logger.bind(**_ids()).info(
+            "run_joined",
+            action=reply.action,
+            added=[task.id for task in patch.add] if patch else [],
+            removed=patch.remove if patch else [],
+        )
+        return reply
+
+    @activity.defn(name="plan_patch")
+    async def plan_patch(self, request: PatchRequest) -> PatchDraft:
+        """The planner's patch for a running plan (after a failure, or a person's hint)."""
+        check = self._network_check(request.allow_hosts)
+        draft = await self._call(
+            "replan_failed",
+            lambda client, attempt: draft_patch(
+                client, request, self._limits.planner, attempt, check
+            ),
+        )
+        logger.bind(**_ids()).info(
+            "plan_patched",
+            added=[task.id for task in draft.patch.add],
+            removed=draft.patch.remove,
+            reason=draft.patch.reason,
+        )
+        return draft
+
+    def _network_check(self, allow_hosts: list[str]) -> TaskCheck | None:
+        """What a patch's added tasks may not reach, as errors for its repair round."""
+        network = self._network
+        if network is None:
+            return None
+
+        async def check(tasks: list[Task]) -> list[str]:
+            return await network.task_refusals(tasks, allow_hosts)
+
+        return check
+
     async def _call(
         self,
         failure_event: str,
@@ -129,4 +190,4 @@ def llm_activities(
 ) -> list[Any]:
     """The LLM activities bound to `client`, for the worker to register."""
     llm = LLMActivities(client, limits, network)
-    return [llm.plan_goal, llm.analyze_failure]
+    return [llm.plan_goal, llm.analyze_failure, llm.join, llm.plan_patch]

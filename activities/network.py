@@ -27,7 +27,7 @@ import httpx
 
 from agentic.core.errors import ActionError, ErrorType
 from agentic.core.network import AllowRule, IPAddress, address_category, parse_rules
-from agentic.core.plan import Plan
+from agentic.core.plan import Plan, Task
 from agentic.core.policy import destinations
 
 
@@ -198,9 +198,15 @@ class PlanNetworkCheck:
     async def refusals(self, plan: Plan, allow_hosts: Iterable[str] = ()) -> list[str]:
         """Why each destination of the plan is refused, naming the task. A host that cannot
         be resolved now is left to the check where the task connects."""
+        return await self.task_refusals(plan.tasks, allow_hosts)
+
+    async def task_refusals(
+        self, tasks: Iterable[Task], allow_hosts: Iterable[str] = ()
+    ) -> list[str]:
+        """`refusals` for some tasks (those a patch adds)."""
         policy = self.clients.policy_of_run(allow_hosts)
         refused = []
-        for task in plan.tasks:
+        for task in tasks:
             for host, port in destinations(task.action_type, task.action_config) or []:
                 if "{{" in host or (host, port) in self.trusted:
                     continue

@@ -50,6 +50,8 @@ from agentic.core.messages import (
     EditResult,
     PauseSignal,
     Phase,
+    ReplanRecord,
+    ReplanRequest,
     RunInput,
     RunOptions,
     RunResult,
@@ -71,6 +73,7 @@ from agentic.errors import (
     NoChildRun,
     NoOutput,
     NotWaiting,
+    ReplanRefused,
     RunAlreadyStarted,
     RunEnded,
     RunNotFound,
@@ -543,6 +546,31 @@ class RunHandle:
                 f"{CALL_TIMEOUT.total_seconds():g}s; is one running?"
             ) from None
 
+    async def replan(self, hint: str, *, by: str = "") -> ReplanRecord:
+        """Ask the planner to patch the running plan after `hint` (what should change). The
+        patch applies before the run starts another task (in approval mode plan, once
+        approved). `ReplanRefused` when the run refuses, or no patch that fits was written."""
+        await self._ensure_running()
+        timeout = timedelta(seconds=self._client.settings.llm_timeout_seconds * 3 + 30)
+        try:
+            record: ReplanRecord = await self._handle.execute_update(
+                "replan",
+                ReplanRequest(hint=hint, by=by),
+                result_type=ReplanRecord,
+                rpc_timeout=timeout,
+            )
+        except WorkflowUpdateFailedError as error:
+            reason = getattr(error.cause, "message", None) or error.cause or error
+            raise ReplanRefused(f"replan refused: {reason}") from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise WorkerUnavailable(
+                f"no worker answered the replan of {self.workflow_id} in "
+                f"{timeout.total_seconds():g}s; is one running?"
+            ) from None
+        if record.status == "refused":
+            raise ReplanRefused(f"no patch: {record.note}")
+        return record
+
     async def _ensure_running(self) -> None:
         if not await self.is_running():
             description = await self._handle.describe()
@@ -659,10 +687,11 @@ def _check_waiting(state: RunState, task_id: str | None) -> None:
     """Raise `NotWaiting` unless the plan (no task) or the task can take a verdict now."""
     waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
     if task_id is None:
-        if state.phase == Phase.AWAITING_APPROVAL:
+        patch_waits = any(record.status == "awaiting_approval" for record in state.replans)
+        if state.phase == Phase.AWAITING_APPROVAL or patch_waits:
             return
         hint = f"; tasks waiting: {', '.join(waiting)} (use --task)" if waiting else ""
-        raise NotWaiting(f"run {state.workflow_id} is not waiting for plan approval "
+        raise NotWaiting(f"run {state.workflow_id} is not waiting for plan (or patch) approval "
                          f"(phase: {state.phase.value}){hint}")  # fmt: skip
     task = next((t for t in state.tasks if t.task_id == task_id), None)
     if task is None:

@@ -7,6 +7,7 @@
     ├── RunEnded               the run already ended (a signal or an edit came too late)
     ├── NotWaiting             an approval or rejection for something that does not wait
     ├── EditRefused            the edit was refused (the reason is the message)
+    ├── ReplanRefused          the replan was refused, or no patch came of it
     ├── WorkerUnavailable      no worker answered a query or an update in time
     ├── RunResultUnavailable   the run ended without a result (terminated, timed out)
     ├── InvalidPlan            a plan (or a plan file) that does not validate
@@ -57,6 +58,11 @@ class NoChildRun(AgenticError):
 
 class EditRefused(AgenticError):
     """The run refused the edit; nothing changed."""
+
+
+class ReplanRefused(AgenticError):
+    """The run refused the replan (it ended, or has no replans left), or the planner wrote no
+    patch that fits; nothing changed."""
 
 
 class WorkerUnavailable(AgenticError):

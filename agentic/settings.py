@@ -208,6 +208,9 @@ class Settings(BaseSettings):
     run_max_depth: int = Field(
         3, ge=0, le=10, description="default of the run option max_depth: how deep sub-plans nest"
     )
+    run_max_replans: int = Field(
+        3, ge=0, le=100, description="default of the run option max_replans: plan patches per run"
+    )
     run_max_llm_calls: int = Field(
         50,
         ge=0,
@@ -249,6 +252,7 @@ class Settings(BaseSettings):
             "max_tasks": self.run_max_tasks,
             "max_items": self.run_max_items,
             "max_depth": self.run_max_depth,
+            "max_replans": self.run_max_replans,
             "max_llm_calls": self.run_max_llm_calls,
             "max_llm_tokens": self.run_max_llm_tokens,
             "max_run_seconds": self.run_max_seconds,

@@ -49,6 +49,9 @@ Actions (only those listed as allowed for this task may be chosen):
 - "skip": give up on this task; the run continues without it. Only for tasks that are not
   critical.
 - "fail_workflow": stop the whole run; nothing can fix this task.
+- "replan" (when allowed): the failure shows that the plan itself is wrong (the step cannot
+  work as planned, and the goal needs other steps, not a corrected config). The task ends
+  failed, and the planner is asked for new tasks that reach the goal another way.
 
 Guidance:
 - 4xx HTTP errors, validation errors, missing files and permission errors rarely pass with a

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from agentic.agents.client import JSONRequest, LLMClient
+from agentic.agents.errors import LLMError
+from agentic.core.errors import ErrorType
+from agentic.core.messages import LLMCall, TokenUsage
+
+Parsed = TypeVar("Parsed")
 
 JSON_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
@@ -42,3 +51,43 @@ def _first_object(text: str) -> dict:
 
 def _preview(text: str, limit: int = 200) -> str:
     return text[:limit] + ("..." if len(text) > limit else "")
+
+
+async def reply_with_repair(
+    client: LLMClient,
+    request: JSONRequest,
+    parse: Callable[[str], Awaitable[tuple[Parsed | None, list[str]]]],
+    failure: Callable[[list[str]], str],
+    error_type: ErrorType,
+    attempt: int = 1,
+) -> tuple[Parsed, TokenUsage, list[LLMCall]]:
+    """One call, and one repair call (the rejected reply and its errors) when `parse` finds no
+    valid answer in the reply. Raises `LLMError` (non-retryable, with the tokens spent and the
+    message `failure(errors)`) when there is still none."""
+    usage, calls = TokenUsage(), list[LLMCall]()
+    errors: list[str] = []
+    for round_number in (1, 2):
+        try:
+            reply = await client.complete_json(request, attempt)
+        except LLMError as error:
+            raise error.spent(usage, calls) from None
+        usage, calls = usage.plus(reply.usage), [*calls, reply.call]
+        parsed, errors = await parse(reply.text)
+        if parsed is not None:
+            return parsed, usage, calls
+        if round_number == 1:
+            request = replace(
+                request, messages=repair_messages(request.messages, reply.text, errors)
+            )
+    raise LLMError(failure(errors), error_type, retryable=False, usage=usage, calls=calls)
+
+
+def repair_messages(messages: list[dict], previous_reply: str, errors: list[str]) -> list[dict]:
+    """`messages` followed by the rejected reply and a request to correct it."""
+    problems = "\n".join(f"- {error}" for error in errors) or "- (no details)"
+    correction = f"That reply is not valid:\n{problems}\n\nAnswer with a corrected JSON object."
+    return [
+        *messages,
+        {"role": "assistant", "content": previous_reply},
+        {"role": "user", "content": correction},
+    ]

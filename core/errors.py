@@ -66,6 +66,8 @@ class ErrorType(StrEnum):
     LLM_MODEL_NOT_FOUND = "LLMModelNotFound"
     LLM_BAD_REQUEST = "LLMBadRequest"
     INVALID_ANALYST_REPLY = "InvalidAnalystReply"
+    INVALID_JOINER_REPLY = "InvalidJoinerReply"
+    INVALID_PATCH = "InvalidPatch"
     # how a run ended, when it did not complete
     RUN_FAILED = "RunFailed"
     RUN_REJECTED = "RunRejected"

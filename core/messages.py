@@ -14,10 +14,13 @@ from temporalio.exceptions import ApplicationError
 
 from agentic.core.errors import ErrorType
 from agentic.core.network import parse_rules
-from agentic.core.plan import Plan
+from agentic.core.plan import Plan, Task
 
 ApprovalMode = Literal["none", "plan", "risky"]
-DecisionAction = Literal["retry", "modify", "skip", "fail_workflow"]
+DecisionAction = Literal["retry", "modify", "skip", "fail_workflow", "replan"]
+JoinerMode = Literal["auto", "on", "off"]
+ReplanSource = Literal["joiner", "analyst", "person"]
+ReplanStatus = Literal["proposed", "awaiting_approval", "applied", "rejected", "refused"]
 
 
 class RunOptions(BaseModel):
@@ -92,6 +95,14 @@ class RunOptions(BaseModel):
         ge=0,
         le=10,
         description="how deep sub-plans may nest: a child run is one deeper than its parent",
+    )
+    joiner: JoinerMode = Field(
+        "auto",
+        description="whether the joiner answers the goal (or replans) once every task ended: "
+        "auto: for runs from a goal; on; off",
+    )
+    max_replans: int = Field(
+        3, ge=0, le=100, description="plan patches per run (joiner, analyst and person together)"
     )
     max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
     max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
@@ -317,6 +328,12 @@ class TaskResult(BaseModel):
         exclude_if=_unset,
         description="for a sub_plan: the workflow id of its child run (left out when none)",
     )
+    replanned: bool = Field(
+        False,
+        exclude_if=_unset,
+        description="failed, and a plan patch took over its work (the analyst's replan): it "
+        "does not fail the run as a missed critical task (left out when not)",
+    )
     condition_false: bool = Field(
         False,
         exclude_if=_unset,
@@ -357,6 +374,15 @@ class RunResult(BaseModel):
     usage: TokenUsage = Field(default_factory=TokenUsage)
     llm_calls: list[LLMCall] = Field(default_factory=list)
     metrics: RunMetrics = Field(default_factory=RunMetrics)
+    answer: Any = Field(
+        None, description="the joiner's answer to the goal (text, or JSON); null without one"
+    )
+    answer_note: str = Field(
+        "", exclude_if=_unset, description="why there is no answer, when a joiner was asked"
+    )
+    replans: list[ReplanRecord] = Field(
+        default_factory=list, exclude_if=_unset, description="the plan patches, in order"
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_seconds: float | None = None
@@ -385,6 +411,9 @@ class RunState(BaseModel):
     approval: ApprovalMode = "none"
     paused: bool = False
     paused_by: str = ""
+    answer: Any = None
+    answer_note: str = Field("", exclude_if=_unset)
+    replans: list[ReplanRecord] = Field(default_factory=list, exclude_if=_unset)
     sub_plans_waiting: list[str] = Field(
         default_factory=list,
         exclude_if=_unset,
@@ -484,6 +513,92 @@ class PlanDraft(BaseModel):
     calls: list[LLMCall] = Field(default_factory=list)
 
 
+class PlanPatch(BaseModel):
+    """A change to a running plan: tasks to add (new ids; they may depend on any task and use
+    a completed task's output) and tasks that have not started to remove. Adding a removed
+    task's id replaces it."""
+
+    add: list[Task] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
+class ReplanRecord(BaseModel):
+    """A plan patch as the run recorded it: who asked and why, what it adds and removes, and
+    what became of it."""
+
+    number: int = Field(description="1 for the run's first replan, 2 for the next, ...")
+    source: ReplanSource
+    by: str = Field("", description="the person who asked (source person)")
+    reason: str = ""
+    hint: str = Field("", description="what the person asked for (source person)")
+    task_id: str | None = Field(None, description="the failed task that led to it (analyst)")
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    status: ReplanStatus = "proposed"
+    note: str = Field("", description="why it was refused or rejected")
+    at: datetime | None = None
+
+
+class ReplanRequest(BaseModel):
+    """Input of the `replan` update: what a person wants changed."""
+
+    hint: str
+    by: str = ""
+
+
+class TaskView(BaseModel):
+    """A task as the joiner and the replanner see it: its plan entry, status and output
+    (a preview when large; secrets masked)."""
+
+    task: dict[str, Any]
+    status: str
+    output: Any = None
+    error: str = ""
+
+
+class JoinerRequest(BaseModel):
+    """Input of the `join` activity: the goal, the plan and where each task ended, and
+    whether it may still replan."""
+
+    goal: str
+    tasks: list[TaskView]
+    may_replan: bool = True
+    action_types: list[str] = Field(default_factory=list)
+    allow_hosts: list[str] = Field(default_factory=list)
+
+
+class JoinerReply(BaseModel):
+    """Output of `join`: the answer, or a plan patch."""
+
+    action: Literal["answer", "replan"]
+    answer: Any = None
+    patch: PlanPatch | None = None
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    calls: list[LLMCall] = Field(default_factory=list)
+
+
+class PatchRequest(BaseModel):
+    """Input of `plan_patch`: the run so far and why it needs a patch (the analyst's reason
+    for a failed task, or a person's hint)."""
+
+    goal: str
+    tasks: list[TaskView]
+    reason: str = ""
+    hint: str = ""
+    failed_task: str | None = None
+    action_types: list[str] = Field(default_factory=list)
+    allow_hosts: list[str] = Field(default_factory=list)
+
+
+class PatchDraft(BaseModel):
+    """Output of `plan_patch`: a patch that fits the plan."""
+
+    patch: PlanPatch
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    calls: list[LLMCall] = Field(default_factory=list)
+
+
 class AnalysisRequest(BaseModel):
     """Input of `analyze_failure`: the task, its failure, and what the analyst may decide."""
 
@@ -576,6 +691,13 @@ class CarriedState(BaseModel):
         default_factory=dict,
         exclude_if=_unset,
         description="the loops that stopped between rounds to continue as new, by task id",
+    )
+    joining: bool = Field(False, exclude_if=_unset, description="whether the joiner is asked")
+    replans: list[ReplanRecord] = Field(default_factory=list, exclude_if=_unset)
+    patches: list[PlanPatch] = Field(
+        default_factory=list,
+        exclude_if=_unset,
+        description="patches not applied yet: those of the last `replans`, in order",
     )
 
 

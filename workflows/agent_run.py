@@ -41,12 +41,19 @@ with workflow.unsafe.imports_passed_through():
         EditResult,
         FailureDecision,
         ItemArchive,
+        JoinerReply,
+        JoinerRequest,
         LLMCall,
         LoopState,
+        PatchDraft,
+        PatchRequest,
         PauseSignal,
         Phase,
         PlanDraft,
+        PlanPatch,
         PlanRequest,
+        ReplanRecord,
+        ReplanRequest,
         RunInput,
         RunMetrics,
         RunOptions,
@@ -58,12 +65,21 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         TokenUsage,
     )
+    from agentic.core.patches import PatchRefused
     from agentic.core.plan import Plan, Task
     from agentic.core.references import UnresolvedReference
     from agentic.core.registry import ACTIONS
     from agentic.core.risk import risk_of
     from agentic.core.subplans import bind_inputs, goal_with_inputs
-    from agentic.workflows import budgets, conditions, decisions, foreach, loops, scheduling
+    from agentic.workflows import (
+        budgets,
+        conditions,
+        decisions,
+        foreach,
+        loops,
+        replans,
+        scheduling,
+    )
     from agentic.workflows.approvals import Waiting, edited_plan, rejection
     from agentic.workflows.execution import (
         Parent,
@@ -99,8 +115,11 @@ CONTINUE_AS_NEW = "continue-as-new"
 ITEM_ARCHIVE = "for-each-item-archive"
 # Runs started before this patch run a loop's rounds in one history, however many.
 LOOP_CONTINUE_AS_NEW = "loop-continue-as-new"
+# Runs started before this patch neither join (answer the goal) nor replan.
+REPLANNING = "joiner-and-replans"
 CONTINUING = object()  # a loop stopped between rounds: its run continues as new
 PLAN_ROUNDS = 2
+NO_LLM = "no LLM is configured"
 PROGRESS_EVERY = timedelta(seconds=1)  # a for-each's item counts in the Web UI's details
 Verdict = tuple[bool, ApprovalSignal]
 
@@ -146,6 +165,13 @@ class AgentRunWorkflow:
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         self._signals_to_children: list[asyncio.Task[None]] = []
         self._progress_shown_at = workflow.now()
+        self._joining = replans.joiner_on(self._options, run_input.plan is None, self._depth)
+        self._replanning = False  # set in run(): runs recorded before replans replay without
+        self._replans: list[ReplanRecord] = []
+        self._patches: list[tuple[PlanPatch, ReplanRecord]] = []  # to apply, in order
+        self._patch_waiting: ReplanRecord | None = None  # a patch awaiting approval
+        self._answer: Any = None
+        self._answer_note = ""
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
 
@@ -153,8 +179,9 @@ class AgentRunWorkflow:
     async def run(self, run_input: RunInput) -> RunResult:
         """Plan, approve, execute, and report."""
         self._budgeted = workflow.patched(BUDGETS)
+        self._replanning = workflow.patched(REPLANNING)
         if run_input.carried is not None:
-            await self._execute_plan()
+            await self._execute_and_join()
             return await self._finish(self._final_status())
         self._publish()
         plan = run_input.plan or await self._plan_goal()
@@ -175,7 +202,7 @@ class AgentRunWorkflow:
             verdict = await self._await_plan_approval()
             if verdict is not None:
                 return await self._finish(verdict)
-        await self._execute_plan()
+        await self._execute_and_join()
         return await self._finish(self._final_status())
 
     # ----- signals, updates and queries ------------------------------------------------------
@@ -247,6 +274,36 @@ class AgentRunWorkflow:
     def _edited(self, request: EditRequest) -> tuple[Plan, str]:
         return edited_plan(self._waiting(), request)
 
+    @workflow.update(name="replan")
+    async def replan(self, request: ReplanRequest) -> ReplanRecord:
+        """A person's replan: the planner writes a patch from the hint; it applies before the
+        next task starts (in approval mode plan, once approved)."""
+        draft = await self._draft_patch(PatchRequest(goal=self._goal, tasks=[], hint=request.hint))
+        if isinstance(draft, str):
+            return self._record_replan("person", by=request.by, hint=request.hint, note=draft)
+        reason = draft.patch.reason
+        return self._propose(draft.patch, "person", by=request.by, hint=request.hint, reason=reason)
+
+    @replan.validator
+    def _validate_replan(self, request: ReplanRequest) -> None:
+        if not self._replanning:
+            raise ValueError("this run started before replanning existed: it cannot be replanned")
+        if not request.hint.strip():
+            raise ValueError("give a hint saying what should change, e.g. 'use the v2 endpoint'")
+        if self._phase == Phase.FINISHED:
+            raise ValueError("the run has ended: start a new run for more work")
+        if self._phase != Phase.RUNNING or self._plan is None:
+            raise ValueError(
+                f"the run is {self._phase.value}: there is no running plan to patch yet (while "
+                "the plan awaits approval, change it with edit)"
+            )
+        if self._patch_waiting is not None:
+            raise ValueError(
+                f"replan {self._patch_waiting.number} awaits approval: approve or reject it first"
+            )
+        if not replans.replans_left(self._options, self._replans):
+            raise ValueError(replans.replan_budget_reached(self._options))
+
     @workflow.query(name="status")
     def status(self) -> RunState:
         """The run as it is now, with outputs shortened to a summary."""
@@ -272,6 +329,9 @@ class AgentRunWorkflow:
             approval=self._options.approval,
             paused=self._paused is not None,
             paused_by=self._paused.by if self._paused else "",
+            answer=self._answer,
+            answer_note=self._answer_note,
+            replans=self._replans,
         )
 
     @workflow.query(name="items")
@@ -316,7 +376,7 @@ class AgentRunWorkflow:
         """Keep the first verdict on what waits now; a verdict on anything else is ignored,
         so an approval can never apply to a plan or a config nobody has seen yet."""
         if signal.task is None:
-            if self._phase == Phase.AWAITING_APPROVAL:
+            if self._phase == Phase.AWAITING_APPROVAL or self._patch_waiting is not None:
                 self._plan_verdict = self._plan_verdict or (approved, signal)
             else:
                 workflow.logger.warning("plan verdict ignored: the run is %s", self._phase.value)
@@ -497,12 +557,20 @@ class AgentRunWorkflow:
         budget = self._options.max_run_seconds
         deadline = asyncio.create_task(self._run_deadline(budget)) if budget else None
         while not self._must_stop():
+            if self._patches:
+                await self._apply_patches()
             scheduling.skip_blocked(self._schedule())
             continuing = self._time_to_continue()
             if self._paused is None and not continuing:
                 self._start_ready_tasks(running)
-            if not running and (
-                continuing or self._paused is None or not scheduling.has_pending(self._schedule())
+            if (
+                not running
+                and not self._patches
+                and (
+                    continuing
+                    or self._paused is None
+                    or not scheduling.has_pending(self._schedule())
+                )
             ):
                 break
             await self._wait_for_change(running)
@@ -541,6 +609,9 @@ class AgentRunWorkflow:
             archives=self._archives,
             decisions_not_kept=self._decisions_not_kept,
             loops=self._loops,
+            joining=self._joining,
+            replans=self._replans,
+            patches=[patch for patch, _ in self._patches],
         )
         workflow.logger.info("continuing as new after %d tasks in this history", self._ended_here)
         workflow.continue_as_new(
@@ -586,6 +657,10 @@ class AgentRunWorkflow:
         self._archives = dict(carried.archives)
         self._decisions_not_kept = dict(carried.decisions_not_kept)
         self._loops = dict(carried.loops)
+        self._joining = carried.joining
+        self._replans = list(carried.replans)
+        waiting = self._replans[len(self._replans) - len(carried.patches) :]
+        self._patches = list(zip(carried.patches, waiting, strict=True))
 
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
@@ -600,6 +675,7 @@ class AgentRunWorkflow:
             )
             return (
                 self._must_stop()
+                or bool(self._patches)
                 or self._pause_changes != pause_changes
                 or any(job.done() for job in running.values())
                 or startable
@@ -1057,6 +1133,166 @@ class AgentRunWorkflow:
         workflow.set_current_details(progress_details(tasks))
         self._progress_shown_at = workflow.now()
 
+    # ----- joining and replanning ------------------------------------------------------------
+
+    async def _execute_and_join(self) -> None:
+        """Run the plan; then ask the joiner, and run the patches it asks for, until it
+        answers (or the run must stop, or the joiner cannot answer)."""
+        await self._execute_with_patches()
+        while self._joining and self._replanning and not self._must_stop():
+            reply = await self._join()
+            if reply is not None and reply.patch is not None:
+                self._propose(reply.patch, "joiner", reason=reply.patch.reason)
+            if not self._patches:
+                self._answer = reply.answer if reply is not None else None
+                return
+            await self._execute_with_patches()  # a patch came (a person's, or the joiner's)
+            if reply is None:
+                return
+
+    async def _execute_with_patches(self) -> None:
+        """Run the plan until every task ended and no patch waits to be applied (a person's
+        replan may still be being written when the last task ends)."""
+        while True:
+            await self._execute_plan()
+            if not self._replanning:
+                return
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if not self._patches or self._must_stop():
+                return
+
+    async def _join(self) -> JoinerReply | None:
+        """The joiner's answer or patch; None (and the reason noted) when it cannot answer."""
+        assert self._plan is not None
+        over = budgets.llm_over_budget(self._usage, self._options)
+        if over:
+            self._answer_note = "no answer: " + over
+            return None
+        request = JoinerRequest(
+            goal=self._goal,
+            tasks=replans.task_views(self._plan, self._tasks),
+            may_replan=replans.replans_left(self._options, self._replans) > 0,
+            action_types=self._options.llm_action_types,
+            allow_hosts=self._options.allow_hosts,
+        )
+        summary = "join: answer the goal, or replan"
+        try:
+            return await self._llm_activity("join", request, JoinerReply, summary)
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                self._note_cancellation()
+            else:
+                self._answer_note = "no answer: " + _no_llm_note(error)
+            return None
+
+    async def _draft_patch(self, request: PatchRequest) -> PatchDraft | str:
+        """The planner's patch for the plan as it runs now (`request` says why), or why there
+        is none."""
+        assert self._plan is not None
+        over = budgets.llm_over_budget(self._usage, self._options)
+        if over:
+            return over
+        request = request.model_copy(
+            update={
+                "goal": self._goal,
+                "tasks": replans.task_views(self._plan, self._tasks),
+                "action_types": self._options.llm_action_types,
+                "allow_hosts": self._options.allow_hosts,
+            }
+        )
+        summary = "replan: " + (request.hint or request.reason)[:80]
+        try:
+            return await self._llm_activity("plan_patch", request, PatchDraft, summary)
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                raise asyncio.CancelledError() from error
+            return _no_llm_note(error)
+
+    async def _replan_after_failure(
+        self, task: Task, decision: FailureDecision, source: str
+    ) -> tuple[FailureDecision, str]:
+        """The analyst's `replan`: ask the planner for a patch that takes over the failed task's
+        work. Without one, the engine's own rule decides instead."""
+        request = PatchRequest(goal=self._goal, tasks=[], reason=decision.reason,
+                               failed_task=task.id)  # fmt: skip
+        draft = await self._draft_patch(request)
+        if isinstance(draft, str):
+            self._record_replan("analyst", reason=decision.reason, task_id=task.id, note=draft)
+            return decisions.fallback_decision(task, f"no plan patch ({draft})"), "fallback"
+        self._propose(draft.patch, "analyst", reason=decision.reason, task_id=task.id)
+        return decision, source
+
+    def _record_replan(self, source: str, note: str = "", **fields: Any) -> ReplanRecord:
+        """Record a replan asked for (it counts in max_replans); with a note, one that got no
+        patch."""
+        record = ReplanRecord(
+            number=len(self._replans) + 1,
+            source=source,
+            at=workflow.now(),
+            status="refused" if note else "proposed",
+            note=note,
+            **fields,
+        )
+        self._replans.append(record)
+        return record
+
+    def _propose(self, patch: PlanPatch, source: str, **fields: Any) -> ReplanRecord:
+        """Queue a patch: the run applies it before it starts another task."""
+        added = [task.id for task in patch.add]
+        record = self._record_replan(source, added=added, removed=patch.remove, **fields)
+        self._patches.append((patch, record))
+        workflow.logger.info(replans.describe_replan(record))
+        return record
+
+    async def _apply_patches(self) -> None:
+        """Apply the queued patches, in order: each checked against the plan as it is now (in
+        approval mode plan, once a person approved it)."""
+        assert self._plan is not None
+        while self._patches and not self._must_stop():
+            patch, record = self._patches[0]
+            approved = self._options.approval != "plan" or await self._patch_approved(record)
+            self._patches.pop(0)
+            if not approved:
+                continue
+            try:
+                plan = replans.apply_patch(self._plan, self._tasks, patch, self._options)
+            except PatchRefused as refused:
+                record.status, record.note = "refused", str(refused)
+                continue
+            self._take_patch(plan, patch, record)
+
+    async def _patch_approved(self, record: ReplanRecord) -> bool:
+        """A person's verdict on a patch (approval mode plan), given as on a plan."""
+        record.status = "awaiting_approval"
+        self._patch_waiting, self._plan_verdict = record, None
+        self._publish()
+        approved, signal = await self._await_verdict(lambda: self._plan_verdict)
+        self._patch_waiting, self._plan_verdict = None, None
+        self._publish()
+        if self._cancel is not None:
+            record.status, record.note = "refused", "the run was cancelled before approval"
+            return False
+        if not approved:
+            record.status, record.note = "rejected", rejection(signal)
+        return approved
+
+    def _take_patch(self, plan: Plan, patch: PlanPatch, record: ReplanRecord) -> None:
+        """Adopt a checked patch: the new plan, its new tasks pending, removed tasks gone."""
+        for task_id in patch.remove:
+            self._tasks.pop(task_id, None)
+        for task in patch.add:
+            self._tasks[task.id] = TaskResult(
+                task_id=task.id, name=task.name, action_type=task.action_type
+            )
+        self._plan = plan
+        record.status = "applied"
+        if record.task_id is not None and record.task_id in self._tasks:
+            self._tasks[record.task_id].replanned = True
+        workflow.logger.info(replans.describe_replan(record))
+        workflow.upsert_memo({"plan": plan_summary([task.label for task in plan.tasks])})
+        workflow.upsert_search_attributes([TASK_COUNT.value_set(len(plan.tasks))])
+        self._show_progress()
+
     # ----- failure analysis ------------------------------------------------------------------
 
     async def _handle_failure(
@@ -1070,6 +1306,9 @@ class AgentRunWorkflow:
         result.status = TaskStatus.ANALYZING
         decision, source = await self._decide(task, failure)
         applied = decisions.apply_decision(self._plan, task, decision)
+        if applied.action == "replan":
+            decision, source = await self._replan_after_failure(task, decision, source)
+            applied = decisions.apply_decision(self._plan, task, decision)
         if task.id in self._item_tasks:
             if into_plan and applied.next_task is not None:
                 self._item_tasks[task.id] = applied.next_task
@@ -1108,8 +1347,9 @@ class AgentRunWorkflow:
             self._run_error = self._run_error or over
             return decisions.fallback_decision(task, over), "fallback"
         self._analyses += 1
+        may_replan = self._replanning and replans.replans_left(self._options, self._replans) > 0
         request = decisions.analysis_request(
-            self._goal, self._plan, task, failure, self._outputs, self._decisions
+            self._goal, self._plan, task, failure, self._outputs, self._decisions, may_replan
         )
         summary = f"analyse failure of {task.label}"
         try:
@@ -1164,7 +1404,9 @@ class AgentRunWorkflow:
             return self._status.value
         if self._paused is not None:
             return "paused"
-        waiting = any(t.status == TaskStatus.WAITING_APPROVAL for t in self._tasks.values())
+        waiting = self._patch_waiting is not None or any(
+            t.status == TaskStatus.WAITING_APPROVAL for t in self._tasks.values()
+        )
         return "awaiting_approval" if waiting else self._phase.value
 
     def _publish(self) -> None:
@@ -1189,6 +1431,9 @@ class AgentRunWorkflow:
             await asyncio.gather(*self._signals_to_children, return_exceptions=True)
         if status == RunStatus.CANCELLED and self._run_error is None:
             self._run_error = self._stop_reason()
+        for _, record in self._patches:
+            record.status, record.note = "refused", "the run stopped first: " + self._stop_reason()
+        self._patches.clear()
         self._status = status
         self._set_phase(Phase.FINISHED)
         self._result = self._build_result(status)
@@ -1211,6 +1456,9 @@ class AgentRunWorkflow:
             usage=self._usage,
             llm_calls=self._llm_calls,
             metrics=compute_metrics(tasks),
+            answer=self._answer,
+            answer_note=self._answer_note,
+            replans=self._replans,
             started_at=self._started_at,
             finished_at=finished_at,
             duration_seconds=(finished_at - self._started_at).total_seconds(),
@@ -1251,10 +1499,16 @@ def _disallowed_actions(plan: Plan | None, allowed: list[str]) -> list[str]:
 
 
 def _no_analysis_note(error: ActivityError) -> str:
+    note = _no_llm_note(error)
+    return f"no analysis: {note}" if note == NO_LLM else f"no analysis ({note})"
+
+
+def _no_llm_note(error: ActivityError) -> str:
+    """Why an LLM activity gave nothing, in a few words."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type == "LLMNotConfigured":
-        return "no analysis: no LLM is configured"
-    return f"no analysis ({cause_message(error)})"
+        return NO_LLM
+    return cause_message(error)
 
 
 def call_label(call: LLMCall) -> str:

@@ -87,7 +87,7 @@ def apply_decision(plan: Plan, task: Task, decision: FailureDecision) -> Applied
             return Applied(fallback_action(task), note, None, plan)
     if decision.action == "skip" and task.critical:
         return Applied("fail_workflow", "skip is not allowed for a critical task", None, plan)
-    return Applied(decision.action, "", None, plan)
+    return Applied(decision.action, "", None, plan)  # skip, fail_workflow, replan: it ends
 
 
 def ended_status(applied: DecisionAction, source: str) -> TaskStatus | None:
@@ -96,7 +96,7 @@ def ended_status(applied: DecisionAction, source: str) -> TaskStatus | None:
     `failed`."""
     if applied == "skip":
         return TaskStatus.SKIPPED if source == "analyst" else TaskStatus.FAILED
-    if applied == "fail_workflow":
+    if applied in ("fail_workflow", "replan"):
         return TaskStatus.FAILED
     return None
 
@@ -113,11 +113,15 @@ def ending(
     return status, applied.note or decision.reason
 
 
-def allowed_actions(task: Task) -> list[DecisionAction]:
-    """What the analyst may decide for `task`: skip only for a non-critical one."""
+def allowed_actions(task: Task, may_replan: bool = False) -> list[DecisionAction]:
+    """What the analyst may decide for `task`: skip only for a non-critical one; replan when
+    the run may still patch its plan (never for a for-each's item: its for-each is the plan's
+    task)."""
     allowed: list[DecisionAction] = ["retry", "modify", "fail_workflow"]
     if not task.critical:
         allowed.insert(2, "skip")
+    if may_replan and parent_of(task.id) is None:
+        allowed.append("replan")
     return allowed
 
 
@@ -128,6 +132,7 @@ def analysis_request(
     failure: TaskFailure,
     outputs: dict[str, Any],
     decisions: list[DecisionRecord],
+    may_replan: bool = False,
 ) -> AnalysisRequest:
     """What the analyst is told: the task, its failure, upstream outputs, earlier decisions;
     values of keys that look secret (Authorization, Cookie, token, ...) redacted."""
@@ -140,5 +145,5 @@ def analysis_request(
         failure=failure,
         upstream_outputs=upstream,
         previous_decisions=[r.decision for r in decisions if r.task_id == task.id],
-        allowed_actions=allowed_actions(task),
+        allowed_actions=allowed_actions(task, may_replan),
     )

@@ -130,6 +130,8 @@ def missed_critical(schedule: Schedule) -> str | None:
     missed = [
         f"{task.id} ({schedule.tasks[task.id].status.value}: {schedule.tasks[task.id].reason})"
         for task in schedule.plan.tasks
-        if task.critical and not done_with(schedule.tasks[task.id])
+        if task.critical
+        and not done_with(schedule.tasks[task.id])
+        and not schedule.tasks[task.id].replanned
     ]
     return "critical tasks did not complete: " + "; ".join(missed) if missed else None

@@ -78,6 +78,7 @@ from agentic.histories import (
     replay_runs,
 )
 from agentic.settings import get_settings, override_settings, setting_sources
+from agentic.workflows.replans import describe_replan
 from agentic.workflows.visibility import AgentStatus
 
 app = typer.Typer(
@@ -174,10 +175,19 @@ async def start(
             help="Let this run reach HOST[:PORT] or a CIDR besides HTTP_ALLOW_HOSTS; repeatable",
         ),
     ] = None,
+    joiner: Annotated[
+        bool | None,
+        typer.Option(
+            "--joiner/--no-joiner",
+            help="Whether the LLM answers the goal (or replans) once every task ended "
+            "[default: for runs from a goal]",
+        ),
+    ] = None,
 ) -> int:
     """Start a run from a goal (planned by the LLM) or from a plan file."""
     options = run_options(
         approval,
+        joiner=None if joiner is None else ("on" if joiner else "off"),
         max_retries=max_retries,
         max_parallel=max_parallel,
         max_parallel_per_host=max_parallel_per_host,
@@ -560,6 +570,28 @@ async def edit(
     edited = await handle.edit(plan=new_plan, task=task, config=new_config,
                                by=by or current_user())  # fmt: skip
     console.print(f"edited {edited.edited} of {run_id}")
+
+
+@app.command()
+@command
+async def replan(
+    run_id: RunIdArgument,
+    hint: Annotated[
+        str, typer.Option(metavar="TEXT", help="What should change, e.g. 'use the v2 endpoint'")
+    ],
+    by: ByOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Have the planner patch a running plan after your hint; tasks that ran stay as they are."""
+    handle = await (await connect_client()).get(run_id)
+    record = await handle.replan(hint, by=by or current_user())
+    if as_json:
+        print_json(record)
+        return
+    console.print(describe_replan(record))
+    if record.status == "proposed":
+        console.print(f"it applies before the run starts another task; follow it: "
+                      f"{cli_command()} status {run_id}")  # fmt: skip
 
 
 @app.command(name="list")

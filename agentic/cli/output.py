@@ -6,6 +6,7 @@ as rich markup: a `[` in an error message must not change how the line renders.
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from agentic.core.messages import (
     FINISHED_TASK_STATUSES,
     DecisionRecord,
     Phase,
+    ReplanRecord,
     RunResult,
     RunState,
     RunStatus,
@@ -35,6 +37,7 @@ from agentic.core.messages import (
 from agentic.core.metrics import DecisionMetrics, LLMMetrics, ModelUsage, RunReport
 from agentic.runtime import web_ui_link
 from agentic.settings import Settings, SettingSource
+from agentic.workflows.replans import describe_replan
 
 STATUS_STYLES = {
     TaskStatus.COMPLETED: "green",
@@ -131,6 +134,19 @@ def decision_lines(
     return lines
 
 
+def replan_lines(replans: list[ReplanRecord]) -> list[str]:
+    """One line per plan patch: who asked, what it changes, what became of it."""
+    return [f"  {describe_replan(record)}" for record in replans]
+
+
+def answer_lines(answer: Any, note: str) -> list[Text]:
+    """The joiner's answer (JSON indented), or why there is none."""
+    if answer is None:
+        return [Text(f"answer: none ({note})", style="yellow")] if note else []
+    text = answer if isinstance(answer, str) else json.dumps(answer, indent=2, default=str)
+    return [Text("answer:", style="bold"), Text(text)]
+
+
 def state_header(state: RunState) -> str:
     """`run ID: phase[, status][, paused]` and the approval mode."""
     parts = [state.phase.value]
@@ -153,11 +169,15 @@ def render_state(
         lines.append(Text(f"error: {state.error}", style="red"))
     lines.append(tasks_table(state.tasks, now))
     lines += [Text(line) for line in decision_lines(state.decisions, state.decisions_not_kept)]
+    lines += [Text(line) for line in replan_lines(state.replans)]
     waiting = [t.task_id for t in state.tasks if t.status == TaskStatus.WAITING_APPROVAL]
     for task_id in [*waiting, *state.sub_plans_waiting]:
         lines.append(Text(f"approve: {command} approve {state.workflow_id} --task {task_id}"))
-    if state.phase == Phase.AWAITING_APPROVAL:
-        lines.append(Text(f"approve: {command} approve {state.workflow_id}"))
+    patch_waits = any(record.status == "awaiting_approval" for record in state.replans)
+    if state.phase == Phase.AWAITING_APPROVAL or patch_waits:
+        what = " (the replan above)" if patch_waits else ""
+        lines.append(Text(f"approve: {command} approve {state.workflow_id}{what}"))
+    lines += answer_lines(state.answer, state.answer_note)
     return Group(*lines)
 
 
@@ -174,6 +194,8 @@ def render_result(
         lines.append(Text(f"error: {result.error}"))
     lines.append(tasks_table(result.tasks))
     lines += [Text(line) for line in decision_lines(result.decisions, result.decisions_not_kept)]
+    lines += [Text(line) for line in replan_lines(result.replans)]
+    lines += answer_lines(result.answer, result.answer_note)
     lines.append(
         Text(
             f"tasks: {metrics.completed}/{metrics.total_tasks} completed, {metrics.failed} "
