@@ -8,7 +8,13 @@
   recognising a refused format from the error body whatever its status code, and remembers
   the mode that worked for the worker's life.
 - Every request is bounded: `max_tokens` (or `max_completion_tokens` where the server wants
-  that name) and a request timeout shorter than the activity's.
+  that name) and a request timeout shorter than the activity's (for a streamed reply, the
+  whole stream's).
+- `stream_json` asks for the reply as a stream (`stream: true`, with the usage in its last
+  chunk), handing the text so far to a callback as it grows. A server that refuses
+  `stream_options` is asked without them (its usage then counts 0); one that refuses `stream`
+  is asked without streaming from then on, and one that ignores it answers a plain body: the
+  callback then sees the whole text at once.
 - Every request is an OpenTelemetry span (`chat MODEL`, GenAI semantic conventions: model,
   tokens, output mode, purpose), a no-op unless the process installed a tracer provider
   (agentic/tracing.py). Never the prompt, the reply or a key.
@@ -18,17 +24,20 @@ Errors are `LLMError`s; this module knows nothing of Temporal.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import openai
 import structlog
-from openai.types.chat import ChatCompletion
+from openai import AsyncStream
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 from pydantic import BaseModel
@@ -60,6 +69,13 @@ DOWN_ERROR_TYPES = {
 DOWN_SECONDS = 60.0
 RETRYABLE_STATUSES = {408, 409, 425}
 TOKEN_PARAM_REJECTION = re.compile(r"max_tokens.*max_completion_tokens", re.IGNORECASE | re.DOTALL)
+# A 400 or 422 naming these refuses them: the request is sent again without them.
+STREAM_REJECTION_STATUSES = {400, 422}
+STREAM_OPTIONS_REJECTION = re.compile(r"stream_options", re.IGNORECASE)
+STREAM_REJECTION = re.compile(r"\bstream\b", re.IGNORECASE)
+
+# Called with the reply's text so far, each time it grows.
+TextCallback = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -136,15 +152,32 @@ class LLMClient:
     async def complete_json(self, request: JSONRequest, attempt: int = 1) -> LLMReply:
         """One completion whose text should be JSON following the request's schema (it is not
         checked here). `attempt` is Temporal's attempt number: it chooses the endpoint."""
+        return await self._answer(request, attempt, None)
+
+    async def stream_json(
+        self, request: JSONRequest, attempt: int = 1, *, on_text: TextCallback
+    ) -> LLMReply:
+        """`complete_json`, streamed where the server can: `on_text` gets the text so far each
+        time it grows (once, with the whole text, where the server does not stream). A stream
+        that has begun is not started again at another endpoint: its caller has seen part of
+        it; its failure is raised."""
+        return await self._answer(request, attempt, on_text)
+
+    async def _answer(
+        self, request: JSONRequest, attempt: int, on_text: TextCallback | None
+    ) -> LLMReply:
+        """The reply of the first endpoint that can serve, from the one whose turn it is (the
+        next ones only until a stream has begun)."""
+        watched = _WatchedCallback(on_text) if on_text else None
         failures: list[LLMError] = []
         for endpoint in self._candidates(attempt):
             try:
-                return await endpoint.complete(request)
+                return await endpoint.complete(request, watched)
             except LLMError as error:
-                if not error.try_next_endpoint:
-                    raise
                 if error.error_type in DOWN_ERROR_TYPES:
                     endpoint.mark_down()
+                if not error.try_next_endpoint or (watched and watched.called):
+                    raise
                 failures.append(error)
         raise _all_failed(failures)
 
@@ -173,6 +206,18 @@ class LLMClient:
         return healthy or [e for e in self._endpoints if not e.is_down()] or remaining
 
 
+class _WatchedCallback:
+    """A text callback that remembers whether it was called."""
+
+    def __init__(self, on_text: TextCallback) -> None:
+        self.on_text = on_text
+        self.called = False
+
+    async def __call__(self, text: str) -> None:
+        self.called = True
+        await self.on_text(text)
+
+
 def _all_failed(failures: list[LLMError]) -> LLMError:
     if len(failures) == 1:
         return failures[0]
@@ -194,6 +239,8 @@ class _Endpoint:
     api_key: str | None = None
     token_param: str = "max_tokens"
     first_mode: int = 0
+    streams: bool = True  # False once the server refused `stream`
+    streams_usage: bool = True  # False once it refused `stream_options`
     down_until: float = 0.0
     _client: openai.AsyncOpenAI = field(init=False)
 
@@ -215,16 +262,17 @@ class _Endpoint:
     async def close(self) -> None:
         await self._client.close()
 
-    async def complete(self, request: JSONRequest) -> LLMReply:
-        """One completion in the best mode this endpoint accepts."""
+    async def complete(self, request: JSONRequest, on_text: TextCallback | None = None) -> LLMReply:
+        """One completion in the best mode this endpoint accepts; streamed when `on_text` is
+        given (see `LLMClient.stream_json`)."""
         index = self.first_mode
         while True:
             mode = self.modes[index]
             started = time.monotonic()
             try:
-                completion = await self._traced_create(mode, request)
+                completion = await self._traced_create(mode, request, on_text)
             except openai.APIStatusError as error:
-                if self._adapts_to(error):
+                if self._adapts_to(error, streaming=on_text is not None):
                     continue
                 if index + 1 < len(self.modes) and is_format_rejection(
                     error.status_code, error_text(error)
@@ -244,15 +292,28 @@ class _Endpoint:
             self.first_mode = index
             return self._reply(completion, request, mode, time.monotonic() - started)
 
-    def _adapts_to(self, error: openai.APIStatusError) -> bool:
+    def _adapts_to(self, error: openai.APIStatusError, streaming: bool) -> bool:
         """True when the error asks for another name of the token limit (newer OpenAI
-        models want max_completion_tokens); the request is then sent again."""
-        if self.token_param == "max_tokens" and TOKEN_PARAM_REJECTION.search(error_text(error)):
+        models want max_completion_tokens), or refuses `stream_options` or `stream`; the
+        request is then sent again, as the server wants it from now on."""
+        text = error_text(error)
+        if self.token_param == "max_tokens" and TOKEN_PARAM_REJECTION.search(text):
             self.token_param = "max_completion_tokens"
             return True
-        return False
+        if not (streaming and self.streams and error.status_code in STREAM_REJECTION_STATUSES):
+            return False
+        if self.streams_usage and STREAM_OPTIONS_REJECTION.search(text):
+            self.streams_usage = False
+        elif STREAM_REJECTION.search(text):
+            self.streams = False
+        else:
+            return False
+        self._log.info("llm_stream_option_rejected", error=text, streams=self.streams)
+        return True
 
-    async def _traced_create(self, mode: OutputMode, request: JSONRequest) -> ChatCompletion:
+    async def _traced_create(
+        self, mode: OutputMode, request: JSONRequest, on_text: TextCallback | None
+    ) -> ChatCompletion:
         """One request as one span: what was asked of whom, and what it cost. Its attributes
         never hold the prompt, the reply or the key; a failure is its error type alone."""
         with tracer.start_as_current_span(
@@ -263,7 +324,7 @@ class _Endpoint:
             set_status_on_exception=False,
         ) as span:
             try:
-                completion = await self._create(mode, request)
+                completion = await self._create(mode, request, on_text)
             except openai.APIError as error:
                 status = getattr(error, "status_code", None)
                 span.set_attribute("error.type", str(status or type(error).__name__))
@@ -294,7 +355,31 @@ class _Endpoint:
             "agentic.llm.prompt_version": request.prompt_version,
         }
 
-    async def _create(self, mode: OutputMode, request: JSONRequest) -> ChatCompletion:
+    async def _create(
+        self, mode: OutputMode, request: JSONRequest, on_text: TextCallback | None
+    ) -> ChatCompletion:
+        """The completion, streamed when `on_text` is given and the server streams."""
+        arguments = self._arguments(mode, request)
+        if on_text is not None and self.streams:
+            return await self._streamed(arguments, on_text)
+        completion: ChatCompletion = await self._client.chat.completions.create(**arguments)
+        if on_text is not None:
+            await on_text(_text_of(completion))
+        return completion
+
+    async def _streamed(self, arguments: dict[str, Any], on_text: TextCallback) -> ChatCompletion:
+        """The completion asked for as a stream, read within the request timeout."""
+        if self.streams_usage:
+            arguments["extra_body"]["stream_options"] = {"include_usage": True}
+        started = time.monotonic()
+        stream: AsyncStream[ChatCompletionChunk] = await self._client.chat.completions.create(
+            **arguments, stream=True
+        )
+        remaining = self.timeout_seconds - (time.monotonic() - started)
+        return await _read_stream(stream, on_text, remaining)
+
+    def _arguments(self, mode: OutputMode, request: JSONRequest) -> dict[str, Any]:
+        """The openai client's arguments asking for `request` in `mode`."""
         fields = request_fields(mode, request.schema_name, request.schema)
         extra_body = {**fields.pop("extra_body", {}), self.token_param: request.max_tokens}
         prompt_schema = request.prompt_schema or request.schema
@@ -302,18 +387,17 @@ class _Endpoint:
             "role": "system",
             "content": system_prompt_for(mode, request.system, prompt_schema),
         }
-        return await self._client.chat.completions.create(
-            model=self.spec.model,
-            messages=[system, *request.messages],  # type: ignore[list-item]
-            extra_body=extra_body,
+        return {
+            "model": self.spec.model,
+            "messages": [system, *request.messages],
+            "extra_body": extra_body,
             **fields,
-        )
+        }
 
     def _reply(
         self, completion: ChatCompletion, request: JSONRequest, mode: OutputMode, seconds: float
     ) -> LLMReply:
-        message = completion.choices[0].message if completion.choices else None
-        text = (message.content or "") if message else ""
+        text = _text_of(completion)
         usage = usage_of(completion)
         call = LLMCall(
             purpose=request.purpose,
@@ -332,6 +416,89 @@ class _Endpoint:
             if isinstance(error, error_class):
                 return mapper(error, self, mode)
         return _server_error(error, self, mode)
+
+
+def _text_of(completion: ChatCompletion) -> str:
+    message = completion.choices[0].message if completion.choices else None
+    return (message.content or "") if message else ""
+
+
+async def _read_stream(
+    stream: AsyncStream[ChatCompletionChunk], on_text: TextCallback, seconds: float
+) -> ChatCompletion:
+    """The streamed completion, read within `seconds`, `on_text` called as its text grows;
+    a plain body where the server ignored `stream` (`on_text` then called once)."""
+    response = stream.response
+    async with stream:  # closed however reading ends: the server sees a client that left
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            completion = await _plain_completion(stream)
+            await on_text(_text_of(completion))
+            return completion
+        streamed = _StreamedCompletion()
+        try:
+            async with asyncio.timeout(seconds):
+                async for chunk in stream:
+                    if streamed.add(chunk):
+                        await on_text(streamed.text)
+        except TimeoutError:
+            raise openai.APITimeoutError(request=response.request) from None
+        return streamed.completion()
+
+
+async def _plain_completion(stream: AsyncStream[ChatCompletionChunk]) -> ChatCompletion:
+    """The completion in the plain body a server that ignored `stream` answered."""
+    response = stream.response
+    await response.aread()
+    try:
+        return ChatCompletion.construct(**response.json())
+    except (ValueError, TypeError):  # not JSON, or not an object
+        raise openai.APIResponseValidationError(
+            response=response, body=response.text, message="the reply is not a chat completion"
+        ) from None
+
+
+@dataclass
+class _StreamedCompletion:
+    """A completion put together from its stream's chunks (the first choice's)."""
+
+    text: str = ""
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    finish_reason: str | None = None
+    # None where the server sent no usage (it ignored stream_options): the call counts 0 tokens.
+    usage: CompletionUsage | None = None
+
+    def add(self, chunk: ChatCompletionChunk) -> bool:
+        """Take in one chunk; True when the text grew."""
+        self.id, self.model = self.id or chunk.id, self.model or chunk.model
+        self.created = self.created or chunk.created
+        self.usage = chunk.usage or self.usage
+        grew = False
+        for choice in chunk.choices or []:
+            if choice.index != 0:
+                continue
+            if choice.delta is not None and choice.delta.content:
+                self.text += choice.delta.content
+                grew = True
+            self.finish_reason = choice.finish_reason or self.finish_reason
+        return grew
+
+    def completion(self) -> ChatCompletion:
+        """The completion as a non-streamed reply would have carried it."""
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": self.text},
+            "finish_reason": self.finish_reason,
+        }
+        return ChatCompletion.construct(
+            id=self.id,
+            object="chat.completion",
+            created=self.created,
+            model=self.model,
+            choices=[choice],
+            usage=self.usage,
+        )
 
 
 def usage_of(completion: ChatCompletion) -> TokenUsage:

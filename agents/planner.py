@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agentic.agents.client import JSONRequest, LLMClient
+from agentic.agents.client import JSONRequest, LLMClient, LLMReply
 from agentic.agents.replies import extract_json
 from agentic.core.messages import PlanDraft, PlanRequest
 from agentic.core.plan import TASK_ID_PATTERN, Plan, format_validation_error
@@ -318,7 +318,13 @@ async def draft_plan(
     """One planning call: a valid plan, or the reply and why it is not one (for a repair
     round). Raises `LLMError` when no endpoint answers."""
     reply = await client.complete_json(planning_request(request, max_tokens), attempt)
-    plan, errors = parse_plan(reply.text, request.goal)
+    return plan_draft(reply, request.goal)
+
+
+def plan_draft(reply: LLMReply, goal: str) -> PlanDraft:
+    """What a planning reply makes: its plan, or the reply and why it is not one, with what
+    the call cost."""
+    plan, errors = parse_plan(reply.text, goal)
     return PlanDraft(
         plan=plan, reply=reply.text, errors=errors, usage=reply.usage, calls=[reply.call]
     )

@@ -141,3 +141,52 @@ def test_concurrent_requests_overlap_in_time(api: FakeAPI) -> None:
     assert first.finished_at is not None and second.finished_at is not None
     assert second.received_at < first.finished_at
     assert first.received_at < second.finished_at
+
+
+def test_a_stream_request_gets_server_sent_events_with_the_usage_last(
+    llm: ScriptedLLM, llm_client: openai.OpenAI
+) -> None:
+    llm.script("plan", "a reply long enough to come in a few pieces")
+
+    chunks = list(
+        llm_client.chat.completions.create(
+            model="test-model",
+            messages=[{"role": "user", "content": "plan"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+
+    pieces = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
+    assert len(pieces) > 1 and "".join(pieces) == "a reply long enough to come in a few pieces"
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == llm.usage_total["total_tokens"] > 0
+
+
+def test_a_server_that_does_not_stream_answers_a_stream_request_with_a_plain_body(
+    llm: ScriptedLLM,
+) -> None:
+    llm.supports_streaming = False
+    llm.script("plan", "whole")
+    body = {"model": "m", "messages": [{"role": "user", "content": "plan"}], "stream": True}
+
+    response = httpx.post(f"{llm.base_url}/chat/completions", json=body)
+
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["choices"][0]["message"]["content"] == "whole"
+
+
+def test_first_at_needs_a_plan_to_cut() -> None:
+    plan = {"goal": "g", "tasks": [{"id": "a"}, {"id": "b"}]}
+    streamed = ScriptedLLM.streamed(plan, seconds=1, first_at=0.25)
+    pieces, held_from = streamed.schedule()
+
+    first_part = "".join(piece for at, piece in pieces[:held_from])
+    assert first_part.endswith('{"id": "a"}, {') and pieces[held_from - 1][0] == 0.25
+    assert pieces[-1][0] == 1
+    with pytest.raises(ValueError, match="first_at needs a reply holding a plan"):
+        ScriptedLLM.streamed("no plan here", seconds=1, first_at=0.5)

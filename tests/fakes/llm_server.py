@@ -20,8 +20,19 @@ observed behaviour):
   needs the word "json" in the messages; reasoning models (names starting with "o") refuse
   `max_tokens` and want `max_completion_tokens`.
 
-It counts the tokens of every completion it delivered (`usage_total`), and notices requests
-whose client gave up while it was still "thinking" (`abandoned`).
+A request with `stream: true` is answered with Server-Sent Events as OpenAI's chat completions
+stream them: `data: {chunk}` lines (`chat.completion.chunk` objects: a first one with the role,
+one per piece of the text, a last one with `finish_reason: "stop"`), a chunk with the usage and
+no choices when `stream_options.include_usage` asks for it, then `data: [DONE]`. Every profile
+streams (llama-cpp-python's server never sends the usage chunk); `supports_streaming = False`
+makes it answer a stream request with a plain JSON body, as a server that ignores `stream`.
+`ScriptedLLM.streamed(reply, seconds, first_at, hold=)` spreads a reply's pieces over `seconds`;
+a plain reply to a stream request comes in pieces at once, a `Slow` one in pieces after its
+delay.
+
+It counts the tokens of every completion it delivered (`usage_total`; a stream only when it
+sent its usage), and notices requests whose client gave up while it was still "thinking" or
+streaming (`abandoned`).
 """
 
 from __future__ import annotations
@@ -42,6 +53,9 @@ MODEL_ID = "scripted-model"
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
 MODELS_PATHS = ("/v1/models", "/models")
 PROFILES = ("generic", "llama_cpp", "vllm", "ollama", "openai")
+# llama-cpp-python's server ignores stream_options: no usage chunk (its issues #1082, #1640).
+NO_STREAM_USAGE = {"llama_cpp"}
+PIECE_CHARS = 16  # the text of one streamed chunk, about four tokens
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,46 @@ class Slow:
     reply: str | dict
 
 
-ScriptedReply = str | dict | ScriptedError | Slow
+@dataclass(frozen=True)
+class Streamed:
+    """A scripted reply streamed in pieces spread over `seconds` (or, to a request that does
+    not stream, sent whole after `seconds`). With `first_at`, the reply is a plan whose first
+    task is complete at `first_at`: the text up to the start of the second task (the whole
+    reply, for a plan of one task) is sent by then, the rest after; with `hold` too, the rest
+    only once `hold` is set (a test's way to act while the reply is certainly unfinished)."""
+
+    reply: str | dict
+    seconds: float
+    first_at: float | None = None
+    hold: threading.Event | None = None
+
+    def schedule(self) -> tuple[list[tuple[float, str]], int]:
+        """The pieces of the text, each with when to send it (seconds from the request), and
+        how many are sent before the rest waits for `hold`."""
+        text = _text(self.reply)
+        if self.first_at is None:
+            return _spread(text, 0.0, self.seconds), 0
+        cut = _first_task_end(text)
+        if cut is None:
+            raise ValueError("first_at needs a reply holding a plan with tasks")
+        first = _spread(text[:cut], 0.0, self.first_at)
+        return first + _spread(text[cut:], self.first_at, self.seconds), len(first)
+
+
+ScriptedReply = str | dict | ScriptedError | Slow | Streamed
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """How to answer one request: `status` and `body` after `delay` seconds, or (`pieces`) a
+    stream of the text's pieces, each at its time from the request, the piece numbered
+    `hold[0]` and those after it only once `hold[1]` is set."""
+
+    status: int
+    body: dict
+    delay: float = 0.0
+    pieces: list[tuple[float, str]] | None = None
+    hold: tuple[int, threading.Event] | None = None
 
 
 @dataclass
@@ -82,6 +135,7 @@ class ScriptedLLM(BackgroundHTTPServer):
         self.profile = profile
         self.supports_json_schema = True
         self.supports_json_object = True
+        self.supports_streaming = True
         self._scripts: list[_Script] = []
         self._requests: list[dict] = []
         self._usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "calls": 0}
@@ -98,6 +152,24 @@ class ScriptedLLM(BackgroundHTTPServer):
     def slow(seconds: float, reply: str | dict) -> Slow:
         """A reply sent after `seconds`."""
         return Slow(seconds, reply)
+
+    @staticmethod
+    def streamed(
+        reply: str | dict,
+        seconds: float,
+        first_at: float | None = None,
+        *,
+        hold: threading.Event | None = None,
+    ) -> Streamed:
+        """A reply streamed over `seconds`; with `first_at`, a plan whose first task is
+        complete at `first_at`, the rest held back until `hold` is set (see `Streamed`)."""
+        if first_at is None and hold is not None:
+            raise ValueError("hold needs first_at: it holds back what comes after it")
+        if first_at is not None and not 0 <= first_at <= seconds:
+            raise ValueError(f"first_at {first_at} is not within the {seconds} s of the reply")
+        streamed = Streamed(reply, seconds, first_at, hold)
+        streamed.schedule()  # a reply first_at cannot cut fails here, not in the server
+        return streamed
 
     def script(self, match: str, *replies: ScriptedReply) -> None:
         """Register replies, consumed in order, for requests whose messages contain `match`.
@@ -148,24 +220,30 @@ class ScriptedLLM(BackgroundHTTPServer):
         """The URL to give an OpenAI client, e.g. "http://127.0.0.1:PORT/v1"."""
         return f"{self.url}/v1"
 
-    def _answer(self, body: dict) -> tuple[int, dict, float]:
-        """The HTTP status, the JSON body and a delay answering one chat completion request."""
+    def _answer(self, body: dict) -> _Answer:
+        """How to answer one chat completion request."""
         with self._lock:
             self._requests.append(body)
         refusal = PROFILE_CHECKS[self.profile](self, body)
         if refusal is not None:
-            return (*refusal, 0.0)
+            return _Answer(*refusal)
         reply = self._next_reply(_messages_text(body))
         if reply is None:
             # A client error, so that no test waits on retries of a request nobody scripted.
             message = "ScriptedLLM: no scripted reply for request containing: "
-            return 400, _error_body(message + _last_user_text(body)[:200]), 0.0
+            return _Answer(400, _error_body(message + _last_user_text(body)[:200]))
         if isinstance(reply, ScriptedError):
-            return reply.status, _error_body(reply.message, "invalid_request_error"), 0.0
-        delay = reply.seconds if isinstance(reply, Slow) else 0.0
-        content = reply.reply if isinstance(reply, Slow) else reply
-        text = content if isinstance(content, str) else json.dumps(content)
-        return 200, _completion_body(body, text), delay
+            return _Answer(reply.status, _error_body(reply.message, "invalid_request_error"))
+        if body.get("stream") and self.supports_streaming:
+            return _stream_answer(reply)
+        delay = reply.seconds if isinstance(reply, Slow | Streamed) else 0.0
+        content = reply.reply if isinstance(reply, Slow | Streamed) else reply
+        return _Answer(200, _completion_body(body, _text(content)), delay)
+
+    def _streams_usage(self, body: dict) -> bool:
+        """Whether a stream request gets a usage chunk."""
+        asked = (body.get("stream_options") or {}).get("include_usage")
+        return bool(asked) and self.profile not in NO_STREAM_USAGE
 
     def _delivered(self, payload: dict) -> None:
         usage = payload.get("usage")
@@ -231,6 +309,9 @@ def _ollama(llm: ScriptedLLM, body: dict) -> Refusal:
 
 
 def _openai(llm: ScriptedLLM, body: dict) -> Refusal:
+    if "stream_options" in body and not body.get("stream"):
+        message = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+        return 400, _error_body(message, "invalid_request_error")
     if str(body.get("model", "")).startswith("o") and "max_tokens" in body:
         message = (
             "Unsupported parameter: 'max_tokens' is not supported with this model. "
@@ -318,17 +399,55 @@ class _Handler(JSONHandler):  # requests are not logged: the fake's `requests` i
             return
         with self.llm._lock:
             self.llm._authorizations.append(self.headers.get("Authorization", ""))
-        status, payload, delay = self.llm._answer(body)
-        if delay and self._client_left_within(delay):
+        answer = self.llm._answer(body)
+        if answer.pieces is not None:
+            self._stream(body, answer)
+            return
+        if answer.delay and self._client_left_within(answer.delay):
             self.llm._gave_up(body)
             return
         try:
-            self.send_json(status, payload)
+            self.send_json(answer.status, answer.body)
         except OSError:
             self.llm._gave_up(body)
             return
-        if status == 200:
-            self.llm._delivered(payload)
+        if answer.status == 200:
+            self.llm._delivered(answer.body)
+
+    def _stream(self, body: dict, answer: _Answer) -> None:
+        """Answer with Server-Sent Events: each piece at its time, then the end of the stream."""
+        started = time.monotonic()
+        chunks = _Chunks(body, with_usage=self.llm._streams_usage(body))
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()  # HTTP/1.0: the stream ends when the connection closes
+            self._send_event(chunks.delta({"role": "assistant", "content": ""}))
+            for number, (at, piece) in enumerate(answer.pieces or []):
+                if self._client_left_before(answer, number, started + at):
+                    self.llm._gave_up(body)
+                    return
+                self._send_event(chunks.delta({"content": piece}))
+            for chunk in chunks.ending():
+                self._send_event(chunk)
+            if chunks.with_usage:  # counted before [DONE], which the client reads to the end
+                self.llm._delivered({"usage": chunks.usage})
+            self.wfile.write(b"data: [DONE]\n\n")
+        except OSError:
+            self.llm._gave_up(body)
+
+    def _send_event(self, chunk: dict) -> None:
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+    def _client_left_before(self, answer: _Answer, number: int, due: float) -> bool:
+        """Wait until piece `number` is due (at `due`, and released if held), watching the
+        connection: True as soon as the client closes it."""
+        if answer.hold is not None and number == answer.hold[0]:
+            while not answer.hold[1].is_set():
+                if self._client_left_within(0.05):
+                    return True
+        return self._client_left_within(due - time.monotonic())
 
     def _client_left_within(self, seconds: float) -> bool:
         """Wait `seconds`, watching the connection: True as soon as the client closes it."""
@@ -362,10 +481,23 @@ def _last_user_text(body: dict) -> str:
     return _content_text(user_messages[-1].get("content")) if user_messages else ""
 
 
-def _completion_body(request_body: dict, text: str) -> dict:
-    """An OpenAI chat.completion response carrying `text`, with rough token counts."""
+def _text(reply: str | dict) -> str:
+    return reply if isinstance(reply, str) else json.dumps(reply)
+
+
+def _usage(request_body: dict, text: str) -> dict[str, int]:
+    """Rough token counts of a request and its reply."""
     prompt_tokens = len(_messages_text(request_body)) // 4 + 1
     completion_tokens = len(text) // 4 + 1
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def _completion_body(request_body: dict, text: str) -> dict:
+    """An OpenAI chat.completion response carrying `text`, with rough token counts."""
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -378,9 +510,87 @@ def _completion_body(request_body: dict, text: str) -> dict:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": _usage(request_body, text),
     }
+
+
+# ----- streams --------------------------------------------------------------------------------
+
+
+def _stream_answer(reply: str | dict | Slow | Streamed) -> _Answer:
+    """The answer to a stream request: the reply's pieces, each with when to send it."""
+    if isinstance(reply, Streamed):
+        pieces, held_from = reply.schedule()
+        hold = (held_from, reply.hold) if reply.hold is not None else None
+        return _Answer(200, {}, pieces=pieces, hold=hold)
+    if isinstance(reply, Slow):
+        return _Answer(200, {}, pieces=[(reply.seconds, p) for p in _pieces(_text(reply.reply))])
+    return _Answer(200, {}, pieces=[(0.0, piece) for piece in _pieces(_text(reply))])
+
+
+def _pieces(text: str) -> list[str]:
+    return [text[start : start + PIECE_CHARS] for start in range(0, len(text), PIECE_CHARS)]
+
+
+def _spread(text: str, start: float, end: float) -> list[tuple[float, str]]:
+    """The text's pieces, evenly spread after `start`, the last one at `end`."""
+    pieces = _pieces(text)
+    step = (end - start) / max(len(pieces), 1)
+    return [(start + step * (number + 1), piece) for number, piece in enumerate(pieces)]
+
+
+def _first_task_end(text: str) -> int | None:
+    """Where a plan's first task is complete for a client parsing the text as it comes: just
+    past the `{` that begins the second task, or the end of a plan of one task. None when the
+    text holds no plan."""
+    tasks_key = text.find('"tasks"')
+    start = text.find("{", tasks_key)
+    if tasks_key < 0 or start < 0:
+        return None
+    try:
+        _, end = json.JSONDecoder(strict=False).raw_decode(text, start)
+    except json.JSONDecodeError:
+        return None
+    rest = text[end:].lstrip().removeprefix(",").lstrip()
+    if rest.startswith("{"):
+        return len(text) - len(rest) + 1
+    return len(text)
+
+
+class _Chunks:
+    """The `chat.completion.chunk` objects of one streamed reply."""
+
+    def __init__(self, request_body: dict, with_usage: bool) -> None:
+        self.request_body = request_body
+        self.with_usage = with_usage
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.text = ""
+
+    def delta(self, delta: dict, finish_reason: str | None = None) -> dict:
+        """A chunk carrying `delta` (its content is part of the reply's text)."""
+        self.text += delta.get("content", "")
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return self._chunk([choice])
+
+    def ending(self) -> list[dict]:
+        """The last chunks: the finish reason, then the usage where it was asked for."""
+        ending = [self.delta({}, finish_reason="stop")]
+        if self.with_usage:
+            ending.append({**self._chunk([]), "usage": self.usage})
+        return ending
+
+    @property
+    def usage(self) -> dict[str, int]:
+        return _usage(self.request_body, self.text)
+
+    def _chunk(self, choices: list[dict]) -> dict:
+        chunk = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.request_body.get("model", MODEL_ID),
+            "choices": choices,
+        }
+        # With include_usage, every chunk but the last says "usage": null.
+        return {**chunk, "usage": None} if self.with_usage else chunk
