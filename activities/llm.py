@@ -18,6 +18,7 @@ from agentic.agents.errors import LLMError
 from agentic.agents.joiner import join
 from agentic.agents.planner import draft_plan
 from agentic.agents.replans import TaskCheck, draft_patch
+from agentic.agents.streaming import stream_plan
 from agentic.core.errors import ErrorType, non_retryable
 from agentic.core.messages import (
     AnalysisReply,
@@ -28,6 +29,7 @@ from agentic.core.messages import (
     PatchRequest,
     PlanDraft,
     PlanRequest,
+    StreamedTask,
 )
 from agentic.core.plan import Task
 from agentic.core.policy import plan_refusals
@@ -74,6 +76,13 @@ class LLMActivities:
             "planning_failed",
             lambda client, attempt: draft_plan(client, request, self._limits.planner, attempt),
         )
+        return await self._checked(draft, request)
+
+    async def _checked(
+        self, draft: PlanDraft, request: PlanRequest, streamed: list[str] | None = None
+    ) -> PlanDraft:
+        """The draft, its plan refused (errors for a repair round) when it asks what the engine
+        or the worker's network policy refuses."""
         if draft.plan is not None:
             refused = plan_refusals(draft.plan)
             if self._network is not None:
@@ -83,12 +92,36 @@ class LLMActivities:
         logger.bind(**_ids()).info(
             "plan_drafted",
             repair=request.previous_reply is not None,
+            streamed=streamed,
             valid=draft.plan is not None,
             tasks=len(draft.plan.tasks) if draft.plan else 0,
             errors=draft.errors,
             answered_by=[call.model + "@" + call.endpoint for call in draft.calls],
         )
         return draft
+
+    @activity.defn(name="plan_goal_streamed")
+    async def plan_goal_streamed(self, request: PlanRequest) -> PlanDraft:
+        """`plan_goal` with a streamed reply: each task, once complete and valid on its own
+        (and allowed by the network policy), is signalled to the run as `planned_task`, so it
+        may start while the rest of the plan is still being written."""
+        info = activity.info()
+        run = activity.client().get_workflow_handle(
+            str(info.workflow_id), run_id=info.workflow_run_id
+        )
+        check = self._network_check(request.allow_hosts)
+
+        async def hand_over(task: Task, index: int) -> None:
+            if check is None or not await check([task]):
+                await run.signal("planned_task", StreamedTask(task=task, index=index))
+
+        streamed = await self._call(
+            "planning_failed",
+            lambda client, attempt: stream_plan(
+                client, request, self._limits.planner, hand_over, attempt
+            ),
+        )
+        return await self._checked(streamed.draft, request, streamed=streamed.handed_over)
 
     @activity.defn(name="analyze_failure")
     async def analyze_failure(self, request: AnalysisRequest) -> AnalysisReply:
@@ -190,4 +223,4 @@ def llm_activities(
 ) -> list[Any]:
     """The LLM activities bound to `client`, for the worker to register."""
     llm = LLMActivities(client, limits, network)
-    return [llm.plan_goal, llm.analyze_failure, llm.join, llm.plan_patch]
+    return [llm.plan_goal, llm.plan_goal_streamed, llm.analyze_failure, llm.join, llm.plan_patch]

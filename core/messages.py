@@ -101,6 +101,11 @@ class RunOptions(BaseModel):
         description="whether the joiner answers the goal (or replans) once every task ended: "
         "auto: for runs from a goal; on; off",
     )
+    stream_plan: bool = Field(
+        True,
+        description="start tasks while the planner's reply streams, each once it is complete "
+        "and its dependencies completed (not in approval mode plan)",
+    )
     max_replans: int = Field(
         3, ge=0, le=100, description="plan patches per run (joiner, analyst and person together)"
     )
@@ -383,6 +388,16 @@ class RunResult(BaseModel):
     replans: list[ReplanRecord] = Field(
         default_factory=list, exclude_if=_unset, description="the plan patches, in order"
     )
+    streamed_tasks: list[str] = Field(
+        default_factory=list,
+        exclude_if=_unset,
+        description="the tasks handed to the run while the plan streamed, in order",
+    )
+    stream_note: str = Field(
+        "",
+        exclude_if=_unset,
+        description="what happened to the streamed tasks when the whole plan was invalid",
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_seconds: float | None = None
@@ -538,6 +553,14 @@ class ReplanRecord(BaseModel):
     status: ReplanStatus = "proposed"
     note: str = Field("", description="why it was refused or rejected")
     at: datetime | None = None
+
+
+class StreamedTask(BaseModel):
+    """Payload of the `planned_task` signal: a task of the plan being streamed, complete and
+    valid on its own, handed to the run before the rest of the plan arrives."""
+
+    task: Task
+    index: int
 
 
 class ReplanRequest(BaseModel):
@@ -699,6 +722,8 @@ class CarriedState(BaseModel):
         exclude_if=_unset,
         description="patches not applied yet: those of the last `replans`, in order",
     )
+    streamed_tasks: list[str] = Field(default_factory=list, exclude_if=_unset)
+    stream_note: str = Field("", exclude_if=_unset)
 
 
 RunInput.model_rebuild()

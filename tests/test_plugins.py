@@ -105,7 +105,7 @@ def test_the_planner_is_told_about_plugins(stack, plugin_env, llm, api, run_id):
 
     assert result["status"] == "completed", result["error"]
     assert tasks_by_id(result)["greet"]["output"] == {"greeting": "Hello, Grace!"}
-    [request] = llm.requests_matching(goal)
+    [request] = llm.requests_matching(f"Goal: {goal}")
     prompt = request["messages"][0]["content"]
     assert '"greeting"' in prompt and "Greet someone by name" in prompt
     assert '"checksum"' in prompt and "SHA-256 of a text" in prompt

@@ -9,7 +9,7 @@ import threading
 
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
-from tests.helpers import get, task, tasks_by_id
+from tests.helpers import activity_spans, get, task, tasks_by_id
 
 JOBS = [
     {"id": "j1", "state": "ok", "reason": None},
@@ -49,7 +49,7 @@ def test_a_goal_run_ends_with_the_joiners_answer(stack, llm, api, run_id):
     assert stack.cli_json("status", run_id)["answer"] == "There are 2 users: ada and cy."
 
 
-def test_the_joiner_replans_from_what_the_first_tasks_found(stack, llm, api, run_id):
+async def test_the_joiner_replans_from_what_the_first_tasks_found(stack, llm, api, client, run_id):
     """ "Find the failing jobs, then restart each one that failed for a transient reason": the
     restarts can only be planned once the jobs were read."""
     base = f"{api.url}/{run_id}"
@@ -88,6 +88,14 @@ def test_the_joiner_replans_from_what_the_first_tasks_found(stack, llm, api, run
     assert list(tasks_by_id(result)) == ["jobs", "transient", "restart"]
     second_join = json.dumps(llm.requests_matching(join(goal))[1])
     assert "restarted" in second_join  # the joiner saw the restarts' outputs
+    activities = list(await activity_spans(client, run_id))
+    llm_calls = [a for a in activities if a.isdigit()]  # plan, join, join
+    assert len(llm_calls) == 3
+    assert sorted(a for a in activities if a not in llm_calls) == [
+        "jobs",
+        "restart[0]",
+        "restart[1]",
+    ]
 
 
 def test_the_analyst_replans_when_the_plan_itself_was_wrong(stack, llm, api, run_id):

@@ -18,6 +18,11 @@ approved through the parent's id (the parent and the child). A parent's file nam
 workflow id after `@`: its children's ids begin with it. v5_foreach_archive_1..3 are a
 450-item for-each that keeps its ended items in the blob store, continued as new twice;
 v5_loop_continued_as_new_1..4 a 12-round loop that stopped between rounds to continue as new.
+v6_*.json have the joiner and plan patches: a goal answered, the joiner's replan (a for-each
+added after the first results), the analyst's replan of a failed task, a person's replan (an
+Update) of a running plan, and a patch that waited for approval in approval mode plan;
+v6_streamed_plan*.json a plan whose first task ran while the rest streamed in (planned_task
+signals), and a streamed plan found invalid at its end and repaired, its completed task kept.
 """
 
 from __future__ import annotations

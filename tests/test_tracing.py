@@ -64,7 +64,7 @@ async def test_one_trace_follows_a_run_from_start_to_each_activity_and_llm_call(
     )
     async with worker_for(settings):
         client = await AgentClient.connect(settings)
-        options = RunOptions(approval="none", max_retries=0)
+        options = RunOptions(approval="none", max_retries=0, joiner="off")
         handle = await client.start(goal=goal, options=options)
         result = await handle.result()
 
@@ -76,7 +76,7 @@ async def test_one_trace_follows_a_run_from_start_to_each_activity_and_llm_call(
     assert {
         "StartWorkflow:AgentRun",
         "RunWorkflow:AgentRun",
-        "RunActivity:plan_goal",
+        "RunActivity:plan_goal_streamed",
         "RunActivity:api_call",
         LLM_SPAN,
     } <= set(by_name), sorted(by_name)
@@ -84,8 +84,8 @@ async def test_one_trace_follows_a_run_from_start_to_each_activity_and_llm_call(
     # the client's span, each activity's run a child of the workflow's StartActivity span.
     assert ancestry(by_name["RunWorkflow:AgentRun"], run) == ["StartWorkflow:AgentRun"]
     assert ancestry(by_name[LLM_SPAN], run) == [
-        "RunActivity:plan_goal",
-        "StartActivity:plan_goal",
+        "RunActivity:plan_goal_streamed",
+        "StartActivity:plan_goal_streamed",
         "StartWorkflow:AgentRun",
     ]
     assert ancestry(by_name["RunActivity:api_call"], run) == [

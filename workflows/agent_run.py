@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
@@ -60,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         RunResult,
         RunState,
         RunStatus,
+        StreamedTask,
         TaskFailure,
         TaskResult,
         TaskStatus,
@@ -117,6 +119,8 @@ ITEM_ARCHIVE = "for-each-item-archive"
 LOOP_CONTINUE_AS_NEW = "loop-continue-as-new"
 # Runs started before this patch neither join (answer the goal) nor replan.
 REPLANNING = "joiner-and-replans"
+# Runs started before this patch plan before they run anything.
+STREAM_DISPATCH = "streaming-dispatch"
 CONTINUING = object()  # a loop stopped between rounds: its run continues as new
 PLAN_ROUNDS = 2
 NO_LLM = "no LLM is configured"
@@ -172,6 +176,10 @@ class AgentRunWorkflow:
         self._patch_waiting: ReplanRecord | None = None  # a patch awaiting approval
         self._answer: Any = None
         self._answer_note = ""
+        self._streaming = False  # tasks arrive while the planner's reply streams
+        self._stream_invalid: str | None = None  # the whole streamed plan was not valid
+        self._streamed: list[str] = []
+        self._stream_note = ""
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
 
@@ -184,6 +192,8 @@ class AgentRunWorkflow:
             await self._execute_and_join()
             return await self._finish(self._final_status())
         self._publish()
+        if run_input.plan is None and self._streams():
+            return await self._finish(await self._run_streamed())
         plan = run_input.plan or await self._plan_goal()
         if plan is None:
             return await self._finish(self._final_status())
@@ -222,6 +232,28 @@ class AgentRunWorkflow:
         """Stop scheduling, cancel running tasks, record which tasks never ran."""
         if self._cancel is None:
             self._cancel = signal
+
+    @workflow.signal(name="planned_task")
+    def planned_task(self, streamed: StreamedTask) -> None:
+        """A task of the plan being streamed, from the planning activity: it joins the plan
+        (and may start) unless it repeats one, does not fit the tasks so far, or the run's
+        limits refuse it; the whole plan is checked when it has arrived."""
+        task = streamed.task
+        if not self._streaming or task.id in self._tasks:
+            return  # a retried planning call hands over its tasks again
+        if len(self._streamed) >= self._options.max_tasks:
+            return
+        allowed = self._options.llm_action_types
+        if allowed and task.action_type not in allowed:
+            return
+        try:
+            plan = Plan(goal=self._goal, tasks=[*(self._plan.tasks if self._plan else []), task])
+        except ValidationError:
+            return
+        self._plan = plan
+        self._tasks[task.id] = TaskResult(task_id=task.id, name=task.name,
+                                          action_type=task.action_type)  # fmt: skip
+        self._streamed.append(task.id)
 
     @workflow.signal(name="pause")
     def pause(self, signal: PauseSignal) -> None:
@@ -409,44 +441,130 @@ class AgentRunWorkflow:
             self._run_error = f"the sub-plan's inputs do not fit its plan: {error}"
             return None
 
-    async def _plan_goal(self) -> Plan | None:
-        allowed = self._options.llm_action_types
-        hosts = self._options.allow_hosts
-        goal = goal_with_inputs(self._goal, self._inputs)
-        request = PlanRequest(goal=goal, action_types=allowed, allow_hosts=hosts)
-        for _ in range(PLAN_ROUNDS):
-            over = budgets.llm_over_budget(self._usage, self._options) if self._budgeted else None
-            if over:
-                self._run_error = over
+    async def _plan_goal(
+        self, rounds: int = PLAN_ROUNDS, request: PlanRequest | None = None
+    ) -> Plan | None:
+        """A valid plan for the goal, with a repair round; None (the run fails) without one."""
+        request = request or self._plan_request()
+        for _ in range(rounds):
+            draft = await self._draft("plan_goal", request)
+            if draft is None:
                 return None
-            try:
-                draft = await self._llm_activity("plan_goal", request, PlanDraft, "plan the goal")
-            except ActivityError as error:
-                if isinstance(error.cause, CancelledError):
-                    self._note_cancellation()
-                else:
-                    self._run_error = f"planning failed: {cause_message(error)}"
-                return None
-            refused = _disallowed_actions(draft.plan, allowed)
+            refused = _disallowed_actions(draft.plan, self._options.llm_action_types)
             if draft.plan is not None and not refused:
                 return draft.plan
-            request = PlanRequest(
-                goal=goal,
-                previous_reply=draft.reply,
-                errors=[*draft.errors, *refused],
-                action_types=allowed,
-                allow_hosts=hosts,
-            )
+            request = self._plan_request(draft, refused)
         self._run_error = "the planner's reply was not a valid plan: " + "; ".join(request.errors)
         return None
 
-    def _adopt(self, plan: Plan) -> None:
+    def _plan_request(self, rejected: PlanDraft | None = None, refused: Any = ()) -> PlanRequest:
+        """The planning request; after a rejected draft, its repair round."""
+        request = PlanRequest(goal=goal_with_inputs(self._goal, self._inputs),
+                              action_types=self._options.llm_action_types,
+                              allow_hosts=self._options.allow_hosts)  # fmt: skip
+        if rejected is None:
+            return request
+        errors = [*rejected.errors, *refused]
+        return request.model_copy(update={"previous_reply": rejected.reply, "errors": errors})
+
+    async def _draft(self, activity: str, request: PlanRequest) -> PlanDraft | None:
+        """One planning activity's draft; None when the run must end (a budget, a failure)."""
+        over = budgets.llm_over_budget(self._usage, self._options) if self._budgeted else None
+        if over:
+            self._run_error = over
+            return None
+        try:
+            draft: PlanDraft = await self._llm_activity(activity, request, PlanDraft,
+                                                        "plan the goal")  # fmt: skip
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError):
+                self._note_cancellation()
+            else:
+                self._run_error = f"planning failed: {cause_message(error)}"
+            return None
+        return draft
+
+    # ----- streaming dispatch ----------------------------------------------------------------
+
+    def _streams(self) -> bool:
+        """Whether the plan streams in, tasks starting as they arrive: not when a person
+        approves the whole plan first, nor for a child run's goal (its inputs fill the plan)."""
+        if not self._options.stream_plan or self._options.approval == "plan":
+            return False
+        return self._inputs is None and workflow.patched(STREAM_DISPATCH)
+
+    async def _run_streamed(self) -> RunStatus:
+        """Plan with a streamed reply while the tasks that arrived run; then run the rest. A
+        whole plan that is not valid stops the streamed tasks and goes to the repair round;
+        what completed stays completed, never repeated."""
+        self._streaming = True
+        executor = asyncio.create_task(self._execute_streamed())
+        draft = await self._draft("plan_goal_streamed", self._plan_request())
+        self._streaming = False
+        if draft is None:
+            await executor
+            return self._final_status()
+        refused = _disallowed_actions(draft.plan, self._options.llm_action_types)
+        problems = [*draft.errors, *refused] or self._stream_problems(draft.plan)
+        if not problems and draft.plan is not None:
+            self._take_streamed(draft.plan)
+            await executor
+            return self._final_status()
+        self._stream_invalid = "; ".join(problems)
+        await executor
+        completed = [t for t in self._streamed if self._tasks[t].status == TaskStatus.COMPLETED]
+        self._stream_invalid = None
+        plan = await self._plan_goal(PLAN_ROUNDS - 1, self._plan_request(draft, refused))
+        self._stream_note = streamed_plan_note(self._streamed, completed, plan, self._plan)
+        if plan is None:
+            return self._final_status()
+        self._adopt(plan, keep=kept_streamed(completed, self._plan, plan))
+        over = budgets.plan_over_budget(plan, self._options)
+        if over:
+            self._run_error = over
+            return self._final_status()
+        await self._execute_and_join()
+        return self._final_status()
+
+    async def _execute_streamed(self) -> None:
+        """Run the tasks as they stream in, then the whole plan once it arrived."""
+        await workflow.wait_condition(lambda: self._plan is not None or not self._streaming)
+        if self._plan is not None and not self._must_stop():
+            await self._execute_and_join()
+
+    def _stream_problems(self, plan: Plan | None) -> list[str]:
+        """Why the whole plan does not take up the streamed tasks as they ran."""
+        if plan is None or self._plan is None:
+            return []
+        over = budgets.plan_over_budget(plan, self._options)
+        changed = [t.id for t in self._plan.tasks if plan.by_id.get(t.id) != t]
+        return ([over] if over else []) + (
+            [f"tasks changed after they were streamed: {', '.join(changed)}"] if changed else []
+        )
+
+    def _take_streamed(self, plan: Plan) -> None:
+        """The whole plan has arrived: its tasks not streamed join the run, pending."""
+        self._plan = plan
+        self._goal = self._goal or plan.goal
+        for task in plan.tasks:
+            if task.id not in self._tasks:
+                self._tasks[task.id] = TaskResult(task_id=task.id, name=task.name,
+                                                  action_type=task.action_type)  # fmt: skip
+        self._publish_plan(plan)
+
+    def _adopt(self, plan: Plan, keep: frozenset[str] = frozenset()) -> None:
+        """Take `plan` as the run's, each task pending (but those in `keep`, as they are)."""
         self._plan = plan
         self._goal = self._goal or plan.goal
         self._tasks = {
-            task.id: TaskResult(task_id=task.id, name=task.name, action_type=task.action_type)
+            task.id: self._tasks[task.id]
+            if task.id in keep
+            else TaskResult(task_id=task.id, name=task.name, action_type=task.action_type)
             for task in plan.tasks
         }
+        self._publish_plan(plan)
+
+    def _publish_plan(self, plan: Plan) -> None:
         workflow.upsert_memo(
             {"goal": self._goal, "plan": plan_summary([task.label for task in plan.tasks])}
         )
@@ -566,6 +684,7 @@ class AgentRunWorkflow:
             if (
                 not running
                 and not self._patches
+                and not self._streaming
                 and (
                     continuing
                     or self._paused is None
@@ -586,6 +705,8 @@ class AgentRunWorkflow:
         """Whether this history has grown enough for the run to go on in a new one (tasks
         still to start, and Temporal's suggestion or `continue_as_new_after_tasks` tasks ended
         here): then no task starts, and once the running ones end, the run continues as new."""
+        if self._streaming:
+            return False
         if self._continuing or not scheduling.has_pending(self._schedule()):
             return self._continuing
         self._continuing = self._history_full() and workflow.patched(CONTINUE_AS_NEW)
@@ -612,6 +733,8 @@ class AgentRunWorkflow:
             joining=self._joining,
             replans=self._replans,
             patches=[patch for patch, _ in self._patches],
+            streamed_tasks=self._streamed,
+            stream_note=self._stream_note,
         )
         workflow.logger.info("continuing as new after %d tasks in this history", self._ended_here)
         workflow.continue_as_new(
@@ -658,13 +781,15 @@ class AgentRunWorkflow:
         self._decisions_not_kept = dict(carried.decisions_not_kept)
         self._loops = dict(carried.loops)
         self._joining = carried.joining
+        self._streamed = list(carried.streamed_tasks)
+        self._stream_note = carried.stream_note
         self._replans = list(carried.replans)
         waiting = self._replans[len(self._replans) - len(carried.patches) :]
         self._patches = list(zip(carried.patches, waiting, strict=True))
 
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
-        pause_changes = self._pause_changes
+        pause_changes, streaming = self._pause_changes, self._streaming
 
         def changed() -> bool:
             schedule = self._schedule()
@@ -676,6 +801,7 @@ class AgentRunWorkflow:
             return (
                 self._must_stop()
                 or bool(self._patches)
+                or self._streaming != streaming
                 or self._pause_changes != pause_changes
                 or any(job.done() for job in running.values())
                 or startable
@@ -708,7 +834,11 @@ class AgentRunWorkflow:
             running[task.id] = asyncio.create_task(self._run_task(task.id))
 
     def _must_stop(self) -> bool:
-        return self._cancel is not None or self._run_error is not None
+        return (
+            self._cancel is not None
+            or self._run_error is not None
+            or self._stream_invalid is not None
+        )
 
     async def _stop_running(self, running: dict[str, asyncio.Task[None]]) -> None:
         for job in running.values():
@@ -725,7 +855,7 @@ class AgentRunWorkflow:
     def _close_unfinished(self) -> None:
         if self._cancel is not None:
             status, reason = TaskStatus.CANCELLED, "never ran: " + self._stop_reason()
-        elif self._run_error is not None:
+        elif self._run_error is not None or self._stream_invalid is not None:
             status, reason = TaskStatus.SKIPPED, "never ran: " + self._stop_reason()
         else:
             status, reason = TaskStatus.SKIPPED, "never ran: its dependencies did not complete"
@@ -736,6 +866,8 @@ class AgentRunWorkflow:
             who = f" by {self._cancel.by}" if self._cancel.by else ""
             why = f": {self._cancel.reason}" if self._cancel.reason else ""
             return f"run cancelled{who}{why}"
+        if self._stream_invalid is not None:
+            return f"the streamed plan was not valid ({self._stream_invalid})"
         return self._run_error or ""
 
     # ----- one task --------------------------------------------------------------------------
@@ -1459,6 +1591,8 @@ class AgentRunWorkflow:
             answer=self._answer,
             answer_note=self._answer_note,
             replans=self._replans,
+            streamed_tasks=self._streamed,
+            stream_note=self._stream_note,
             started_at=self._started_at,
             finished_at=finished_at,
             duration_seconds=(finished_at - self._started_at).total_seconds(),
@@ -1484,6 +1618,32 @@ def spent_by(error: ActivityError) -> tuple[TokenUsage, list[LLMCall]]:
     usage = TokenUsage.model_validate(first.get("usage") or {})
     calls = [LLMCall.model_validate(call) for call in first.get("calls") or []]
     return usage, calls
+
+
+def kept_streamed(completed: list[str], streamed: Plan | None, plan: Plan) -> frozenset[str]:
+    """The streamed tasks that completed and are in the repaired plan as they ran."""
+    if streamed is None:
+        return frozenset()
+    return frozenset(t for t in completed if plan.by_id.get(t) == streamed.by_id[t])
+
+
+def streamed_plan_note(
+    streamed: list[str], completed: list[str], repaired: Plan | None, streamed_plan: Plan | None
+) -> str:
+    """What became of the streamed tasks when the whole streamed plan was not valid."""
+    if not streamed:
+        return "the streamed plan was not valid; no task of it had started"
+    note = f"the streamed plan was not valid: {len(streamed)} tasks had arrived"
+    if not completed:
+        return note + "; none had completed (those running were cancelled)"
+    kept = kept_streamed(completed, streamed_plan, repaired) if repaired else frozenset()
+    lost = [t for t in completed if t not in kept]
+    note += f"; completed before the repair: {', '.join(completed)}"
+    if kept:
+        note += f" (kept as completed in the repaired plan: {', '.join(sorted(kept))})"
+    if lost:
+        note += f"; not in the repaired plan, their effects stay: {', '.join(lost)}"
+    return note
 
 
 def _disallowed_actions(plan: Plan | None, allowed: list[str]) -> list[str]:
