@@ -21,6 +21,7 @@ from agentic.core.messages import (
     DecisionRecord,
     LLMCall,
     Phase,
+    ReplanRecord,
     RunResult,
     RunState,
     RunStatus,
@@ -136,6 +137,12 @@ class RunReport(BaseModel):
     total_retries: int = 0
     tasks: list[TaskMetrics] = Field(default_factory=list)
     decisions: DecisionMetrics = Field(default_factory=DecisionMetrics)
+    replans: list[ReplanRecord] = Field(
+        default_factory=list, description="the plan patches: who asked, why, what changed"
+    )
+    answered: bool | None = Field(
+        None, description="whether the joiner answered the goal (None: not asked, or not yet)"
+    )
     llm: LLMMetrics = Field(default_factory=LLMMetrics)
 
 
@@ -174,6 +181,8 @@ def run_report(
         total_retries=sum(t.retries for t in tasks),
         tasks=tasks,
         decisions=decision_metrics(run.decisions, run.decisions_not_kept),
+        replans=run.replans,
+        answered=True if run.answer is not None else (False if run.answer_note else None),
         llm=llm_metrics(run.usage, run.llm_calls, prices or {}),
     )
 

@@ -152,7 +152,13 @@ def test_decisions_are_counted_by_applied_action_and_source():
     counted = run_report(result_with(decisions=decisions)).decisions
 
     assert counted.count == 3
-    assert counted.by_action == {"retry": 1, "modify": 1, "skip": 0, "fail_workflow": 1, "replan": 0}
+    assert counted.by_action == {
+        "retry": 1,
+        "modify": 1,
+        "skip": 0,
+        "fail_workflow": 1,
+        "replan": 0,
+    }
     assert counted.by_source == {"analyst": 2, "fallback": 1}
 
 

@@ -7,6 +7,12 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
+from agentic.core.plan import Plan
+from agentic.examples.branch import branch
+from agentic.examples.orders_per_user import orders_per_user
+from agentic.examples.paginate import paginate
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import activity_spans, get, task, tasks_by_id
@@ -146,6 +152,9 @@ def test_the_analyst_replans_when_the_plan_itself_was_wrong(stack, llm, api, run
     assert record["removed"] == ["save"] and record["status"] == "applied"
     assert [d["applied"] for d in result["decisions"]] == ["replan"]
     assert "Saved the v2 report" in result["answer"]
+    metrics = stack.cli("metrics", run_id).stdout
+    assert "replans: 1 (1 applied)" in metrics and "answer: given" in metrics
+    assert "replan 1 (analyst, applied): adds fetch_v2, save; removes save" in metrics
 
 
 def test_a_person_replans_a_running_plan(stack, llm, api, run_id):
@@ -242,3 +251,50 @@ def test_replans_are_bounded_by_max_replans(stack, llm, api, run_id):
     assert [r["status"] for r in result["replans"]] == ["applied", "applied"]
     last_join = json.dumps(llm.requests_matching(join(goal))[-1])
     assert "No more replanning is allowed" in last_join
+
+
+def planned(plan: Plan, goal: str) -> dict:
+    """An example's plan as the planner would write it for `goal`."""
+    return {**plan.model_dump(mode="json", by_alias=True, exclude_defaults=True), "goal": goal}
+
+
+@pytest.mark.parametrize("example", ["branch", "paginate"])
+def test_the_plan_language_examples_run_from_a_goal_and_end_with_an_answer(
+    stack, llm, sample_api, run_id, example
+):
+    out = f"{example}-{run_id}"
+    plans = {
+        "branch": lambda: branch(sample_api.url, 30, f"{out}/review.json", f"{out}/report.json"),
+        "paginate": lambda: paginate(sample_api.url, 6, 50, f"{out}/users.json"),
+    }
+    goal = f"the {example} example, from a goal ({run_id})"
+    llm.script(goal, planned(plans[example](), goal))
+    llm.script(join(goal), {"action": "answer", "answer": f"{example}: done"})
+
+    result = stack.cli_json("start", "--goal", goal, "--wait", "--id", run_id, "--approval", "none")
+
+    assert result["status"] == "completed", result["error"]
+    assert result["answer"] == f"{example}: done"
+    assert result["streamed_tasks"] == [t["id"] for t in planned(plans[example](), goal)["tasks"]]
+    joined = json.dumps(llm.requests_matching(join(goal))[0])
+    assert ("completed" in joined and "condition false" in joined) or example != "branch"
+
+
+def test_the_for_each_example_from_a_goal_needs_and_gets_a_replan(stack, llm, sample_api, run_id):
+    """ "Total each user's paid orders": the planner first fetches the users; having seen
+    them, the joiner adds the for-each over them, the totals and the file."""
+    example = planned(orders_per_user(sample_api.url, output_path=f"{run_id}/totals.json"), "")
+    users, *rest = example["tasks"]
+    goal = f"total each user's paid orders into {run_id}/totals.json ({run_id})"
+    llm.script(goal, {"goal": goal, "tasks": [users]})
+    replan = {"action": "replan", "reason": "20 users: fetch each one's orders", "add": rest}
+    llm.script(join(goal), replan, {"action": "answer", "answer": {"users": 20}})
+
+    result = stack.cli_json("start", "--goal", goal, "--wait", "--id", run_id, "--approval", "none")
+
+    assert result["status"] == "completed", result["error"]
+    assert result["answer"] == {"users": 20}
+    tasks = tasks_by_id(result)
+    assert tasks["orders"]["items"] == {"completed": 20}
+    assert json.loads((stack.workspace / run_id / "totals.json").read_text())["users"] == 20
+    assert [r["status"] for r in result["replans"]] == ["applied"]

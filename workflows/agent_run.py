@@ -98,6 +98,7 @@ with workflow.unsafe.imports_passed_through():
         GOAL_MAX_CHARS,
         STATUS,
         TASK_COUNT,
+        answer_details,
         plan_summary,
         progress_details,
     )
@@ -1262,7 +1263,10 @@ class AgentRunWorkflow:
         recorded in the history: served by the workflow when asked)."""
         tasks = [task.model_copy(update={"items": self._item_counts(task)}) if task.items else task
                  for task in self._plan_tasks()]  # fmt: skip
-        workflow.set_current_details(progress_details(tasks))
+        details = progress_details(tasks)
+        if self._answer is not None or self._answer_note:
+            details = answer_details(self._answer, self._answer_note) + "\n\n" + details
+        workflow.set_current_details(details)
         self._progress_shown_at = workflow.now()
 
     # ----- joining and replanning ------------------------------------------------------------
@@ -1277,6 +1281,7 @@ class AgentRunWorkflow:
                 self._propose(reply.patch, "joiner", reason=reply.patch.reason)
             if not self._patches:
                 self._answer = reply.answer if reply is not None else None
+                self._show_progress()
                 return
             await self._execute_with_patches()  # a patch came (a person's, or the joiner's)
             if reply is None:

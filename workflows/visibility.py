@@ -9,6 +9,7 @@ Search attributes (registered by the worker and by `cli.py server`):
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -79,6 +80,23 @@ def progress_details(tasks: list[Any], limit: int = 50) -> str:
     ]
     more = [f"\n... and {len(tasks) - limit} more tasks"] if len(tasks) > limit else []
     return "\n".join(["| task | status | progress |", "| --- | --- | --- |", *rows, *more])
+
+
+ANSWER_MAX_CHARS = 2_000
+
+
+def answer_details(answer: Any, note: str) -> str:
+    """The joiner's answer (or why there is none), atop the Web UI's current details."""
+    if answer is None:
+        return f"**Answer:** none ({note})"
+    text = answer if isinstance(answer, str) else json.dumps(answer, indent=2, default=str)
+    if len(text) > ANSWER_MAX_CHARS:
+        text = text[:ANSWER_MAX_CHARS] + f"... ({len(text)} characters; `result ID` has it all)"
+    return (
+        f"**Answer:**\n\n{text}"
+        if isinstance(answer, str)
+        else f"**Answer:**\n\n```json\n{text}\n```"
+    )
 
 
 def _progress(task: Any) -> str:

@@ -370,6 +370,12 @@ def metrics_summary_lines(report: RunReport) -> list[str]:
         )
     lines.append(f"attempts: {report.total_attempts}, retries: {report.total_retries}")
     lines.append(f"failure decisions: {decisions.count}" + _decision_breakdown(decisions))
+    if report.replans:
+        applied = sum(record.status == "applied" for record in report.replans)
+        lines.append(f"replans: {len(report.replans)} ({applied} applied)")
+        lines += replan_lines(report.replans)
+    if report.answered is not None:
+        lines.append("answer: " + ("given" if report.answered else "none"))
     return lines
 
 
