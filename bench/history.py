@@ -1,5 +1,5 @@
 """What `bench/run.py` reads from a workflow's event history: its length, activity attempts,
-repeated completions, and when the first action started."""
+repeated completions, when the run and its first action started."""
 
 from __future__ import annotations
 
@@ -76,6 +76,14 @@ def ran_more_than_once(records: list[ActivityRecord]) -> list[str]:
             or scheduled[record.activity_id.split(":")[0]] > 1
         }
     )
+
+
+def workflow_started(events: list[HistoryEvent]) -> datetime:
+    """When the run started: its WorkflowExecutionStarted event, the first of its history."""
+    started = events[0]
+    if started.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        raise ValueError(f"a history starting with event type {started.event_type}")
+    return started.event_time.ToDatetime(tzinfo=UTC)
 
 
 def first_start(records: list[ActivityRecord], skip_types: set[str]) -> datetime | None:

@@ -58,6 +58,10 @@ class Sizes:
     shape_timeout: float = 600  # seconds; a shape taking longer is reported as failed
     map_items: int = 1000
     large_map_items: int = 10_000
+    stream_tasks: int = 10
+    stream_seconds: float = 5.0  # the streamed plan's reply, from the request to its end
+    stream_first_at: float = 0.5  # when the reply's first task is complete
+    stream_task_delay: float = 0.5  # each task's GET
 
 
 FULL = Sizes(
@@ -75,6 +79,9 @@ QUICK = Sizes(
     shape_timeout=120,
     map_items=100,
     large_map_items=250,  # past 200: the archive's path
+    stream_seconds=1.0,
+    stream_first_at=0.1,
+    stream_task_delay=0.05,
 )
 
 

@@ -19,7 +19,10 @@ each its own process so its memory is its own), then prints one table of ratios:
 7. LangGraph with its SQLite checkpointer on shapes 1 and 4 (with the `bench` extra);
 8. a for-each of 1,000 GETs against a bare workflow starting 1,000 activities at once; then
    a for-each of 10,000 GETs on a worker of its own: its time, its histories (it continues as
-   new) and the worker's peak RSS.
+   new) and the worker's peak RSS;
+9. streaming dispatch: a 10-task chain streamed by the LLM over 5 s, its first task complete at
+   0.5 s: the planning request to the first task's start and the run's time, against the same
+   run with the run option `stream_plan` false (the whole plan first).
 
 Each row also gives the history events per task (LangGraph: checkpoint rows per node).
 `--quick` runs small sizes (tests/test_bench_smoke.py); `--shapes 2,4` only those shapes.

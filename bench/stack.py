@@ -110,11 +110,13 @@ class Stack:
         *,
         plan: dict[str, Any] | None = None,
         goal: str | None = None,
+        options: RunOptions | None = None,
     ) -> tuple[float, RunResult]:
-        """Run `plan` (or plan `goal`) with the default options: (seconds, result)."""
+        """Run `plan` (or plan `goal`) with `options` (the defaults unless given): (seconds,
+        result)."""
         started = time.perf_counter()
         handle = await self.engine(task_queue).start(
-            plan=plan, goal=goal, options=self.options, workflow_id=run_id
+            plan=plan, goal=goal, options=options or self.options, workflow_id=run_id
         )
         result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT_SECONDS)
         if result.status.value != "completed":

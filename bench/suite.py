@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from agentic.logging import configure_logging
-from bench import measures
+from bench import measures, streaming
 from bench.measures import BARE_QUEUE, ENGINE_QUEUE, FULL, QUICK, Sizes
 from bench.stack import BenchFailed, Stack, langgraph_installed
 from bench.table import Row, render
 from bench.workers import wait_all
 
-ALL_SHAPES = frozenset(range(1, 9))
+ALL_SHAPES = frozenset(range(1, 10))
 
 
 async def measure_all(
@@ -47,6 +47,8 @@ async def measure_all(
         rows += await shape(sizes, "5: crash recovery", measures.crash(stack, sizes))
     if 8 in shapes:
         rows += await shape(sizes, "8: for-each", measures.for_each(stack, sizes))
+    if 9 in shapes:
+        rows += await shape(sizes, "9: streaming dispatch", streaming.streaming(stack, sizes))
     # Last: thousands of runs leave the server busy for a while after they end.
     for runs in sizes.load_runs if 4 in shapes else ():
         loading = measures.load(stack, sizes, runs, langgraph)
@@ -89,13 +91,13 @@ def langgraph_note(langgraph: bool, shapes: frozenset[int]) -> str:
 
 
 def shape_numbers(text: str) -> frozenset[int]:
-    """`--shapes 2,4` -> {2, 4}; an argparse error for anything but numbers 1 to 8."""
+    """`--shapes 2,4` -> {2, 4}; an argparse error for anything but numbers 1 to 9."""
     try:
         numbers = frozenset(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         numbers = frozenset()
     if not numbers or not numbers <= ALL_SHAPES:
-        raise argparse.ArgumentTypeError(f"{text!r}: give shape numbers 1 to 8, like 2,4")
+        raise argparse.ArgumentTypeError(f"{text!r}: give shape numbers 1 to 9, like 2,4")
     if 7 in numbers and not numbers & {1, 4}:
         raise argparse.ArgumentTypeError(
             f"{text!r}: shape 7 compares shapes 1 and 4 with LangGraph: give 1 or 4 with it"

@@ -48,6 +48,12 @@ FOR_EACH_ROWS = [
     ("8", "GETs: histories (continue-as-new)"),
     ("8", "GETs: worker peak RSS"),
 ]
+STREAMING_ROWS = [
+    ("9", "plan streamed over 1 s (task 1 complete at 0.1 s): planning request to task 1's"),
+    ("9", "streaming overhead"),
+    ("9", "run start to task 1's start"),
+    ("9", "run time (start to result)"),
+]
 
 
 def table_rows(output: str) -> list[tuple[str, str]]:
@@ -74,7 +80,8 @@ def test_quick_bench_prints_every_row() -> None:
 
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     printed = table_rows(finished.stdout)
-    expected = ROWS + (LANGGRAPH_ROWS if langgraph_installed() else []) + FOR_EACH_ROWS
+    langgraph_rows = LANGGRAPH_ROWS if langgraph_installed() else []
+    expected = ROWS + langgraph_rows + FOR_EACH_ROWS + STREAMING_ROWS
     assert len(printed) == len(expected), finished.stdout
     for (shape, words), (printed_shape, line) in zip(expected, printed, strict=True):
         assert (printed_shape, words in line) == (shape, True), f"expected {words!r}: {line}"
@@ -89,9 +96,9 @@ def test_shapes_picks_rows_and_refuses_an_unknown_shape() -> None:
             cwd=REPO, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 
-    refused = bench("--shapes", "2,9")
+    refused = bench("--shapes", "2,10")
     assert refused.returncode == 2
-    assert "'2,9': give shape numbers 1 to 8, like 2,4" in refused.stderr
+    assert "'2,10': give shape numbers 1 to 9, like 2,4" in refused.stderr
 
     picked = bench("--shapes", "2")
     assert picked.returncode == 0, picked.stdout[-3000:] + picked.stderr[-3000:]
