@@ -313,6 +313,45 @@ async def demo_command(
     return exit_code_for(demo_run.result.status)
 
 
+@app.command(name="eval")
+@command
+async def eval_command(
+    suite: Annotated[
+        str, typer.Option(metavar="NAME", help="default (every goal), easy, medium, hard, smoke")
+    ] = "default",
+    as_json: JsonOption = False,
+    runs: Annotated[int, typer.Option(metavar="N", min=1, help="Run each goal N times")] = 1,
+    parallel: Annotated[int, typer.Option(metavar="N", min=1, help="Runs at the same time")] = 4,
+) -> int:
+    """A planning benchmark for the configured LLM: a suite of goals run against the sample
+    API, PostgreSQL and a workspace it starts, each run checked; exit 1 unless every run passed."""
+    from agentic.evals import EVAL_LLM_HELP, EvalRun, render_report, run_eval, suite_goals
+    from agentic.logging import configure_logging
+
+    settings = get_settings()
+    if not settings.llm_configured:
+        fail(EVAL_LLM_HELP)
+    if "LOG_LEVEL" not in os.environ:  # the report says what failed; the worker's log repeats it
+        configure_logging("ERROR", "json" if settings.log_format == "json" else "console")
+    try:
+        goals = suite_goals(suite)
+    except ValueError as error:
+        fail(str(error))
+
+    def show(run: EvalRun) -> None:
+        verdict = "pass" if run.passed else "fail"
+        console.print(f"{run.goal_id} #{run.number}: {verdict} ({run.status}, {run.seconds:.1f} s)")
+
+    if not as_json:
+        count = len(goals) * runs
+        console.print("starting Temporal (unless one runs), PostgreSQL, the sample API, a worker; "
+                      f"then {count} runs of suite {suite}, {parallel} at a time")  # fmt: skip
+    report = await run_eval(settings, suite, runs=runs, parallel=parallel,
+                            on_run=None if as_json else show)  # fmt: skip
+    print_json(report) if as_json else console.print(render_report(report))
+    return 0 if report.summary.passed == report.summary.runs else 1
+
+
 @app.command()
 @command
 async def status(
