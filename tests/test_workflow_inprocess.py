@@ -76,12 +76,12 @@ async def running_worker(
     """A worker with the real workflow and `activities` on `task_queue` (default: a fresh one),
     running while the block runs; yields an AgentClient for that queue."""
     task_queue = task_queue or f"inproc-{uuid.uuid4().hex[:8]}"
-    names = {activity_name(fn) for fn in activities}
+    activities = (*activities, *defaults_for(activities))
     worker = Worker(
         temporal_client,
         task_queue=task_queue,
         workflows=[AgentRunWorkflow],
-        activities=[*activities, *([] if "join" in names else [join_done])],
+        activities=list(activities),
         workflow_runner=workflow_runner(),
         # Heartbeats reach the server at once, so a cancel reaches a fake activity at once.
         max_heartbeat_throttle_interval=timedelta(milliseconds=100),
@@ -99,6 +99,27 @@ async def running_worker(
 async def join_done(request: JoinerRequest) -> JoinerReply:
     """The joiner of goal runs that do not test it: an answer naming the tasks that ended."""
     return JoinerReply(action="answer", answer=f"{len(request.tasks)} tasks ended")
+
+
+def defaults_for(activities: tuple[Callable[..., Any], ...]) -> list[Callable[..., Any]]:
+    """The fakes a goal run also calls: the joiner (it answers), and a planner that cannot
+    stream (the test's `plan_goal` fake, whole) when the test gives no streamed one."""
+    by_name = {activity_name(function): function for function in activities}
+    defaults: list[Callable[..., Any]] = [] if "join" in by_name else [join_done]
+    plan_goal = by_name.get("plan_goal")
+    if plan_goal is not None and "plan_goal_streamed" not in by_name:
+        defaults.append(activity.defn(name="plan_goal_streamed")(unstreamed(plan_goal)))
+    return defaults
+
+
+def unstreamed(plan_goal: Callable[..., Any]) -> Callable[..., Any]:
+    """`plan_goal` as the streamed planner of a server that cannot stream: the whole plan at
+    its end, no task handed over early."""
+
+    async def plan_goal_streamed(request: PlanRequest) -> PlanDraft:
+        return await plan_goal(request)
+
+    return plan_goal_streamed
 
 
 def activity_name(function: Callable[..., Any]) -> str:
