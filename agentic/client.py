@@ -87,6 +87,7 @@ from agentic.workflows.budgets import plan_over_budget
 from agentic.workflows.execution import summarize
 from agentic.workflows.visibility import (
     GOAL,
+    GOAL_DETAILS,
     STATUS,
     TASK_COUNT,
     AgentStatus,
@@ -190,9 +191,7 @@ class AgentClient:
                 memo=run_memo(run_input),
                 search_attributes=run_search_attributes(run_input),
                 static_summary=(run_input.goal_text or "plan run")[:SUMMARY_MAX_CHARS],
-                static_details=(
-                    plan_details(run_input.plan) if run_input.plan else "The LLM plans the goal."
-                ),
+                static_details=(plan_details(run_input.plan) if run_input.plan else GOAL_DETAILS),
             )
         except WorkflowAlreadyStartedError:
             raise RunAlreadyStarted(

@@ -92,6 +92,7 @@ with workflow.unsafe.imports_passed_through():
         summarize,
     )
     from agentic.workflows.loops import LoopRound
+    from agentic.workflows.replans import describe_replan
     from agentic.workflows.rounds import run_round
     from agentic.workflows.visibility import (
         GOAL,
@@ -1264,6 +1265,8 @@ class AgentRunWorkflow:
         tasks = [task.model_copy(update={"items": self._item_counts(task)}) if task.items else task
                  for task in self._plan_tasks()]  # fmt: skip
         details = progress_details(tasks)
+        if self._replans:
+            details += "\n\n" + "\n".join(f"- {describe_replan(r)}" for r in self._replans)
         if self._answer is not None or self._answer_note:
             details = answer_details(self._answer, self._answer_note) + "\n\n" + details
         workflow.set_current_details(details)

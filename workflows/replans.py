@@ -90,7 +90,11 @@ def describe_replan(record: ReplanRecord) -> str:
         parts.append("removes " + ", ".join(record.removed))
     who = record.source + (f" {record.by}" if record.by else "")
     change = "; ".join(parts) or "no change"
-    why = record.reason or record.hint
+    why = (
+        f"{record.hint!r} ({record.reason})"
+        if record.hint and record.reason
+        else (record.hint or record.reason)
+    )
     note = f" [{record.note}]" if record.note else ""
     return (
         f"replan {record.number} ({who}, {record.status}): {change}"

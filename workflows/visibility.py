@@ -83,6 +83,10 @@ def progress_details(tasks: list[Any], limit: int = 50) -> str:
 
 
 ANSWER_MAX_CHARS = 2_000
+GOAL_DETAILS = (
+    "The LLM plans the goal (tasks may start while the plan streams in); once every task "
+    "ended, it answers the goal (see Current Details) or asks for more work."
+)
 
 
 def answer_details(answer: Any, note: str) -> str:
