@@ -531,44 +531,46 @@ class RunHandle:
         if isinstance(plan, Plan):
             plan = plan.model_dump(mode="json", by_alias=True)
         request = EditRequest(plan=plan, task=task, config=config, by=by)
-        await self._ensure_running()
-        try:
-            return await self._handle.execute_update(
-                AgentRunWorkflow.edit, request, rpc_timeout=CALL_TIMEOUT
-            )
-        except WorkflowUpdateFailedError as error:
-            reason = getattr(error.cause, "message", None) or error.cause or error
-            raise EditRefused(f"edit refused: {reason}") from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise WorkerUnavailable(
-                f"no worker answered the edit of {self.workflow_id} in "
-                f"{CALL_TIMEOUT.total_seconds():g}s; is one running?"
-            ) from None
+        edited: EditResult = await self._update("edit", request, EditResult, EditRefused)
+        return edited
 
     async def replan(self, hint: str, *, by: str = "") -> ReplanRecord:
         """Ask the planner to patch the running plan after `hint` (what should change). The
         patch applies before the run starts another task (in approval mode plan, once
         approved). `ReplanRefused` when the run refuses, or no patch that fits was written."""
-        await self._ensure_running()
+        # The update waits for the planner's patch: as long as an LLM activity may take.
         timeout = timedelta(seconds=self._client.settings.llm_timeout_seconds * 3 + 30)
-        try:
-            record: ReplanRecord = await self._handle.execute_update(
-                "replan",
-                ReplanRequest(hint=hint, by=by),
-                result_type=ReplanRecord,
-                rpc_timeout=timeout,
-            )
-        except WorkflowUpdateFailedError as error:
-            reason = getattr(error.cause, "message", None) or error.cause or error
-            raise ReplanRefused(f"replan refused: {reason}") from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise WorkerUnavailable(
-                f"no worker answered the replan of {self.workflow_id} in "
-                f"{timeout.total_seconds():g}s; is one running?"
-            ) from None
+        request = ReplanRequest(hint=hint, by=by)
+        record: ReplanRecord = await self._update(
+            "replan", request, ReplanRecord, ReplanRefused, timeout
+        )
         if record.status == "refused":
             raise ReplanRefused(f"no patch: {record.note}")
         return record
+
+    async def _update(
+        self,
+        name: str,
+        request: Any,
+        result_type: type,
+        refused: type[AgenticError],
+        timeout: timedelta = CALL_TIMEOUT,
+    ) -> Any:
+        """Run the workflow's update `name`; `refused` (with the run's reason) when its
+        validator or handler refuses it, `WorkerUnavailable` when no worker answers in time."""
+        await self._ensure_running()
+        try:
+            return await self._handle.execute_update(
+                name, request, result_type=result_type, rpc_timeout=timeout
+            )
+        except WorkflowUpdateFailedError as error:
+            reason = getattr(error.cause, "message", None) or error.cause or error
+            raise refused(f"{name} refused: {reason}") from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise WorkerUnavailable(
+                f"no worker answered the {name} of {self.workflow_id} in "
+                f"{timeout.total_seconds():g}s; is one running?"
+            ) from None
 
     async def _ensure_running(self) -> None:
         if not await self.is_running():

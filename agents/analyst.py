@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from agentic.agents.client import JSONRequest, LLMClient
-from agentic.agents.errors import LLMError
 from agentic.agents.planner import config_schema_json
-from agentic.agents.replies import extract_json
+from agentic.agents.replies import reply_object, reply_with_repair
 from agentic.core.errors import ErrorType
 from agentic.core.messages import (
     AnalysisReply,
     AnalysisRequest,
     DecisionAction,
     FailureDecision,
-    LLMCall,
-    TokenUsage,
 )
 from agentic.core.plan import format_validation_error
 from agentic.core.policy import config_refusal
@@ -152,22 +148,6 @@ def data_block(name: str, text: str) -> str:
     return f'<data name="{name}">\n{safe}\n</data>'
 
 
-def analyst_repair_messages(
-    messages: list[dict], previous_reply: str, errors: list[str]
-) -> list[dict]:
-    """`messages` followed by the rejected reply and a request to correct it."""
-    problems = "\n".join(f"- {error}" for error in errors)
-    correction = (
-        f"That decision is not valid:\n{problems}\n\n"
-        "Answer with a corrected decision as one JSON object."
-    )
-    return [
-        *messages,
-        {"role": "assistant", "content": previous_reply},
-        {"role": "user", "content": correction},
-    ]
-
-
 def allowed_or_all(allowed_actions: list[DecisionAction]) -> list[DecisionAction]:
     """The allowed actions; an empty list allows every action."""
     return list(allowed_actions) or list(ALL_DECISION_ACTIONS)
@@ -201,12 +181,9 @@ def parse_decision(
     With `action_type`, a "modify" decision's new_config is also checked against that action's
     config schema.
     """
-    try:
-        data = extract_json(text)
-    except ValueError as error:
-        return None, [str(error)]
-    if not isinstance(data, dict):
-        return None, [f"the reply is a JSON {type(data).__name__}, not an object"]
+    data, problems = reply_object(text)
+    if data is None:
+        return None, problems
     try:
         decision = FailureDecision.model_validate(data)
     except ValidationError as error:
@@ -233,24 +210,19 @@ async def decide(
         schema=decision_json_schema(request.allowed_actions),
         max_tokens=max_tokens,
     )
-    usage, calls = TokenUsage(), list[LLMCall]()
-    for round_number in (1, 2):
-        try:
-            reply = await client.complete_json(llm_request, attempt)
-        except LLMError as error:
-            raise error.spent(usage, calls) from None
-        usage, calls = usage.plus(reply.usage), [*calls, reply.call]
-        decision, errors = parse_decision(reply.text, request.allowed_actions, action_type)
-        if decision is not None:
-            return AnalysisReply(decision=decision, usage=usage, calls=calls)
-        if round_number == 1:
-            messages = analyst_repair_messages(llm_request.messages, reply.text, errors)
-            llm_request = replace(llm_request, messages=messages)
-    raise LLMError(
-        f"the analyst's reply for task {request.task.get('id')!r} is not a valid decision after "
-        f"a repair round: {'; '.join(errors)}",
+
+    async def parse(text: str) -> tuple[FailureDecision | None, list[str]]:
+        return parse_decision(text, request.allowed_actions, action_type)
+
+    decision, usage, calls = await reply_with_repair(
+        client,
+        llm_request,
+        parse,
+        lambda errors: (
+            f"the analyst's reply for task {request.task.get('id')!r} is not a valid "
+            f"decision after a repair round: {'; '.join(errors)}"
+        ),
         ErrorType.INVALID_ANALYST_REPLY,
-        retryable=False,
-        usage=usage,
-        calls=calls,
+        attempt,
     )
+    return AnalysisReply(decision=decision, usage=usage, calls=calls)

@@ -15,7 +15,7 @@ from agentic.agents.analyst import DATA_NOTICE, data_block
 from agentic.agents.client import JSONRequest, LLMClient
 from agentic.agents.planner import planner_system_prompt
 from agentic.agents.replans import PATCH_RULES, TaskCheck, parse_patch, patch_schema, task_table
-from agentic.agents.replies import extract_json, reply_with_repair
+from agentic.agents.replies import reply_object, reply_with_repair
 from agentic.core.errors import ErrorType
 from agentic.core.messages import JoinerReply, JoinerRequest
 
@@ -80,12 +80,9 @@ async def parse_joiner_reply(
     text: str, request: JoinerRequest, check: TaskCheck | None = None
 ) -> tuple[JoinerReply | None, list[str]]:
     """The joiner's answer or patch; None and readable errors for a reply that is neither."""
-    try:
-        data = extract_json(text)
-    except ValueError as error:
-        return None, [str(error)]
-    if not isinstance(data, dict):
-        return None, [f"the reply is a JSON {type(data).__name__}, not an object"]
+    data, problems = reply_object(text)
+    if data is None:
+        return None, problems
     action = data.get("action")
     if action == "answer":
         if data.get("answer") in (None, ""):

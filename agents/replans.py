@@ -14,7 +14,7 @@ from typing import Any
 from agentic.agents.analyst import DATA_NOTICE, data_block, truncated_json
 from agentic.agents.client import JSONRequest, LLMClient
 from agentic.agents.planner import plan_outline_schema, planner_system_prompt
-from agentic.agents.replies import extract_json, reply_with_repair
+from agentic.agents.replies import reply_object, reply_with_repair
 from agentic.core.errors import ErrorType
 from agentic.core.messages import PatchDraft, PatchRequest, PlanPatch, TaskView
 from agentic.core.patches import PatchRefused, parse_added, patched_plan
@@ -139,12 +139,9 @@ async def draft_patch(
     )
 
     async def parse(text: str) -> tuple[PlanPatch | None, list[str]]:
-        try:
-            data = extract_json(text)
-        except ValueError as error:
-            return None, [str(error)]
-        if not isinstance(data, dict):
-            return None, [f"the reply is a JSON {type(data).__name__}, not an object"]
+        data, problems = reply_object(text)
+        if data is None:
+            return None, problems
         return await parse_patch(data, request.goal, request.tasks, request.action_types, check)
 
     patch, usage, calls = await reply_with_repair(

@@ -32,6 +32,17 @@ def extract_json(text: str) -> Any:
     return _first_object(stripped)
 
 
+def reply_object(text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The JSON object in an LLM reply, or None and why there is none (never raises)."""
+    try:
+        data = extract_json(text)
+    except ValueError as error:
+        return None, [str(error)]
+    if not isinstance(data, dict):
+        return None, [f"the reply is a JSON {type(data).__name__}, not an object"]
+    return data, []
+
+
 def _first_object(text: str) -> dict:
     """The object from the first `{` on (prose after it ignored), else the outermost `{...}`."""
     start, end = text.find("{"), text.rfind("}")
