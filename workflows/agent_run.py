@@ -1283,6 +1283,8 @@ class AgentRunWorkflow:
             reply = await self._join()
             if reply is not None and reply.patch is not None:
                 self._propose(reply.patch, "joiner", reason=reply.patch.reason)
+            # A person's replan asked while the joiner answered comes first.
+            await workflow.wait_condition(workflow.all_handlers_finished)
             if not self._patches:
                 self._answer = reply.answer if reply is not None else None
                 self._show_progress()
