@@ -10,6 +10,7 @@ Routes:
     POST /jobs                    {type, parameters, duration_seconds} -> 202 {job_id, status}
     GET  /jobs/<id>               {job_id, status: queued|running|done, progress}
     GET  /jobs/<id>/result        the job's result once done (409 before)
+    GET  /openapi.json            this API's OpenAPI 3.1 document
 
 Run it alone with `python cli.py sample-api`.
 """
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agentic.devstack import BackgroundHTTPServer, JSONHandler, server_owner
+from agentic.examples.sample_openapi import openapi_document
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PORT = 8765
@@ -87,6 +89,8 @@ class _Handler(JSONHandler):
         parts = self.path.split("?")[0].strip("/").split("/")
         if parts == ["users"]:
             self._send(200, load_sample("users"))
+        elif parts == ["openapi.json"]:
+            self._send(200, openapi_document(f"http://{self.headers.get('Host', '127.0.0.1')}"))
         elif parts == ["users", "pages"]:
             self._user_page()
         elif len(parts) == 3 and parts[0] == "users" and parts[2] == "orders":
