@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agentic.activities import files, http, poll, postgres, transform
-from agentic.core.actions import wait
+from agentic.core.actions import ask, wait
 from agentic.core.actions.base import Action
 
 BUILTIN_ACTIONS: list[Action] = [
@@ -13,4 +13,5 @@ BUILTIN_ACTIONS: list[Action] = [
     transform.ACTION,
     poll.ACTION,
     Action.of(wait.SPEC, run=None),  # a durable timer in the workflow
+    Action.of(ask.SPEC, run=None),  # a question: the workflow waits for the answer
 ]

@@ -24,6 +24,8 @@ _EXPORTS = {
     "ActionSpec": "agentic.core.actions.base",
     "AgentClient": "agentic.client",
     "AgenticError": "agentic.errors",
+    "AnswerRecord": "agentic.core.messages",
+    "AnswerRefused": "agentic.errors",
     "BlobRef": "agentic.core.blobs",
     "BlobStoreError": "agentic.errors",
     "CleanupReport": "agentic.client",
@@ -78,6 +80,7 @@ if TYPE_CHECKING:
     from agentic.core.blobs import BlobRef
     from agentic.core.errors import ActionError, ErrorType, non_retryable, retryable
     from agentic.core.messages import (
+        AnswerRecord,
         DecisionRecord,
         EditResult,
         ReplanRecord,
@@ -94,6 +97,7 @@ if TYPE_CHECKING:
     from agentic.core.plan import Plan, Task
     from agentic.errors import (
         AgenticError,
+        AnswerRefused,
         BlobStoreError,
         EditRefused,
         InvalidHistory,
@@ -133,6 +137,8 @@ __all__ = [
     "ActionSpec",
     "AgentClient",
     "AgenticError",
+    "AnswerRecord",
+    "AnswerRefused",
     "BlobRef",
     "BlobStoreError",
     "CleanupReport",

@@ -45,6 +45,8 @@ from agentic.core.blobs import holds_blobs
 from agentic.core.errors import ActionError
 from agentic.core.foreach import item_index, parent_of
 from agentic.core.messages import (
+    AnswerRecord,
+    AnswerRequest,
     ApprovalSignal,
     EditRequest,
     EditResult,
@@ -66,6 +68,7 @@ from agentic.core.policy import plan_refusals
 from agentic.core.registry import ACTIONS
 from agentic.errors import (
     AgenticError,
+    AnswerRefused,
     BlobStoreError,
     EditRefused,
     InvalidPlan,
@@ -546,6 +549,14 @@ class RunHandle:
         )
         if record.status == "refused":
             raise ReplanRefused(f"no patch: {record.note}")
+        return record
+
+    async def answer(self, task: str, value: Any, *, by: str = "") -> AnswerRecord:
+        """Answer the question an `ask` task waits on (an item's: `orders[3]`): `value` is
+        the task's output. `AnswerRefused` when the task asks nothing now, or `value` does
+        not match the question's schema (the schema's error); the run keeps waiting."""
+        request = AnswerRequest(task=task, value=value, by=by)
+        record: AnswerRecord = await self._update("answer", request, AnswerRecord, AnswerRefused)
         return record
 
     async def _update(

@@ -8,6 +8,8 @@
     ├── NotWaiting             an approval or rejection for something that does not wait
     ├── EditRefused            the edit was refused (the reason is the message)
     ├── ReplanRefused          the replan was refused, or no patch came of it
+    ├── AnswerRefused          an answer the run refused (no such question, or it does not
+    │                          match the question's schema: the schema's error is the message)
     ├── WorkerUnavailable      no worker answered a query or an update in time
     ├── RunResultUnavailable   the run ended without a result (terminated, timed out)
     ├── InvalidPlan            a plan (or a plan file) that does not validate
@@ -63,6 +65,11 @@ class EditRefused(AgenticError):
 class ReplanRefused(AgenticError):
     """The run refused the replan (it ended, or has no replans left), or the planner wrote no
     patch that fits; nothing changed."""
+
+
+class AnswerRefused(AgenticError):
+    """The run refused the answer: the task asks nothing now, or the answer does not match the
+    question's schema (the message says why). The run keeps waiting for an answer."""
 
 
 class WorkerUnavailable(AgenticError):

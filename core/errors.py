@@ -39,6 +39,8 @@ class ErrorType(StrEnum):
     TOO_DEEP = "TooDeep"
     NETWORK_POLICY = "NetworkPolicy"
     RESPONSE_TOO_LARGE = "ResponseTooLarge"
+    # ask
+    NO_ANSWER = "NoAnswer"
     # secrets
     SECRET_NOT_FOUND = "SecretNotFound"
     SECRET_NOT_ALLOWED = "SecretNotAllowed"

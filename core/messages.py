@@ -178,6 +178,7 @@ class TaskStatus(StrEnum):
 
     PENDING = "pending"
     WAITING_APPROVAL = "waiting_approval"
+    WAITING_ANSWER = "waiting_answer"
     RUNNING = "running"
     ANALYZING = "analyzing"
     COMPLETED = "completed"
@@ -339,6 +340,16 @@ class TaskResult(BaseModel):
         description="failed, and a plan patch took over its work (the analyst's replan): it "
         "does not fail the run as a missed critical task (left out when not)",
     )
+    question: str = Field(
+        "",
+        exclude_if=_unset,
+        description="for an ask: the question asked (left out when none)",
+    )
+    answered_by: str = Field(
+        "",
+        exclude_if=_unset,
+        description="for an ask: who answered (`timeout` when the default was taken)",
+    )
     condition_false: bool = Field(
         False,
         exclude_if=_unset,
@@ -403,6 +414,33 @@ class RunResult(BaseModel):
     duration_seconds: float | None = None
 
 
+class Question(BaseModel):
+    """A question an `ask` task waits to have answered (`answer ID TASK`)."""
+
+    task_id: str
+    question: str
+    answer_schema: dict[str, Any] = Field(description="the JSON Schema an answer must match")
+    choices: list[Any] | None = None
+    timeout_seconds: float
+    default: Any = Field(None, description="the answer taken at the timeout (null: none)")
+
+
+class AnswerRequest(BaseModel):
+    """Payload of the `answer` Update: the answer to a task's question, and who gives it."""
+
+    task: str
+    value: Any
+    by: str = ""
+
+
+class AnswerRecord(BaseModel):
+    """What the `answer` Update returns: the answer taken, for which task, from whom."""
+
+    task: str
+    value: Any
+    by: str
+
+
 class RunState(BaseModel):
     """What the status query answers while a run is alive (and after it ended)."""
 
@@ -429,6 +467,11 @@ class RunState(BaseModel):
     answer: Any = None
     answer_note: str = Field("", exclude_if=_unset)
     replans: list[ReplanRecord] = Field(default_factory=list, exclude_if=_unset)
+    questions: list[Question] = Field(
+        default_factory=list,
+        exclude_if=_unset,
+        description="the questions waiting for an answer (ask tasks, for-each items too)",
+    )
     sub_plans_waiting: list[str] = Field(
         default_factory=list,
         exclude_if=_unset,

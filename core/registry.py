@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from agentic.core.actions import files, http, poll, postgres, subplan, transform, wait
+from agentic.core.actions import ask, files, http, poll, postgres, subplan, transform, wait
 from agentic.core.actions.base import ActionSpec
 
 
@@ -50,6 +50,7 @@ class ActionRegistry:
 
 
 BUILTIN_SPECS = [
-    http.SPEC, postgres.SPEC, files.SPEC, transform.SPEC, wait.SPEC, poll.SPEC, subplan.SPEC
+    http.SPEC, postgres.SPEC, files.SPEC, transform.SPEC, wait.SPEC, poll.SPEC, subplan.SPEC,
+    ask.SPEC,
 ]  # fmt: skip
 ACTIONS = ActionRegistry(BUILTIN_SPECS)

@@ -39,6 +39,8 @@ HOW_IT_RUNS = {
     Execution.CHILD_RUN: "a child workflow of the run (its own history, linked in the Web UI, "
     "id `<run>.<task>`), with the run's approval mode and network policy and the budgets it "
     "has left",
+    Execution.QUESTION: "a question in the workflow itself: the run waits durably (a condition "
+    "with a timeout, no activity, no execution slot) for `answer ID TASK`",
 }
 
 

@@ -23,6 +23,8 @@ added after the first results), the analyst's replan of a failed task, a person'
 Update) of a running plan, and a patch that waited for approval in approval mode plan;
 v6_streamed_plan*.json a plan whose first task ran while the rest streamed in (planned_task
 signals), and a streamed plan found invalid at its end and repaired, its completed task kept.
+v7_ask.json has an `ask` task answered through the `answer` Update (two refused answers
+before it, which the Update's validator kept out of the history).
 """
 
 from __future__ import annotations

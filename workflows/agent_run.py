@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.messages import (
         OUTCOME_ERROR_TYPES,
         AnalysisReply,
+        AnswerRecord,
+        AnswerRequest,
         ApprovalSignal,
         CancelSignal,
         CarriedState,
@@ -79,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
         decisions,
         foreach,
         loops,
+        questions,
         replans,
         scheduling,
     )
@@ -183,6 +186,7 @@ class AgentRunWorkflow:
         self._stream_invalid: str | None = None  # the whole streamed plan was not valid
         self._streamed: list[str] = []
         self._stream_note = ""
+        self._questions = questions.Questions()  # ask tasks waiting for a person's answer
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
 
@@ -339,6 +343,19 @@ class AgentRunWorkflow:
         if not replans.replans_left(self._options, self._replans):
             raise ValueError(replans.replan_budget_reached(self._options))
 
+    @workflow.update(name="answer")
+    def answer_question(self, request: AnswerRequest) -> AnswerRecord:
+        """A person's answer to a task's question (an `ask`): it becomes the task's output."""
+        self._questions.give(request)
+        workflow.logger.info("task %s answered by %s", request.task, request.by or "someone")
+        return AnswerRecord(task=request.task, value=request.value, by=request.by or "someone")
+
+    @answer_question.validator
+    def _validate_answer(self, request: AnswerRequest) -> None:
+        refusal = self._questions.refusal(request)
+        if refusal:
+            raise ValueError(refusal)
+
     @workflow.query(name="status")
     def status(self) -> RunState:
         """The run as it is now, with outputs shortened to a summary."""
@@ -367,6 +384,7 @@ class AgentRunWorkflow:
             answer=self._answer,
             answer_note=self._answer_note,
             replans=self._replans,
+            questions=list(self._questions.waiting.values()),
         )
 
     @workflow.query(name="items")
@@ -958,7 +976,10 @@ class AgentRunWorkflow:
             elapsed = (workflow.now() - self._execution_started_at).total_seconds()
             return budgets.left_for_child(self._options, self._usage, elapsed)
 
-        return Parent(self._depth, options_left, started, ended, self._must_stop)
+        def ask(config: Any) -> Any:
+            return self._questions.ask(self._tasks[task_id], config, self._options, self._publish)
+
+        return Parent(self._depth, options_left, started, ended, self._must_stop, ask)
 
     def _runnable(self, task_id: str, loop: LoopRound | None) -> Task:
         task = self._current(task_id)
@@ -1131,13 +1152,15 @@ class AgentRunWorkflow:
         return not pending or self._must_stop() or self._continuing
 
     async def _wait_for_items(self, running: dict[str, asyncio.Task[None]]) -> None:
-        """Until an item ends, the run pauses or resumes, or it must stop."""
-        pause_changes = self._pause_changes
+        """Until an item ends or asks a question (freeing its slot), the run pauses or
+        resumes, or it must stop."""
+        pause_changes, asked = self._pause_changes, self._questions.asked
         await workflow.wait_condition(
             lambda: (
                 any(job.done() for job in running.values())
                 or self._pause_changes != pause_changes
                 or self._must_stop()
+                or self._questions.asked != asked
             )
         )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -101,13 +101,15 @@ class Parent:
     """What a child run needs of the run that starts it: how deep that run is, its options
     with the budgets it has left (None: the round's own options), what to tell it when the
     child starts (its workflow id) and ends (its result), and whether it is stopping (then a
-    cancelled child is its doing)."""
+    cancelled child is its doing). `ask` waits for the answer to the task's question (an
+    `ask` config), for a question's round."""
 
     depth: int = 0
     options_left: Callable[[], RunOptions | None] = lambda: None
     started: Callable[[str], None] = lambda child_id: None
     ended: Callable[[RunResult], None] = lambda result: None
     stopping: Callable[[], bool] = lambda: False
+    ask: Callable[[Any], Awaitable[Any]] | None = None
 
 
 def round_activity_id(task: Task, round_number: int, loop_round: int = 0) -> str:

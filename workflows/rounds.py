@@ -1,5 +1,5 @@
 """One round of a task, run as its action's spec says: an activity, a durable timer, a poll
-loop, or a child run."""
+loop, a child run, or a question to a person."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         run_poll,
         run_timer,
     )
+    from agentic.workflows.questions import run_question
     from agentic.workflows.subplans import run_child
 
 RoundRunner = Callable[
@@ -30,6 +31,7 @@ ROUND_RUNNERS: dict[Execution, RoundRunner] = {
     Execution.TIMER: run_timer,
     Execution.POLL: run_poll,
     Execution.CHILD_RUN: run_child,
+    Execution.QUESTION: run_question,
 }
 
 

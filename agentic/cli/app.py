@@ -633,6 +633,34 @@ async def replan(
                       f"{cli_command()} status {run_id}")  # fmt: skip
 
 
+@app.command()
+@command
+async def answer(
+    run_id: RunIdArgument,
+    task: Annotated[str, typer.Argument(metavar="TASK", help="The asking task (`orders[3]`)")],
+    value: Annotated[
+        str | None, typer.Option("--value", metavar="JSON", help="The answer, as JSON")
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", metavar="TEXT", help="The answer, as free text")
+    ] = None,
+    by: ByOption = "",
+) -> None:
+    """Answer the question an `ask` task waits on; an answer off its schema is refused."""
+    if (value is None) == (text is None):
+        fail("give the answer: --value JSON, or --text TEXT")
+    answer_value = text
+    if value is not None:
+        try:
+            answer_value = json.loads(value)
+        except json.JSONDecodeError as error:
+            fail(f"--value is not valid JSON: {error.msg} at column {error.colno} "
+                 "(for free text, use --text)")  # fmt: skip
+    handle = await (await connect_client()).get(run_id)
+    record = await handle.answer(task, answer_value, by=by or current_user())
+    console.print(f"answered {record.task} of {run_id}: {json.dumps(record.value)}")
+
+
 @app.command(name="list")
 @command
 async def list_runs(

@@ -45,6 +45,7 @@ STATUS_STYLES = {
     TaskStatus.SKIPPED: "yellow",
     TaskStatus.CANCELLED: "yellow",
     TaskStatus.WAITING_APPROVAL: "bold magenta",
+    TaskStatus.WAITING_ANSWER: "bold magenta",
     TaskStatus.RUNNING: "cyan",
     TaskStatus.ANALYZING: "cyan",
 }
@@ -71,6 +72,8 @@ def task_detail(task: TaskResult) -> str:
     """What matters most about a task now: what it waits for, its error, or its output."""
     if task.status == TaskStatus.WAITING_APPROVAL:
         return f"needs approval: {task.risk}"
+    if task.status == TaskStatus.WAITING_ANSWER:
+        return f"asks: {task.question}"
     if task.items and task.status == TaskStatus.RUNNING:
         return describe_items(task.items, sum(task.items.values()))
     if task.child_run_id and task.status == TaskStatus.RUNNING:
@@ -177,8 +180,25 @@ def render_state(
     if state.phase == Phase.AWAITING_APPROVAL or patch_waits:
         what = " (the replan above)" if patch_waits else ""
         lines.append(Text(f"approve: {command} approve {state.workflow_id}{what}"))
+    lines += [Text(line) for line in question_lines(state, command)]
     lines += answer_lines(state.answer, state.answer_note)
     return Group(*lines)
+
+
+def question_lines(state: RunState, command: str = "python cli.py") -> list[str]:
+    """Each question waiting for an answer, what answers it takes, and the command to answer."""
+    lines = []
+    for question in state.questions:
+        takes = (
+            "one of " + ", ".join(json.dumps(choice) for choice in question.choices)
+            if question.choices
+            else "JSON matching " + json.dumps(question.answer_schema)
+        )
+        lines.append(f"question: {question.task_id}: {question.question} ({takes})")
+        lines.append(
+            f"answer: {command} answer {state.workflow_id} {question.task_id} --value JSON"
+        )
+    return lines
 
 
 def render_result(

@@ -76,6 +76,10 @@ class Execution(StrEnum):
     """A child run of the engine's own workflow (the config is a `ChildRunConfig`): its own
     history, the parent's approval mode and network policy, budgets from what the parent has
     left; its output is the child's task outputs by task id."""
+    QUESTION = "question"
+    """A question to a person: the workflow waits (a durable condition with a timeout, no
+    activity, no execution slot) for the `answer` Update (the config is an `AskConfig`); its
+    output is the answer."""
 
 
 class ChildRunConfig(Protocol):
@@ -202,7 +206,7 @@ class Action(ActionSpec):
     exception into an `ActionError` (retryable or not); without it, or when it returns None,
     an unexpected exception is retried and logged with its traceback.
 
-    Only actions that run as timers have no `run`.
+    Only actions that run in the workflow (timers, questions) have no `run`.
     """
 
     run: ActionRunner | None = None
