@@ -14,12 +14,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agentic.agents.endpoints import OPENAI_DEFAULT_BASE_URL, LLMEndpoint
 from agentic.codec import EncryptionKeys
+from agentic.core.mcp import NAME_PATTERN, McpServerSetting
 from agentic.core.metrics import PRICES_HELP, ModelPrice
 from agentic.core.network import AllowRule, parse_rules
 from agentic.logging import LogFormat
@@ -135,6 +143,15 @@ class Settings(BaseSettings):
 
     action_modules: str = Field(
         "", description="comma-separated modules of custom actions (plug-ins) to load"
+    )
+    mcp_servers: dict[str, McpServerSetting] | None = Field(
+        None,
+        description='JSON object of name -> {"command": [...], "env": {...}} (a stdio server the '
+        'worker starts) or {"url": "https://.../mcp", "headers": {...}} (streamable HTTP): each '
+        "tool becomes the action mcp.<name>.<tool>",
+    )
+    mcp_servers_file: Path | None = Field(
+        None, description="JSON file of more MCP servers, in MCP_SERVERS' form"
     )
     payload_encryption_keys: SecretStr | None = Field(
         None, description="id:base64key,... (32-byte keys): payloads are encrypted with AES-GCM"
@@ -331,6 +348,24 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name.upper()}: {path} is not a readable file")
         return self
 
+    @field_validator("mcp_servers")
+    @classmethod
+    def _mcp_server_names(
+        cls, value: dict[str, McpServerSetting] | None
+    ) -> dict[str, McpServerSetting] | None:
+        for name in value or {}:
+            _check_mcp_server_name(name)
+        return value
+
+    def mcp_server_settings(self) -> dict[str, McpServerSetting]:
+        """MCP_SERVERS and the servers of MCP_SERVERS_FILE (read now, like SECRETS_FILE); a
+        ValueError says what is wrong with the file."""
+        from_file = _mcp_servers_in(self.mcp_servers_file) if self.mcp_servers_file else {}
+        both = sorted(set(from_file) & set(self.mcp_servers or {}))
+        if both:
+            raise ValueError(f"MCP server {both[0]!r} is in both MCP_SERVERS and MCP_SERVERS_FILE")
+        return {**from_file, **(self.mcp_servers or {})}
+
     @field_validator("payload_encryption_keys")
     @classmethod
     def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
@@ -403,6 +438,34 @@ class Settings(BaseSettings):
                     "which is not set"
                 )
         return self
+
+
+def _check_mcp_server_name(name: str) -> None:
+    if not re.match(NAME_PATTERN, name):
+        raise ValueError(
+            f"MCP server name {name!r}: use letters, digits, _ and - (it is part of the action "
+            "types mcp.<name>.<tool>)"
+        )
+
+
+def _mcp_servers_in(path: Path) -> dict[str, McpServerSetting]:
+    """The servers of MCP_SERVERS_FILE; a ValueError says what is wrong with it."""
+    try:
+        entries = json.loads(path.read_text())
+        if not isinstance(entries, dict):
+            raise ValueError("give a JSON object of name -> server")
+        for name in entries:
+            _check_mcp_server_name(name)
+        return {name: McpServerSetting.model_validate(entry) for name, entry in entries.items()}
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        raise ValueError(
+            f"MCP_SERVERS_FILE {path}: {where + ': ' if where else ''}{message}"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ValueError(f"MCP_SERVERS_FILE {path}: {error}") from None
 
 
 def _dotenv_value(name: str) -> str | None:

@@ -19,12 +19,14 @@ from agentic.activities.blobs import Blobs, open_store
 from agentic.activities.builtin import BUILTIN_ACTIONS
 from agentic.activities.items import item_activities
 from agentic.activities.llm import TokenLimits, llm_activities
+from agentic.activities.mcp import McpServers
 from agentic.activities.network import HttpClients, NetworkPolicy, PlanNetworkCheck
 from agentic.activities.postgres import close_pools
 from agentic.activities.secrets import SecretStore
 from agentic.agents.client import LLMClient
 from agentic.core.actions.base import Action
 from agentic.core.actions.postgres import database_host
+from agentic.core.mcp import McpServerSetting
 from agentic.core.plan import format_validation_error
 from agentic.errors import AgenticError, BlobStoreError, PluginError, SecretsError
 from agentic.logging import configure_logging
@@ -70,6 +72,13 @@ async def run_worker(
             runs_may_add=settings.http_run_allow_hosts,
         )
         resources.push_async_callback(clients.aclose)
+        # MCP servers' tools become action types before the worker polls: the workflow
+        # validates plans against the registry (a server that cannot be reached is logged).
+        mcp_servers = McpServers(mcp_server_settings(settings), secrets, clients.policy_for())
+        resources.push_async_callback(mcp_servers.aclose)
+        mcp_actions = await mcp_servers.discover()
+        register_actions(mcp_actions)
+        every_action = [*every_action, *mcp_actions]
         context = ActionContext(
             http=clients.for_run(),
             network=clients.policy_for(),
@@ -124,6 +133,14 @@ def load_secrets(settings: Settings) -> SecretStore:
         return SecretStore.load(settings.secrets_file)
     except ValueError as error:
         raise SecretsError(str(error)) from None
+
+
+def mcp_server_settings(settings: Settings) -> dict[str, McpServerSetting]:
+    """MCP_SERVERS and MCP_SERVERS_FILE's servers; a bad file is a PluginError of one line."""
+    try:
+        return settings.mcp_server_settings()
+    except ValueError as error:
+        raise PluginError(str(error)) from None
 
 
 def open_blobs(settings: Settings) -> Blobs:

@@ -56,6 +56,9 @@ class ErrorType(StrEnum):
     DB_TIMEOUT = "DbTimeout"
     WRITE_NOT_ALLOWED = "WriteNotAllowed"
     TOO_MANY_ROWS = "TooManyRows"
+    # MCP tools (mcp.<server>.<tool>)
+    MCP_TOOL_ERROR = "McpToolError"
+    MCP_UNAVAILABLE = "McpUnavailable"
     # the planner and the analyst
     LLM_NOT_CONFIGURED = "LLMNotConfigured"
     LLM_TIMEOUT = "LLMTimeout"

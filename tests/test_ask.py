@@ -4,11 +4,13 @@ a timeout takes the default or fails the task; a for-each's items ask on their o
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from agentic import AgentClient, AnswerRefused, RunOptions
+from agentic.agents.planner import planner_system_prompt
 from agentic.core.actions.ask import AskConfig
 from agentic.core.plan import Plan
 from agentic.core.registry import ACTIONS
@@ -163,8 +165,7 @@ async def test_the_api_answers_and_refuses_with_answer_refused(stack, client, ru
 
 
 async def _poll(check, timeout=30.0):
-    import asyncio
-
+    """Await `check()` until it returns something truthy, or fail after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
@@ -196,3 +197,5 @@ def test_asking_is_safe_and_the_planner_knows_when_to_ask():
     spec = ACTIONS["ask"]
     assert spec.risk is None and spec.risk_check is None
     assert "leaves a choice to the person" in spec.description
+    prompt = planner_system_prompt()
+    assert '### "ask"' in prompt and spec.description in prompt

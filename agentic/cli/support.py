@@ -31,7 +31,7 @@ from agentic.errors import AgenticError
 from agentic.examples import EXAMPLES, example_options
 from agentic.examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
 from agentic.logging import configure_logging
-from agentic.plugins import load_plugins
+from agentic.plugins import load_plugins, register_actions
 from agentic.runtime import exit_now
 from agentic.settings import Settings, get_settings, overridden_settings
 from agentic.tracing import flush_tracing, setup_tracing
@@ -107,6 +107,8 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
             logging.getLogger("temporalio.core").setLevel(logging.ERROR)
         try:
             load_plugins(settings)
+            if settings.mcp_servers or settings.mcp_servers_file:  # plans may use their tools
+                register_actions(asyncio.run(mcp_tools(settings)))
         except AgenticError as error:
             print(f"error: {error}", file=sys.stderr)
             exit_now(1)
@@ -115,6 +117,18 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
         exit_now(code)
 
     return wrapper
+
+
+async def mcp_tools(settings: Settings) -> list[Any]:
+    """The actions of MCP_SERVERS' tools, found as the worker finds them (connections closed
+    again): plans that use them validate here, and `actions` lists them."""
+    # Imported here: the MCP SDK loads only when servers are set.
+    from agentic.activities.mcp import discover_tools
+    from agentic.activities.network import NetworkPolicy
+    from agentic.worker import load_secrets, mcp_server_settings
+
+    servers, secrets = mcp_server_settings(settings), load_secrets(settings)
+    return await discover_tools(servers, secrets, NetworkPolicy(settings.allow_rules))
 
 
 def run_cli(app: typer.Typer) -> None:

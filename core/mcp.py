@@ -1,0 +1,157 @@
+"""MCP tools as action types, as pure data: the MCP_SERVERS setting's entries, and the spec of
+one tool (`mcp.<server>.<tool>`) built from what the server says about it (its description,
+input schema and annotations). Connecting and calling live in activities/mcp.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agentic.core.actions.base import ActionConfig, ActionSpec
+
+PREFIX = "mcp."
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+REFERENCE = re.compile(r"\{\{.*?\}\}")
+
+
+class McpServerSetting(BaseModel):
+    """One entry of MCP_SERVERS: a command the worker starts (stdio) or a URL (streamable
+    HTTP), never both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] | None = Field(None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    url: str | None = Field(None, pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSetting:
+        if (self.command is None) == (self.url is None):
+            raise ValueError('give either "command" (stdio) or "url" (streamable HTTP)')
+        if self.command is None and self.env:
+            raise ValueError('"env" is for a stdio server ("command")')
+        if self.url is None and self.headers:
+            raise ValueError('"headers" is for an HTTP server ("url")')
+        return self
+
+    def destination(self) -> tuple[str, int] | None:
+        """The (host, port) of an HTTP server; None for a stdio one."""
+        if self.url is None:
+            return None
+        parts = urlsplit(self.url)
+        return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def action_type(server: str, tool: str) -> str:
+    """The action type of a server's tool."""
+    return f"{PREFIX}{server}.{tool}"
+
+
+def split_action_type(action_type: str) -> tuple[str, str] | None:
+    """(server, tool) of an `mcp.<server>.<tool>` action type, else None."""
+    if not action_type.startswith(PREFIX) or action_type.count(".") < 2:
+        return None
+    server, _, tool = action_type.removeprefix(PREFIX).partition(".")
+    return server, tool
+
+
+class McpToolConfig(ActionConfig):
+    """A tool's arguments: any fields, checked against the tool's input schema (a reference
+    `{{ ... }}` passes the check where the plan is validated; its value is checked when the
+    task runs)."""
+
+    model_config = ConfigDict(extra="allow")
+    input_schema: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _matches_schema(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        validator = jsonschema.Draft202012Validator(cls.input_schema)
+        problems = [
+            problem for problem in validator.iter_errors(value)
+            if not (isinstance(problem.instance, str) and REFERENCE.search(problem.instance))
+        ]  # fmt: skip
+        if problems:
+            first = min(problems, key=lambda problem: list(problem.absolute_path))
+            where = ".".join(str(part) for part in first.absolute_path)
+            raise ValueError(f"{where + ': ' if where else ''}{first.message}")
+        return value
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The tool's own input schema."""
+        return dict(cls.input_schema)
+
+
+_CONFIG_MODELS: dict[tuple[str, str], type[McpToolConfig]] = {}
+
+
+def config_model(action_type: str, input_schema: dict[str, Any]) -> type[McpToolConfig]:
+    """The config model of a tool (one class per action type and schema, so registering the
+    same tool twice in a process is the same spec)."""
+    key = (action_type, json.dumps(input_schema, sort_keys=True))
+    if key not in _CONFIG_MODELS:
+        name = "".join(part.title() for part in re.split(r"[^A-Za-z0-9]", action_type)) + "Config"
+        model = type(name, (McpToolConfig,), {"input_schema": input_schema})
+        _CONFIG_MODELS[key] = model
+    return _CONFIG_MODELS[key]
+
+
+@dataclass(frozen=True)
+class ToolRisk:
+    """The risk rule of a tool: "" for a read-only one, else why it waits for approval."""
+
+    reason: str
+
+    def __call__(self, config: Any) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True)
+class ToolDestination:
+    """Where an HTTP server's tool sends its arguments (where a bound secret may go)."""
+
+    host: str
+    port: int
+
+    def __call__(self, config: Any) -> list[tuple[str, int]]:
+        return [(self.host, self.port)]
+
+
+def tool_risk(server: str, tool: str, annotations: dict[str, Any] | None) -> str:
+    """The approval reason from the tool's annotations: readOnlyHint -> none; destructiveHint
+    or no hint -> the tool may change things."""
+    hints = annotations or {}
+    if hints.get("readOnlyHint") is True:
+        return ""
+    if hints.get("destructiveHint") is True:
+        return f"MCP tool {tool} of {server} is destructive (destructiveHint)"
+    return f"MCP tool {tool} of {server} is not declared read-only (no readOnlyHint)"
+
+
+def tool_spec(
+    server: str, setting: McpServerSetting, tool: str, description: str,
+    input_schema: dict[str, Any], annotations: dict[str, Any] | None,
+) -> ActionSpec:  # fmt: skip
+    """The spec of one tool of one server."""
+    kind = f"MCP server {server} ({'stdio' if setting.command else setting.url})"
+    destination = setting.destination()
+    text = " ".join((description or f"The tool {tool}.").split())
+    full_type = action_type(server, tool)
+    return ActionSpec(
+        action_type=full_type,
+        config_model=config_model(full_type, input_schema),
+        description=f"[{kind}] {text} Config: the tool's arguments. Output: its structured "
+        "content, else its text.",
+        risk=ToolRisk(tool_risk(server, tool, annotations)),
+        destinations=ToolDestination(*destination) if destination else None,
+    )

@@ -1,0 +1,180 @@
+"""MCP servers' tools as actions (issue 22): a real MCP server written with the `mcp` SDK
+(tests/fakes/mcp_server.py), over stdio (started by the worker) and over streamable HTTP, used
+through the CLI and a worker process started with MCP_SERVERS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from agentic.devstack import free_port, port_open, stop_process
+from agentic.settings import Settings
+from tests.conftest import REPO, wait_until
+from tests.helpers import task, tasks_by_id
+
+TOKEN = "mcp-token-for-tests"
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    """The test server over streamable HTTP on a free port (it wants the bearer TOKEN, which
+    the worker sends from a secret), stopped after the module."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.mcp_server", "http", str(port), TOKEN],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_until(lambda: port_open("127.0.0.1", port), 30, "the MCP server over HTTP")
+    yield port
+    stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def mcp_env(stack, http_server, tmp_path_factory):
+    """A worker with three MCP servers: `tools` (stdio), `remote` (HTTP, a secret header) and
+    `gone` (a command that exits at once: the worker starts without it)."""
+    markers = tmp_path_factory.mktemp("mcp-markers")
+    servers = {
+        "tools": {
+            "command": [sys.executable, "-m", "tests.fakes.mcp_server"],
+            "env": {"CRASH_MARKER_DIR": str(markers)},
+        },
+        "remote": {
+            "url": f"http://127.0.0.1:{http_server}/mcp",
+            "headers": {"Authorization": "Bearer {{ secrets.MCP_TOKEN }}"},
+        },
+        "gone": {"command": [sys.executable, "-c", "raise SystemExit(1)"]},
+    }
+    env = {
+        "MCP_SERVERS": json.dumps(servers),
+        "TASK_QUEUE": f"mcp-{uuid.uuid4().hex[:6]}",
+        "HTTP_ALLOW_HOSTS": f"{stack.env['HTTP_ALLOW_HOSTS']},127.0.0.1:{http_server}",
+        "AGENTIC_SECRET_MCP_TOKEN": TOKEN,
+        "AGENTIC_SECRET_MCP_TOKEN_HOSTS": f"127.0.0.1:{http_server}",
+        "CRASH_MARKER_DIR": str(markers),
+    }
+    log_path = markers / "worker.log"
+    stack.start_worker(env, log_path=log_path)
+    return {**env, "_log": str(log_path), "_markers": str(markers)}
+
+
+def cli_env(mcp_env):
+    return {key: value for key, value in mcp_env.items() if not key.startswith("_")}
+
+
+def test_actions_lists_each_tool_with_its_server(stack, mcp_env):
+    listed = stack.cli("actions", "--json", env=cli_env(mcp_env))
+
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["action_type"]: row for row in map(json.loads, listed.stdout.splitlines())}
+    assert {"mcp.tools.lookup", "mcp.tools.delete_thing", "mcp.remote.stats"} <= set(rows)
+    assert not any(action.startswith("mcp.gone.") for action in rows)
+    lookup = rows["mcp.tools.lookup"]
+    assert "MCP server tools (stdio)" in lookup["description"]
+    assert "Look a person up by key" in lookup["description"]
+    assert lookup["config_schema"]["required"] == ["key"]
+    assert "MCP server remote (http://127.0.0.1" in rows["mcp.remote.lookup"]["description"]
+    human = stack.cli("actions", env=cli_env(mcp_env))
+    assert "mcp.tools.delete_thing" in human.stdout
+
+
+def test_an_unreachable_server_is_one_line_and_the_worker_starts(stack, mcp_env):
+    log = Path(mcp_env["_log"]).read_text()
+    lines = [line for line in log.splitlines() if "mcp_server_unavailable" in line]
+    assert len(lines) == 1 and "gone" in lines[0]
+    assert "worker_ready" in log
+
+
+def test_a_plan_runs_tools_over_stdio_and_http(stack, mcp_env, run_id):
+    plan = {"tasks": [
+        task("who", "mcp.tools.lookup", {"key": "ada"}),
+        task("sum", "mcp.remote.stats", {"numbers": [1, 2, 3]}),
+        task("again", "mcp.remote.lookup", {"key": "{{ tasks.who.output }}"}, "who"),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none", env=cli_env(mcp_env))
+
+    assert result["status"] == "completed", result["error"]
+    tasks = tasks_by_id(result)
+    assert tasks["who"]["output"] == "Ada Lovelace", "the text content"
+    assert tasks["sum"]["output"] == {"count": 3, "total": 6}, "the structured content"
+    assert tasks["again"]["output"] == "unknown", "a reference filled at run time"
+
+
+def test_a_bad_argument_or_unknown_tool_is_refused_before_the_run(stack, mcp_env):
+    bad = stack.write_plan({"tasks": [task("who", "mcp.tools.lookup", {"key": 3})]})
+    refused = stack.cli("validate", str(bad), env=cli_env(mcp_env))
+    assert refused.returncode != 0
+    assert "key: 3 is not of type 'string'" in refused.stderr
+
+    unknown = stack.write_plan({"tasks": [task("x", "mcp.tools.nope", {})]})
+    refused = stack.cli("validate", str(unknown), env=cli_env(mcp_env))
+    assert refused.returncode != 0
+    assert "unknown action_type 'mcp.tools.nope'" in refused.stderr
+
+
+def test_a_tools_own_error_is_not_retried(stack, mcp_env, run_id):
+    plan = {"tasks": [task("bad", "mcp.tools.broken", {"reason": "on purpose"}, critical=False)]}
+
+    result = stack.run_plan(plan, run_id, "--approval", "none", env=cli_env(mcp_env))
+
+    failed = tasks_by_id(result)["bad"]
+    assert failed["error"]["error_type"] == "McpToolError"
+    assert "the tool failed: on purpose" in failed["error"]["message"]
+    assert failed["attempts"] == 1
+    calls = (Path(mcp_env["_markers"]) / "broken-calls").read_text()
+    assert calls == "1", "the tool was called once"
+
+
+def test_a_crashed_server_is_started_again_and_the_retry_succeeds(stack, mcp_env, run_id):
+    plan = {"tasks": [task("crash", "mcp.tools.crash_once", {"marker": run_id})]}
+
+    result = stack.run_plan(plan, run_id, "--approval", "none", env=cli_env(mcp_env))
+
+    assert result["status"] == "completed", result["error"]
+    crashed = tasks_by_id(result)["crash"]
+    assert crashed["output"] == "survived"
+    assert crashed["attempts"] == 2, "the first attempt died with the server"
+
+
+def test_a_destructive_tool_waits_for_approval_a_read_only_one_does_not(stack, mcp_env, run_id):
+    plan = {"tasks": [
+        task("who", "mcp.tools.lookup", {"key": "alan"}),
+        task("drop", "mcp.tools.delete_thing", {"name": "alan"}, "who"),
+    ]}  # fmt: skip
+    path = str(stack.write_plan(plan))
+
+    started = stack.cli("start", "--plan", path, "--id", run_id, "--approval", "risky",
+                        env=cli_env(mcp_env))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    assert "drop (MCP tool delete_thing of tools is destructive (destructiveHint))" in (
+        started.stdout
+    )
+    assert "who (" not in started.stdout
+    wait_until(
+        lambda: stack.cli("approve", run_id, "--task", "drop", env=cli_env(mcp_env)).returncode
+        == 0, 30, "the approval to be taken",
+    )  # fmt: skip
+    result = stack.cli_json("result", run_id, "--wait", env=cli_env(mcp_env))
+    assert result["status"] == "completed", result["error"]
+    assert tasks_by_id(result)["drop"]["output"] == "deleted alan"
+    assert tasks_by_id(result)["drop"]["approved_by"]
+
+
+def test_mcp_servers_file_adds_servers_and_a_bad_one_is_one_line(tmp_path):
+    servers = tmp_path / "servers.json"
+    servers.write_text(json.dumps({"files": {"command": ["server-files"]}}))
+    settings = Settings(mcp_servers={"web": {"url": "https://example.com/mcp"}},
+                        mcp_servers_file=servers)  # fmt: skip
+    assert sorted(settings.mcp_server_settings()) == ["files", "web"]
+
+    servers.write_text(json.dumps({"files": {"command": ["x"], "url": "https://example.com"}}))
+    with pytest.raises(ValueError, match=r"servers.json: give either \"command\" \(stdio\)"):
+        Settings(mcp_servers_file=servers).mcp_server_settings()
+    with pytest.raises(ValueError, match=r"MCP server name 'a\.b': use letters"):
+        Settings(mcp_servers={"a.b": {"command": ["x"]}})
