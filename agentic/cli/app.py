@@ -805,6 +805,32 @@ async def codec_server(
     await serve_until_interrupted(server, "codec server", f" for the Web UI at {server.origin}")
 
 
+@app.command(name="mcp-server")
+@command
+async def mcp_server(
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http",
+            metavar="HOST:PORT",
+            help="Serve streamable HTTP at http://HOST:PORT/mcp instead of stdio; a HOST other "
+            "than loopback needs MCP_SERVER_TOKEN",
+        ),
+    ] = None,
+) -> None:
+    """Serve the engine to MCP clients (IDE and desktop assistants): tools to start, follow
+    and steer runs, resources for their plans and results. Over stdio unless --http."""
+    from agentic.mcp_server import serve_http, serve_stdio
+
+    if http is None:
+        await serve_stdio(get_settings())
+        return
+    try:
+        await serve_http(get_settings(), http)
+    except ValueError as error:
+        fail(str(error))
+
+
 @app.command(name="codec-key")
 def codec_key(
     key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id")] = "key1",
