@@ -178,3 +178,33 @@ def test_mcp_servers_file_adds_servers_and_a_bad_one_is_one_line(tmp_path):
         Settings(mcp_servers_file=servers).mcp_server_settings()
     with pytest.raises(ValueError, match=r"MCP server name 'a\.b': use letters"):
         Settings(mcp_servers={"a.b": {"command": ["x"]}})
+
+
+def child_pids(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux: /proc)."""
+    listed = Path(f"/proc/{pid}/task").glob("*/children")
+    return [int(child) for path in listed for child in path.read_text().split()]
+
+
+def running(pid: int) -> bool:
+    """True while `pid` exists and is no zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_stdio_server_is_the_workers_child_and_stops_with_it(stack, tmp_path):
+    servers = {"only": {"command": [sys.executable, "-m", "tests.fakes.mcp_server"],
+                        "env": {"CRASH_MARKER_DIR": str(tmp_path)}}}  # fmt: skip
+    env = {"MCP_SERVERS": json.dumps(servers), "TASK_QUEUE": f"mcp-{uuid.uuid4().hex[:6]}"}
+    worker = stack.start_worker(env, log_path=tmp_path / "worker.log")
+    children = [
+        pid for pid in child_pids(worker.pid)
+        if b"tests.fakes.mcp_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]  # fmt: skip
+    assert len(children) == 1, "the worker started the server"
+
+    stop_process(worker)
+
+    wait_until(lambda: not running(children[0]), 15, "the server to stop with the worker")
