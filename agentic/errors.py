@@ -92,6 +92,11 @@ class PluginError(AgenticError):
     """An action plug-in that cannot be loaded."""
 
 
+class OpenApiSpecError(AgenticError):
+    """An OpenAPI service's document (OPENAPI_SERVICES) that cannot be read or is not valid
+    OpenAPI."""
+
+
 class SecretsError(AgenticError):
     """A SECRETS_FILE that cannot be read."""
 

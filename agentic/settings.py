@@ -30,6 +30,7 @@ from agentic.codec import EncryptionKeys
 from agentic.core.mcp import NAME_PATTERN, McpServerSetting
 from agentic.core.metrics import PRICES_HELP, ModelPrice
 from agentic.core.network import AllowRule, parse_rules
+from agentic.core.openapi import OpenApiServiceSetting
 from agentic.logging import LogFormat
 
 OutputModeSetting = Literal[
@@ -152,6 +153,12 @@ class Settings(BaseSettings):
     )
     mcp_servers_file: Path | None = Field(
         None, description="JSON file of more MCP servers, in MCP_SERVERS' form"
+    )
+    openapi_services: dict[str, OpenApiServiceSetting] | None = Field(
+        None,
+        description='JSON object of name -> {"spec": PATH_OR_URL, "base_url": "https://...", '
+        '"headers": {...}} (an OpenAPI 3.0 or 3.1 document, read at start): each operation '
+        "becomes the action <name>.<operationId>",
     )
     payload_encryption_keys: SecretStr | None = Field(
         None, description="id:base64key,... (32-byte keys): payloads are encrypted with AES-GCM"
@@ -355,6 +362,19 @@ class Settings(BaseSettings):
     ) -> dict[str, McpServerSetting] | None:
         for name in value or {}:
             _check_mcp_server_name(name)
+        return value
+
+    @field_validator("openapi_services")
+    @classmethod
+    def _openapi_service_names(
+        cls, value: dict[str, OpenApiServiceSetting] | None
+    ) -> dict[str, OpenApiServiceSetting] | None:
+        for name in value or {}:
+            if not re.match(NAME_PATTERN, name) or name == "mcp":
+                raise ValueError(
+                    f"OpenAPI service name {name!r}: use letters, digits, _ and - (not mcp): "
+                    "it is part of the action types <name>.<operationId>"
+                )
         return value
 
     def mcp_server_settings(self) -> dict[str, McpServerSetting]:

@@ -28,7 +28,13 @@ from agentic.core.actions.base import Action
 from agentic.core.actions.postgres import database_host
 from agentic.core.mcp import McpServerSetting
 from agentic.core.plan import format_validation_error
-from agentic.errors import AgenticError, BlobStoreError, PluginError, SecretsError
+from agentic.errors import (
+    AgenticError,
+    BlobStoreError,
+    OpenApiSpecError,
+    PluginError,
+    SecretsError,
+)
 from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
@@ -58,6 +64,10 @@ async def run_worker(
     register_actions(every_action)
     stop = stop or _stop_on_signals()
     secrets = load_secrets(settings)  # a bad secrets file is said before anything starts
+    # OpenAPI services' operations are action types too; a bad document stops the start here.
+    openapi = distinct_actions([*every_action, *await openapi_service_actions(settings)])
+    register_actions(openapi[len(every_action) :])
+    every_action = openapi
     blobs = open_blobs(settings)
     setup_tracing("agentic-worker")  # with OTEL_EXPORTER_OTLP_ENDPOINT; connect() adds the rest
     client = await connect(settings, serve_metrics=True)
@@ -133,6 +143,20 @@ def load_secrets(settings: Settings) -> SecretStore:
         return SecretStore.load(settings.secrets_file)
     except ValueError as error:
         raise SecretsError(str(error)) from None
+
+
+async def openapi_service_actions(settings: Settings) -> list[Action]:
+    """The actions of OPENAPI_SERVICES' operations; a document that cannot be read or is not
+    valid OpenAPI is an OpenApiSpecError of one line, naming the service."""
+    if not settings.openapi_services:
+        return []
+    # Imported here: the OpenAPI validator loads only when services are set.
+    from agentic.activities.openapi import openapi_actions
+
+    try:
+        return await openapi_actions(settings.openapi_services)
+    except ValueError as error:
+        raise OpenApiSpecError(str(error)) from None
 
 
 def mcp_server_settings(settings: Settings) -> dict[str, McpServerSetting]:

@@ -109,6 +109,8 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
             load_plugins(settings)
             if settings.mcp_servers or settings.mcp_servers_file:  # plans may use their tools
                 register_actions(asyncio.run(mcp_tools(settings)))
+            if settings.openapi_services:  # plans may use their operations
+                register_actions(asyncio.run(openapi_service_actions(settings)))
         except AgenticError as error:
             print(f"error: {error}", file=sys.stderr)
             exit_now(1)
@@ -129,6 +131,13 @@ async def mcp_tools(settings: Settings) -> list[Any]:
 
     servers, secrets = mcp_server_settings(settings), load_secrets(settings)
     return await discover_tools(servers, secrets, NetworkPolicy(settings.allow_rules))
+
+
+async def openapi_service_actions(settings: Settings) -> list[Any]:
+    """The actions of OPENAPI_SERVICES' operations, read as the worker reads them."""
+    from agentic.worker import openapi_service_actions as read_services
+
+    return await read_services(settings)
 
 
 def run_cli(app: typer.Typer) -> None:
