@@ -41,14 +41,36 @@ def format_validation_error(error: ValidationError, prefix: str = "") -> str:
     return "; ".join(lines)
 
 
+def unknown_action(action_type: Any) -> str:
+    """Why `action_type` is unknown: for a tool of an MCP server (`mcp.<server>.<tool>`) or an
+    operation of an OpenAPI service (`<service>.<operation>`), whether the server or service is
+    configured at all; else the action types there are."""
+    if isinstance(action_type, str) and "." in action_type:
+        head, _, rest = action_type.partition(".")
+        is_mcp = head == "mcp"
+        source = rest.partition(".")[0] if is_mcp else head
+        prefix = f"mcp.{source}." if is_mcp else f"{source}."
+        offered = sorted(name for name in ACTIONS if name.startswith(prefix))
+        kind = "MCP server" if is_mcp else "OpenAPI service"
+        setting = "MCP_SERVERS" if is_mcp else "OPENAPI_SERVICES"
+        if offered:
+            return (
+                f"unknown action_type {action_type!r}: {kind} {source!r} offers "
+                f"{', '.join(offered)}"
+            )
+        return (
+            f"unknown action_type {action_type!r}: no {kind} {source!r} is configured here "
+            f"(set it in {setting}, the same for the worker and the CLI)"
+        )
+    known = ", ".join(name for name in sorted(ACTIONS) if "." not in name)
+    return f"unknown action_type {action_type!r}; use one of {known}"
+
+
 def validate_action_config(action_type: str, config: Any, task_id: str = "?") -> ActionConfig:
     """The config as its action's typed model, or a ValueError naming the task and the fields."""
     spec = ACTIONS.get(action_type) if isinstance(action_type, str) else None
     if spec is None:
-        known = ", ".join(sorted(ACTIONS))
-        raise ValueError(
-            f"task {task_id!r}: unknown action_type {action_type!r}; use one of {known}"
-        )
+        raise ValueError(f"task {task_id!r}: {unknown_action(action_type)}")
     if isinstance(config, spec.config_model):
         return config
     if isinstance(config, BaseModel):

@@ -45,6 +45,14 @@ def test_unknown_action_type_lists_the_known_ones():
     assert "api_call" in message and "file_operation" in message
 
 
+def test_an_unknown_mcp_server_or_openapi_service_is_named_with_its_setting():
+    mcp = problems({"tasks": [task("a", "mcp.nope.lookup", {})]})
+    service = problems({"tasks": [task("a", "billing.listInvoices", {})]})
+
+    assert "no MCP server 'nope' is configured here (set it in MCP_SERVERS" in mcp
+    assert "no OpenAPI service 'billing' is configured here (set it in OPENAPI_SERVICES" in service
+
+
 @pytest.mark.parametrize(
     ("action_type", "config", "expected"),
     [
