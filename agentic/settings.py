@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -354,6 +355,24 @@ class Settings(BaseSettings):
             if path is not None and not path.is_file():
                 raise ValueError(f"{name.upper()}: {path} is not a readable file")
         return self
+
+    @field_validator("mcp_servers", "openapi_services", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any, info: ValidationInfo) -> Any:
+        """Text that is not a JSON object says so (pydantic would say "a valid dictionary")."""
+        if value is None or isinstance(value, dict):
+            return value
+        setting = (info.field_name or "").upper()
+        try:
+            parsed = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"not valid JSON ({error.msg} at character {error.pos}); {setting} takes a "
+                "JSON object of name -> settings"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"{setting} takes a JSON object of name -> settings")
+        return parsed
 
     @field_validator("mcp_servers")
     @classmethod

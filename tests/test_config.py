@@ -65,3 +65,22 @@ async def test_run_options_not_given_come_from_the_settings():
 
     with pytest.raises(InvalidPlan, match="max_tasks"):
         await client.start(plan=plan, options=RunOptions(approval="none"))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MCP_SERVERS", "{bad", "error: invalid setting: mcp_servers: not valid JSON (Expecting "
+         "property name enclosed in double quotes at character 1); MCP_SERVERS takes a JSON "
+         "object of name -> settings"),
+        ("OPENAPI_SERVICES", "[1]", "error: invalid setting: openapi_services: OPENAPI_SERVICES "
+         "takes a JSON object of name -> settings"),
+    ],
+)  # fmt: skip
+def test_a_tool_setting_that_is_not_a_json_object_is_one_line(tmp_path, variable, value, expected):
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "config"], cwd=tmp_path,
+        env={**os.environ, variable: value}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert finished.returncode == 1
+    assert finished.stderr.strip() == expected
