@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import structlog
 import uvicorn
-from dotenv import dotenv_values
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
@@ -239,12 +236,10 @@ def build_server(settings: Settings, *, token: str | None = None, url: str = "")
     return server
 
 
-def server_token() -> str | None:
-    """MCP_SERVER_TOKEN, from the environment or .env."""
-    token = os.environ.get(TOKEN_VARIABLE)
-    if token is None and Path(".env").is_file():
-        token = dotenv_values(".env").get(TOKEN_VARIABLE)
-    return token or None
+def server_token(settings: Settings) -> str | None:
+    """MCP_SERVER_TOKEN (a setting: the environment or .env)."""
+    token = settings.mcp_server_token
+    return token.get_secret_value() or None if token is not None else None
 
 
 def http_address(address: str) -> tuple[str, int]:
@@ -275,7 +270,7 @@ async def serve_http(settings: Settings, address: str) -> None:
     """Serve the streamable HTTP transport on `address` (HOST:PORT), at /mcp, until SIGINT or
     SIGTERM. A ValueError when the address is wrong, or not loopback and no token is set."""
     host, port = http_address(address)
-    token = server_token()
+    token = server_token(settings)
     if not token and not is_loopback(host):
         raise ValueError(f"--http {address} is reachable from other machines: set "
                          f"{TOKEN_VARIABLE}, the bearer token clients must send")  # fmt: skip

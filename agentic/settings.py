@@ -161,6 +161,11 @@ class Settings(BaseSettings):
         '"headers": {...}} (an OpenAPI 3.0 or 3.1 document, read at start): each operation '
         "becomes the action <name>.<operationId>",
     )
+    mcp_server_token: SecretStr | None = Field(
+        None,
+        description="the bearer token clients of `mcp-server --http` must send; required "
+        "unless it is bound to loopback",
+    )
     payload_encryption_keys: SecretStr | None = Field(
         None, description="id:base64key,... (32-byte keys): payloads are encrypted with AES-GCM"
     )
