@@ -4,20 +4,17 @@ input schema and annotations). Connecting and calling live in activities/mcp.py.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agentic.core.actions.base import ActionConfig, ActionSpec
+from agentic.core.actions.base import ActionSpec
+from agentic.core.schema_configs import SchemaConfig, schema_config_model
 
 PREFIX = "mcp."
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
-REFERENCE = re.compile(r"\{\{.*?\}\}")
 
 
 class McpServerSetting(BaseModel):
@@ -62,48 +59,13 @@ def split_action_type(action_type: str) -> tuple[str, str] | None:
     return server, tool
 
 
-class McpToolConfig(ActionConfig):
-    """A tool's arguments: any fields, checked against the tool's input schema (a reference
-    `{{ ... }}` passes the check where the plan is validated; its value is checked when the
-    task runs)."""
-
-    model_config = ConfigDict(extra="allow")
-    input_schema: ClassVar[dict[str, Any]] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _matches_schema(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        validator = jsonschema.Draft202012Validator(cls.input_schema)
-        problems = [
-            problem for problem in validator.iter_errors(value)
-            if not (isinstance(problem.instance, str) and REFERENCE.search(problem.instance))
-        ]  # fmt: skip
-        if problems:
-            first = min(problems, key=lambda problem: list(problem.absolute_path))
-            where = ".".join(str(part) for part in first.absolute_path)
-            raise ValueError(f"{where + ': ' if where else ''}{first.message}")
-        return value
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The tool's own input schema."""
-        return dict(cls.input_schema)
+class McpToolConfig(SchemaConfig):
+    """A tool's arguments: any fields, checked against the tool's input schema."""
 
 
-_CONFIG_MODELS: dict[tuple[str, str], type[McpToolConfig]] = {}
-
-
-def config_model(action_type: str, input_schema: dict[str, Any]) -> type[McpToolConfig]:
-    """The config model of a tool (one class per action type and schema, so registering the
-    same tool twice in a process is the same spec)."""
-    key = (action_type, json.dumps(input_schema, sort_keys=True))
-    if key not in _CONFIG_MODELS:
-        name = "".join(part.title() for part in re.split(r"[^A-Za-z0-9]", action_type)) + "Config"
-        model = type(name, (McpToolConfig,), {"input_schema": input_schema})
-        _CONFIG_MODELS[key] = model
-    return _CONFIG_MODELS[key]
+def config_model(action_type: str, input_schema: dict[str, Any]) -> type[SchemaConfig]:
+    """The config model of a tool."""
+    return schema_config_model(McpToolConfig, action_type, input_schema)
 
 
 @dataclass(frozen=True)

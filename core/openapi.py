@@ -5,19 +5,18 @@ operations of a (validated) OpenAPI 3.0 or 3.1 document, and the spec of one ope
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from agentic.core.actions.base import ActionConfig, ActionSpec
+from agentic.core.actions.base import ActionSpec
 from agentic.core.actions.http import SAFE_METHODS, describe_response, url_destination
-from agentic.core.mcp import REFERENCE, ToolDestination, ToolRisk
+from agentic.core.mcp import ToolDestination, ToolRisk
+from agentic.core.schema_configs import SchemaConfig, schema_config_model
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 PARAMETER_PLACES = ("path", "query", "header")
@@ -161,47 +160,14 @@ def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-class OperationConfig(ActionConfig):
+class OperationConfig(SchemaConfig):
     """An operation's parameters by name, and its request `body`: checked against the
-    document's schemas (a reference `{{ ... }}` passes the check where the plan is validated;
-    its value is checked when the task runs)."""
-
-    model_config = ConfigDict(extra="allow")
-    input_schema: ClassVar[dict[str, Any]] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _matches_schema(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        validator = jsonschema.Draft202012Validator(cls.input_schema)
-        problems = [
-            problem for problem in validator.iter_errors(value)
-            if not (isinstance(problem.instance, str) and REFERENCE.search(problem.instance))
-        ]  # fmt: skip
-        if problems:
-            first = min(problems, key=lambda problem: list(map(str, problem.absolute_path)))
-            where = ".".join(str(part) for part in first.absolute_path)
-            raise ValueError(f"{where + ': ' if where else ''}{first.message}")
-        return value
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The operation's parameters and body, as a JSON schema."""
-        return dict(cls.input_schema)
+    document's schemas."""
 
 
-_CONFIG_MODELS: dict[tuple[str, str], type[OperationConfig]] = {}
-
-
-def operation_config_model(action_type: str, schema: dict[str, Any]) -> type[OperationConfig]:
-    """The config model of one operation (one class per action type and schema, so reading
-    the same document twice in a process gives the same spec)."""
-    key = (action_type, json.dumps(schema, sort_keys=True))
-    if key not in _CONFIG_MODELS:
-        name = "".join(part.title() for part in re.split(r"[^A-Za-z0-9]", action_type)) + "Config"
-        _CONFIG_MODELS[key] = type(name, (OperationConfig,), {"input_schema": schema})
-    return _CONFIG_MODELS[key]
+def operation_config_model(action_type: str, schema: dict[str, Any]) -> type[SchemaConfig]:
+    """The config model of one operation."""
+    return schema_config_model(OperationConfig, action_type, schema)
 
 
 def operation_spec(service: str, base_url: str, operation: Operation) -> ActionSpec:
