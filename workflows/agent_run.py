@@ -317,7 +317,7 @@ class AgentRunWorkflow:
     async def replan(self, request: ReplanRequest) -> ReplanRecord:
         """A person's replan: the planner writes a patch from the hint; it applies before the
         next task starts (in approval mode plan, once approved)."""
-        draft = await self._draft_patch(PatchRequest(goal=self._goal, tasks=[], hint=request.hint))
+        draft = await self._draft_patch(hint=request.hint)
         if isinstance(draft, str):
             return self._record_replan("person", by=request.by, hint=request.hint, note=draft)
         reason = draft.patch.reason
@@ -1351,20 +1351,23 @@ class AgentRunWorkflow:
                 self._answer_note = "no answer: " + _no_llm_note(error)
             return None
 
-    async def _draft_patch(self, request: PatchRequest) -> PatchDraft | str:
-        """The planner's patch for the plan as it runs now (`request` says why), or why there
-        is none."""
+    async def _draft_patch(
+        self, reason: str = "", hint: str = "", failed_task: str | None = None
+    ) -> PatchDraft | str:
+        """The planner's patch for the plan as it runs now (the analyst's reason for a failed
+        task, or a person's hint), or why there is none."""
         assert self._plan is not None
         over = budgets.llm_over_budget(self._usage, self._options)
         if over:
             return over
-        request = request.model_copy(
-            update={
-                "goal": self._goal,
-                "tasks": replans.task_views(self._plan, self._tasks),
-                "action_types": self._options.llm_action_types,
-                "allow_hosts": self._options.allow_hosts,
-            }
+        request = PatchRequest(
+            goal=self._goal,
+            tasks=replans.task_views(self._plan, self._tasks),
+            reason=reason,
+            hint=hint,
+            failed_task=failed_task,
+            action_types=self._options.llm_action_types,
+            allow_hosts=self._options.allow_hosts,
         )
         summary = "replan: " + (request.hint or request.reason)[:80]
         try:
@@ -1379,9 +1382,7 @@ class AgentRunWorkflow:
     ) -> tuple[FailureDecision, str]:
         """The analyst's `replan`: ask the planner for a patch that takes over the failed task's
         work. Without one, the engine's own rule decides instead."""
-        request = PatchRequest(goal=self._goal, tasks=[], reason=decision.reason,
-                               failed_task=task.id)  # fmt: skip
-        draft = await self._draft_patch(request)
+        draft = await self._draft_patch(reason=decision.reason, failed_task=task.id)
         if isinstance(draft, str):
             self._record_replan("analyst", reason=decision.reason, task_id=task.id, note=draft)
             return decisions.fallback_decision(task, f"no plan patch ({draft})"), "fallback"
