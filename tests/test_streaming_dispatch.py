@@ -122,3 +122,20 @@ def test_in_approval_mode_plan_the_plan_does_not_stream(stack, llm, api, run_id)
     [planning] = llm.requests_matching(f"Goal: {goal}")
     assert not planning.get("stream")
     stack.cli("cancel", run_id)
+
+
+def test_a_streamed_plan_over_max_tasks_ends_the_run_as_an_unstreamed_one_does(
+    stack, llm, api, run_id
+):
+    api.route("GET", f"/{run_id}/one", Reply(json={}))
+    goal = f"too many tasks ({run_id})"
+    url = f"{api.url}/{run_id}/one"
+    plan = {"goal": goal, "tasks": [task(f"t{n}", "api_call", get(url)) for n in range(3)]}
+    llm.script(goal, plan)
+
+    result = stack.cli_json("start", "--goal", goal, "--wait", "--id", run_id,
+                            "--approval", "none", env={"RUN_MAX_TASKS": "2"})  # fmt: skip
+
+    assert result["status"] == "failed"
+    assert "the plan has 3 tasks, more than max_tasks (2)" in result["error"]
+    assert len(result["streamed_tasks"]) <= 2  # the run never took a third

@@ -525,13 +525,18 @@ class AgentRunWorkflow:
         if draft is None:
             await executor
             return self._final_status()
-        refused = _disallowed_actions(draft.plan, self._options.llm_action_types)
-        problems = [*draft.errors, *refused] or self._stream_problems(draft.plan)
-        if not problems and draft.plan is not None:
-            self._take_streamed(draft.plan)
+        refused = [
+            *_disallowed_actions(draft.plan, self._options.llm_action_types),
+            *self._changed_after_streaming(draft.plan),
+        ]
+        if draft.plan is not None and not refused:
+            # As for a plan that did not stream: too big a plan ends the run, unrepaired.
+            self._run_error = budgets.plan_over_budget(draft.plan, self._options)
+            if self._run_error is None:
+                self._take_streamed(draft.plan)
             await executor
             return self._final_status()
-        self._stream_invalid = "; ".join(problems)
+        self._stream_invalid = "; ".join([*draft.errors, *refused])
         await executor
         completed = [t for t in self._streamed if self._tasks[t].status == TaskStatus.COMPLETED]
         self._stream_invalid = None
@@ -553,15 +558,12 @@ class AgentRunWorkflow:
         if self._plan is not None and not self._must_stop():
             await self._execute_and_join()
 
-    def _stream_problems(self, plan: Plan | None) -> list[str]:
-        """Why the whole plan does not take up the streamed tasks as they ran."""
+    def _changed_after_streaming(self, plan: Plan | None) -> list[str]:
+        """Why the whole plan cannot take up the streamed tasks as they ran (none: it can)."""
         if plan is None or self._plan is None:
             return []
-        over = budgets.plan_over_budget(plan, self._options)
         changed = [t.id for t in self._plan.tasks if plan.by_id.get(t.id) != t]
-        return ([over] if over else []) + (
-            [f"tasks changed after they were streamed: {', '.join(changed)}"] if changed else []
-        )
+        return [f"tasks changed after they were streamed: {', '.join(changed)}"] if changed else []
 
     def _take_streamed(self, plan: Plan) -> None:
         """The whole plan has arrived: its tasks not streamed join the run, pending."""
