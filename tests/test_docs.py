@@ -114,11 +114,28 @@ def test_the_docs_show_plans():
 @pytest.mark.parametrize("block", blocks_of("python"))
 def test_python_blocks_run_as_written(block: Block, stack, tmp_path: Path):
     script = tmp_path / "snippet.py"
-    script.write_text(block.code)
+    script.write_text(block.code + f"\nprint({SNIPPET_ENDED!r})\n")
     # A queue no worker serves: a snippet that runs plans starts its own worker.
     env = {**stack.env, "TASK_QUEUE": f"docs-{uuid.uuid4().hex[:6]}", "LOG_LEVEL": "WARNING"}
 
     finished = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
 
-    assert finished.returncode == 0, f"{block.where}:\n{finished.stderr[-3000:]}"
+    assert SNIPPET_ENDED in finished.stdout, f"{block.where}:\n{finished.stderr[-3000:]}"
+    if not crashed_at_exit_by_the_temporal_client(finished):
+        assert finished.returncode == 0, f"{block.where}:\n{finished.stderr[-3000:]}"
+
+
+SNIPPET_ENDED = "<<the snippet ran to its end>>"
+
+
+def crashed_at_exit_by_the_temporal_client(finished: subprocess.CompletedProcess[str]) -> bool:
+    """The Temporal SDK's known crash of a short-lived client process once it has finished,
+    while the interpreter finalizes (temporalio/sdk-python#300, open: its Rust runtime's
+    threads outlive the interpreter; the CLI avoids it with os._exit). Seen here about once in
+    eight CI runs, after the snippet's last line ran: not a failure of the snippet."""
+    return (
+        finished.returncode == -6
+        and "PyGILState_Release" in finished.stderr
+        and ("Python runtime state: finalizing" in finished.stderr)
+    )
