@@ -21,7 +21,12 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
 
-from agentic.activities.network import NetworkPolicy, NetworkRefused, refusal_error
+from agentic.activities.network import (
+    NetworkPolicy,
+    NetworkRefused,
+    guarded_client2,
+    refusal_error,
+)
 from agentic.activities.secrets import SecretStore
 from agentic.core.actions.base import Action
 from agentic.core.errors import ActionError, ErrorType, non_retryable, retryable
@@ -89,7 +94,8 @@ class McpConnection:
             return StdioServerParameters(command=command, args=args, env=self.setting.env)
         assert self.setting.url is not None
         headers = self._filled_headers()
-        http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=300))
+        # The policy is checked where each connection is made, on the address it connects to.
+        http = guarded_client2(self._policy, headers, httpx2.Timeout(30, read=300))
         return streamable_http_client(self.setting.url, http_client=http)
 
     def _filled_headers(self) -> dict[str, str]:

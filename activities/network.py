@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpcore
+import httpcore2
 import httpx
+import httpx2
 
 from agentic.core.errors import ActionError, ErrorType
 from agentic.core.network import AllowRule, IPAddress, address_category, parse_rules
@@ -83,13 +85,13 @@ async def _resolve(host: str, port: int) -> list[tuple[str, IPAddress]]:
     return addresses
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting only where the policy allows, to the address it
-    checked."""
+class _PolicyGuard:
+    """A network backend's methods that connect only where the policy allows, to the address
+    it checked (for httpcore's and httpcore2's backends alike)."""
 
-    def __init__(self, policy: NetworkPolicy) -> None:
+    def __init__(self, policy: NetworkPolicy, inner: Any) -> None:
         self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
+        self._inner = inner
 
     async def connect_tcp(
         self,
@@ -98,7 +100,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> Any:
         address = await self._policy.checked_address(host, port)
         return await self._inner.connect_tcp(
             address, port, timeout=timeout, local_address=local_address,
@@ -107,11 +109,25 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> Any:
         raise NetworkRefused(f"unix socket {path} is not allowed by the network policy")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class GuardedBackend(_PolicyGuard, httpcore.AsyncNetworkBackend):
+    """httpcore's network backend under the policy."""
+
+    def __init__(self, policy: NetworkPolicy) -> None:
+        super().__init__(policy, httpcore.AnyIOBackend())
+
+
+class GuardedBackend2(_PolicyGuard, httpcore2.AsyncNetworkBackend):
+    """httpcore2's (httpx2's, which the MCP SDK uses) network backend under the policy."""
+
+    def __init__(self, policy: NetworkPolicy) -> None:
+        super().__init__(policy, httpcore2.AnyIOBackend())
 
 
 # Connections one client keeps at most (httpcore's default is 10, which held a worker to 10
@@ -134,6 +150,20 @@ def guarded_client(policy: NetworkPolicy, max_redirects: int) -> httpx.AsyncClie
     )
     return httpx.AsyncClient(
         transport=transport, follow_redirects=True, max_redirects=max_redirects, trust_env=False
+    )
+
+
+def guarded_client2(
+    policy: NetworkPolicy, headers: dict[str, str], timeout: httpx2.Timeout
+) -> httpx2.AsyncClient:
+    """An httpx2 client (the MCP SDK's) whose every connection obeys `policy`; no redirects
+    and no proxies from the environment."""
+    transport = httpx2.AsyncHTTPTransport(trust_env=False)
+    transport._pool = httpcore2.AsyncConnectionPool(
+        ssl_context=httpx2.create_ssl_context(), network_backend=GuardedBackend2(policy)
+    )
+    return httpx2.AsyncClient(
+        transport=transport, headers=headers, timeout=timeout, trust_env=False
     )
 
 

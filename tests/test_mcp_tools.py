@@ -4,6 +4,7 @@ through the CLI and a worker process started with MCP_SERVERS."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 import sys
@@ -208,3 +209,34 @@ def test_a_stdio_server_is_the_workers_child_and_stops_with_it(stack, tmp_path):
     stop_process(worker)
 
     wait_until(lambda: not running(children[0]), 15, "the server to stop with the worker")
+
+
+async def test_an_http_server_is_connected_to_only_at_the_address_checked(http_server, monkeypatch):
+    """DNS rebinding: the name passes the check before connecting (loopback, allowed), then
+    resolves to cloud metadata where the MCP SDK's client connects; that connection is
+    refused by the policy, not made."""
+    from agentic.activities.mcp import McpConnection, McpUnavailable
+    from agentic.activities.network import NetworkPolicy
+    from agentic.activities.secrets import SecretStore
+    from agentic.core.mcp import McpServerSetting
+    from agentic.core.network import parse_rules
+
+    answers = ["127.0.0.1", "169.254.169.254"]
+    lookups = []
+
+    async def rebinding_resolve(host: str, port: int):
+        lookups.append(host)
+        text = answers[min(len(lookups), 2) - 1]
+        return [(text, ipaddress.ip_address(text))]
+
+    monkeypatch.setattr("agentic.activities.network._resolve", rebinding_resolve)
+    setting = McpServerSetting(url=f"http://rebind.test:{http_server}/mcp")
+    policy = NetworkPolicy(parse_rules([f"127.0.0.1:{http_server}"]))
+    connection = McpConnection("rebound", setting, SecretStore({}), policy)
+
+    refused = r"not allowed by the network policy \(169\.254\.169\.254"
+    with pytest.raises(McpUnavailable, match=refused):
+        await connection.client()
+    await connection.close()
+
+    assert lookups[:2] == ["rebind.test", "rebind.test"]
