@@ -30,7 +30,8 @@ from agentic.activities.network import (
 from agentic.activities.secrets import SecretStore
 from agentic.core.actions.base import Action
 from agentic.core.errors import ActionError, ErrorType, non_retryable, retryable
-from agentic.core.mcp import McpServerSetting, tool_spec
+from agentic.core.mcp import McpServerSetting, action_type, tool_spec
+from agentic.core.registry import ACTIONS
 
 logger = structlog.get_logger("mcp")
 CONNECT_TIMEOUT_SECONDS = 30.0
@@ -204,8 +205,10 @@ class McpServers:
             tools = await asyncio.wait_for(_all_tools(client), CONNECT_TIMEOUT_SECONDS)
         except Exception as error:
             await connection.close()
-            logger.error("mcp_server_unavailable", server=connection.name, error=_reason(error),
-                         hint="the worker runs without this server's tools")  # fmt: skip
+            reason = _reason(error)
+            ACTIONS.mark_unavailable(action_type(connection.name, ""), reason)
+            logger.error("mcp_server_unavailable", server=connection.name, error=reason,
+                         hint="its tools are left out")  # fmt: skip
             return []
         logger.info("mcp_server_ready", server=connection.name, tools=[t.name for t in tools])
         return [_action(connection, tool) for tool in tools]
@@ -235,7 +238,7 @@ def _action(connection: McpConnection, tool: Tool) -> Action:
 def _reason(error: BaseException) -> str:
     if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         return _reason(error.exceptions[0])
-    if isinstance(error, NetworkRefused):
+    if isinstance(error, NetworkRefused | McpUnavailable):
         return str(error)
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 

@@ -58,6 +58,12 @@ def unknown_action(action_type: Any) -> str:
                 f"unknown action_type {action_type!r}: {kind} {source!r} offers "
                 f"{', '.join(offered)}"
             )
+        unreachable = ACTIONS.unavailable_reason(prefix)
+        if unreachable is not None:
+            return (
+                f"unknown action_type {action_type!r}: {kind} {source!r} could not be reached "
+                f"to list its tools ({unreachable}); check its entry in {setting}"
+            )
         return (
             f"unknown action_type {action_type!r}: no {kind} {source!r} is configured here "
             f"(set it in {setting}, the same for the worker and the CLI)"

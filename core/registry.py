@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from agentic.core.actions import ask, files, http, poll, postgres, subplan, transform, wait
 from agentic.core.actions.base import ActionSpec
@@ -14,8 +14,43 @@ class ActionRegistry:
 
     def __init__(self, specs: list[ActionSpec]) -> None:
         self._specs: dict[str, ActionSpec] = {}
+        self._loaders: list[Callable[[], list[ActionSpec]]] = []
+        self._unavailable: dict[str, str] = {}
         for spec in specs:
             self.register(spec)
+
+    def add_loader(self, loader: Callable[[], list[ActionSpec]]) -> None:
+        """Action types registered only when first needed: when a dotted type (an MCP tool's
+        or an OpenAPI operation's) is not found, or every type is listed. The CLI finds the
+        tools this way, so that a command whose runs use none starts no MCP server."""
+        self._loaders.append(loader)
+
+    def mark_unavailable(self, prefix: str, reason: str) -> None:
+        """Note why the action types under `prefix` (an MCP server's `mcp.<server>.`) could not
+        be found, for the error of a plan that uses one."""
+        self._unavailable[prefix] = reason
+
+    def unavailable_reason(self, action_type: str) -> str | None:
+        """Why `action_type`'s source could not be reached, if it could not."""
+        self._find(action_type)
+        for prefix, reason in self._unavailable.items():
+            if action_type.startswith(prefix):
+                return reason
+        return None
+
+    def _load(self) -> None:
+        while self._loaders:
+            for spec in self._loaders.pop(0)():
+                self.register(spec)
+
+    def _find(self, action_type: object) -> ActionSpec | None:
+        if not isinstance(action_type, str):
+            return None
+        spec = self._specs.get(action_type)
+        if spec is None and self._loaders and "." in action_type:
+            self._load()
+            spec = self._specs.get(action_type)
+        return spec
 
     def register(self, spec: ActionSpec) -> None:
         """Add an action type; a different spec under a name already taken is refused (the
@@ -30,18 +65,23 @@ class ActionRegistry:
 
     def get(self, action_type: str) -> ActionSpec | None:
         """The spec of `action_type`, or None."""
-        return self._specs.get(action_type)
+        return self._find(action_type)
 
     def __getitem__(self, action_type: str) -> ActionSpec:
-        return self._specs[action_type]
+        spec = self._find(action_type)
+        if spec is None:
+            raise KeyError(action_type)
+        return spec
 
     def __contains__(self, action_type: object) -> bool:
-        return action_type in self._specs
+        return self._find(action_type) is not None
 
     def __iter__(self) -> Iterator[str]:
+        self._load()
         return iter(sorted(self._specs))
 
     def __len__(self) -> int:
+        self._load()
         return len(self._specs)
 
     def specs(self) -> list[ActionSpec]:

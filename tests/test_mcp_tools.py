@@ -240,3 +240,23 @@ async def test_an_http_server_is_connected_to_only_at_the_address_checked(http_s
     await connection.close()
 
     assert lookups[:2] == ["rebind.test", "rebind.test"]
+
+
+def test_a_command_starts_an_mcp_server_only_when_it_needs_the_tools(stack, tmp_path):
+    """`validate` of a plan of built-in actions starts no server; one that uses a tool does
+    (and `actions`, which lists them all)."""
+    marker = tmp_path / "started"
+    probe = f"open({str(marker)!r}, 'a').write('started\\n')"
+    env = {"MCP_SERVERS": json.dumps({"probe": {"command": [sys.executable, "-c", probe]}})}
+    builtin = stack.write_plan(
+        {"tasks": [task("t", "data_transform", {"input": 1, "expression": "@"})]}
+    )
+    tool = stack.write_plan({"tasks": [task("t", "mcp.probe.anything", {})]})
+
+    assert stack.cli("validate", str(builtin), env=env).returncode == 0
+    assert not marker.exists(), "no server started for a plan without tools"
+
+    refused = stack.cli("validate", str(tool), env=env)
+    assert refused.returncode != 0
+    assert marker.read_text() == "started\n", "started once, to find its tools"
+    assert "MCP server 'probe' could not be reached to list its tools" in refused.stderr

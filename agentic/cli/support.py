@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -22,16 +23,18 @@ from rich.text import Text
 
 from agentic.cli.output import cli_program, console, print_json, print_result, render_state
 from agentic.client import AgentClient, RunHandle
+from agentic.core.actions.base import ActionSpec
 from agentic.core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
 from agentic.core.plan import Plan, format_validation_error
 from agentic.core.policy import plan_refusals
+from agentic.core.registry import ACTIONS
 from agentic.core.risk import describe_risks
 from agentic.devstack import BackgroundHTTPServer
 from agentic.errors import AgenticError
 from agentic.examples import EXAMPLES, example_options
 from agentic.examples.sample_api import DEFAULT_URL as SAMPLE_API_URL
 from agentic.logging import configure_logging
-from agentic.plugins import load_plugins, register_actions
+from agentic.plugins import load_plugins
 from agentic.runtime import exit_now
 from agentic.settings import Settings, get_settings, overridden_settings
 from agentic.tracing import flush_tracing, setup_tracing
@@ -107,10 +110,7 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
             logging.getLogger("temporalio.core").setLevel(logging.ERROR)
         try:
             load_plugins(settings)
-            if settings.mcp_servers or settings.mcp_servers_file:  # plans may use their tools
-                register_actions(asyncio.run(mcp_tools(settings)))
-            if settings.openapi_services:  # plans may use their operations
-                register_actions(asyncio.run(openapi_service_actions(settings)))
+            add_tool_loaders(settings)
         except AgenticError as error:
             print(f"error: {error}", file=sys.stderr)
             exit_now(1)
@@ -119,6 +119,26 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
         exit_now(code)
 
     return wrapper
+
+
+def add_tool_loaders(settings: Settings) -> None:
+    """Plans may use MCP tools and OpenAPI operations: the registry finds them when a command
+    first meets one (or lists every action), not for every command. The settings themselves
+    are checked now."""
+    if settings.mcp_servers or settings.mcp_servers_file:
+        from agentic.worker import mcp_server_settings
+
+        mcp_server_settings(settings)  # a bad MCP_SERVERS_FILE is one line at once
+        ACTIONS.add_loader(lambda: found_in_thread(lambda: mcp_tools(settings)))
+    if settings.openapi_services:
+        ACTIONS.add_loader(lambda: found_in_thread(lambda: openapi_service_actions(settings)))
+
+
+def found_in_thread(find: Callable[[], Coroutine[Any, Any, list[Any]]]) -> list[ActionSpec]:
+    """The specs of the actions `find` finds, run on a thread of its own: the registry asks
+    from synchronous code (a plan's validation), often inside the command's event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(find())).result()
 
 
 async def mcp_tools(settings: Settings) -> list[Any]:
