@@ -103,6 +103,7 @@ SUMMARY_MAX_CHARS = 200
 IN_PROGRESS = {
     AgentStatus.PLANNING,
     AgentStatus.AWAITING_APPROVAL,
+    AgentStatus.AWAITING_ANSWER,
     AgentStatus.RUNNING,
     AgentStatus.PAUSED,
 }

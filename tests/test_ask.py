@@ -53,6 +53,12 @@ def test_an_ask_waits_refuses_an_answer_off_schema_and_feeds_the_answer_downstre
     assert "question: pick: How many copies?" in shown
     assert f"answer: python cli.py answer {run_id} pick --value JSON" in shown
 
+    def awaiting_answer():
+        listed = stack.cli("list", "--json", "--status", "awaiting_answer", "--limit", "100")
+        return run_id in {json.loads(line)["workflow_id"] for line in listed.stdout.splitlines()}
+
+    wait_until(awaiting_answer, 30, "the run listed as awaiting_answer", interval=0.3)
+
     refused = stack.cli("answer", run_id, "pick", "--value", '{"count": "two"}')
     assert refused.returncode != 0
     [line] = refused.stderr.strip().splitlines()

@@ -25,6 +25,8 @@ v6_streamed_plan*.json a plan whose first task ran while the rest streamed in (p
 signals), and a streamed plan found invalid at its end and repaired, its completed task kept.
 v7_ask.json has an `ask` task answered through the `answer` Update (two refused answers
 before it, which the Update's validator kept out of the history).
+v8_ask_awaiting_answer.json the same question with the run's AgentStatus `awaiting_answer`
+while it waited (patch awaiting-answer-status).
 """
 
 from __future__ import annotations

@@ -127,6 +127,8 @@ LOOP_CONTINUE_AS_NEW = "loop-continue-as-new"
 REPLANNING = "joiner-and-replans"
 # Runs started before this patch plan before they run anything.
 STREAM_DISPATCH = "streaming-dispatch"
+# Runs started before this patch show `running` in AgentStatus while a question waits.
+AWAITING_ANSWER_STATUS = "awaiting-answer-status"
 CONTINUING = object()  # a loop stopped between rounds: its run continues as new
 PLAN_ROUNDS = 2
 NO_LLM = "no LLM is configured"
@@ -1576,7 +1578,11 @@ class AgentRunWorkflow:
         waiting = self._patch_waiting is not None or any(
             t.status == TaskStatus.WAITING_APPROVAL for t in self._tasks.values()
         )
-        return "awaiting_approval" if waiting else self._phase.value
+        if waiting:
+            return "awaiting_approval"
+        if self._questions.waiting and workflow.patched(AWAITING_ANSWER_STATUS):
+            return "awaiting_answer"
+        return self._phase.value
 
     def _publish(self) -> None:
         """Keep the AgentStatus search attribute (the Web UI's list, `list --status`) current."""

@@ -1,7 +1,7 @@
 """What the Temporal Web UI and `temporal workflow list --query` can see of a run.
 
 Search attributes (registered by the worker and by `cli.py server`):
-    AgentStatus     Keyword  planning | awaiting_approval | running | paused |
+    AgentStatus     Keyword  planning | awaiting_approval | awaiting_answer | running | paused |
                              completed | failed | cancelled | rejected
     AgentGoal       Text     the goal
     AgentTaskCount  Int      tasks in the plan
@@ -28,6 +28,7 @@ class AgentStatus(StrEnum):
 
     PLANNING = "planning"
     AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_ANSWER = "awaiting_answer"
     RUNNING = "running"
     PAUSED = "paused"
     COMPLETED = "completed"
