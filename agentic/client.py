@@ -52,6 +52,7 @@ from agentic.core.messages import (
     EditResult,
     PauseSignal,
     Phase,
+    Question,
     ReplanRecord,
     ReplanRequest,
     RunInput,
@@ -330,8 +331,12 @@ class RunHandle:
         running child runs (`sub_plans_waiting`); `WorkerUnavailable` when no worker
         answers."""
         state = await self._query_state()
-        waiting = await self._waiting_in_children(state)
-        return state.model_copy(update={"sub_plans_waiting": waiting}) if waiting else state
+        waiting, questions = await self._waiting_in_children(state)
+        if not waiting and not questions:
+            return state
+        return state.model_copy(
+            update={"sub_plans_waiting": waiting, "questions": [*state.questions, *questions]}
+        )
 
     async def child(self, task_id: str) -> RunHandle:
         """The child run of a sub_plan task (or of one of its items, `regions[2]`), as its
@@ -362,8 +367,11 @@ class RunHandle:
                 tasks += [item for item in items if item.status == TaskStatus.RUNNING]
         return [(task.task_id, task.child_run_id) for task in tasks if task.child_run_id]
 
-    async def _waiting_in_children(self, state: RunState) -> list[str]:
+    async def _waiting_in_children(self, state: RunState) -> tuple[list[str], list[Question]]:
+        """What waits in the running child runs: approvals (`sub.fetch`) and questions (whose
+        task ids become `sub.pick`, answered through this run)."""
         waiting: list[str] = []
+        questions: list[Question] = []
         for task_id, child_id in await self._running_children(state):
             try:
                 child = await (await self._client.get(child_id)).status()
@@ -374,7 +382,9 @@ class RunHandle:
             waiting += [f"{task_id}.{task.task_id}" for task in child.tasks
                         if task.status == TaskStatus.WAITING_APPROVAL]  # fmt: skip
             waiting += [f"{task_id}.{inner}" for inner in child.sub_plans_waiting]
-        return waiting
+            questions += [question.model_copy(update={"task_id": f"{task_id}.{question.task_id}"})
+                          for question in child.questions]  # fmt: skip
+        return waiting, questions
 
     async def result(self) -> RunResult:
         """The run's result, waiting for it to end, whatever its outcome; a run terminated or
@@ -553,9 +563,18 @@ class RunHandle:
         return record
 
     async def answer(self, task: str, value: Any, *, by: str = "") -> AnswerRecord:
-        """Answer the question an `ask` task waits on (an item's: `orders[3]`): `value` is
-        the task's output. `AnswerRefused` when the task asks nothing now, or `value` does
-        not match the question's schema (the schema's error); the run keeps waiting."""
+        """Answer the question an `ask` task waits on (an item's: `orders[3]`; a sub-plan's
+        child run's: `sub.pick`): `value` is the task's output. `AnswerRefused` when the task
+        asks nothing now, or `value` does not match the question's schema (the schema's
+        error); the run keeps waiting."""
+        if "." in task:  # `sub.pick`: task pick of sub's child run
+            head, rest = task.split(".", 1)
+            if not head or not rest:
+                raise AnswerRefused(
+                    f"task {task!r}: a question of a sub-plan is named by the sub_plan task "
+                    "and its own id, with a dot between (sub.pick)"
+                )
+            return await (await self.child(head)).answer(rest, value, by=by)
         request = AnswerRequest(task=task, value=value, by=by)
         record: AnswerRecord = await self._update("answer", request, AnswerRecord, AnswerRefused)
         return record

@@ -170,6 +170,26 @@ async def test_the_api_answers_and_refuses_with_answer_refused(stack, client, ru
     assert result.tasks[0].output == "eu" and result.tasks[0].answered_by == "ana"
 
 
+def test_a_sub_plans_question_is_shown_and_answered_through_the_parent(stack, run_id):
+    ask = {"question": "Which region?", "choices": ["eu", "us"]}
+    child = {"plan": {"tasks": [task("pick", "ask", ask)]}}
+    start(stack, run_id, {"tasks": [task("sub", "sub_plan", child)]})
+
+    asking(stack, run_id, "sub.pick")
+    shown = stack.cli("status", run_id).stdout
+    assert "question: sub.pick: Which region?" in shown
+    assert f"answer: python cli.py answer {run_id} sub.pick --value JSON" in shown
+    refused = stack.cli("answer", run_id, "sub.pick", "--text", "asia")
+    assert "'asia' is not one of" in refused.stderr
+
+    answered = stack.cli("answer", run_id, "sub.pick", "--text", "us", "--by", "ana")
+
+    assert answered.returncode == 0, answered.stderr
+    result = result_of(stack, run_id)
+    assert result["status"] == "completed"
+    assert tasks_by_id(result)["sub"]["output"] == {"pick": "us"}
+
+
 async def _poll(check, timeout=30.0):
     """Await `check()` until it returns something truthy, or fail after `timeout` seconds."""
     loop = asyncio.get_running_loop()
