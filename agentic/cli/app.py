@@ -60,6 +60,8 @@ from agentic.cli.support import (
 from agentic.client import RunHandle
 from agentic.core.actions.base import counted
 from agentic.core.blobs import human_size
+from agentic.core.graph import GraphFormat
+from agentic.core.graph import render as render_graph
 from agentic.core.messages import ApprovalMode
 from agentic.core.plan import format_validation_error
 from agentic.core.registry import ACTIONS
@@ -730,6 +732,29 @@ async def validate(
     """Check a plan file without running it."""
     checked = load_plan(plan)
     console.print(f"plan OK: {counted(len(checked.tasks), 'task')}")
+
+
+@app.command()
+@command
+async def graph(
+    source: Annotated[
+        str, typer.Argument(metavar="ID|PLAN_FILE", help="A run's id, or a plan JSON file")
+    ],
+    graph_format: Annotated[
+        GraphFormat,
+        typer.Option("--format", help="mermaid (for Markdown) or dot (Graphviz)"),
+    ] = "mermaid",
+) -> None:
+    """A plan as a graph in text: tasks as boxes, dependencies as arrows, left to right; for a
+    run, each box says its task's status (and a for-each's item counts) and is coloured by it."""
+    if Path(source).is_file():
+        print(render_graph(load_plan(Path(source)), graph_format=graph_format), end="")
+        return
+    state = await (await (await connect_client()).get(source)).status()
+    if state.plan is None:
+        fail(f"run {source} has no plan yet (phase {state.phase.value}); try again when it has")
+    results = {task.task_id: task for task in state.tasks}
+    print(render_graph(state.plan, results, graph_format), end="")
 
 
 @app.command()
