@@ -92,7 +92,8 @@ class McpConnection:
     def _server(self) -> StdioServerParameters | AbstractAsyncContextManager[Any]:
         if self.setting.command is not None:
             command, *args = self.setting.command
-            return StdioServerParameters(command=command, args=args, env=self.setting.env)
+            env = self._filled(self.setting.env, [], f"MCP server {self.name} (stdio)")
+            return StdioServerParameters(command=command, args=args, env=env)
         assert self.setting.url is not None
         headers = self._filled_headers()
         # The policy is checked where each connection is made, on the address it connects to.
@@ -100,11 +101,19 @@ class McpConnection:
         return streamable_http_client(self.setting.url, http_client=http)
 
     def _filled_headers(self) -> dict[str, str]:
+        destination = self.setting.destination()
+        where = [destination] if destination is not None else []
+        return self._filled(self.setting.headers, where, f"MCP server {self.name}")
+
+    def _filled(
+        self, values: dict[str, str], where: list[tuple[str, int]], what: str
+    ) -> dict[str, str]:
+        """`values` with their `{{ secrets.NAME }}` filled in; a secret bound to hosts goes
+        only to those (to a stdio server's environment, never)."""
         try:
-            filled, masker = self._secrets.fill(dict(self.setting.headers))
-            destination = self.setting.destination()
-            if masker.used and destination is not None:
-                masker.check([destination], f"MCP server {self.name}")
+            filled, masker = self._secrets.fill(dict(values))
+            if masker.used:
+                masker.check(where, what)
         except ActionError as error:
             raise McpUnavailable(error.message) from None
         return {key: str(value) for key, value in filled.items()}

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -275,10 +277,27 @@ async def serve_http(settings: Settings, address: str) -> None:
         raise ValueError(f"--http {address} is reachable from other machines: set "
                          f"{TOKEN_VARIABLE}, the bearer token clients must send")  # fmt: skip
     url = f"http://{address}"
+    check_free(host, port, address)
     app = build_server(settings, token=token, url=url).streamable_http_app(
         streamable_http_path=HTTP_PATH, host=host
     )
     # log_config=None: uvicorn's loggers go through ours, to stderr.
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     logger.info("mcp_server_listening", url=f"{url}{HTTP_PATH}", token_required=bool(token))
+    access = "clients send the bearer token" if token else "loopback only, no token"
+    print(f"serving MCP at {url}{HTTP_PATH} ({access}); Ctrl-C stops", file=sys.stderr)
     await uvicorn.Server(config).serve()
+
+
+def check_free(host: str, port: int, address: str) -> None:
+    """A ValueError naming the address when nothing can listen there (in use, or not ours)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ValueError(
+                f"cannot listen on {address}: {error.strerror or error}; choose another port "
+                "(8765 is also the sample API's)"
+            ) from None

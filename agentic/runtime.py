@@ -8,13 +8,14 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
 
 import structlog
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.operatorservice.v1 import (
@@ -23,7 +24,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import (
@@ -39,6 +40,7 @@ from temporalio.worker import Replayer, Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentic.codec import EncryptionCodec, EncryptionKeys
+from agentic.core.registry import DECODING_STORED
 from agentic.errors import ServerUnreachable
 from agentic.settings import Settings
 from agentic.tracing import tracing_interceptors
@@ -83,8 +85,24 @@ class EngineFailureConverter(DefaultFailureConverter):
 
 # The converter of every client, worker and replayer: pydantic models, lean failures (and
 # encrypted payloads when PAYLOAD_ENCRYPTION_KEYS is set: see data_converter).
+class StoredPayloadConverter(PydanticPayloadConverter):
+    """The pydantic payload converter, decoding what Temporal stored as such: a plan there may
+    use tools this process cannot reach now (core/registry.py, DECODING_STORED)."""
+
+    def from_payloads(
+        self, payloads: Sequence[Payload], type_hints: list[type] | None = None
+    ) -> list[Any]:
+        token = DECODING_STORED.set(True)
+        try:
+            return super().from_payloads(payloads, type_hints)
+        finally:
+            DECODING_STORED.reset(token)
+
+
 DATA_CONVERTER = dataclasses.replace(
-    pydantic_data_converter, failure_converter_class=EngineFailureConverter
+    pydantic_data_converter,
+    payload_converter_class=StoredPayloadConverter,
+    failure_converter_class=EngineFailureConverter,
 )
 
 

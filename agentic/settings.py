@@ -561,11 +561,26 @@ def _shown(variable: str, value: Any) -> str:
     secret_name = any(word in SECRET_WORDS for word in variable.split("_"))
     if isinstance(value, SecretStr) or (secret_name and not isinstance(value, Path)):
         return "********" if str(value) else ""
-    if isinstance(value, BaseModel) or (isinstance(value, list) and value):
-        text = json.dumps(to_jsonable_python(value))
+    if isinstance(value, BaseModel | dict) or (isinstance(value, list) and value):
+        text = json.dumps(_credentials_masked(to_jsonable_python(value)))
     else:
         text = str(value)
     return _without_password(text)
+
+
+def _credentials_masked(value: Any) -> Any:
+    """The values of `env` and `headers` maps (MCP servers', OpenAPI services') masked, but for
+    `{{ secrets.NAME }}` references, which say where the value comes from."""
+    if isinstance(value, list):
+        return [_credentials_masked(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: {name: text if "{{" in str(text) else "********" for name, text in inner.items()}
+        if key in ("env", "headers") and isinstance(inner, dict)
+        else _credentials_masked(inner)
+        for key, inner in value.items()
+    }
 
 
 def _without_password(text: str) -> str:

@@ -23,7 +23,7 @@ from agentic.core.conditions import condition_tasks
 from agentic.core.foreach import bad_item_references, item_references, source_reference
 from agentic.core.loops import Repeat, bad_loop_references, loop_references
 from agentic.core.references import INPUT_REFERENCE, referenced_tasks
-from agentic.core.registry import ACTIONS
+from agentic.core.registry import ACTIONS, DECODING_STORED, not_here_spec
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -74,7 +74,10 @@ def unknown_action(action_type: Any) -> str:
 
 def validate_action_config(action_type: str, config: Any, task_id: str = "?") -> ActionConfig:
     """The config as its action's typed model, or a ValueError naming the task and the fields."""
-    spec = ACTIONS.get(action_type) if isinstance(action_type, str) else None
+    stored = DECODING_STORED.get()
+    spec = ACTIONS.get(action_type, load=not stored) if isinstance(action_type, str) else None
+    if spec is None and stored and isinstance(action_type, str) and "." in action_type:
+        spec = not_here_spec(action_type)  # a stored plan's tool, not known here
     if spec is None:
         raise ValueError(f"task {task_id!r}: {unknown_action(action_type)}")
     if isinstance(config, spec.config_model):

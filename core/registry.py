@@ -3,9 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 
 from agentic.core.actions import ask, files, http, poll, postgres, subplan, transform, wait
 from agentic.core.actions.base import ActionSpec
+from agentic.core.mcp import ToolRisk
+from agentic.core.schema_configs import SchemaConfig, schema_config_model
+
+# True while payloads Temporal stored are decoded (agentic/runtime.py): a plan there was
+# checked when it was made, and may use a tool (an MCP server's, an OpenAPI service's) that
+# this process cannot reach now; reading it must not need the tool.
+DECODING_STORED: ContextVar[bool] = ContextVar("decoding_stored", default=False)
+
+
+class ToolNotHereConfig(SchemaConfig):
+    """The config of a tool not known in this process, kept as it was given."""
+
+
+def not_here_spec(action_type: str) -> ActionSpec:
+    """The spec that stands in for a tool not known here (its server could not be reached
+    when this process found the tools): any config; a task of it waits for approval in mode
+    risky; its activity is not registered here, so an attempt fails and is retried until a
+    worker that has the tool takes it."""
+    return ActionSpec(
+        action_type=action_type,
+        config_model=schema_config_model(ToolNotHereConfig, action_type, {}),
+        description=f"{action_type}: a tool not found in this process",
+        risk=ToolRisk(f"{action_type} is not known here (its server was not found), so not "
+                      "known to be read-only"),
+    )  # fmt: skip
 
 
 class ActionRegistry:
@@ -63,14 +89,19 @@ class ActionRegistry:
             )
         self._specs[spec.action_type] = spec
 
-    def get(self, action_type: str) -> ActionSpec | None:
-        """The spec of `action_type`, or None."""
-        return self._find(action_type)
+    def get(self, action_type: str, *, load: bool = True) -> ActionSpec | None:
+        """The spec of `action_type`, or None; `load=False` looks only at the types found
+        so far (no MCP server is started to find more)."""
+        return self._find(action_type) if load else self._specs.get(action_type)
 
     def __getitem__(self, action_type: str) -> ActionSpec:
+        """The spec of a task's action type: a tool of a plan made elsewhere that is not
+        known here gets a stand-in (`not_here_spec`)."""
         spec = self._find(action_type)
         if spec is None:
-            raise KeyError(action_type)
+            if "." not in action_type:
+                raise KeyError(action_type)
+            return not_here_spec(action_type)
         return spec
 
     def __contains__(self, action_type: object) -> bool:

@@ -260,3 +260,39 @@ def test_a_command_starts_an_mcp_server_only_when_it_needs_the_tools(stack, tmp_
     assert refused.returncode != 0
     assert marker.read_text() == "started\n", "started once, to find its tools"
     assert "MCP server 'probe' could not be reached to list its tools" in refused.stderr
+
+
+def test_a_run_that_used_a_tool_is_read_without_its_server(stack, mcp_env, run_id):
+    """status, result and graph of a run that used MCP tools, from a CLI that has no
+    MCP_SERVERS (or whose server is down): the plan's tools are stand-ins, not errors."""
+    plan = {"tasks": [task("who", "mcp.tools.lookup", {"key": "ada"})]}
+    assert stack.run_plan(plan, run_id, "--approval", "none", env=cli_env(mcp_env))[
+        "status"] == "completed"  # fmt: skip
+    elsewhere = {"MCP_SERVERS": "{}", "TASK_QUEUE": mcp_env["TASK_QUEUE"]}
+
+    status = stack.cli_json("status", run_id, env=elsewhere)
+    result = stack.cli_json("result", run_id, env=elsewhere)
+    drawn = stack.cli("graph", run_id, env=elsewhere)
+
+    assert tasks_by_id(status)["who"]["status"] == "completed"
+    assert tasks_by_id(result)["who"]["output"] == "Ada Lovelace"
+    assert status["plan"]["tasks"][0]["action_config"] == {"key": "ada"}
+    assert "mcp.tools.lookup" in drawn.stdout, drawn.stderr
+
+
+def test_a_stdio_servers_env_may_name_secrets_but_not_bound_ones():
+    from agentic.activities.mcp import McpConnection, McpUnavailable
+    from agentic.activities.network import NetworkPolicy
+    from agentic.activities.secrets import Secret, SecretStore
+    from agentic.core.mcp import McpServerSetting
+    from agentic.core.network import parse_rules
+
+    bound_to_api = tuple(parse_rules(["api.example.com"]))
+    secrets = SecretStore({"TOKEN": Secret("tok-123"), "BOUND": Secret("b-456", bound_to_api)})
+    setting = McpServerSetting(command=["server"], env={"TOKEN": "{{ secrets.TOKEN }}"})
+    server = McpConnection("s", setting, secrets, NetworkPolicy())._server()
+    assert server.env == {"TOKEN": "tok-123"}
+
+    bound = McpServerSetting(command=["server"], env={"KEY": "{{ secrets.BOUND }}"})
+    with pytest.raises(McpUnavailable, match=r"secret BOUND may only be sent to api\.example\.com"):
+        McpConnection("s", bound, secrets, NetworkPolicy())._server()
