@@ -28,9 +28,11 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
+from temporalio.contrib.workflow_streams import WorkflowStreamClient
 from temporalio.exceptions import (
     CancelledError,
     TerminatedError,
@@ -43,6 +45,8 @@ from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store, rea
 from agentic.core.actions.base import Execution
 from agentic.core.blobs import holds_blobs
 from agentic.core.errors import ActionError
+from agentic.core.events import EVENT_ADAPTER
+from agentic.core.events import TOPIC as EVENTS_TOPIC
 from agentic.core.foreach import item_index, parent_of
 from agentic.core.messages import (
     AnswerRecord,
@@ -360,7 +364,7 @@ class RunHandle:
         never archived: the items query has them, no blob store is read)."""
         tasks = [task for task in state.tasks if task.status == TaskStatus.RUNNING]
         for task in list(tasks):
-            spec = ACTIONS.get(task.action_type)
+            spec = ACTIONS.get(task.action_type, load=False)
             starts_children = spec is not None and spec.execution == Execution.CHILD_RUN
             if starts_children and task.items and task.items.get(TaskStatus.RUNNING.value):
                 items = await self._query(AgentRunWorkflow.items, "items", task.task_id)
@@ -501,6 +505,41 @@ class RunHandle:
             if not running:  # closed from outside (terminated): the last state was given
                 return
 
+    async def events(self, from_offset: int = 0, *, follow: bool = True) -> AsyncIterator[Any]:
+        """The run's typed events (`agentic.core.events`), each with its `offset` in the run's
+        stream, from `from_offset` on: with `follow`, until the run ends (a reader that
+        reconnects with the offset after the last one it saw misses none and sees none
+        twice); without, those told so far."""
+        stream = WorkflowStreamClient.create(self._client.temporal, self.workflow_id)
+        until = None if follow else await self._stream_offset(stream)
+        if until is not None and from_offset >= until:
+            return
+        try:
+            async for item in stream.subscribe(EVENTS_TOPIC, from_offset):
+                event = EVENT_ADAPTER.validate_python(item.data)
+                yield event.model_copy(update={"offset": item.offset})
+                if until is not None and item.offset + 1 >= until:
+                    return
+        except WorkflowQueryFailedError as error:
+            raise WorkerUnavailable(
+                f"run {self.workflow_id}'s events are read by a worker, and none answered "
+                f"({error.message}): start one with 'python worker.py'"
+            ) from None
+
+    async def _stream_offset(self, stream: WorkflowStreamClient) -> int:
+        """How many events the run has told."""
+        try:
+            return await stream.get_offset()
+        except (RPCError, WorkflowQueryFailedError) as error:
+            if isinstance(error, RPCError) and error.status == RPCStatusCode.NOT_FOUND:
+                raise RunNotFound(
+                    f"no run with id {self.workflow_id!r} (see 'python cli.py list')"
+                ) from None
+            raise WorkerUnavailable(
+                f"run {self.workflow_id}'s events are read by a worker, and none answered "
+                f"({getattr(error, 'message', error)}): start one with 'python worker.py'"
+            ) from None
+
     async def approve(self, *, task: str | None = None, by: str = "", reason: str = "") -> None:
         """Approve the plan (approval mode `plan`), or one risky task waiting for approval."""
         await self._verdict(AgentRunWorkflow.approve, ApprovalSignal(by=by, reason=reason,
@@ -600,7 +639,9 @@ class RunHandle:
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             raise WorkerUnavailable(
                 f"no worker answered the {name} of {self.workflow_id} in "
-                f"{timeout.total_seconds():g}s; is one running?"
+                f"{timeout.total_seconds():g}s; is one running? The server keeps the {name}, "
+                f"and a worker that starts may still take it: 'status {self.workflow_id}' "
+                "shows whether it did"
             ) from None
 
     async def _ensure_running(self) -> None:

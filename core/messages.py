@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from temporalio.contrib.workflow_streams import WorkflowStreamState
 from temporalio.exceptions import ApplicationError
 
 from agentic.core.errors import ErrorType
@@ -159,6 +160,11 @@ class RunInput(BaseModel):
     )
     depth: int = Field(
         0, exclude_if=lambda value: value == 0, description="0 for a run, 1 for its child, ..."
+    )
+    stream_state: WorkflowStreamState | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="the run's event stream, when it continued as new",
     )
 
     @model_validator(mode="after")

@@ -3,6 +3,8 @@ histories, one result, and every task's output still there for the tasks that re
 
 from __future__ import annotations
 
+import json
+
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -93,10 +95,15 @@ async def test_a_continued_run_keeps_its_decisions_approvals_and_outputs(
         == "waiting_approval",
         30, "the order to wait for approval", interval=0.3,
     )  # fmt: skip
+    before = [
+        json.loads(line) for line in stack.cli("events", run_id, "--json").stdout.splitlines()
+    ]
     approved = stack.cli("approve", run_id, "--task", "order", "--by", "carol")
     assert approved.returncode == 0, approved.stderr
 
     result = stack.cli_json("result", run_id, "--wait")
+    after = stack.cli("events", run_id, "--json", "--follow", "--from", str(len(before)))
+    events = before + [json.loads(line) for line in after.stdout.splitlines()]
 
     assert result["status"] == "completed", result["error"]
     tasks = tasks_by_id(result)
@@ -110,3 +117,13 @@ async def test_a_continued_run_keeps_its_decisions_approvals_and_outputs(
     metrics = stack.cli_json("metrics", run_id)
     assert metrics["decisions"]["count"] == 1 and metrics["llm"]["calls"] == 1
     assert metrics["tasks_by_status"]["completed"] == 6
+    # The event stream went on across the histories: every event once, in order.
+    assert [event["offset"] for event in events] == list(range(len(events)))
+    kinds = [event["kind"] for event in events]
+    assert kinds.count("plan_created") == 1 and kinds[-1] == "run_ended"
+    completed = [event["task"] for event in events if event["kind"] == "task_completed"]
+    assert sorted(completed) == ["a0", "a1", "a2", "a3", "final", "order"]
+    assert {"kind": "approval_given", "task": "order", "by": "carol", "approved": True} in [
+        {key: event.get(key) for key in ("kind", "task", "by", "approved")} for event in events
+    ]
+    assert any(e["kind"] == "decision_made" and e["task"] == "enrich" for e in events)

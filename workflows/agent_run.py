@@ -17,10 +17,11 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
-    from agentic.core import policy
+    from agentic.core import events, policy
     from agentic.core.actions.base import counted
     from agentic.core.conditions import CONDITION_FALSE
     from agentic.core.errors import ErrorType
@@ -86,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
         scheduling,
     )
     from agentic.workflows.approvals import Waiting, edited_plan, rejection
+    from agentic.workflows.events import EventTeller
     from agentic.workflows.execution import (
         Parent,
         TaskFailed,
@@ -189,14 +191,19 @@ class AgentRunWorkflow:
         self._streamed: list[str] = []
         self._stream_note = ""
         self._questions = questions.Questions()  # ask tasks waiting for a person's answer
+        self._verdicts: list[events.Verdict] = []  # every verdict taken, for the events
+        self._replans_in_flight = 0  # a person's replan being written (an async Update)
+        self._events = EventTeller(WorkflowStream(run_input.stream_state))
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
+            self._events.start_from(self._event_view())
 
     @workflow.run
     async def run(self, run_input: RunInput) -> RunResult:
         """Plan, approve, execute, and report."""
         self._budgeted = workflow.patched(BUDGETS)
         self._replanning = workflow.patched(REPLANNING)
+        self._following = asyncio.create_task(self._events.follow(self._event_view))
         if run_input.carried is not None:
             await self._execute_and_join()
             return await self._finish(self._final_status())
@@ -319,7 +326,11 @@ class AgentRunWorkflow:
     async def replan(self, request: ReplanRequest) -> ReplanRecord:
         """A person's replan: the planner writes a patch from the hint; it applies before the
         next task starts (in approval mode plan, once approved)."""
-        draft = await self._draft_patch(hint=request.hint)
+        self._replans_in_flight += 1
+        try:
+            draft = await self._draft_patch(hint=request.hint)
+        finally:
+            self._replans_in_flight -= 1
         if isinstance(draft, str):
             return self._record_replan("person", by=request.by, hint=request.hint, note=draft)
         reason = draft.patch.reason
@@ -432,6 +443,8 @@ class AgentRunWorkflow:
         so an approval can never apply to a plan or a config nobody has seen yet."""
         if signal.task is None:
             if self._phase == Phase.AWAITING_APPROVAL or self._patch_waiting is not None:
+                if self._plan_verdict is None:
+                    self._verdicts.append(events.Verdict(approved, signal.by, signal.reason, None))
                 self._plan_verdict = self._plan_verdict or (approved, signal)
             else:
                 workflow.logger.warning("plan verdict ignored: the run is %s", self._phase.value)
@@ -440,6 +453,8 @@ class AgentRunWorkflow:
         if task is None or task.status != TaskStatus.WAITING_APPROVAL:
             workflow.logger.warning("verdict for task %s ignored: not waiting", signal.task)
             return
+        if signal.task not in self._task_verdicts:
+            self._verdicts.append(events.Verdict(approved, signal.by, signal.reason, signal.task))
         self._task_verdicts.setdefault(signal.task, (approved, signal))
 
     def _waiting(self) -> Waiting:
@@ -739,6 +754,9 @@ class AgentRunWorkflow:
 
     async def _continue_as_new(self) -> None:
         """Go on in a new history with the same workflow id, carrying the run's state."""
+        await workflow.wait_condition(self._no_replan_in_flight)
+        self._events.tell(self._event_view())
+        self._events.close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         carried = CarriedState(
             tasks=[task for task in self._tasks.values() if not self._recreated(task)],
@@ -769,6 +787,7 @@ class AgentRunWorkflow:
                 options=self._options,
                 carried=carried,
                 depth=self._depth,
+                stream_state=self._events.state(),
             )
         )
 
@@ -1311,7 +1330,7 @@ class AgentRunWorkflow:
             if reply is not None and reply.patch is not None:
                 self._propose(reply.patch, "joiner", reason=reply.patch.reason)
             # A person's replan asked while the joiner answered comes first.
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await workflow.wait_condition(self._no_replan_in_flight)
             if not self._patches:
                 self._answer = reply.answer if reply is not None else None
                 self._show_progress()
@@ -1327,7 +1346,7 @@ class AgentRunWorkflow:
             await self._execute_plan()
             if not self._replanning:
                 return
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await workflow.wait_condition(self._no_replan_in_flight)
             if not self._patches or self._must_stop():
                 return
 
@@ -1601,7 +1620,7 @@ class AgentRunWorkflow:
     async def _finish(self, status: RunStatus) -> RunResult:
         """The run's result; a run that did not complete ends its workflow execution as
         Failed (or Canceled), so Temporal's own views say what happened."""
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._no_replan_in_flight)
         if self._signals_to_children:  # a child that ended meanwhile refuses its signal
             await asyncio.gather(*self._signals_to_children, return_exceptions=True)
         if status == RunStatus.CANCELLED and self._run_error is None:
@@ -1612,9 +1631,31 @@ class AgentRunWorkflow:
         self._status = status
         self._set_phase(Phase.FINISHED)
         self._result = self._build_result(status)
+        self._events.tell(self._event_view())
+        self._events.close()
+        await workflow.wait_condition(workflow.all_handlers_finished)
         if workflow.patched(OUTCOME_AS_EXECUTION_STATUS):
             raise_for_outcome(self._result)
         return self._result
+
+    def _no_replan_in_flight(self) -> bool:
+        return self._replans_in_flight == 0
+
+    def _event_view(self) -> events.RunView:
+        """What the events are read from (core/events.py)."""
+        return events.RunView(
+            phase=self._phase, status=self._status, error=self._run_error,
+            plan_tasks=[task.id for task in self._plan.tasks] if self._plan else [],
+            tasks=self._tasks, decisions=self._decisions, verdicts=self._verdicts,
+            llm_calls=self._llm_calls, replans=self._replans,
+            patch_waiting=self._patch_waiting.number if self._patch_waiting else 0,
+            streaming=self._streaming, paused_by=self._paused.by if self._paused else None,
+            answered=self._answer is not None, item_counts=self._counts_of,
+        )  # fmt: skip
+
+    def _counts_of(self, task_id: str) -> dict[str, int] | None:
+        task = self._tasks.get(task_id)
+        return self._item_counts(task) if task is not None else None
 
     def _build_result(self, status: RunStatus) -> RunResult:
         finished_at = workflow.now()

@@ -210,6 +210,37 @@ async def watch(run_id: RunIdArgument) -> int:
     return await watch_run(await client.get(run_id), client.settings)
 
 
+@app.command()
+@command
+async def events(
+    run_id: RunIdArgument,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Go on printing events until the run ends")
+    ] = False,
+    from_offset: Annotated[
+        int,
+        typer.Option(
+            "--from",
+            min=0,
+            metavar="OFFSET",
+            help="Start at this offset (the one after the last event seen)",
+        ),
+    ] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's events, in order: plan created, tasks started and ended, approvals, answers,
+    decisions, tokens used, run ended; each with its offset in the run's stream."""
+    handle = await (await connect_client()).get(run_id)
+    await handle.is_running()  # an unknown run is one line, before any stream is read
+    async for event in handle.events(from_offset, follow=follow):
+        if as_json:
+            sys.stdout.write(event.model_dump_json() + "\n")
+        else:
+            at = event.at.astimezone().strftime("%H:%M:%S")
+            console.print(f"{event.offset:>4}  {at}  {event.line()}", markup=False)
+        sys.stdout.flush()
+
+
 async def print_items(handle: RunHandle, task_id: str, as_json: bool) -> None:
     """`status --task`: a for-each's items, one row each."""
     items = await handle.items(task_id)
@@ -468,6 +499,7 @@ async def replay(
             histories = [load_history(file)]
         else:
             histories = await fetch_runs((await connect_client()).temporal, run_id or "")
+        ACTIONS.specs()  # the tools a replay meets must be the worker's, not stand-ins
         report = await replay_runs(histories, get_settings())
     except AgenticError as error:  # exit 1 is kept for code that does not replay
         print(f"error: {error_line(error)}", file=sys.stderr)

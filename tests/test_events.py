@@ -1,0 +1,89 @@
+"""A run's typed event stream (issue 23): Temporal's workflow streams carry the events the
+workflow finds between its marks; `handle.events()` and `cli.py events` read them, from an
+offset, with no event twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from agentic.core.events import (
+    Mark,
+    Progress,
+    RunView,
+    TaskCompleted,
+    TaskStarted,
+    changes,
+    mark,
+)
+from agentic.core.messages import Phase, TaskResult, TaskStatus
+from tests.conftest import wait_until
+from tests.helpers import task
+
+NOW = datetime(2026, 12, 4, tzinfo=UTC)
+
+
+def view(tasks: dict[str, TaskResult], **changed) -> RunView:
+    fields = dict(
+        phase=Phase.RUNNING, status=None, error=None, plan_tasks=list(tasks), tasks=tasks,
+        decisions=[], verdicts=[], llm_calls=[], replans=[], patch_waiting=0, streaming=False,
+        paused_by=None, answered=False, item_counts=lambda task_id: None,
+    )  # fmt: skip
+    return RunView(**(fields | changed))
+
+
+def test_a_task_that_started_and_ended_between_two_marks_tells_both():
+    pending = {"a": TaskResult(task_id="a")}
+    before = mark(view(pending))
+    done = {"a": TaskResult(task_id="a", status=TaskStatus.COMPLETED, output_summary="3 rows")}
+
+    told = changes(before, view(done), NOW, Progress())
+
+    assert [type(event) for event in told] == [TaskStarted, TaskCompleted]
+    assert told[1].line() == "a completed: 3 rows"
+    assert changes(mark(view(done)), view(done), NOW, Progress()) == [], "nothing twice"
+    assert [e.kind for e in changes(Mark(), view(pending), NOW, Progress())] == ["plan_created"]
+
+
+PLAN = {"tasks": [
+    task("pick", "ask", {"question": "Which region?", "choices": ["eu", "us"]}),
+    task("shout", "data_transform", {"input": "{{ tasks.pick.output }}",
+                                     "expression": "@"}, "pick"),
+    task("each", "data_transform", {"input": "{{ item }}", "expression": "@"}, "pick",
+         for_each=[1, 2, 3]),
+]}  # fmt: skip
+
+
+def test_events_tell_the_run_from_plan_to_end_and_resume_from_an_offset(stack, run_id):
+    started = stack.cli("start", "--plan", str(stack.write_plan(PLAN)), "--id", run_id,
+                        "--approval", "none")  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    def asking():
+        listed = stack.cli("events", run_id, "--json").stdout.splitlines()
+        kinds = [json.loads(line)["kind"] for line in listed]
+        return "task_asking" in kinds and listed
+
+    so_far = wait_until(asking, 30, "the question told", interval=0.3)
+    assert [json.loads(line)["offset"] for line in so_far] == list(range(len(so_far)))
+    answered = stack.cli("answer", run_id, "pick", "--text", "eu", "--by", "ana")
+    assert answered.returncode == 0, answered.stderr
+
+    followed = stack.cli("events", run_id, "--follow", "--json", "--from", str(len(so_far)))
+
+    assert followed.returncode == 0, followed.stderr
+    rest = [json.loads(line) for line in followed.stdout.splitlines()]
+    every = [json.loads(line) for line in so_far] + rest
+    assert [event["offset"] for event in every] == list(range(len(every))), "none twice"
+    kinds = [event["kind"] for event in every]
+    assert kinds[0] == "plan_created" and kinds[-1] == "run_ended"
+    for kind in ("task_started", "task_asking", "answer_given", "task_completed"):
+        assert kind in kinds
+    assert {"kind": "answer_given", "task": "pick", "by": "ana"}.items() <= next(
+        e for e in every if e["kind"] == "answer_given").items()  # fmt: skip
+    ended = every[-1]
+    assert ended["status"] == "completed"
+    each = next(e for e in every if e["kind"] == "task_completed" and e["task"] == "each")
+    assert each["items"] == {"completed": 3}
+    human = stack.cli("events", run_id).stdout
+    assert "pick asks: Which region?" in human and "run completed" in human
