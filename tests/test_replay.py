@@ -27,6 +27,8 @@ v7_ask.json has an `ask` task answered through the `answer` Update (two refused 
 before it, which the Update's validator kept out of the history).
 v8_ask_awaiting_answer.json the same question with the run's AgentStatus `awaiting_answer`
 while it waited (patch awaiting-answer-status).
+v9_events_followed.json a run whose events a reader followed (`events --follow`): the stream's
+long-poll Update in the history, beside the `answer` Update.
 """
 
 from __future__ import annotations
