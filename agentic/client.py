@@ -491,19 +491,40 @@ class RunHandle:
             return run_report(await self.status(), prices)
 
     async def watch(self, interval: float = WATCH_INTERVAL_SECONDS) -> AsyncIterator[RunState]:
-        """The run's state now, then each time it changes, until the run ends."""
+        """The run's state now, then after each of its events (those within `interval`
+        seconds of each other: once), until the run ends. Driven by the run's events: nothing
+        is asked of the run while nothing happens."""
+        stream = WorkflowStreamClient.create(self._client.temporal, self.workflow_id)
+        offset = await self._stream_offset(stream)
         state = await self.status()
         yield state
-        while state.phase != Phase.FINISHED:
-            running = await self.is_running()
-            if running:
-                await asyncio.sleep(interval)
-            latest = await self.status()
-            if latest != state:
-                state = latest
-                yield state
-            if not running:  # closed from outside (terminated): the last state was given
-                return
+        if state.phase == Phase.FINISHED:
+            return
+        changed, ended = asyncio.Event(), asyncio.Event()
+
+        async def follow() -> None:
+            try:
+                async for _ in self.events(offset):
+                    changed.set()
+            finally:
+                ended.set()
+                changed.set()
+
+        follower = asyncio.create_task(follow())
+        try:
+            while not ended.is_set():
+                await changed.wait()
+                changed.clear()
+                await asyncio.sleep(interval)  # the events that come together
+                latest = await self.status()
+                if latest != state:
+                    state = latest
+                    yield state
+            await follower  # what reading the events raised, if anything
+        finally:
+            if not follower.done():
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
 
     async def events(self, from_offset: int = 0, *, follow: bool = True) -> AsyncIterator[Any]:
         """The run's typed events (`agentic.core.events`), each with its `offset` in the run's

@@ -354,7 +354,16 @@ async def watch_run(handle: RunHandle, settings: Settings) -> int:
     command = cli_command()
     view = render_state(state, command=command)
     with Live(view, console=console, refresh_per_second=4, transient=True) as live:
-        async for state in states:
+        next_state = asyncio.ensure_future(anext(states))
+        while True:
+            # The run's events bring new states; the clock of what runs ticks in between.
+            done, _ = await asyncio.wait({next_state}, timeout=1.0)
+            if done:
+                try:
+                    state = next_state.result()
+                except StopAsyncIteration:
+                    break
+                next_state = asyncio.ensure_future(anext(states))
             live.update(render_state(state, datetime.now(UTC), command))
     return print_outcome(await handle.result(), settings, as_json=False)
 
