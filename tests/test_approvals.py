@@ -113,6 +113,27 @@ def test_risky_task_waits_and_runs_once_approved(stack, api, run_id):
     assert call.json() == {"customer": 7}
 
 
+def test_a_run_that_fails_while_a_task_waits_for_approval_fails(stack, api, llm, client, run_id):
+    """The waiting task is stopped with the run's error; nobody cancelled the run."""
+    api.route("GET", f"/fails/{run_id}", Reply(400, json={"error": "gone"}, delay=1.0))
+    api.route("POST", f"/fails/{run_id}/orders", Reply(201, json={"created": True}))
+    llm.script(f"/fails/{run_id}", {"action": "fail_workflow", "reason": "cannot go on"})
+    plan = {"tasks": [
+        task("lookup", "api_call", get(f"{api.url}/fails/{run_id}")),
+        task("order", "api_call", {"method": "POST", "url": f"{api.url}/fails/{run_id}/orders"}),
+    ]}  # fmt: skip
+    start(stack, run_id, plan)
+    wait_for_task_status(stack, run_id, "order", "waiting_approval")
+
+    result = stack.cli_json("result", run_id, "--wait")
+
+    assert result["status"] == "failed", result["error"]
+    order = tasks_by_id(result)["order"]
+    assert order["status"] == "cancelled"
+    assert order["reason"].startswith("task 'lookup' failed"), order["reason"]
+    assert api.calls("POST", f"/fails/{run_id}/orders") == []
+
+
 def test_rejected_risky_task_is_skipped_with_its_dependents(stack, run_id):
     (stack.workspace / f"{run_id}.txt").write_text("keep me")
     plan = {"tasks": [

@@ -29,6 +29,9 @@ v8_ask_awaiting_answer.json the same question with the run's AgentStatus `awaiti
 while it waited (patch awaiting-answer-status).
 v9_events_followed.json a run whose events a reader followed (`events --follow`): the stream's
 long-poll Update in the history, beside the `answer` Update.
+v10_failed_while_waiting.json a run failed by one task while another waited for approval: the
+waiting task stopped with the run's error, the run failed, not cancelled (patch
+stopped-approval-wait-is-no-cancel).
 """
 
 from __future__ import annotations

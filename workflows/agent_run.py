@@ -131,6 +131,9 @@ REPLANNING = "joiner-and-replans"
 STREAM_DISPATCH = "streaming-dispatch"
 # Runs started before this patch show `running` in AgentStatus while a question waits.
 AWAITING_ANSWER_STATUS = "awaiting-answer-status"
+# Runs started before this patch end as cancelled when a task waiting for approval is stopped
+# because another task failed the run.
+STOP_IS_NO_CANCEL = "stopped-approval-wait-is-no-cancel"
 CONTINUING = object()  # a loop stopped between rounds: its run continues as new
 PLAN_ROUNDS = 2
 NO_LLM = "no LLM is configured"
@@ -637,6 +640,8 @@ class AgentRunWorkflow:
         except TimeoutError:
             return False, ApprovalSignal(by="timeout", reason=f"no approval within {timeout:g}s")
         except asyncio.CancelledError:
+            if workflow.cancellation_reason() is None and workflow.patched(STOP_IS_NO_CANCEL):
+                raise  # the run stopped the waiting task (another task failed it): no cancel
             self._note_cancellation()
         return verdict() or (False, ApprovalSignal(reason="the run was cancelled"))
 
