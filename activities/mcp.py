@@ -9,15 +9,17 @@ server that died is started again). A tool's own error (`isError`) is not retrie
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import httpx2
 import structlog
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
 
@@ -45,9 +47,15 @@ class McpConnection:
     """One server's connection, opened on first use and again after a transport error."""
 
     def __init__(
-        self, name: str, setting: McpServerSetting, secrets: SecretStore, policy: NetworkPolicy
+        self,
+        name: str,
+        setting: McpServerSetting,
+        secrets: SecretStore,
+        policy: NetworkPolicy,
+        errlog: TextIO = sys.stderr,
     ) -> None:
         self.name = name
+        self._errlog = errlog  # where a stdio server's own stderr goes
         self.setting = setting
         self._secrets = secrets
         self._policy = policy
@@ -89,16 +97,21 @@ class McpConnection:
             self._client = None
             ready.set()
 
-    def _server(self) -> StdioServerParameters | AbstractAsyncContextManager[Any]:
+    def _server(self) -> AbstractAsyncContextManager[Any]:
         if self.setting.command is not None:
-            command, *args = self.setting.command
-            env = self._filled(self.setting.env, [], f"MCP server {self.name} (stdio)")
-            return StdioServerParameters(command=command, args=args, env=env)
+            return stdio_client(self.stdio_parameters(), errlog=self._errlog)
         assert self.setting.url is not None
         headers = self._filled_headers()
         # The policy is checked where each connection is made, on the address it connects to.
         http = guarded_client2(self._policy, headers, httpx2.Timeout(30, read=300))
         return streamable_http_client(self.setting.url, http_client=http)
+
+    def stdio_parameters(self) -> StdioServerParameters:
+        """How a stdio server is started: its command, and its env with secrets filled."""
+        assert self.setting.command is not None
+        command, *args = self.setting.command
+        env = self._filled(self.setting.env, [], f"MCP server {self.name} (stdio)")
+        return StdioServerParameters(command=command, args=args, env=env)
 
     def _filled_headers(self) -> dict[str, str]:
         destination = self.setting.destination()
@@ -196,9 +209,10 @@ class McpServers:
         settings: Mapping[str, McpServerSetting],
         secrets: SecretStore,
         policy: NetworkPolicy,
+        errlog: TextIO = sys.stderr,
     ) -> None:
         self.connections = {
-            name: McpConnection(name, setting, secrets, policy)
+            name: McpConnection(name, setting, secrets, policy, errlog)
             for name, setting in settings.items()
         }
 
@@ -256,8 +270,13 @@ async def discover_tools(
     settings: Mapping[str, McpServerSetting], secrets: SecretStore, policy: NetworkPolicy
 ) -> list[Action]:
     """The actions of the servers' tools, with the connections closed again (for the CLI,
-    which validates plans and lists actions but calls no tool)."""
-    servers = McpServers(settings, secrets, policy)
+    which validates plans and lists actions but calls no tool: the servers' own stderr is not
+    its output)."""
+    with open(os.devnull, "w") as quiet:
+        return await _discovered(McpServers(settings, secrets, policy, quiet))
+
+
+async def _discovered(servers: McpServers) -> list[Action]:
     try:
         return await servers.discover()
     finally:

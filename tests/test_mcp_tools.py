@@ -246,7 +246,8 @@ def test_a_command_starts_an_mcp_server_only_when_it_needs_the_tools(stack, tmp_
     """`validate` of a plan of built-in actions starts no server; one that uses a tool does
     (and `actions`, which lists them all)."""
     marker = tmp_path / "started"
-    probe = f"open({str(marker)!r}, 'a').write('started\\n')"
+    noise = "import sys; print('NOISE', file=sys.stderr)"
+    probe = f"{noise}; open({str(marker)!r}, 'a').write('started\\n')"
     env = {"MCP_SERVERS": json.dumps({"probe": {"command": [sys.executable, "-c", probe]}})}
     builtin = stack.write_plan(
         {"tasks": [task("t", "data_transform", {"input": 1, "expression": "@"})]}
@@ -260,6 +261,7 @@ def test_a_command_starts_an_mcp_server_only_when_it_needs_the_tools(stack, tmp_
     assert refused.returncode != 0
     assert marker.read_text() == "started\n", "started once, to find its tools"
     assert "MCP server 'probe' could not be reached to list its tools" in refused.stderr
+    assert "NOISE" not in refused.stderr, "a server's own stderr is not the CLI's output"
 
 
 def test_a_run_that_used_a_tool_is_read_without_its_server(stack, mcp_env, run_id):
@@ -290,9 +292,9 @@ def test_a_stdio_servers_env_may_name_secrets_but_not_bound_ones():
     bound_to_api = tuple(parse_rules(["api.example.com"]))
     secrets = SecretStore({"TOKEN": Secret("tok-123"), "BOUND": Secret("b-456", bound_to_api)})
     setting = McpServerSetting(command=["server"], env={"TOKEN": "{{ secrets.TOKEN }}"})
-    server = McpConnection("s", setting, secrets, NetworkPolicy())._server()
+    server = McpConnection("s", setting, secrets, NetworkPolicy()).stdio_parameters()
     assert server.env == {"TOKEN": "tok-123"}
 
     bound = McpServerSetting(command=["server"], env={"KEY": "{{ secrets.BOUND }}"})
     with pytest.raises(McpUnavailable, match=r"secret BOUND may only be sent to api\.example\.com"):
-        McpConnection("s", bound, secrets, NetworkPolicy())._server()
+        McpConnection("s", bound, secrets, NetworkPolicy()).stdio_parameters()
