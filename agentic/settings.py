@@ -508,6 +508,11 @@ def _mcp_servers_in(path: Path) -> dict[str, McpServerSetting]:
         raise ValueError(
             f"MCP_SERVERS_FILE {path}: {where + ': ' if where else ''}{message}"
         ) from None
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"MCP_SERVERS_FILE {path}: not valid JSON ({error.msg} at line {error.lineno}); "
+            "give a JSON object of name -> server"
+        ) from None
     except (OSError, ValueError) as error:
         raise ValueError(f"MCP_SERVERS_FILE {path}: {error}") from None
 

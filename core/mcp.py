@@ -28,6 +28,17 @@ class McpServerSetting(BaseModel):
     url: str | None = Field(None, pattern=r"^https?://")
     headers: dict[str, str] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, value: Any) -> Any:
+        unknown = sorted(set(value) - set(cls.model_fields)) if isinstance(value, dict) else []
+        if unknown:
+            raise ValueError(
+                f'unknown field "{unknown[0]}": a server takes "command" (and "env") to start it '
+                'over stdio, or "url" (and "headers") for streamable HTTP'
+            )
+        return value
+
     @model_validator(mode="after")
     def _one_transport(self) -> McpServerSetting:
         if (self.command is None) == (self.url is None):

@@ -179,6 +179,11 @@ def test_mcp_servers_file_adds_servers_and_a_bad_one_is_one_line(tmp_path):
         Settings(mcp_servers_file=servers).mcp_server_settings()
     with pytest.raises(ValueError, match=r"MCP server name 'a\.b': use letters"):
         Settings(mcp_servers={"a.b": {"command": ["x"]}})
+    servers.write_text("garbage")
+    with pytest.raises(ValueError, match=r"servers.json: not valid JSON \(Expecting value"):
+        Settings(mcp_servers_file=servers).mcp_server_settings()
+    with pytest.raises(ValueError, match=r'unknown field "cmd": a server takes "command"'):
+        Settings(mcp_servers={"x": {"cmd": ["server"]}})
 
 
 def child_pids(pid: int) -> list[int]:
