@@ -63,6 +63,13 @@ async def _fetch(url: str) -> str:
 
 def checked_operations(document: dict[str, Any]) -> list[Operation]:
     """The operations of a valid OpenAPI 3.0 or 3.1 document; ValueError says what is wrong."""
+    version = str(document.get("openapi") or document.get("swagger") or "")
+    if not version.startswith("3."):
+        found = f"version {version}" if version else "no `openapi` version"
+        raise ValueError(
+            f"not an OpenAPI 3.0 or 3.1 document ({found}); convert a Swagger 2.0 one to "
+            "OpenAPI 3 first (swagger2openapi, or the Swagger Editor's converter)"
+        )
     try:
         validate(document)
     except Exception as error:  # the validator's own error types, and what a bad $ref raises

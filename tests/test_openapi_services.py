@@ -159,7 +159,14 @@ def test_parameters_body_secret_header_and_idempotency_key_go_as_api_call_sends_
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("{not: [json", "not JSON or YAML"), ('{"openapi": "3.1.0"}', "not valid OpenAPI")],
+    [
+        ("{not: [json", "not JSON or YAML"),
+        ('{"openapi": "3.1.0"}', "not valid OpenAPI"),
+        (
+            '{"swagger": "2.0", "info": {}, "paths": {}}',
+            "not an OpenAPI 3.0 or 3.1 document (version 2.0)",
+        ),
+    ],
 )
 def test_a_spec_that_does_not_parse_or_validate_is_one_line_at_start(stack, tmp_path, text,
                                                                      reason):  # fmt: skip
