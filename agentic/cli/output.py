@@ -97,12 +97,29 @@ def _task_seconds(task: TaskResult, now: datetime | None) -> str:
     return ""
 
 
+DETAIL_MIN_WIDTH = 12
+
+
 def tasks_table(tasks: list[TaskResult], now: datetime | None = None) -> Table:
     """A table of tasks: status, attempts, duration (so far), and what matters most now."""
     table = Table(show_header=True, header_style="bold")
-    for column in ("task", "action", "status", "attempts", "seconds"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=70)
+    # On a narrow terminal the detail gives way first (then the action): the id, the status,
+    # the attempts and the time stay whole.
+    widths = {
+        "task": min(max((len(task.task_id) for task in tasks), default=4), 24),
+        "action": min(max((len(task.action_type) for task in tasks), default=6), 16),
+        "status": max((len(task.status.value) for task in tasks), default=6),
+        "attempts": 8,
+        "seconds": 7,
+    }
+    widths = {column: max(width, len(column)) for column, width in widths.items()}
+    room = console.width - sum(widths.values()) - 3 * (len(widths) + 1) - 1
+    if room < DETAIL_MIN_WIDTH:
+        widths["action"] = max(6, widths["action"] - (DETAIL_MIN_WIDTH - room))
+        room = DETAIL_MIN_WIDTH
+    for column, width in widths.items():
+        table.add_column(column, no_wrap=True, overflow="ellipsis", width=width)
+    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=min(room, 70))
     for task in tasks:
         table.add_row(
             Text(task.task_id),
