@@ -119,6 +119,7 @@ def tool_spec(
     kind = f"MCP server {server} ({'stdio' if setting.command else setting.url})"
     destination = setting.destination()
     text = " ".join((description or f"The tool {tool}.").split())
+    text = text if text.endswith((".", "!", "?")) else text + "."
     full_type = action_type(server, tool)
     return ActionSpec(
         action_type=full_type,

@@ -176,7 +176,8 @@ def operation_spec(service: str, base_url: str, operation: Operation) -> ActionS
     action_type = f"{service}.{operation.name}"
     risky = operation.method not in SAFE_METHODS
     reason = f"sends {operation.method} {operation.path} to OpenAPI service {service}"
-    text = operation.summary or f"{operation.method} {operation.path}."
+    text = " ".join((operation.summary or f"{operation.method} {operation.path}").split())
+    text = text if text.endswith((".", "!", "?")) else text + "."
     destinations = url_destination(base_url)
     return ActionSpec(
         action_type=action_type,
