@@ -110,8 +110,8 @@ class Settings(BaseSettings):
     )
     llm_prices: dict[str, ModelPrice] | None = Field(
         None,
-        description='JSON object of model -> {"prompt": USD, "completion": USD} per 1M tokens, '
-        "for the estimated cost in `metrics`",
+        description='JSON object of model -> {"prompt": USD, "completion": USD} per 1M tokens: '
+        "overrides genai-prices' price of a model (private and self-hosted models)",
     )
 
     http_allow_hosts: str = Field(
@@ -249,6 +249,12 @@ class Settings(BaseSettings):
     run_max_llm_tokens: int = Field(
         2_000_000, ge=0, description="default of the run option max_llm_tokens: LLM tokens per run"
     )
+    run_max_cost_usd: float | None = Field(
+        None,
+        gt=0,
+        description="default of the run option max_cost_usd: what a run's LLM calls may cost, "
+        "in USD (calls whose price is not known count as free)",
+    )
     run_max_seconds: float | None = Field(
         None,
         gt=0,
@@ -285,6 +291,7 @@ class Settings(BaseSettings):
             "max_replans": self.run_max_replans,
             "max_llm_calls": self.run_max_llm_calls,
             "max_llm_tokens": self.run_max_llm_tokens,
+            "max_cost_usd": self.run_max_cost_usd,
             "max_run_seconds": self.run_max_seconds,
             "poll_min_interval_seconds": self.poll_min_interval_seconds,
             "poll_max_checks": self.poll_max_checks,

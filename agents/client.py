@@ -28,7 +28,7 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,8 +51,10 @@ from agentic.agents.modes import (
     request_fields,
     system_prompt_for,
 )
+from agentic.agents.prices import call_cost
 from agentic.core.errors import ErrorType
 from agentic.core.messages import LLMCall, TokenUsage
+from agentic.core.metrics import ModelPrice
 
 logger = structlog.get_logger("agentic.agents.client")
 # A proxy until a tracer provider is installed, and a no-op without one.
@@ -118,15 +120,16 @@ class LLMClient:
         output_mode: str = "auto",
         attempts_per_endpoint: int = 2,
         api_keys: list[str | None] | None = None,
+        prices: Mapping[str, ModelPrice] | None = None,
     ) -> None:
         """`api_keys` gives each endpoint's key (default: read from the environment variable
-        each endpoint names)."""
+        each endpoint names); `prices` (LLM_PRICES) overrides genai-prices per model."""
         if not endpoints:
             raise ValueError("an LLM client needs at least one endpoint")
         modes = modes_for(output_mode)
         keys = api_keys or [endpoint.api_key() for endpoint in endpoints]
         self._endpoints = [
-            _Endpoint(spec, modes, timeout_seconds, key)
+            _Endpoint(spec, modes, timeout_seconds, key, prices=dict(prices or {}))
             for spec, key in zip(endpoints, keys, strict=True)
         ]
         self._attempts_per_endpoint = max(1, attempts_per_endpoint)
@@ -142,6 +145,7 @@ class LLMClient:
             output_mode=settings.llm_output_mode,
             attempts_per_endpoint=settings.llm_endpoint_attempts,
             api_keys=[settings.api_key_of(endpoint) for endpoint in settings.endpoints],
+            prices=settings.llm_prices,
         )
 
     @property
@@ -242,6 +246,7 @@ class _Endpoint:
     streams: bool = True  # False once the server refused `stream`
     streams_usage: bool = True  # False once it refused `stream_options`
     down_until: float = 0.0
+    prices: dict[str, ModelPrice] = field(default_factory=dict)
     _client: openai.AsyncOpenAI = field(init=False)
 
     def __post_init__(self) -> None:
@@ -399,6 +404,9 @@ class _Endpoint:
     ) -> LLMReply:
         text = _text_of(completion)
         usage = usage_of(completion)
+        cost = call_cost(self.spec.model, self.spec.base_url, usage.prompt_tokens,
+                         usage.completion_tokens, self.prices)  # fmt: skip
+        usage.cost_usd = cost or 0.0
         call = LLMCall(
             purpose=request.purpose,
             endpoint=self.spec.name,
@@ -408,6 +416,7 @@ class _Endpoint:
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             seconds=round(seconds, 3),
+            cost_usd=cost,
         )
         return LLMReply(text=text, usage=usage, call=call)
 

@@ -207,11 +207,15 @@ class TokensUsed(_Event):
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float | None = None
+    task: str = Field("", description="the task the call was about (the analyst's)")
 
     def line(self) -> str:
+        cost = f", ${self.cost_usd:.4f}" if self.cost_usd is not None else ""
+        about = f" about {self.task}" if self.task else ""
         return (
-            f"LLM {self.purpose} ({self.model}): {self.prompt_tokens} prompt + "
-            f"{self.completion_tokens} completion tokens"
+            f"LLM {self.purpose}{about} ({self.model}): {self.prompt_tokens} prompt + "
+            f"{self.completion_tokens} completion tokens{cost}"
         )
 
 
@@ -485,5 +489,5 @@ def _verdict(verdict: Verdict, now: datetime) -> ApprovalGiven:
 def _tokens(call: LLMCall, now: datetime) -> TokensUsed:
     return TokensUsed(
         at=now, purpose=call.purpose, model=call.model, prompt_tokens=call.prompt_tokens,
-        completion_tokens=call.completion_tokens,
+        completion_tokens=call.completion_tokens, cost_usd=call.cost_usd, task=call.task,
     )  # fmt: skip

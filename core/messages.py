@@ -112,6 +112,14 @@ class RunOptions(BaseModel):
     )
     max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
     max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
+    max_cost_usd: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        exclude_if=lambda value: value is None,
+        description="what the run's LLM calls may cost, in USD (prices from genai-prices or "
+        "LLM_PRICES; calls whose price is not known count as free)",
+    )
     max_run_seconds: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="wall-clock time of the run's execution"
     )
@@ -234,6 +242,11 @@ class TokenUsage(BaseModel):
     completion_tokens: int = 0
     total_tokens: int = 0
     calls: int = 0
+    cost_usd: float = Field(
+        0.0,
+        exclude_if=lambda value: not value,
+        description="what the calls whose price is known cost, in USD (left out when 0)",
+    )
 
     def plus(self, other: TokenUsage) -> TokenUsage:
         """The sum of two usages."""
@@ -242,6 +255,7 @@ class TokenUsage(BaseModel):
             completion_tokens=self.completion_tokens + other.completion_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
             calls=self.calls + other.calls,
+            cost_usd=self.cost_usd + other.cost_usd,
         )
 
 
@@ -257,6 +271,17 @@ class LLMCall(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    cost_usd: float | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="what the call cost in USD (genai-prices, or LLM_PRICES for the model); "
+        "left out when its price is not known",
+    )
+    task: str = Field(
+        "",
+        exclude_if=lambda value: not value,
+        description="the task the call was about (the analyst's), set by the run",
+    )
 
 
 class TaskFailure(BaseModel):

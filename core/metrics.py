@@ -15,6 +15,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentic.core.foreach import parent_of
 from agentic.core.messages import (
     FINISHED_TASK_STATUSES,
     DecisionAction,
@@ -65,6 +66,11 @@ class TaskMetrics(BaseModel):
     duration_seconds: float | None = None
     attempts: int = 0
     retries: int = 0
+    llm_cost_usd: float = Field(
+        0.0,
+        exclude_if=lambda value: not value,
+        description="what the LLM calls about this task cost (the analyst's), left out when 0",
+    )
     items: dict[str, int] | None = Field(
         None,
         exclude_if=lambda value: value is None,
@@ -157,7 +163,15 @@ def run_report(
     Task percentiles (p50, p95) are nearest-rank over the finished tasks that have a duration.
     The cost is estimated from `prices` (model -> USD per 1M tokens) when every model the run
     called has one."""
-    tasks = [task_metrics(task, now) for task in run.tasks]
+    costs: dict[str, float] = {}
+    for call in run.llm_calls:  # an item's analysis counts for its for-each
+        if call.task and call.cost_usd:
+            about = parent_of(call.task) or call.task
+            costs[about] = costs.get(about, 0.0) + call.cost_usd
+    tasks = [
+        task_metrics(task, now).model_copy(update={"llm_cost_usd": costs.get(task.task_id, 0.0)})
+        for task in run.tasks
+    ]
     finished = [t for t in tasks if t.status in FINISHED_TASK_STATUSES]
     completed = sum(t.status == TaskStatus.COMPLETED for t in tasks)
     if isinstance(run, RunResult):
@@ -282,8 +296,11 @@ def model_usage(calls: Sequence[LLMCall], prices: Mapping[str, ModelPrice]) -> l
         entry.prompt_tokens += call.prompt_tokens
         entry.completion_tokens += call.completion_tokens
     for entry in by_model.values():
+        recorded = [call.cost_usd for call in calls if call.model == entry.model]
         price = prices.get(entry.model)
-        if price is not None:
+        if all(cost is not None for cost in recorded):  # priced when called (genai-prices)
+            entry.cost_usd = sum(cost or 0.0 for cost in recorded)
+        elif price is not None:
             entry.cost_usd = price.cost(entry.prompt_tokens, entry.completion_tokens)
     return list(by_model.values())
 

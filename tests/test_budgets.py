@@ -14,12 +14,14 @@ from agentic.core.messages import (
     AnalysisReply,
     AnalysisRequest,
     FailureDecision,
+    LLMCall,
     PlanDraft,
     PlanRequest,
     RunInput,
     RunOptions,
     TokenUsage,
 )
+from agentic.core.metrics import run_report
 from agentic.core.plan import Plan
 from agentic.errors import EditRefused, InvalidPlan
 from agentic.workflows.agent_run import AgentRunWorkflow
@@ -99,6 +101,43 @@ async def test_llm_calls_stop_at_the_budget(temporal_client):  # noqa: F811
     assert result.status == "failed"
     assert result.error == "budget reached: 1 LLM calls (max_llm_calls 1)"
     assert result.decisions[0].source == "fallback"
+
+
+async def test_the_cost_budget_stops_the_llm_calls_and_costs_count_per_task(
+    temporal_client,  # noqa: F811
+):
+    """Each analysis costs $0.01 (its activity priced it): the third would go over $0.015."""
+    analysed = []
+
+    @activity.defn(name="api_call")
+    async def api_call(request: ActionRequest) -> ActionResult:
+        raise ValueError("always fails")
+
+    @activity.defn(name="analyze_failure")
+    async def analyze_failure(request: AnalysisRequest) -> AnalysisReply:
+        analysed.append(request.task["id"])
+        call = LLMCall(purpose="analyze_failure", endpoint="e", model="m", mode="json",
+                       prompt_tokens=100, completion_tokens=10, cost_usd=0.01)  # fmt: skip
+        usage = TokenUsage(prompt_tokens=100, completion_tokens=10, total_tokens=110, calls=1,
+                           cost_usd=0.01)  # fmt: skip
+        return AnalysisReply(decision=FailureDecision(action="skip", reason="optional"),
+                             usage=usage, calls=[call])  # fmt: skip
+
+    failing = [task(name, "api_call", get(f"http://x/{name}"), critical=False)
+               for name in ("a", "b", "c")]  # fmt: skip
+    options = RunOptions(**{**FAST, "max_parallel": 1}, max_cost_usd=0.015)
+    async with running_worker(temporal_client, api_call, analyze_failure) as client:
+        result = await client.run(plan=plan_of(*failing), options=options)
+
+    assert analysed == ["a", "b"], "the third analysis would have gone over"
+    assert result.usage.cost_usd == pytest.approx(0.02)
+    assert result.error == "budget reached: the LLM calls cost $0.0200 (max_cost_usd 0.015)"
+    assert [call.task for call in result.llm_calls] == ["a", "b"]
+    report = run_report(result)
+    assert {t.task_id: t.llm_cost_usd for t in report.tasks} == pytest.approx(
+        {"a": 0.01, "b": 0.01, "c": 0.0}
+    )
+    assert report.llm.estimated_cost_usd == pytest.approx(0.02)
 
 
 async def test_the_wall_clock_budget_stops_a_run(temporal_client):  # noqa: F811

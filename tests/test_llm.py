@@ -17,8 +17,10 @@ from agentic.agents.planner import (
     plan_outline_schema,
     planner_system_prompt,
 )
+from agentic.agents.prices import call_cost
 from agentic.agents.replies import extract_json
 from agentic.core.messages import AnalysisRequest, TaskFailure
+from agentic.core.metrics import ModelPrice
 from agentic.core.plan import Plan
 from agentic.devstack import free_port
 from agentic.settings import Settings
@@ -304,3 +306,26 @@ async def test_when_later_endpoints_are_down_an_earlier_one_is_tried_again(local
     reply = await client.complete_json(ask(), attempt=3)
 
     assert reply.call.endpoint != "down", "the first endpoint is back in turn"
+
+
+async def test_each_call_is_priced_by_genai_prices_or_an_llm_prices_override(local_llm):
+    """A model genai-prices knows is priced by name behind any URL (a proxy, a local server);
+    LLM_PRICES overrides it; a model nobody knows has no price."""
+    for _ in range(3):
+        local_llm.script("hello", {"ok": 1})
+    known = LLMClient([endpoint(local_llm, "gpt-4o-mini")], timeout_seconds=5)
+    override = {"gpt-4o-mini": ModelPrice(prompt=1.0, completion=2.0)}
+    overridden = LLMClient([endpoint(local_llm, "gpt-4o-mini")], timeout_seconds=5, prices=override)
+    unknown = LLMClient([endpoint(local_llm, "my-private-model")], timeout_seconds=5)
+
+    replies = [await client.complete_json(ask()) for client in (known, overridden, unknown)]
+
+    call = replies[0].call
+    expected = call_cost("gpt-4o-mini", "https://api.openai.com/v1", call.prompt_tokens,
+                         call.completion_tokens)  # fmt: skip
+    assert call.prompt_tokens > 0 and expected is not None and expected > 0
+    assert call.cost_usd == pytest.approx(expected)
+    assert replies[0].usage.cost_usd == pytest.approx(expected)
+    over = replies[1].call
+    assert over.cost_usd == pytest.approx((over.prompt_tokens + 2 * over.completion_tokens) / 1e6)
+    assert replies[2].call.cost_usd is None and replies[2].usage.cost_usd == 0

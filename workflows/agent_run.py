@@ -1548,15 +1548,20 @@ class AgentRunWorkflow:
         )
         summary = f"analyse failure of {task.label}"
         try:
-            reply = await self._llm_activity("analyze_failure", request, AnalysisReply, summary)
+            reply = await self._llm_activity(
+                "analyze_failure", request, AnalysisReply, summary, about_task=task.id
+            )
         except ActivityError as error:
             if isinstance(error.cause, CancelledError):
                 raise asyncio.CancelledError() from error
             return decisions.fallback_decision(task, _no_analysis_note(error)), "fallback"
         return reply.decision, "analyst"
 
-    async def _llm_activity(self, name: str, request: Any, result_type: type, summary: str) -> Any:
-        """Run an LLM activity and account for what it spent, whether it answered or failed.
+    async def _llm_activity(
+        self, name: str, request: Any, result_type: type, summary: str, about_task: str = ""
+    ) -> Any:
+        """Run an LLM activity and account for what it spent, whether it answered or failed
+        (against `about_task` too: the analyst's calls count for the task they were about).
 
         Its start-to-close timeout leaves room for a few requests, each bounded by the LLM
         client's own (shorter) timeout, so people see the client's clear message."""
@@ -1576,14 +1581,16 @@ class AgentRunWorkflow:
                 ),
             )
         except ActivityError as error:
-            self._account_llm(*spent_by(error))
+            self._account_llm(*spent_by(error), about_task=about_task)
             raise
-        self._account_llm(reply.usage, reply.calls)
+        self._account_llm(reply.usage, reply.calls, about_task=about_task)
         return reply
 
-    def _account_llm(self, usage: TokenUsage, calls: list[LLMCall]) -> None:
+    def _account_llm(self, usage: TokenUsage, calls: list[LLMCall], about_task: str = "") -> None:
         """Add an LLM activity's tokens and calls to the run; the memo names who answered."""
         self._usage = self._usage.plus(usage)
+        if about_task:
+            calls = [call.model_copy(update={"task": about_task}) for call in calls]
         self._llm_calls.extend(calls)
         if calls and workflow.patched(LLM_CALLS_IN_MEMO):
             workflow.upsert_memo({"llm": [call_label(call) for call in self._llm_calls[-20:]]})

@@ -39,6 +39,11 @@ def llm_over_budget(usage: TokenUsage, options: RunOptions) -> str | None:
             f"budget reached: {usage.total_tokens} LLM tokens (max_llm_tokens "
             f"{options.max_llm_tokens})"
         )
+    if options.max_cost_usd is not None and usage.cost_usd >= options.max_cost_usd:
+        return (
+            f"budget reached: the LLM calls cost ${usage.cost_usd:.4f} (max_cost_usd "
+            f"{options.max_cost_usd:g})"
+        )
     return None
 
 
@@ -71,6 +76,9 @@ def left_for_child(options: RunOptions, usage: TokenUsage, elapsed_seconds: floa
         update={
             "max_llm_calls": max(0, options.max_llm_calls - usage.calls),
             "max_llm_tokens": max(0, options.max_llm_tokens - usage.total_tokens),
+            "max_cost_usd": None
+            if options.max_cost_usd is None
+            else max(1e-9, options.max_cost_usd - usage.cost_usd),
             "max_run_seconds": None if seconds is None else max(1.0, seconds - elapsed_seconds),
         }
     )

@@ -239,6 +239,7 @@ def render_result(
             f"failed, {metrics.skipped} skipped, {metrics.cancelled} cancelled; attempts: "
             f"{metrics.total_attempts}; duration: {result.duration_seconds or 0:.2f}s; "
             f"LLM tokens: {usage.total_tokens} in {usage.calls} calls"
+            + (f" ({usd(usage.cost_usd)})" if usage.cost_usd else "")
         )
     )
     stored = [task.task_id for task in result.tasks if holds_blobs(task.output)]
@@ -427,11 +428,13 @@ def _decision_breakdown(decisions: DecisionMetrics) -> str:
 def task_metrics_table(report: RunReport) -> Table:
     """Each task's status, attempts, retries and duration (so far, when running)."""
     table = Table(show_header=True, header_style="bold")
-    for column in ("task", "action", "status", "attempts", "retries", "seconds", "items"):
+    costs = any(task.llm_cost_usd for task in report.tasks)  # the analyst's calls, by task
+    columns = ("task", "action", "status", "attempts", "retries", "seconds", "items")
+    for column in (*columns, "LLM cost") if costs else columns:
         table.add_column(column, no_wrap=True)
     for task in report.tasks:
         seconds = "" if task.duration_seconds is None else f"{task.duration_seconds:.2f}"
-        table.add_row(
+        row: list[Text | str] = [
             Text(task.task_id),
             Text(task.action_type),
             Text(task.status.value, style=STATUS_STYLES.get(task.status, "")),
@@ -439,7 +442,10 @@ def task_metrics_table(report: RunReport) -> Table:
             str(task.retries),
             f"{seconds} (running)" if task.running else seconds,
             describe_items(task.items, sum(task.items.values())) if task.items else "",
-        )
+        ]
+        if costs:
+            row.append(usd(task.llm_cost_usd) if task.llm_cost_usd else "")
+        table.add_row(*row)
     return table
 
 
