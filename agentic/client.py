@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,6 +132,7 @@ class RunSummary(BaseModel):
     tasks: int | None = None
     started: datetime | None = None
     closed: datetime | None = None
+    cost_usd: float | None = Field(None, description="what its LLM calls cost, when priced")
 
 
 class CleanupReport(BaseModel):
@@ -259,6 +260,32 @@ class AgentClient:
             raise InvalidQuery(
                 f"the server refused the List Filter {list_filter!r}: {error.message}"
             ) from None
+
+    async def list_page(
+        self,
+        *,
+        status: AgentStatus | str | None = None,
+        goal: str | None = None,
+        query: str | None = None,
+        page_size: int = 20,
+        page_token: bytes | None = None,
+    ) -> tuple[Sequence[RunSummary], bytes | None]:
+        """One page of `list` (with each run's cost), and the token of the next (None after
+        the last)."""
+        list_filter = list_filter_for(status, goal, query)
+        runs = self.temporal.list_workflows(
+            list_filter, page_size=page_size, next_page_token=page_token
+        )
+        try:
+            await runs.fetch_next_page()
+        except RPCError as error:
+            if error.status != RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            raise InvalidQuery(
+                f"the server refused the List Filter {list_filter!r}: {error.message}"
+            ) from None
+        summaries = await asyncio.gather(*map(_summary_with_cost, runs.current_page or []))
+        return summaries, runs.next_page_token or None
 
     def web_ui_link(self, workflow_id: str) -> str:
         """The run's page in the Temporal Web UI."""
@@ -760,6 +787,12 @@ def _run_input(
     if refused:
         raise InvalidPlan("; ".join(refused))
     return run_input
+
+
+async def _summary_with_cost(execution: WorkflowExecution) -> RunSummary:
+    summary = _summary(execution)
+    cost = (await execution.memo()).get("cost_usd")
+    return summary.model_copy(update={"cost_usd": cost}) if cost else summary
 
 
 def _summary(execution: WorkflowExecution) -> RunSummary:

@@ -76,7 +76,9 @@ class Settings(BaseSettings):
         None, description="the name the server's certificate must carry (default: the host)"
     )
     temporal_ui_url: str = Field(
-        "http://localhost:8233", description="Base address of the Temporal Web UI, for links."
+        "",
+        description="Base address of the Temporal Web UI, for links; default: the one `cli.py "
+        "server` starts for TEMPORAL_ADDRESS (its port + 1000), or Temporal Cloud's",
     )
 
     openai_api_key: str | None = Field(
@@ -417,6 +419,12 @@ class Settings(BaseSettings):
             raise ValueError(f"MCP server {both[0]!r} is in both MCP_SERVERS and MCP_SERVERS_FILE")
         return {**from_file, **(self.mcp_servers or {})}
 
+    @model_validator(mode="after")
+    def _ui_follows_the_server(self) -> Settings:
+        if not self.temporal_ui_url:
+            self.temporal_ui_url = default_ui_url(self.temporal_address)
+        return self
+
     @field_validator("payload_encryption_keys")
     @classmethod
     def _keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
@@ -578,6 +586,17 @@ def _shown(variable: str, value: Any) -> str:
     else:
         text = str(value)
     return _without_password(text)
+
+
+def default_ui_url(temporal_address: str) -> str:
+    """The Web UI of the server at `temporal_address`: Temporal Cloud's for a Cloud namespace,
+    else the dev server's, whose UI port is its gRPC port + 1000 (`cli.py server`, `temporal
+    server start-dev`)."""
+    host, _, port = temporal_address.rpartition(":")
+    if host.endswith(".tmprl.cloud"):
+        return "https://cloud.temporal.io"
+    ui_port = int(port) + 1000 if port.isdigit() else 8233
+    return f"http://{host or 'localhost'}:{ui_port}"
 
 
 def _credentials_masked(value: Any) -> Any:

@@ -84,3 +84,14 @@ def test_a_tool_setting_that_is_not_a_json_object_is_one_line(tmp_path, variable
     )  # fmt: skip
     assert finished.returncode == 1
     assert finished.stderr.strip() == expected
+
+
+def test_the_web_ui_link_follows_the_server_unless_set():
+    local = Settings(temporal_address="127.0.0.1:17433", temporal_ui_url="")
+    assert local.temporal_ui_url == "http://127.0.0.1:18433"
+    default = Settings(temporal_address="localhost:7233", temporal_ui_url="")
+    assert default.temporal_ui_url == "http://localhost:8233"
+    cloud = Settings(temporal_address="ns.acct.tmprl.cloud:7233", temporal_ui_url="")
+    assert cloud.temporal_ui_url == "https://cloud.temporal.io"
+    given = Settings(temporal_address="127.0.0.1:17433", temporal_ui_url="http://ui.example:80")
+    assert given.temporal_ui_url == "http://ui.example:80"

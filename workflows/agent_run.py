@@ -1593,7 +1593,10 @@ class AgentRunWorkflow:
             calls = [call.model_copy(update={"task": about_task}) for call in calls]
         self._llm_calls.extend(calls)
         if calls and workflow.patched(LLM_CALLS_IN_MEMO):
-            workflow.upsert_memo({"llm": [call_label(call) for call in self._llm_calls[-20:]]})
+            memo: dict[str, Any] = {"llm": [call_label(c) for c in self._llm_calls[-20:]]}
+            if self._usage.cost_usd:  # runs of unpriced calls keep the memo they had
+                memo["cost_usd"] = round(self._usage.cost_usd, 6)
+            workflow.upsert_memo(memo)
 
     # ----- visibility and result -------------------------------------------------------------
 
