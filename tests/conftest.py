@@ -30,6 +30,7 @@ from agentic.examples.sample_api import SampleAPI
 from agentic.runtime import DATA_CONVERTER
 from tests.fakes.api_server import FakeAPI
 from tests.fakes.llm_server import ScriptedLLM
+from tests.forked_cli import CliForkServer
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_SECRET = "s3cr3t-token-value"
@@ -101,15 +102,20 @@ class Stack:
     address: str
     worker_log: Path
     processes: list[subprocess.Popen[Any]] = field(default_factory=list)
+    forks: CliForkServer | None = None
 
     def cli(
         self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run `python cli.py ARGS` as a user would; returns the finished process."""
+        """Run `python cli.py ARGS` as a user would; returns the finished process. The process
+        is forked from one that has already imported the CLI (tests/forked_cli.py)."""
+        full_env = {**self.env, **(env or {})}
+        if self.forks is not None:
+            return self.forks.run(list(args), full_env, REPO, timeout)
         return subprocess.run(
             [sys.executable, "cli.py", *args],
             cwd=REPO,
-            env={**self.env, **(env or {})},
+            env=full_env,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -200,8 +206,10 @@ def stack(
         address=temporal_server.address,
         worker_log=root / "worker.log",
     )
+    stack.forks = CliForkServer(env, root)
     stack.start_worker()
     yield stack
+    stack.forks.stop()
     for process in stack.processes:
         stop_process(process)
 
