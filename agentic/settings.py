@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         description="the bearer token clients of `mcp-server --http` must send; required "
         "unless it is bound to loopback",
     )
+    ui_token: SecretStr | None = Field(
+        None,
+        description="the token of the web console (`cli.py ui`); without it, a console bound to "
+        "a non-loopback address makes one and prints it once",
+    )
     payload_encryption_keys: SecretStr | None = Field(
         None, description="id:base64key,... (32-byte keys): payloads are encrypted with AES-GCM"
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from agentic.core.foreach import parent_of
 from agentic.core.messages import (
+    FINISHED_TASK_STATUSES,
     DecisionRecord,
     LLMCall,
     Phase,
@@ -464,7 +465,8 @@ def _progress_events(before: Mark, view: RunView, now: datetime, progress: Progr
     }
     events: list[Any] = []
     for task_id in view.plan_tasks:
-        if task_id not in changed:
+        ended = task_id in view.tasks and view.tasks[task_id].status in FINISHED_TASK_STATUSES
+        if task_id not in changed or ended:  # an ended for-each's counts are in its own event
             continue
         counts = view.item_counts(task_id)
         if counts and progress.due(task_id, counts, now):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from agentic.core.messages import TaskResult
@@ -126,3 +127,70 @@ def _node(task_id: str) -> str:
 
 def _mermaid_text(label: str) -> str:
     return label.replace('"', "#quot;")
+
+
+BOX_WIDTH, BOX_HEIGHT, COLUMN_GAP, ROW_GAP, MARGIN = 164, 58, 44, 16, 14
+
+
+@dataclass(frozen=True)
+class Box:
+    """A task's box in the drawn graph: where it is and what it says."""
+
+    task_id: str
+    x: int
+    y: int
+    title: str
+    subtitle: str
+    status: str
+    detail: str
+    child_run_id: str | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The drawn graph: boxes, arrows (SVG path data) and the drawing's size."""
+
+    boxes: list[Box]
+    arrows: list[tuple[str, str, str]]  # (from task, to task, path)
+    width: int
+    height: int
+    box_width: int = BOX_WIDTH
+    box_height: int = BOX_HEIGHT
+
+
+def layout(plan: Plan, results: Mapping[str, TaskResult] | None = None) -> Layout:
+    """The plan laid out left to right by depth, each column top to bottom in plan order."""
+    results = results or {}
+    placed: dict[str, tuple[int, int]] = {}
+    for column_number, column in enumerate(columns(plan)):
+        for row_number, task_id in enumerate(column):
+            x = MARGIN + column_number * (BOX_WIDTH + COLUMN_GAP)
+            placed[task_id] = (x, MARGIN + row_number * (BOX_HEIGHT + ROW_GAP))
+    boxes = [_box(task, *placed[task.id], results.get(task.id)) for task in plan.tasks]
+    arrows = []
+    for task in plan.tasks:
+        for name in task.depends_on:
+            (x1, y1), (x2, y2) = placed[name], placed[task.id]
+            start, end = (x1 + BOX_WIDTH, y1 + BOX_HEIGHT // 2), (x2, y2 + BOX_HEIGHT // 2)
+            middle = (start[0] + end[0]) // 2
+            path = (f"M{start[0]},{start[1]} C{middle},{start[1]} {middle},{end[1]} "
+                    f"{end[0] - 6},{end[1]}")  # fmt: skip
+            arrows.append((name, task.id, path))
+    width = max((x for x, _ in placed.values()), default=0) + BOX_WIDTH + MARGIN
+    height = max((y for _, y in placed.values()), default=0) + BOX_HEIGHT + MARGIN
+    return Layout(boxes, arrows, width, height)
+
+
+def _box(task: Task, x: int, y: int, result: TaskResult | None) -> Box:
+    kinds = [task.action_type]
+    kinds += ["for each"] if task.for_each is not None else []
+    kinds += ["loop"] if task.repeat is not None else []
+    kinds += ["when"] if task.when is not None else []
+    status = result.status.value if result is not None else "pending"
+    detail = status.replace("_", " ")
+    if result is not None and result.items:
+        detail += f" · {result.items.get('completed', 0)}/{sum(result.items.values())} items"
+    if result is not None and result.rounds:
+        detail += f" · round {result.rounds}"
+    child = result.child_run_id if result is not None else None
+    return Box(task.id, x, y, task.id, " · ".join(kinds), status, detail, child)

@@ -862,6 +862,31 @@ async def codec_server(
     await serve_until_interrupted(server, "codec server", f" for the Web UI at {server.origin}")
 
 
+@app.command(name="ui")
+@command
+async def ui(
+    host: Annotated[
+        str,
+        typer.Option(
+            metavar="HOST",
+            help="Address to listen on; another than loopback needs "
+            "a token (UI_TOKEN, or one made and printed once)",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on")] = 8765,
+) -> None:
+    """Serve the web console: the runs, each run's plan as a live graph, and the controls to
+    approve, reject, answer, edit, pause, resume and cancel, until Ctrl-C."""
+    from agentic.console import serve_console
+    from agentic.mcp_server import check_free
+
+    try:
+        check_free(host, port, f"{host}:{port}")
+    except ValueError as error:
+        fail(str(error).replace(" (8765 is also the sample API's)", ""))
+    await serve_console(get_settings(), host, port)
+
+
 @app.command(name="mcp-server")
 @command
 async def mcp_server(

@@ -1,0 +1,157 @@
+"""The web console (`cli.py ui`, issue 23), driven in a real browser: Playwright
+(pytest-playwright) on Debian's Chromium, found with shutil.which("chromium") and given as
+`executable_path` (no browser download). Without Chromium these tests skip, saying how to get
+it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from agentic.devstack import free_port, port_open, stop_process
+from tests.conftest import REPO, wait_until
+from tests.fakes.api_server import Reply
+from tests.helpers import task, tasks_by_id
+
+CHROMIUM = shutil.which("chromium")
+TOKEN = "console-token-for-tests"
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium: install Debian's chromium package (apt install chromium)"
+)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright's browser, started from Debian's Chromium."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ["--no-sandbox"]}
+
+
+def start_console(stack, host: str, extra_env: dict[str, str] | None = None):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "cli.py", "ui", "--host", host, "--port", str(port)],
+        cwd=REPO, env={**stack.env, **(extra_env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    wait_until(lambda: port_open("127.0.0.1", port), 30, "the console to listen")
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def console(stack) -> Iterator[str]:
+    """The console on loopback (no token), stopped after the module."""
+    process, url = start_console(stack, "127.0.0.1")
+    yield url
+    stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def open_console(stack) -> Iterator[str]:
+    """The console on every address: it needs its token (UI_TOKEN)."""
+    process, url = start_console(stack, "0.0.0.0", {"UI_TOKEN": TOKEN})
+    yield url
+    stop_process(process)
+
+
+def start(stack, run_id, plan):
+    started = stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id)
+    assert started.returncode == 0, started.stderr
+
+
+def test_the_run_page_follows_the_run_and_a_waiting_task_is_approved_there(
+    page, console, stack, api, run_id
+):
+    api.route("POST", f"/console/{run_id}", Reply(201, json={"saved": True}))
+    start(stack, run_id, {"tasks": [
+        task("first", "wait", {"seconds": 1}),
+        task("save", "api_call", {"method": "POST", "url": f"{api.url}/console/{run_id}"},
+             "first"),
+    ]})  # fmt: skip
+
+    page.goto(f"{console}/runs/{run_id}")
+    page.fill("#who", "ana")
+    page.dispatch_event("#who", "change")
+    # The graph follows the run's events: first completes, save waits for approval.
+    page.wait_for_selector('g.task[data-task="first"][data-status="completed"]', timeout=20_000)
+    page.wait_for_selector('g.task[data-task="save"][data-status="waiting_approval"]')
+    assert api.calls("POST", f"/console/{run_id}") == []
+    page.fill("#waiting-save form[data-action=approve] input[name=reason]", "checked")
+    page.click("#waiting-save form[data-action=approve] button")
+
+    page.wait_for_selector('g.task[data-task="save"][data-status="completed"]', timeout=20_000)
+    page.wait_for_selector(".facts .status.s-completed")
+    assert "save approved by ana" in page.text_content("#events")
+    page.click('g.task[data-task="save"]')
+    page.wait_for_selector("#details h2")
+    assert "api_call" in page.text_content("#details")
+    result = stack.cli_json("result", run_id, "--wait")
+    assert tasks_by_id(result)["save"]["approved_by"] == "ana"
+    assert len(api.calls("POST", f"/console/{run_id}")) == 1
+
+
+def test_a_question_is_answered_through_the_form_its_schema_makes(page, console, stack, run_id):
+    schema = {"type": "integer", "minimum": 1}
+    start(stack, run_id, {"tasks": [
+        task("copies", "ask", {"question": "How many copies?", "answer_schema": schema}),
+    ]})  # fmt: skip
+
+    page.goto(f"{console}/runs/{run_id}")
+    page.wait_for_selector("#question-copies input[type=number]", timeout=20_000)
+    page.fill("#question-copies input[name=value]", "0")
+    page.click("#question-copies button")
+    page.wait_for_selector("#message.bad")
+    assert "0 is less than the minimum of 1" in page.text_content("#message")
+    page.fill("#question-copies input[name=value]", "3")
+    page.click("#question-copies button")
+
+    page.wait_for_selector(".facts .status.s-completed", timeout=20_000)
+    result = stack.cli_json("result", run_id, "--wait")
+    assert tasks_by_id(result)["copies"]["output"] == 3
+
+
+def test_the_runs_page_lists_and_filters_runs(page, console, stack, run_id):
+    stack.run_plan({"goal": f"count the herd {run_id}",
+                    "tasks": [task("n", "data_transform", {"input": 3, "expression": "@"})]},
+                   run_id, "--approval", "none")  # fmt: skip
+
+    def listed():
+        page.goto(f"{console}/?status=completed&goal={run_id}")
+        return page.locator(f'a[href="/runs/{run_id}"]').count() == 1
+
+    wait_until(listed, 30, "the run in the list", interval=0.5)
+    assert "completed" in page.text_content("table.runs tbody")
+    page.goto(f"{console}/?status=failed&goal={run_id}")
+    assert "No runs match these filters" in page.text_content("table.runs")
+
+
+def test_a_console_on_another_address_needs_its_token(page, open_console):
+    refused = httpx.get(f"{open_console}/", headers={"accept": "application/json"})
+    assert refused.status_code == 401
+    bearer = httpx.get(f"{open_console}/", headers={"authorization": f"Bearer {TOKEN}"})
+    assert bearer.status_code == 200
+
+    page.goto(f"{open_console}/")
+    assert page.url.startswith(f"{open_console}/login")
+    page.fill("input[name=token]", "wrong")
+    page.click("form button")
+    assert "wrong token" in page.text_content("main")
+    page.fill("input[name=token]", TOKEN)
+    page.click("form button")
+    page.wait_for_selector("table.runs")
+
+
+def test_a_post_without_the_csrf_token_is_refused(console, stack, run_id):
+    start(stack, run_id, {"tasks": [task("w", "wait", {"seconds": 30})]})
+
+    refused = httpx.post(f"{console}/runs/{run_id}/pause", data={"by": "mallory"})
+
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    assert stack.cli_json("status", run_id)["paused"] is False
+    rebound = httpx.get(f"{console}/", headers={"host": "attacker.example"})
+    assert rebound.status_code == 403, "a DNS-rebound page is refused on loopback"
+    stack.cli("cancel", run_id)
