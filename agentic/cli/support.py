@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 import structlog
 import typer
 from pydantic import ValidationError
+from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
@@ -346,25 +348,44 @@ def print_outcome(result: RunResult, settings: Settings, as_json: bool) -> int:
     return exit_code_for(result.status)
 
 
+WATCH_EVENTS_SHOWN = 8
+
+
 async def watch_run(handle: RunHandle, settings: Settings) -> int:
-    """A live view of the run until it ends, then its result."""
+    """A live view of the run until it ends (its tasks, and its latest events as `events`
+    and the console tell them), then its result."""
     states = handle.watch()
     state = await anext(states)
+    latest: deque[str] = deque(maxlen=WATCH_EVENTS_SHOWN)
+    cli = cli_command()
+
+    async def follow_events() -> None:
+        async for event in handle.events():
+            at = event.at.astimezone().strftime("%H:%M:%S")
+            latest.append(f"{event.offset:>4}  {at}  {event.line()}")
+
+    def view() -> Group:
+        shown = [Text("events:", style="bold"), *(Text(line) for line in latest)] if latest else []
+        return Group(render_state(state, datetime.now(UTC), cli), *shown)
+
     # Transient: the live view gives way to the result once the run ends.
-    command = cli_command()
-    view = render_state(state, command=command)
-    with Live(view, console=console, refresh_per_second=4, transient=True) as live:
-        next_state = asyncio.ensure_future(anext(states))
-        while True:
-            # The run's events bring new states; the clock of what runs ticks in between.
-            done, _ = await asyncio.wait({next_state}, timeout=1.0)
-            if done:
-                try:
-                    state = next_state.result()
-                except StopAsyncIteration:
-                    break
-                next_state = asyncio.ensure_future(anext(states))
-            live.update(render_state(state, datetime.now(UTC), command))
+    events = asyncio.create_task(follow_events())
+    try:
+        with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
+            next_state = asyncio.ensure_future(anext(states))
+            while True:
+                # The run's events bring new states; the clock of what runs ticks in between.
+                done, _ = await asyncio.wait({next_state}, timeout=1.0)
+                if done:
+                    try:
+                        state = next_state.result()
+                    except StopAsyncIteration:
+                        break
+                    next_state = asyncio.ensure_future(anext(states))
+                live.update(view())
+    finally:
+        events.cancel()
+        await asyncio.gather(events, return_exceptions=True)
     return print_outcome(await handle.result(), settings, as_json=False)
 
 
