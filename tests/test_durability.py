@@ -36,13 +36,23 @@ def test_run_survives_a_killed_worker(stack, api, run_id, tmp_path):
     assert started.returncode == 0, started.stderr
     wait_until(lambda: api.calls("GET", f"/crash/{run_id}/slow"), 30, "the slow call")
 
+    told = stack.cli("events", run_id, "--json", env=queue_env).stdout.splitlines()
     first_worker.send_signal(signal.SIGKILL)
     first_worker.wait()
     stack.start_worker(queue_env)
 
     result = stack.cli_json("result", run_id, "--wait", timeout=120)
+    rest = stack.cli("events", run_id, "--json", "--follow", "--from", str(len(told)),
+                     env=queue_env).stdout.splitlines()  # fmt: skip
     tasks = tasks_by_id(result)
     assert result["status"] == "completed"
+    # The event stream went on from where the reader stopped: the new worker's replay
+    # rebuilt the same events, so none is lost or told twice.
+    events = [json.loads(line) for line in told + rest]
+    assert [event["offset"] for event in events] == list(range(len(events)))
+    completed = [event["task"] for event in events if event["kind"] == "task_completed"]
+    assert completed == ["first", "slow", "pause"]
+    assert events[-1]["kind"] == "run_ended"
     assert len(api.calls("GET", f"/crash/{run_id}/first")) == 1, "a finished step never repeats"
     assert len(api.calls("GET", f"/crash/{run_id}/slow")) == 2, "the interrupted call is retried"
     assert tasks["slow"]["attempts"] == 2
