@@ -94,10 +94,11 @@ async def take_screenshots(chromium: str, console: str) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium)
         try:
-            page = await browser.new_page(viewport={"width": 2600, "height": 1100})
+            page = await browser.new_page(viewport={"width": 1400, "height": 420})
             await page.goto(f"{console}/")
             await page.wait_for_selector(f'a[href="/runs/{RUN_ID}"]')
             await page.screenshot(path=IMAGES / "console-runs.png")
+            await page.set_viewport_size({"width": 2600, "height": 1100})  # the whole graph
             await page.goto(f"{console}/runs/{RUN_ID}")
             await page.wait_for_selector('g.task[data-status="waiting_approval"]')
             await page.click('g.task[data-task="check_totals"]')
