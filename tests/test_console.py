@@ -5,6 +5,7 @@ it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -155,3 +156,28 @@ def test_a_post_without_the_csrf_token_is_refused(console, stack, run_id):
     rebound = httpx.get(f"{console}/", headers={"host": "attacker.example"})
     assert rebound.status_code == 403, "a DNS-rebound page is refused on loopback"
     stack.cli("cancel", run_id)
+
+
+def test_a_run_is_started_from_the_runs_page(page, console, stack):
+    page.goto(f"{console}/")
+    page.locator("details.start").evaluate("details => { details.open = true }")
+    page.fill("#start textarea[name=goal]", "a goal")
+    page.locator("#start details").evaluate("details => { details.open = true }")
+    page.fill("#start textarea[name=plan]", '{"tasks": [')
+    page.click("#start button")
+    page.wait_for_selector("#start-message:not(:empty)")
+    assert "give a goal, or a plan as JSON (not both)" in page.text_content("#start-message")
+
+    page.fill("#start textarea[name=goal]", "")
+    plan = {
+        "goal": "count from the console",
+        "tasks": [task("n", "data_transform", {"input": [1, 2], "expression": "length(@)"})],
+    }
+    page.fill("#start textarea[name=plan]", json.dumps(plan))
+    page.select_option("#start select[name=approval]", "none")
+    page.click("#start button")
+
+    page.wait_for_url(f"{console}/runs/**")
+    page.wait_for_selector(".facts .status.s-completed", timeout=20_000)
+    run_id = page.url.rsplit("/", 1)[1]
+    assert stack.cli_json("result", run_id)["tasks"][0]["output"] == 2

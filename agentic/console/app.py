@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 from agentic.client import AgentClient, RunHandle
 from agentic.console import views
 from agentic.console.security import COOKIE, CSRF_FIELD, CSRF_HEADER, Guard
-from agentic.core.messages import RunState
+from agentic.core.messages import RunOptions, RunState
 from agentic.errors import AgenticError
 from agentic.settings import Settings
 from agentic.workflows.visibility import AgentStatus
@@ -122,6 +122,17 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
 
         return EventSourceResponse(stream(), ping=15)
 
+    async def start_run(request: Request) -> Response:
+        form = await request.form()
+        if not guard.csrf_ok(request, str(form.get(CSRF_FIELD) or "")):
+            return JSONResponse({"error": "refused: the request has no valid CSRF token "
+                                 "(reload the page)"}, status_code=403)  # fmt: skip
+        try:
+            handle = await agent().start(**_start_arguments(form))
+        except (AgenticError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"ok": True, "run": f"/runs/{quote(handle.workflow_id)}"})
+
     async def act(request: Request) -> Response:
         form = await request.form()
         given = str(form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or "")
@@ -161,6 +172,7 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
         Route("/", runs_page),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
+        Route("/runs", start_run, methods=["POST"]),
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/live", run_live),
         Route("/runs/{run_id}/events", events),
@@ -177,6 +189,25 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
         lifespan=lifespan,
         exception_handlers={RunNotFound: not_found, AgenticError: refused},
     )
+
+
+def _start_arguments(form: Any) -> dict[str, Any]:
+    """What the start form asks for: a goal (planned by the LLM) or a plan (JSON), an approval
+    mode, and a run id if one is given; ValueError says what is wrong."""
+    goal = str(form.get("goal") or "").strip()
+    plan_text = str(form.get("plan") or "").strip()
+    if bool(goal) == bool(plan_text):
+        raise ValueError("give a goal, or a plan as JSON (not both)")
+    plan = None
+    if plan_text:
+        try:
+            plan = json.loads(plan_text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"the plan is not JSON ({error.msg} at line {error.lineno})") from None
+    approval = str(form.get("approval") or "risky")
+    options = RunOptions.model_validate({"approval": approval})
+    run_id = str(form.get("run_id") or "").strip() or None
+    return {"goal": goal or None, "plan": plan, "options": options, "workflow_id": run_id}
 
 
 async def _control(handle: RunHandle, action: str, fields: dict[str, str]) -> str:

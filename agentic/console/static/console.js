@@ -8,6 +8,19 @@ const who = document.getElementById("who");
 who.value = localStorage.getItem("agentic-who") || "";
 who.addEventListener("change", () => localStorage.setItem("agentic-who", who.value.trim()));
 
+const start = document.getElementById("start");
+if (start) {
+  start.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = new FormData(start);
+    body.set("csrf", csrf);
+    const response = await fetch("/runs", { method: "POST", body });
+    const reply = await response.json().catch(() => ({ error: "the console did not answer" }));
+    if (reply.run) window.location = reply.run;
+    else document.getElementById("start-message").textContent = reply.error;
+  });
+}
+
 const run = document.getElementById("run");
 if (run) {
   const runId = run.dataset.run;
