@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from agentic.client import AgentClient
 from agentic.console.app import build_app
 from agentic.console.security import Guard, is_loopback
 from agentic.settings import Settings
@@ -14,6 +15,7 @@ async def serve_console(settings: Settings, host: str, port: int) -> None:
     once, when the bind is not loopback and UI_TOKEN is not set)."""
     token = settings.ui_token.get_secret_value() if settings.ui_token else None
     guard, made = Guard.for_bind(host, token)
+    client = await AgentClient.connect(settings)  # an unreachable server is one line, first
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     print(f"console: {url}" + (f"?token={guard.token}" if made else ""), flush=True)
@@ -21,7 +23,7 @@ async def serve_console(settings: Settings, host: str, port: int) -> None:
         print("(a token made for this console, shown once; set UI_TOKEN to choose it)", flush=True)
     elif not is_loopback(host):
         print("(UI_TOKEN is required: as a bearer header, or once through the login form)")
-    app = build_app(settings, guard)
+    app = build_app(settings, guard, client)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     await uvicorn.Server(config).serve()
 

@@ -1,0 +1,31 @@
+"""The console's access rules, without a browser (tests/test_console.py drives one)."""
+
+from __future__ import annotations
+
+from agentic.console.security import Guard, is_loopback
+from agentic.console.views import answer_form, answer_value
+from agentic.core.messages import Question
+
+
+def test_a_token_is_made_only_for_another_address_without_ui_token():
+    assert Guard.for_bind("127.0.0.1", None)[0].token is None
+    assert Guard.for_bind("::1", None)[0].token is None
+    made, was_made = Guard.for_bind("0.0.0.0", None)
+    assert was_made and made.token and len(made.token) >= 24
+    given, was_made = Guard.for_bind("0.0.0.0", "chosen")
+    assert given.token == "chosen" and not was_made
+    assert is_loopback("localhost") and not is_loopback("10.0.0.5")
+
+
+def test_a_questions_form_follows_its_schema():
+    def kind(**fields):
+        fields = {"answer_schema": {}, **fields}
+        return answer_form(Question(task_id="q", question="?", timeout_seconds=1, **fields)).kind
+
+    assert kind(choices=["eu", "us"]) == "choice"
+    assert kind(answer_schema={"type": "integer"}) == "integer"
+    assert kind(answer_schema={"type": "boolean"}) == "boolean"
+    assert kind(answer_schema={"type": "object"}) == "json"
+    assert kind() == "string"
+    assert answer_value("integer", "3") == 3 and answer_value("json", '"eu"') == "eu"
+    assert answer_value("boolean", "false") is False
