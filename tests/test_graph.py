@@ -3,7 +3,7 @@ each task of a run coloured by its status (issue 23)."""
 
 from __future__ import annotations
 
-from agentic.core.graph import columns, render, task_depths
+from agentic.core.graph import columns, layout, render, task_depths
 from agentic.core.messages import TaskResult, TaskStatus
 from agentic.core.plan import Plan
 from tests.helpers import task
@@ -61,3 +61,18 @@ def test_the_cli_draws_a_plan_file_and_a_run(stack, run_id):
     )
     unknown = stack.cli("graph", "no-such-run")
     assert unknown.returncode != 0 and "no-such-run" in unknown.stderr
+
+
+def test_the_layout_places_boxes_by_depth_and_links_a_sub_plans_child_run():
+    plan = Plan.model_validate(PLAN)
+    results = {"count": TaskResult(task_id="count", status=TaskStatus.RUNNING,
+                                   child_run_id="run-1.count")}  # fmt: skip
+
+    drawn = layout(plan, results)
+
+    boxes = {box.task_id: box for box in drawn.boxes}
+    assert boxes["users"].x < boxes["per-user"].x == boxes["count"].x < boxes["report"].x
+    assert boxes["per-user"].y < boxes["count"].y, "a column keeps the plan's order"
+    assert boxes["count"].child_run_id == "run-1.count" and boxes["count"].status == "running"
+    assert boxes["per-user"].subtitle == "data_transform · for each"
+    assert len(drawn.arrows) == 4 and drawn.width > boxes["report"].x

@@ -105,13 +105,17 @@ def task_view(task: TaskResult, state: RunState) -> dict[str, Any]:
     planned = state.plan.by_id.get(task.task_id) if state.plan else None
     config = planned.action_config.model_dump(mode="json", by_alias=True) if planned else None
     decisions = [record for record in state.decisions if record.task_id == task.task_id]
-    cost = sum(call.cost_usd or 0.0 for call in state.llm_calls if call.task == task.task_id)
+    calls = [call for call in state.llm_calls if call.task == task.task_id]
+    cost = sum(call.cost_usd or 0.0 for call in calls)
+    tokens = sum(call.prompt_tokens + call.completion_tokens for call in calls)
     return {
         "task": task,
         "config": json.dumps(config, indent=2) if config is not None else "",
         "depends_on": planned.depends_on if planned else [],
         "decisions": decisions,
         "llm_cost_usd": cost,
+        "llm_tokens": tokens,
+        "llm_calls": len(calls),
         "output": json.dumps(task.output, indent=2, default=str)[:4000]
         if task.output is not None
         else "",
