@@ -24,6 +24,7 @@ from agentic import __version__
 from agentic.cli.output import (
     console,
     print_actions,
+    print_diff,
     print_endpoint_checks,
     print_json,
     print_runs,
@@ -60,9 +61,10 @@ from agentic.cli.support import (
 from agentic.client import RunHandle
 from agentic.core.actions.base import counted
 from agentic.core.blobs import human_size
+from agentic.core.diffs import diff_runs
 from agentic.core.graph import GraphFormat
 from agentic.core.graph import render as render_graph
-from agentic.core.messages import ApprovalMode
+from agentic.core.messages import ApprovalMode, RunResult, RunState
 from agentic.core.plan import format_validation_error
 from agentic.core.registry import ACTIONS
 from agentic.devstack import dev_server_command, port_open, split_address
@@ -860,6 +862,29 @@ async def codec_server(
     keys = EncryptionKeys.parse(settings.payload_encryption_keys.get_secret_value())
     server = CodecServer(keys, origin or settings.temporal_ui_url, port)
     await serve_until_interrupted(server, "codec server", f" for the Web UI at {server.origin}")
+
+
+@app.command()
+@command
+async def diff(
+    run_a: Annotated[str, typer.Argument(metavar="RUN_A", help="The first run's id")],
+    run_b: Annotated[str, typer.Argument(metavar="RUN_B", help="The second run's id")],
+    as_json: JsonOption = False,
+) -> None:
+    """What changed from RUN_A to RUN_B: tasks added and removed, and for the tasks both have,
+    the config, status and output that differ, with the durations side by side."""
+    client = await connect_client()
+    runs = [await _result_or_state(await client.get(run_id)) for run_id in (run_a, run_b)]
+    compared = diff_runs(*runs)
+    if as_json:
+        print_json(compared)
+        return
+    print_diff(compared)
+
+
+async def _result_or_state(handle: RunHandle) -> RunResult | RunState:
+    """An ended run's result (its whole outputs), else its state now."""
+    return await handle.status() if await handle.is_running() else await handle.result()
 
 
 @app.command(name="ui")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 from agentic.core.actions.base import ActionSpec, counted, preview
 from agentic.core.blobs import holds_blobs
+from agentic.core.diffs import RunDiff
 from agentic.core.foreach import describe_items
 from agentic.core.messages import (
     FINISHED_TASK_STATUSES,
@@ -485,3 +486,33 @@ def print_settings(sources: list[SettingSource]) -> None:
         style = "dim" if source.source == "default" else ""
         table.add_row(Text(source.variable), Text(source.value), Text(source.source, style=style))
     console.print(table)
+
+
+def print_diff(compared: RunDiff) -> None:
+    """Two runs compared, for people: a line for the runs, then the tasks that differ."""
+    a, b = compared.duration_seconds
+    took = f"; {_seconds(a)} -> {_seconds(b)}" if a is not None or b is not None else ""
+    console.print(Text(f"diff {compared.run_a} -> {compared.run_b}: {compared.status[0]} -> "
+                       f"{compared.status[1]}{took}", style="bold"))  # fmt: skip
+    if compared.added:
+        console.print(f"added: {', '.join(compared.added)}")
+    if compared.removed:
+        console.print(f"removed: {', '.join(compared.removed)}")
+    table = Table("task", "status", "config", "output", "seconds", header_style="bold")
+    for task in compared.tasks:
+        status = f"{task.status[0]} -> {task.status[1]}" if task.status else "same"
+        seconds = f"{_seconds(task.seconds[0])} -> {_seconds(task.seconds[1])}"
+        table.add_row(Text(task.task_id), status, "changed" if task.config else "same",
+                      "changed" if task.output else "same", seconds)  # fmt: skip
+    console.print(table)
+    for task in compared.tasks:
+        for line in task.config:
+            console.print(Text(f"  {task.task_id} config: {line}"))
+        for line in task.output:
+            console.print(Text(f"  {task.task_id} output: {line}"))
+    if not (compared.added or compared.removed or any(t.changed for t in compared.tasks)):
+        console.print("the same tasks, configs, statuses and outputs")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
