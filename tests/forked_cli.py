@@ -16,16 +16,19 @@ The server runs this file as a script: `python tests/forked_cli.py SOCKET`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import locale
 import os
 import selectors
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -116,6 +119,23 @@ class CliForkServer:
             os.close(out_write)
             os.close(err_write)
         return _collect(command, connection, out_read, err_read, timeout)
+
+
+_shared: CliForkServer | None = None
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path = REPO, timeout: float | None = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python cli.py ARGS` for tests without a stack: forked from a server this process
+    starts on first use (with that call's environment) and stops when it exits."""
+    global _shared
+    if _shared is None:
+        directory = Path(tempfile.mkdtemp(prefix="agentic-tests-cli-"))
+        _shared = CliForkServer(env, directory)
+        atexit.register(_shared.stop)
+        atexit.register(shutil.rmtree, directory, True)
+    return _shared.run(args, env, cwd, timeout)
 
 
 def _stdin() -> int:
@@ -234,7 +254,6 @@ def _run_command(request: dict[str, Any], fds: list[int]) -> None:
         except BaseException:
             sys.excepthook(*sys.exc_info())
             code = 1
-        import atexit
         import threading
 
         threading._shutdown()  # type: ignore[attr-defined]  # as the interpreter does at exit

@@ -29,6 +29,7 @@ from tests.eval_solutions import (
     script_solutions,
     task,
 )
+from tests.forked_cli import run_cli
 
 LLM_VARIABLES = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "LLM_ENDPOINTS")
 
@@ -58,9 +59,7 @@ def scripted() -> Iterator[GoalScriptedLLM]:
 
 def run_eval(env: dict[str, str], llm: GoalScriptedLLM, *args: str) -> subprocess.CompletedProcess:
     model = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "k", "OPENAI_MODEL": "scripted"}
-    return subprocess.run([sys.executable, "cli.py", "eval", *args], cwd=REPO,
-                          env={**env, **model}, capture_output=True, text=True,
-                          timeout=180)  # fmt: skip
+    return run_cli(["eval", *args], {**env, **model}, timeout=180)
 
 
 def test_a_model_that_solves_every_goal_passes_every_check(eval_env, scripted):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -17,6 +16,7 @@ from temporalio.client import WorkflowHistory
 from agentic.codec import new_key
 from agentic.devstack import temporal_cli
 from tests.conftest import REPO
+from tests.forked_cli import run_cli
 from tests.helpers import task
 
 COMMITTED = REPO / "tests" / "histories" / "v1_data_pipeline_completed.json"
@@ -26,8 +26,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`python cli.py ARGS` with no server: `replay --file` needs none."""
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     env.pop("PAYLOAD_ENCRYPTION_KEYS", None)
-    return subprocess.run([sys.executable, "cli.py", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    return run_cli(list(args), env)
 
 
 def scheduled(history: dict[str, Any], activity_id: str) -> dict[str, Any]:
