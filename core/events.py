@@ -34,7 +34,11 @@ class _Event(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     at: datetime
-    offset: int = Field(-1, description="the event's place in the run's stream (set when read)")
+    offset: int = Field(
+        -1,
+        exclude_if=lambda value: value < 0,
+        description="the event's place in the run's stream (set when read)",
+    )
 
     def line(self) -> str:
         """The event in one line, for people."""

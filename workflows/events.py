@@ -13,9 +13,10 @@ from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamSt
 with workflow.unsafe.imports_passed_through():
     from agentic.core import events
 
-# Events a run carries into its next history when it continues as new; a reader further
-# behind starts from the oldest one kept.
-EVENTS_KEPT = 5000
+# Events a run carries into its next history when it continues as new (about 250 bytes each in
+# the new run's input, which Temporal limits); a reader further behind starts from the oldest
+# one kept.
+EVENTS_KEPT = 1000
 
 
 class EventTeller:
