@@ -1,18 +1,22 @@
-"""The web console (`cli.py ui`, issue 23), driven in a real browser: Playwright
-(pytest-playwright) on Debian's Chromium, found with shutil.which("chromium") and given as
-`executable_path` (no browser download). Without Chromium these tests skip, saying how to get
-it."""
+"""The web console (`cli.py ui`, issue 23), driven in a real browser: Playwright's async API on
+Debian's Chromium, found with shutil.which("chromium") and given as `executable_path` (no
+browser download). Without Chromium these tests skip, saying how to get it.
+
+Not pytest-playwright's `page` fixture: its sync API leaves an event loop running in the test
+process, and every later test there that calls asyncio.run fails."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from playwright.async_api import Page, async_playwright
 
 from agentic.devstack import free_port, port_open, stop_process
 from tests.conftest import REPO, wait_until
@@ -26,10 +30,17 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    """pytest-playwright's browser, started from Debian's Chromium."""
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": ["--no-sandbox"]}
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    """A page of a headless Chromium of its own, closed after the test."""
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = await browser.new_context()
+            context.set_default_timeout(20_000)
+            yield await context.new_page()
+        finally:
+            await browser.close()
 
 
 def start_console(stack, host: str, extra_env: dict[str, str] | None = None):
@@ -64,7 +75,7 @@ def start(stack, run_id, plan):
     assert started.returncode == 0, started.stderr
 
 
-def test_the_run_page_follows_the_run_and_a_waiting_task_is_approved_there(
+async def test_the_run_page_follows_the_run_and_a_waiting_task_is_approved_there(
     page, console, stack, api, run_id
 ):
     api.route("POST", f"/console/{run_id}", Reply(201, json={"saved": True}))
@@ -74,76 +85,84 @@ def test_the_run_page_follows_the_run_and_a_waiting_task_is_approved_there(
              "first"),
     ]})  # fmt: skip
 
-    page.goto(f"{console}/runs/{run_id}")
-    page.fill("#who", "ana")
-    page.dispatch_event("#who", "change")
+    await page.goto(f"{console}/runs/{run_id}")
+    await page.fill("#who", "ana")
+    await page.dispatch_event("#who", "change")
     # The graph follows the run's events: first completes, save waits for approval.
-    page.wait_for_selector('g.task[data-task="first"][data-status="completed"]', timeout=20_000)
-    page.wait_for_selector('g.task[data-task="save"][data-status="waiting_approval"]')
+    await page.wait_for_selector(
+        'g.task[data-task="first"][data-status="completed"]', timeout=20_000
+    )
+    await page.wait_for_selector('g.task[data-task="save"][data-status="waiting_approval"]')
     assert api.calls("POST", f"/console/{run_id}") == []
-    page.fill("#waiting-save form[data-action=approve] input[name=reason]", "checked")
-    page.click("#waiting-save form[data-action=approve] button")
+    await page.fill("#waiting-save form[data-action=approve] input[name=reason]", "checked")
+    await page.click("#waiting-save form[data-action=approve] button")
 
-    page.wait_for_selector('g.task[data-task="save"][data-status="completed"]', timeout=20_000)
-    page.wait_for_selector(".facts .status.s-completed")
-    assert "save approved by ana" in page.text_content("#events")
-    page.click('g.task[data-task="save"]')
-    page.wait_for_selector("#details h2")
-    assert "api_call" in page.text_content("#details")
+    await page.wait_for_selector(
+        'g.task[data-task="save"][data-status="completed"]', timeout=20_000
+    )
+    await page.wait_for_selector(".facts .status.s-completed")
+    assert "save approved by ana" in await page.text_content("#events")
+    await page.click('g.task[data-task="save"]')
+    await page.wait_for_selector("#details h2")
+    assert "api_call" in await page.text_content("#details")
     result = stack.cli_json("result", run_id, "--wait")
     assert tasks_by_id(result)["save"]["approved_by"] == "ana"
     assert len(api.calls("POST", f"/console/{run_id}")) == 1
 
 
-def test_a_question_is_answered_through_the_form_its_schema_makes(page, console, stack, run_id):
+async def test_a_question_is_answered_through_the_form_its_schema_makes(
+    page, console, stack, run_id
+):
     schema = {"type": "integer", "minimum": 1}
     start(stack, run_id, {"tasks": [
         task("copies", "ask", {"question": "How many copies?", "answer_schema": schema}),
     ]})  # fmt: skip
 
-    page.goto(f"{console}/runs/{run_id}")
-    page.wait_for_selector("#question-copies input[type=number]", timeout=20_000)
-    page.fill("#question-copies input[name=value]", "0")
-    page.click("#question-copies button")
-    page.wait_for_selector("#message.bad")
-    assert "0 is less than the minimum of 1" in page.text_content("#message")
-    page.fill("#question-copies input[name=value]", "3")
-    page.click("#question-copies button")
+    await page.goto(f"{console}/runs/{run_id}")
+    await page.wait_for_selector("#question-copies input[type=number]")
+    await page.fill("#question-copies input[name=value]", "0")
+    await page.click("#question-copies button")
+    await page.wait_for_selector("#message.bad")
+    assert "0 is less than the minimum of 1" in await page.text_content("#message")
+    await page.fill("#question-copies input[name=value]", "3")
+    await page.click("#question-copies button")
 
-    page.wait_for_selector(".facts .status.s-completed", timeout=20_000)
+    await page.wait_for_selector(".facts .status.s-completed")
     result = stack.cli_json("result", run_id, "--wait")
     assert tasks_by_id(result)["copies"]["output"] == 3
 
 
-def test_the_runs_page_lists_and_filters_runs(page, console, stack, run_id):
+async def test_the_runs_page_lists_and_filters_runs(page, console, stack, run_id):
     stack.run_plan({"goal": f"count the herd {run_id}",
                     "tasks": [task("n", "data_transform", {"input": 3, "expression": "@"})]},
                    run_id, "--approval", "none")  # fmt: skip
 
-    def listed():
-        page.goto(f"{console}/?status=completed&goal={run_id}")
-        return page.locator(f'a[href="/runs/{run_id}"]').count() == 1
+    for _ in range(60):  # the list is eventually consistent
+        await page.goto(f"{console}/?status=completed&goal={run_id}")
+        if await page.locator(f'a[href="/runs/{run_id}"]').count() == 1:
+            break
+        await asyncio.sleep(0.5)
+    else:
+        raise AssertionError("the run never showed in the list")
+    assert "completed" in await page.text_content("table.runs tbody")
+    await page.goto(f"{console}/?status=failed&goal={run_id}")
+    assert "No runs match these filters" in await page.text_content("table.runs")
 
-    wait_until(listed, 30, "the run in the list", interval=0.5)
-    assert "completed" in page.text_content("table.runs tbody")
-    page.goto(f"{console}/?status=failed&goal={run_id}")
-    assert "No runs match these filters" in page.text_content("table.runs")
 
-
-def test_a_console_on_another_address_needs_its_token(page, open_console):
+async def test_a_console_on_another_address_needs_its_token(page, open_console):
     refused = httpx.get(f"{open_console}/", headers={"accept": "application/json"})
     assert refused.status_code == 401
     bearer = httpx.get(f"{open_console}/", headers={"authorization": f"Bearer {TOKEN}"})
     assert bearer.status_code == 200
 
-    page.goto(f"{open_console}/")
+    await page.goto(f"{open_console}/")
     assert page.url.startswith(f"{open_console}/login")
-    page.fill("input[name=token]", "wrong")
-    page.click("form button")
-    assert "wrong token" in page.text_content("main")
-    page.fill("input[name=token]", TOKEN)
-    page.click("form button")
-    page.wait_for_selector("table.runs")
+    await page.fill("input[name=token]", "wrong")
+    await page.click("form button")
+    assert "wrong token" in await page.text_content("main")
+    await page.fill("input[name=token]", TOKEN)
+    await page.click("form button")
+    await page.wait_for_selector("table.runs")
 
 
 def test_a_post_without_the_csrf_token_is_refused(console, stack, run_id):
@@ -158,26 +177,26 @@ def test_a_post_without_the_csrf_token_is_refused(console, stack, run_id):
     stack.cli("cancel", run_id)
 
 
-def test_a_run_is_started_from_the_runs_page(page, console, stack):
-    page.goto(f"{console}/")
-    page.locator("details.start").evaluate("details => { details.open = true }")
-    page.fill("#start textarea[name=goal]", "a goal")
-    page.locator("#start details").evaluate("details => { details.open = true }")
-    page.fill("#start textarea[name=plan]", '{"tasks": [')
-    page.click("#start button")
-    page.wait_for_selector("#start-message:not(:empty)")
-    assert "give a goal, or a plan as JSON (not both)" in page.text_content("#start-message")
+async def test_a_run_is_started_from_the_runs_page(page, console, stack):
+    await page.goto(f"{console}/")
+    await page.locator("details.start").evaluate("details => { details.open = true }")
+    await page.fill("#start textarea[name=goal]", "a goal")
+    await page.locator("#start details").evaluate("details => { details.open = true }")
+    await page.fill("#start textarea[name=plan]", '{"tasks": [')
+    await page.click("#start button")
+    await page.wait_for_selector("#start-message:not(:empty)")
+    assert "give a goal, or a plan as JSON (not both)" in await page.text_content("#start-message")
 
-    page.fill("#start textarea[name=goal]", "")
+    await page.fill("#start textarea[name=goal]", "")
     plan = {
         "goal": "count from the console",
         "tasks": [task("n", "data_transform", {"input": [1, 2], "expression": "length(@)"})],
     }
-    page.fill("#start textarea[name=plan]", json.dumps(plan))
-    page.select_option("#start select[name=approval]", "none")
-    page.click("#start button")
+    await page.fill("#start textarea[name=plan]", json.dumps(plan))
+    await page.select_option("#start select[name=approval]", "none")
+    await page.click("#start button")
 
-    page.wait_for_url(f"{console}/runs/**")
-    page.wait_for_selector(".facts .status.s-completed", timeout=20_000)
+    await page.wait_for_url(f"{console}/runs/**")
+    await page.wait_for_selector(".facts .status.s-completed")
     run_id = page.url.rsplit("/", 1)[1]
     assert stack.cli_json("result", run_id)["tasks"][0]["output"] == 2
