@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -182,15 +182,17 @@ class AgentClient:
         plan: Plan | dict[str, Any] | None = None,
         options: RunOptions | None = None,
         workflow_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> RunHandle:
         """Start a run of a goal (planned by the LLM) or of a plan; its handle.
 
         Every run, however started, gets the same summary, details, memo and search
-        attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate.
+        attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate, or
+        whose `params` the given ones do not fit (the defaults fill the others).
         The options not given in `options` come from the settings (RUN_*, the task queues,
         LLM_TIMEOUT_SECONDS), as for the CLI."""
         options = self._with_setting_defaults(options)
-        run_input = _run_input(goal, plan, options)
+        run_input = _run_input(goal, plan, options, params)
         workflow_id = workflow_id or f"run-{uuid.uuid4().hex[:12]}"
         try:
             handle = await self.temporal.start_workflow(
@@ -225,9 +227,12 @@ class AgentClient:
         plan: Plan | dict[str, Any] | None = None,
         options: RunOptions | None = None,
         workflow_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> RunResult:
         """Start a run and wait for its result, whatever its outcome (see `RunResult.status`)."""
-        handle = await self.start(goal=goal, plan=plan, options=options, workflow_id=workflow_id)
+        handle = await self.start(
+            goal=goal, plan=plan, options=options, workflow_id=workflow_id, params=params
+        )
         return await handle.result()
 
     async def get(self, workflow_id: str) -> RunHandle:
@@ -772,18 +777,28 @@ def list_filter_for(
 
 
 def _run_input(
-    goal: str | None, plan: Plan | dict[str, Any] | None, options: RunOptions
+    goal: str | None,
+    plan: Plan | dict[str, Any] | None,
+    options: RunOptions,
+    params: Mapping[str, Any] | None = None,
 ) -> RunInput:
     try:
         run_input = RunInput.model_validate({"goal": goal, "plan": plan, "options": options})
     except ValidationError as error:
         raise InvalidPlan(format_validation_error(error)) from None
     if run_input.plan is None:
+        if params:
+            raise InvalidPlan("params are for a plan (a template), not a goal")
         return run_input
-    over = plan_over_budget(run_input.plan, options)
+    try:
+        bound = run_input.plan.with_params(params)
+    except ValueError as error:
+        raise InvalidPlan(str(error)) from None
+    run_input = run_input.model_copy(update={"plan": bound})
+    over = plan_over_budget(bound, options)
     if over:
         raise InvalidPlan(over.replace("budget reached: ", "") + "; raise it with max_tasks")
-    refused = plan_refusals(run_input.plan, options.max_depth)
+    refused = plan_refusals(bound, options.max_depth)
     if refused:
         raise InvalidPlan("; ".join(refused))
     return run_input

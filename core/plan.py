@@ -5,6 +5,7 @@ Pure data and pure functions, shared by the workflow, the activities and the CLI
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from agentic.core import params
 from agentic.core.actions.base import ActionConfig
 from agentic.core.actions.transform import JMESPathExpression
 from agentic.core.conditions import condition_tasks
@@ -167,14 +169,54 @@ class Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     goal: str = ""
+    params: dict[str, Any] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="a template's parameters: a JSON Schema object (names, types, defaults, "
+        "descriptions), used as {{ params.NAME }} in the tasks; given when a run starts",
+    )
     tasks: list[Task] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check_graph(self) -> Plan:
-        problems = graph_problems(self.tasks)
+        problems = graph_problems(self.tasks) or self._param_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _param_problems(self) -> list[str]:
+        if self.params is not None and (problem := params.schema_problem(self.params)):
+            return [problem]
+        declared = params.declared_names(self.params)
+        problems = []
+        for task in self.tasks:
+            used = params.referenced_params([task.action_config.open_part(), task.for_each])
+            for name in sorted(used - declared):
+                problems.append(
+                    f"task {task.id!r} uses {{{{ params.{name} }}}}, which the plan does not "
+                    f'declare: add it to "params"'
+                )
+        return problems
+
+    def with_params(self, given: Mapping[str, Any] | None = None) -> Plan:
+        """The plan with its params' values in place of `{{ params.NAME }}` (the given ones,
+        else their defaults), checked against its params schema, and no params left; ValueError
+        says which param is wrong and why. A plan without params takes none."""
+        if self.params is None:
+            if given:
+                raise ValueError(f"unknown param {sorted(given)[0]!r}: the plan takes none")
+            return self
+        values = params.checked_values(self.params, given or {})
+        tasks = []
+        for task in self.tasks:
+            planned = task.action_config
+            config = planned.with_sealed(params.filled(planned.open_part(), values))
+            bound = task.with_config(config)
+            if task.for_each is not None:
+                bound = bound.model_copy(update={"for_each": params.filled(task.for_each, values)})
+            tasks.append(bound)
+        # The plan that runs holds the values, not the params (binding it again is a no-op).
+        return Plan.model_validate({"goal": params.filled(self.goal, values), "tasks": tasks})
 
     @cached_property
     def by_id(self) -> dict[str, Task]:

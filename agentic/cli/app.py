@@ -47,6 +47,7 @@ from agentic.cli.support import (
     goal_or_plan,
     launch_run,
     load_plan,
+    params_given,
     parse_config,
     parse_example_options,
     print_examples,
@@ -187,8 +188,21 @@ async def start(
             "[default: for runs from a goal]",
         ),
     ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            metavar="NAME=VALUE",
+            help="A value for the plan's params (JSON, else text); repeatable",
+        ),
+    ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="The plan's params as a JSON object (--param wins)"),
+    ] = None,
 ) -> int:
-    """Start a run from a goal (planned by the LLM) or from a plan file."""
+    """Start a run from a goal (planned by the LLM) or from a plan file (a template: with
+    --param for its params)."""
     options = run_options(
         approval,
         joiner=None if joiner is None else ("on" if joiner else "off"),
@@ -199,6 +213,14 @@ async def start(
         allow_hosts=allow_host or [],
     )
     goal_text, plan_given = goal_or_plan(goal, plan)
+    given = params_given(param or [], params_file)
+    if plan_given is not None:
+        try:
+            plan_given = plan_given.with_params(given)
+        except ValueError as error:
+            fail(f"{plan}: {error}")
+    elif given:
+        fail("--param and --params-file are for a plan (a template), not a goal")
     return await launch_run(
         goal_text, plan_given, options, run_id, wait=wait, as_json=as_json, watch=watch
     )

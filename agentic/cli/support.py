@@ -187,6 +187,29 @@ def usage_error_line(error: typer.TyperException) -> str:
 # ----- inputs ---------------------------------------------------------------------------------
 
 
+def params_given(pairs: list[str], path: Path | None) -> dict[str, Any]:
+    """The params of `--params-file` and `--param NAME=VALUE` (each value JSON, else text);
+    a bad one is one line."""
+    given: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            fail(f"--params-file {path}: {getattr(error, 'strerror', None) or error}")
+        if not isinstance(loaded, dict):
+            fail(f"--params-file {path}: give a JSON object of name -> value")
+        given.update(loaded)
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            fail(f"--param {pair!r}: give NAME=VALUE (the value as JSON, else as text)")
+        try:
+            given[name.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            given[name.strip()] = text
+    return given
+
+
 def load_plan(path: Path) -> Plan:
     """Read and validate a plan file, or fail with what is wrong in it."""
     try:
