@@ -806,7 +806,10 @@ def _run_input(
 
 async def _summary_with_cost(execution: WorkflowExecution) -> RunSummary:
     summary = _summary(execution)
-    cost = (await execution.memo()).get("cost_usd")
+    try:
+        cost = (await execution.memo()).get("cost_usd")
+    except Exception:  # a memo this client cannot read (encrypted with keys it does not have)
+        return summary
     return summary.model_copy(update={"cost_usd": cost}) if cost else summary
 
 

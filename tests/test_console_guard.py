@@ -29,3 +29,21 @@ def test_a_questions_form_follows_its_schema():
     assert kind() == "string"
     assert answer_value("integer", "3") == 3 and answer_value("json", '"eu"') == "eu"
     assert answer_value("boolean", "false") is False
+
+
+async def test_a_run_whose_memo_cannot_be_read_is_listed_without_its_cost():
+    """A run started with PAYLOAD_ENCRYPTION_KEYS, listed by a console without them."""
+    from temporalio.common import TypedSearchAttributes
+
+    from agentic.client import _summary_with_cost
+
+    class EncryptedRun:
+        id, status, start_time, close_time = "sealed", None, None, None
+        typed_search_attributes = TypedSearchAttributes([])
+
+        async def memo(self):
+            raise RuntimeError("payload encoding is binary/encrypted")
+
+    summary = await _summary_with_cost(EncryptedRun())  # type: ignore[arg-type]
+
+    assert summary.workflow_id == "sealed" and summary.cost_usd is None

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from temporalio.service import RPCError
 
 from agentic.client import AgentClient, RunHandle
 from agentic.console import views
@@ -66,7 +67,7 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
             runs, next_token = await agent().list_page(
                 status=status, goal=goal, page_size=PAGE_SIZE, page_token=token
             )
-        except (ValueError, AgenticError) as error:
+        except (ValueError, AgenticError, RPCError) as error:
             runs, next_token, problem = [], None, str(error)
         next_page = base64.urlsafe_b64encode(next_token).decode() if next_token else None
         return render(request, "runs.html", {
