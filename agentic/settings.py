@@ -134,6 +134,11 @@ class Settings(BaseSettings):
         None, description="JSON file of the secrets plans may name as {{ secrets.NAME }}"
     )
     workspace_dir: Path = Field(Path("workspace"), description="root of every file_operation path")
+    template_dirs: str = Field(
+        "",
+        description="comma-separated directories of templates (plan files with params), "
+        "looked in after the project's templates/",
+    )
     file_max_read_bytes: int = Field(50_000_000, ge=1, description="the largest file read")
     database_url: str | None = Field(
         None, description="default database of db_query (an asyncpg URL)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.text import Text
 
 from agentic import __version__
 from agentic.cli.output import (
@@ -66,7 +68,8 @@ from agentic.core.diffs import diff_runs
 from agentic.core.graph import GraphFormat
 from agentic.core.graph import render as render_graph
 from agentic.core.messages import ApprovalMode, RunResult, RunState
-from agentic.core.plan import format_validation_error
+from agentic.core.params import declared_names, params_schema
+from agentic.core.plan import Plan, format_validation_error
 from agentic.core.registry import ACTIONS
 from agentic.devstack import dev_server_command, port_open, split_address
 from agentic.errors import AgenticError, InvalidHistory
@@ -200,6 +203,10 @@ async def start(
         Path | None,
         typer.Option(metavar="FILE", help="The plan's params as a JSON object (--param wins)"),
     ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="A template of templates/ or TEMPLATE_DIRS to run"),
+    ] = None,
 ) -> int:
     """Start a run from a goal (planned by the LLM) or from a plan file (a template: with
     --param for its params)."""
@@ -212,13 +219,21 @@ async def start(
         approval_timeout_seconds=approval_timeout,
         allow_hosts=allow_host or [],
     )
-    goal_text, plan_given = goal_or_plan(goal, plan)
+    if template is not None:
+        if goal is not None or plan is not None:
+            fail("give exactly one of --goal TEXT, --plan FILE or --template NAME")
+        from agentic.templates import load_template
+
+        goal_text: str | None = None
+        plan_given: Plan | None = load_template(template, get_settings())
+    else:
+        goal_text, plan_given = goal_or_plan(goal, plan)
     given = params_given(param or [], params_file)
     if plan_given is not None:
         try:
             plan_given = plan_given.with_params(given)
         except ValueError as error:
-            fail(f"{plan}: {error}")
+            fail(f"{plan or f'template {template}'}: {error}")
     elif given:
         fail("--param and --params-file are for a plan (a template), not a goal")
     return await launch_run(
@@ -968,6 +983,96 @@ def codec_key(
     from agentic.codec import new_key
 
     print(f"{key_id}:{new_key()}")
+
+
+template_app = typer.Typer(help="Templates: plan files with params, found by name.")
+app.add_typer(template_app, name="template")
+
+
+@template_app.command(name="list")
+@command
+async def template_list(as_json: JsonOption = False) -> None:
+    """The templates of templates/ and TEMPLATE_DIRS: name, params, goal."""
+    from agentic.templates import find_templates, load_template_file, template_dirs
+
+    found = {
+        name: load_template_file(path) for name, path in find_templates(get_settings()).items()
+    }
+    if as_json:
+        for name, plan in found.items():
+            names = sorted(declared_names(plan.params))
+            row = {"name": name, "goal": plan.goal, "params": names, "tasks": len(plan.tasks)}
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    if not found:
+        places = ", ".join(str(directory) for directory in template_dirs(get_settings()))
+        console.print(f"no templates (looked in {places}); make one with 'template save'")
+    for name, plan in found.items():
+        params = ", ".join(sorted(declared_names(plan.params))) or "no params"
+        tasks = counted(len(plan.tasks), "task")
+        console.print(f"{name}: {plan.goal or '(no goal)'} [{params}; {tasks}]", markup=False)
+
+
+@template_app.command(name="show")
+@command
+async def template_show(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The template's name")],
+    as_json: JsonOption = False,
+) -> None:
+    """A template: its params (type, default, description), its tasks and its graph."""
+    from agentic.templates import load_template
+
+    plan = load_template(name, get_settings())
+    if as_json:
+        print_json(plan)
+        return
+    console.print(Text(f"template {name}: {plan.goal or '(no goal)'}", style="bold"))
+    schema = params_schema(plan.params) if plan.params else {"properties": {}, "required": []}
+    for param, prop in schema.get("properties", {}).items():
+        kind = prop.get("type", "any") if isinstance(prop, dict) else "any"
+        default = (f" = {json.dumps(prop['default'])}" if isinstance(prop, dict)
+                   and "default" in prop else " (required)")  # fmt: skip
+        about = (
+            f": {prop['description']}" if isinstance(prop, dict) and "description" in prop else ""
+        )
+        console.print(f"  param {param} ({kind}){default}{about}", markup=False)
+    for task in plan.tasks:
+        after = f" after {', '.join(task.depends_on)}" if task.depends_on else ""
+        console.print(f"  task {task.id}: {task.action_type}{after}", markup=False)
+    print(render_graph(plan), end="")
+
+
+@template_app.command(name="save")
+@command
+async def template_save(
+    run_id: RunIdArgument,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The template's name")],
+    param_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param-from",
+            metavar="[NAME=]TASK.PATH",
+            help="Make the value at this path of a task's config a param (its default); repeatable",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a template of that name")] = False,
+) -> None:
+    """Save a run's plan (one the LLM wrote, say) as a template in templates/, so the same work
+    runs again without the LLM: start --template NAME."""
+    from agentic.templates import as_template, save_template
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        fail(f"template name {name!r}: use letters, digits, _ and - (at most 64)")
+    state = await (await (await connect_client()).get(run_id)).status()
+    if state.plan is None:
+        fail(f"run {run_id} has no plan yet (phase {state.phase.value})")
+    try:
+        template = as_template(state.plan, param_from or [])
+    except ValueError as error:
+        fail(str(error))
+    path = save_template(template, name, get_settings(), replace=force)
+    params = ", ".join(sorted(declared_names(template.params))) or "no params"
+    console.print(f"saved template {name} ({params}) to {path}: start --template {name}")
 
 
 llm_app = typer.Typer(help="The LLM endpoints the planner and the analyst use.")

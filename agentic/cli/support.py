@@ -248,7 +248,7 @@ def run_options(approval: ApprovalMode, **limits: Any) -> RunOptions:
 def goal_or_plan(goal: str | None, plan_file: Path | None) -> tuple[str | None, Plan | None]:
     """Check the command's inputs: exactly one of a goal (with an LLM) or a plan file."""
     if bool(goal) == bool(plan_file):
-        fail("give exactly one of --goal TEXT or --plan FILE")
+        fail("give exactly one of --goal TEXT, --plan FILE or --template NAME")
     if goal and not get_settings().llm_configured:
         fail(LLM_HELP)
     return goal, (load_plan(plan_file) if plan_file else None)

@@ -1,0 +1,57 @@
+"""Named templates (issue 24): plan files with params in templates/ and TEMPLATE_DIRS, listed,
+shown and started by name; a run's plan saved as a template runs again without the LLM."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import REPO
+from tests.helpers import task, tasks_by_id
+from tests.test_params import TEMPLATE
+
+
+def test_a_template_is_listed_shown_and_started_by_name(stack, run_id, tmp_path):
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    (shelf / "adults.json").write_text(json.dumps(TEMPLATE))
+    env = {"TEMPLATE_DIRS": str(shelf)}
+
+    listed = stack.cli("template", "list", env=env).stdout
+    shown = stack.cli("template", "show", "adults", env=env).stdout
+    result = stack.cli_json("start", "--template", "adults", "--param", "source=crm",
+                            "--approval", "none", "--wait", "--id", run_id, env=env)  # fmt: skip
+
+    assert "adults: adults of {{ params.source }} [ages, min_age, source; 2 tasks]" in listed
+    assert "param min_age (integer) = 18" in shown and "param source (string) (required)" in shown
+    assert "flowchart LR" in shown
+    assert tasks_by_id(result)["label"]["output"] == "crm: 18+"
+    missing = stack.cli("start", "--template", "nope", env=env)
+    assert missing.returncode != 0 and "no template 'nope' (templates: adults" in missing.stderr
+
+
+def test_a_runs_plan_saved_as_a_template_runs_again_with_other_params(stack, run_id, tmp_path):
+    plan = {
+        "goal": "greet",
+        "tasks": [task("hello", "data_transform", {"input": {"who": "ada"}, "expression": "who"})],
+    }
+    stack.run_plan(plan, run_id, "--approval", "none")
+    cwd_env = {"TEMPLATE_DIRS": ""}
+
+    saved = stack.cli("template", "save", run_id, f"greet-{run_id[-6:]}",
+                      "--param-from", "who=hello.input.who", env=cwd_env)  # fmt: skip
+
+    assert saved.returncode == 0, saved.stderr
+    name = f"greet-{run_id[-6:]}"
+    assert f"saved template {name} (who)" in saved.stdout
+    try:
+        again = stack.cli_json("start", "--template", name, "--param", "who=bob",
+                               "--approval", "none", "--wait", env=cwd_env)  # fmt: skip
+        assert again["tasks"][0]["output"] == "bob"
+        twice = stack.cli("template", "save", run_id, name, env=cwd_env)
+        assert twice.returncode != 0 and "is there already" in twice.stderr
+        bad = stack.cli("template", "save", run_id, "x", "--param-from", "hello.nope")
+        assert "task 'hello' has no 'nope'" in bad.stderr
+    finally:
+        (REPO / "templates" / f"{name}.json").unlink(missing_ok=True)
+        if (REPO / "templates").is_dir() and not any((REPO / "templates").iterdir()):
+            (REPO / "templates").rmdir()
