@@ -216,6 +216,18 @@ class AgentClient:
             raise InvalidPlan(f"the Temporal server refused the run: {error.message}") from None
         return RunHandle(handle, self)
 
+    def run_input(
+        self,
+        *,
+        goal: str | None = None,
+        plan: Plan | dict[str, Any] | None = None,
+        options: RunOptions | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> RunInput:
+        """What `start` would start, checked as it checks it (`InvalidPlan`): the input of a
+        schedule's runs."""
+        return _run_input(goal, plan, self._with_setting_defaults(options), params)
+
     def _with_setting_defaults(self, options: RunOptions | None) -> RunOptions:
         given = options.model_dump(exclude_unset=True) if options is not None else {}
         return RunOptions.model_validate({**self.settings.run_option_defaults(), **given})
@@ -250,10 +262,12 @@ class AgentClient:
         goal: str | None = None,
         query: str | None = None,
         limit: int = 20,
+        schedule: str | None = None,
     ) -> list[RunSummary]:
-        """The latest runs, newest first: by status, by words of the goal, by a Temporal List
-        Filter (`query`). Raises `InvalidQuery` for a filter the server refuses."""
-        list_filter = list_filter_for(status, goal, query)
+        """The latest runs, newest first: by status, by words of the goal, by the schedule that
+        started them, by a Temporal List Filter (`query`). Raises `InvalidQuery` for a filter
+        the server refuses."""
+        list_filter = list_filter_for(status, goal, query, schedule)
         try:
             return [
                 _summary(execution)
@@ -759,10 +773,17 @@ def stop_reason(reason: str, by: str) -> str:
 
 
 def list_filter_for(
-    status: AgentStatus | str | None, goal_words: str | None, list_filter: str | None
+    status: AgentStatus | str | None,
+    goal_words: str | None,
+    list_filter: str | None,
+    schedule: str | None = None,
 ) -> str:
-    """The List Filter for `list`: our workflow type, a status, goal words, the user's filter."""
+    """The List Filter for `list`: our workflow type, a status, goal words, the schedule that
+    started the runs, the user's filter."""
     clauses = [f"WorkflowType = '{WORKFLOW_NAME}'"]
+    if schedule:
+        name = schedule.replace("'", " ").replace("\\", " ")
+        clauses.append(f"TemporalScheduledById = '{name}'")
     if status:
         status = AgentStatus(status)
         clauses.append(f"{STATUS.name} = '{status.value}'")

@@ -754,10 +754,15 @@ async def list_runs(
     ] = None,
     limit: Annotated[int, typer.Option(metavar="N", help="How many runs at most")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="As JSON lines")] = False,
+    schedule: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Only the runs this schedule started")
+    ] = None,
 ) -> None:
-    """The latest runs, newest first; filter by status, goal words or a List Filter."""
+    """The latest runs, newest first; filter by status, goal words, schedule or a List
+    Filter."""
     client = await connect_client()
-    runs = await client.list(status=status, goal=goal, query=query, limit=limit)
+    runs = await client.list(status=status, goal=goal, query=query, limit=limit,
+                             schedule=schedule)  # fmt: skip
     if as_json:
         for run in runs:
             sys.stdout.write(run.model_dump_json() + "\n")
@@ -1073,6 +1078,196 @@ async def template_save(
     path = save_template(template, name, get_settings(), replace=force)
     params = ", ".join(sorted(declared_names(template.params))) or "no params"
     console.print(f"saved template {name} ({params}) to {path}: start --template {name}")
+
+
+schedule_app = typer.Typer(help="Runs on a schedule (Temporal Schedules).")
+app.add_typer(schedule_app, name="schedule")
+ScheduleName = Annotated[str, typer.Argument(metavar="NAME", help="The schedule's name")]
+ScheduleNote = Annotated[str, typer.Option(metavar="TEXT", help="Why, shown with it")]
+EveryOption = Annotated[
+    str | None, typer.Option("--every", metavar="DURATION", help="Fire every 30s, 5m, 1h, 1d")
+]
+CronOption = Annotated[
+    str | None, typer.Option("--cron", metavar="EXPR", help="Fire on a cron expression (UTC)")
+]
+
+
+@schedule_app.command(name="create")
+@command
+async def schedule_create(
+    name: ScheduleName,
+    every: EveryOption = None,
+    cron: CronOption = None,
+    template: Annotated[
+        str | None, typer.Option(metavar="NAME", help="The template each run runs")
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="The plan each run runs")
+    ] = None,
+    goal: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="The goal each run plans and runs")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", metavar="NAME=VALUE", help="A param of the template or plan"),
+    ] = None,
+    approval: ApprovalOption = "risky",
+    overlap: Annotated[
+        str,
+        typer.Option(
+            metavar="skip|buffer_one|allow_all|cancel_other",
+            help="When a run is still going at the next time",
+        ),
+    ] = "skip",
+    catchup_window: Annotated[
+        str | None,
+        typer.Option(metavar="DURATION", help="How late a missed time may still start a run"),
+    ] = None,
+    jitter: Annotated[
+        str | None, typer.Option(metavar="DURATION", help="Start each run up to this much later")
+    ] = None,
+    paused: Annotated[bool, typer.Option("--paused", help="Create it paused")] = False,
+    note: Annotated[str, typer.Option(metavar="TEXT", help="A note, shown with it")] = "",
+) -> None:
+    """Create a schedule that starts a run of a template, a plan or a goal every DURATION or on
+    a cron expression; it is a Temporal Schedule, in the Temporal Web UI too."""
+    from agentic import schedules
+
+    if sum(given is not None for given in (template, plan, goal)) != 1:
+        fail("give exactly one of --template NAME, --plan FILE or --goal TEXT")
+    if overlap not in schedules.OVERLAPS:
+        fail(f"--overlap {overlap!r}: use one of {', '.join(schedules.OVERLAPS)}")
+    client = await connect_client()
+    try:
+        every_time = schedules.parse_duration(every, "--every") if every else None
+        window = (
+            schedules.parse_duration(catchup_window, "--catchup-window") if catchup_window else None
+        )
+        spread = schedules.parse_duration(jitter, "--jitter") if jitter else None
+        if template is not None:
+            from agentic.templates import load_template
+
+            plan_given: Plan | None = load_template(template, get_settings())
+        else:
+            plan_given = load_plan(plan) if plan is not None else None
+        given = params_given(param or [], None)
+        if plan_given is not None:
+            plan_given = plan_given.with_params(given)
+        elif given:
+            fail("--param is for a template or a plan, not a goal")
+        run_input = client.run_input(goal=goal, plan=plan_given, options=run_options(approval))
+        schedule = schedules.schedule_of(
+            run_input, client.settings.task_queue, name, every=every_time, cron=cron,
+            overlap=overlap, catchup_window=window, jitter=spread,  # type: ignore[arg-type]
+            paused=paused, note=note,
+        )  # fmt: skip
+    except ValueError as error:
+        fail(str(error))
+    await schedules.create(client, name, schedule)
+    shown = await schedules.describe(client, name)
+    following = shown.next_runs[0].isoformat() if shown.next_runs else "none (paused)"
+    console.print(f"schedule {name}: {shown.spec}; next run {following}; its runs: "
+                  f"list --schedule {name}", markup=False)  # fmt: skip
+
+
+@schedule_app.command(name="list")
+@command
+async def schedule_list(as_json: JsonOption = False) -> None:
+    """The schedules: when they fire, whether paused, their last runs."""
+    from agentic import schedules
+
+    listed = await schedules.summaries(await connect_client())
+    if as_json:
+        for entry in listed:
+            sys.stdout.write(entry.model_dump_json() + "\n")
+        return
+    if not listed:
+        console.print("no schedules (make one with 'schedule create')")
+    for entry in listed:
+        state = "paused" if entry.paused else "active"
+        following = entry.next_runs[0].isoformat() if entry.next_runs else "-"
+        console.print(f"{entry.name}: {entry.spec} [{state}] next {following}"
+                      + (f" — {entry.note}" if entry.note else ""), markup=False)  # fmt: skip
+
+
+@schedule_app.command(name="describe")
+@command
+async def schedule_describe(name: ScheduleName, as_json: JsonOption = False) -> None:
+    """A schedule: what it runs, when it fires next, the runs it started."""
+    from agentic import schedules
+
+    shown = await schedules.describe(await connect_client(), name)
+    if as_json:
+        print_json(shown)
+        return
+    console.print(Text(f"schedule {name}: {shown.spec} ({'paused' if shown.paused else 'active'},"
+                       f" overlap {shown.overlap})", style="bold"))  # fmt: skip
+    console.print(f"runs: {shown.runs or '(not readable here)'}", markup=False)
+    if shown.note:
+        console.print(f"note: {shown.note}", markup=False)
+    for when in shown.next_runs:
+        console.print(f"next: {when.isoformat()}")
+    for run in shown.recent_runs:
+        console.print(f"ran: {run}")
+
+
+async def _schedule_change(name: str, what: str, note: str = "") -> None:
+    from agentic import schedules
+
+    await schedules.change(await connect_client(), name, what, note)
+    console.print(f"schedule {name}: {what}{'d' if what.endswith('e') else 'ed'}")
+
+
+@schedule_app.command(name="pause")
+@command
+async def schedule_pause(
+    name: ScheduleName, note: Annotated[str, typer.Option(metavar="TEXT")] = ""
+) -> None:
+    """Pause a schedule: it starts no run until unpause."""
+    await _schedule_change(name, "pause", note)
+
+
+@schedule_app.command(name="unpause")
+@command
+async def schedule_unpause(
+    name: ScheduleName, note: Annotated[str, typer.Option(metavar="TEXT")] = ""
+) -> None:
+    """Let a paused schedule start runs again."""
+    await _schedule_change(name, "unpause", note)
+
+
+@schedule_app.command(name="trigger")
+@command
+async def schedule_trigger(name: ScheduleName) -> None:
+    """Start one run of the schedule now."""
+    await _schedule_change(name, "trigger")
+
+
+@schedule_app.command(name="delete")
+@command
+async def schedule_delete(name: ScheduleName) -> None:
+    """Delete a schedule (the runs it started stay)."""
+    await _schedule_change(name, "delete")
+
+
+@schedule_app.command(name="update")
+@command
+async def schedule_update(
+    name: ScheduleName,
+    every: EveryOption = None,
+    cron: CronOption = None,
+    note: Annotated[str | None, typer.Option(metavar="TEXT", help="A new note")] = None,
+) -> None:
+    """Change when a schedule fires, or its note."""
+    from agentic import schedules
+
+    try:
+        every_time = schedules.parse_duration(every, "--every") if every else None
+    except ValueError as error:
+        fail(str(error))
+    await schedules.update(await connect_client(), name, every=every_time, cron=cron, note=note)
+    shown = await schedules.describe(await connect_client(), name)
+    console.print(f"schedule {name}: {shown.spec}", markup=False)
 
 
 llm_app = typer.Typer(help="The LLM endpoints the planner and the analyst use.")

@@ -1,0 +1,66 @@
+"""Runs on a schedule (issue 24): Temporal Schedules that start runs of a template (its params
+bound), a plan or a goal; `list --schedule NAME` finds their runs."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import wait_until
+from tests.test_params import TEMPLATE
+
+
+def runs_of(stack, name):
+    listed = stack.cli("list", "--schedule", name, "--json", "--limit", "50").stdout
+    return [json.loads(line) for line in listed.splitlines()]
+
+
+def test_a_schedule_runs_a_template_on_time_and_its_runs_are_listed(stack, run_id, tmp_path):
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    (shelf / "adults.json").write_text(json.dumps(TEMPLATE))
+    env = {"TEMPLATE_DIRS": str(shelf)}
+    name = f"every-2s-{run_id[-6:]}"
+
+    created = stack.cli("schedule", "create", name, "--every", "2s", "--template", "adults",
+                        "--param", "source=crm", "--approval", "none", "--note", "a test",
+                        env=env)  # fmt: skip
+
+    assert created.returncode == 0, created.stderr
+    assert f"schedule {name}: every 2s; next run" in created.stdout
+    try:
+        wait_until(lambda: sum(run["status"] == "completed" for run in runs_of(stack, name)) >= 2,
+                   30, "two runs of the schedule", interval=0.5)  # fmt: skip
+        run = runs_of(stack, name)[0]
+        assert run["goal"] == "adults of crm" and run["workflow_id"].startswith(f"{name}-run")
+        result = stack.cli_json("result", run["workflow_id"])
+        assert result["tasks"][1]["output"] == "crm: 18+", "the params bound at creation"
+        shown = stack.cli_json("schedule", "describe", name)
+        assert shown["spec"] == "every 2s" and shown["note"] == "a test"
+        assert shown["runs"] == "adults of crm" and shown["recent_runs"] and shown["next_runs"]
+        assert name in stack.cli("schedule", "list").stdout
+
+        assert stack.cli("schedule", "pause", name, "--note", "quiet").returncode == 0
+        assert stack.cli_json("schedule", "describe", name)["paused"] is True
+        before = len(runs_of(stack, name))
+        assert stack.cli("schedule", "trigger", name).returncode == 0
+        wait_until(lambda: len(runs_of(stack, name)) > before, 20, "the triggered run")
+        updated = stack.cli("schedule", "update", name, "--every", "1h")
+        assert "every 1h" in updated.stdout
+    finally:
+        stack.cli("schedule", "delete", name)
+    gone = stack.cli("schedule", "describe", name)
+    assert gone.returncode != 0 and f"no schedule named {name!r}" in gone.stderr
+
+
+def test_bad_schedules_are_one_line_each(stack):
+    for flags, message in [
+        (["--every", "2 seconds", "--goal", "g"], "--every '2 seconds': give a number and a unit"),
+        (["--goal", "g"], "give one of --every DURATION or --cron EXPRESSION"),
+        (["--every", "2s"], "give exactly one of --template NAME, --plan FILE or --goal TEXT"),
+        (["--every", "2s", "--template", "nope"], "no template 'nope'"),
+        (["--every", "2s", "--goal", "g", "--overlap", "never"], "--overlap 'never': use one"),
+    ]:  # fmt: skip
+        refused = stack.cli("schedule", "create", "bad", *flags)
+        assert refused.returncode != 0, flags
+        [line] = refused.stderr.strip().splitlines()
+        assert message in line, line
