@@ -16,10 +16,12 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
@@ -210,11 +212,30 @@ def _spec_text(spec: ScheduleSpec) -> str:
     parts: Sequence[str] = [
         *(f"every {_duration_text(interval.every)}" for interval in spec.intervals),
         *(f"cron {expression}" for expression in spec.cron_expressions),
+        # The server keeps a cron expression as a calendar: shown as cron again.
+        *(f"cron {_calendar_text(calendar)}" for calendar in spec.calendars),
     ]
-    if not parts and spec.calendars:
-        parts = ["calendar (set in the Web UI)"]
     jitter = f", jitter {_duration_text(spec.jitter)}" if spec.jitter else ""
     return "; ".join(parts) + jitter
+
+
+def _calendar_text(calendar: ScheduleCalendarSpec) -> str:
+    """A calendar as the cron expression (minute hour day month weekday) it stands for."""
+    fields = [(calendar.minute, 0, 59), (calendar.hour, 0, 23), (calendar.day_of_month, 1, 31),
+              (calendar.month, 1, 12), (calendar.day_of_week, 0, 6)]  # fmt: skip
+    return " ".join(_ranges_text(ranges, low, high) for ranges, low, high in fields)
+
+
+def _ranges_text(ranges: Sequence[ScheduleRange], low: int, high: int) -> str:
+    if not ranges or [(r.start, r.end, r.step) for r in ranges] == [(low, high, 1)]:
+        return "*"
+    texts = []
+    for each in ranges:
+        end = max(each.end, each.start)
+        whole = each.start == low and end == high
+        text = "*" if whole else str(each.start) if end == each.start else f"{each.start}-{end}"
+        texts.append(text + (f"/{each.step}" if each.step > 1 else ""))
+    return ",".join(texts)
 
 
 def _duration_text(value: timedelta) -> str:

@@ -52,6 +52,20 @@ def test_a_schedule_runs_a_template_on_time_and_its_runs_are_listed(stack, run_i
     assert gone.returncode != 0 and f"no schedule named {name!r}" in gone.stderr
 
 
+def test_a_cron_schedule_says_when_it_fires(stack, run_id):
+    name = f"weekdays-{run_id[-6:]}"
+    created = stack.cli("schedule", "create", name, "--cron", "*/15 9-17 * * 1-5", "--goal",
+                        "check the queue", "--paused")  # fmt: skip
+    try:
+        assert created.returncode == 0, created.stderr
+        shown = stack.cli_json("schedule", "describe", name)
+        assert shown["spec"] == "cron */15 9-17 * * 1-5" and shown["paused"] is True
+        assert shown["runs"] == "check the queue"
+        assert all(when.endswith("+00:00") or when.endswith("Z") for when in shown["next_runs"])
+    finally:
+        stack.cli("schedule", "delete", name)
+
+
 def test_bad_schedules_are_one_line_each(stack):
     for flags, message in [
         (["--every", "2 seconds", "--goal", "g"], "--every '2 seconds': give a number and a unit"),
