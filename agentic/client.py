@@ -71,6 +71,7 @@ from agentic.core.metrics import RunReport, run_report
 from agentic.core.plan import Plan, format_validation_error
 from agentic.core.policy import plan_refusals
 from agentic.core.registry import ACTIONS
+from agentic.core.reruns import rerun_choice
 from agentic.errors import (
     AgenticError,
     AnswerRefused,
@@ -82,6 +83,7 @@ from agentic.errors import (
     NoOutput,
     NotWaiting,
     ReplanRefused,
+    RerunRefused,
     RunAlreadyStarted,
     RunEnded,
     RunNotFound,
@@ -183,8 +185,11 @@ class AgentClient:
         options: RunOptions | None = None,
         workflow_id: str | None = None,
         params: Mapping[str, Any] | None = None,
+        rerun_of: str | None = None,
+        reused: Sequence[TaskResult] | None = None,
     ) -> RunHandle:
-        """Start a run of a goal (planned by the LLM) or of a plan; its handle.
+        """Start a run of a goal (planned by the LLM) or of a plan; its handle. (`rerun_of`
+        and `reused` are `RunHandle.rerun`'s: the run it runs again, the tasks it takes.)
 
         Every run, however started, gets the same summary, details, memo and search
         attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate, or
@@ -193,6 +198,10 @@ class AgentClient:
         LLM_TIMEOUT_SECONDS), as for the CLI."""
         options = self._with_setting_defaults(options)
         run_input = _run_input(goal, plan, options, params)
+        if rerun_of is not None:
+            run_input = run_input.model_copy(
+                update={"rerun_of": rerun_of, "reused": list(reused or [])}
+            )
         workflow_id = workflow_id or f"run-{uuid.uuid4().hex[:12]}"
         try:
             handle = await self.temporal.start_workflow(
@@ -668,6 +677,60 @@ class RunHandle:
             raise ReplanRefused(f"no patch: {record.note}")
         return record
 
+    async def rerun(
+        self,
+        *,
+        from_tasks: Sequence[str] = (),
+        failed: bool = False,
+        configs: Mapping[str, dict[str, Any]] | None = None,
+        plan: Plan | dict[str, Any] | None = None,
+        options: RunOptions | None = None,
+        workflow_id: str | None = None,
+    ) -> tuple[RunHandle, list[str], list[str]]:
+        """Run this ended run again as a new run: the named tasks (`from_tasks`), the failed
+        ones (`failed`) and those whose config `configs` changes run again with everything
+        downstream; every other task is taken as it was (its output, stored outputs by
+        reference) and never runs. The new run's handle, the tasks it runs again and those it
+        reuses. `RerunRefused` says why not (a run still going, an unknown task, a stored
+        output that was cleaned up is run again instead)."""
+        if await self.is_running():
+            raise RerunRefused(f"run {self.workflow_id} is still going: wait for it to end (or "
+                               "cancel it) before running it again")  # fmt: skip
+        earlier = await self.result()
+        base = Plan.model_validate(plan) if plan is not None else earlier.plan
+        if base is None:
+            raise RerunRefused(f"run {self.workflow_id} has no plan to run again")
+        try:
+            for task_id, config in (configs or {}).items():
+                if task_id not in base.by_id:
+                    raise ValueError(f"--config {task_id}: the plan has no such task")
+                base = base.replace_task(base.by_id[task_id].with_config(config))
+            changed = [task_id for task_id in configs or {}]
+            if plan is not None and earlier.plan is not None:
+                changed += _changed_tasks(earlier.plan, base)
+            tasks = {task.task_id: task for task in earlier.tasks}
+            again, reused = rerun_choice(base, tasks, from_tasks, failed, changed)
+            gone = [task_id for task_id in reused if not await self._output_kept(tasks[task_id])]
+            if gone:  # their stored outputs were cleaned up: they run again
+                again, reused = rerun_choice(base, tasks, [*from_tasks, *gone], failed, changed)
+        except ValueError as error:
+            raise RerunRefused(str(error)) from None
+        handle = await self._client.start(
+            plan=base, options=options, workflow_id=workflow_id, rerun_of=self.workflow_id,
+            reused=[tasks[task_id] for task_id in reused],
+        )  # fmt: skip
+        return handle, again, reused
+
+    async def _output_kept(self, task: TaskResult) -> bool:
+        """Whether a task's output can still be read (its parts in the blob store too)."""
+        if not holds_blobs(task.output):
+            return True
+        try:
+            await load_output(task.output, self._client.settings)
+        except BlobStoreError:
+            return False
+        return True
+
     async def answer(self, task: str, value: Any, *, by: str = "") -> AnswerRecord:
         """Answer the question an `ask` task waits on (an item's: `orders[3]`; a sub-plan's
         child run's: `sub.pick`): `value` is the task's output. `AnswerRefused` when the task
@@ -795,6 +858,15 @@ def list_filter_for(
     if list_filter:
         clauses.append(f"({list_filter})")
     return " AND ".join(clauses)
+
+
+def _changed_tasks(before: Plan, after: Plan) -> list[str]:
+    """The tasks of `after` whose config or dependencies differ from `before`'s."""
+    return [
+        task.id for task in after.tasks
+        if task.id not in before.by_id
+        or before.by_id[task.id].model_dump(mode="json") != task.model_dump(mode="json")
+    ]  # fmt: skip
 
 
 def _run_input(

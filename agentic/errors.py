@@ -67,6 +67,10 @@ class ReplanRefused(AgenticError):
     patch that fits; nothing changed."""
 
 
+class RerunRefused(AgenticError):
+    """A rerun that cannot start: the run is still going, a task is unknown, nothing to run."""
+
+
 class AnswerRefused(AgenticError):
     """The run refused the answer: the task asks nothing now, or the answer does not match the
     question's schema (the message says why). The run keeps waiting for an answer."""

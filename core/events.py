@@ -404,6 +404,9 @@ def _task_events(
     """A task's (or an item's) events since its mark: an item tells only what a person may
     act on (waiting, asking, failing) and who answered it."""
     status, attempts, answered_by = before or (TaskStatus.PENDING, 0, "")
+    if task.reused_from and before is None:  # a rerun takes it as it was: it never runs
+        summary = f"reused from {task.reused_from}"
+        return [TaskCompleted(at=now, task=task.task_id, summary=summary)]
     is_item = parent_of(task.task_id) is not None
     events: list[Any] = []
     events += _answer(task, answered_by, now)

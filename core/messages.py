@@ -169,6 +169,17 @@ class RunInput(BaseModel):
     depth: int = Field(
         0, exclude_if=lambda value: value == 0, description="0 for a run, 1 for its child, ..."
     )
+    rerun_of: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="the run this one runs again (`rerun`): its tasks in `reused` are not run",
+    )
+    reused: list[TaskResult] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="for a rerun: the tasks of `rerun_of` whose outputs this run takes as they "
+        "are (outputs in the blob store by reference), never running them",
+    )
     stream_state: WorkflowStreamState | None = Field(
         None,
         exclude_if=lambda value: value is None,
@@ -381,6 +392,12 @@ class TaskResult(BaseModel):
         exclude_if=_unset,
         description="for an ask: who answered (`timeout` when the default was taken)",
     )
+    reused_from: str = Field(
+        "",
+        exclude_if=_unset,
+        description="for a rerun: the run whose output this task took, not running (left out "
+        "when it ran)",
+    )
     condition_false: bool = Field(
         False,
         exclude_if=_unset,
@@ -427,6 +444,7 @@ class RunResult(BaseModel):
     answer_note: str = Field(
         "", exclude_if=_unset, description="why there is no answer, when a joiner was asked"
     )
+    rerun_of: str = Field("", exclude_if=_unset, description="the run this one ran again")
     replans: list[ReplanRecord] = Field(
         default_factory=list, exclude_if=_unset, description="the plan patches, in order"
     )
@@ -497,6 +515,7 @@ class RunState(BaseModel):
     paused_by: str = ""
     answer: Any = None
     answer_note: str = Field("", exclude_if=_unset)
+    rerun_of: str = Field("", exclude_if=_unset, description="the run this one runs again")
     replans: list[ReplanRecord] = Field(default_factory=list, exclude_if=_unset)
     questions: list[Question] = Field(
         default_factory=list,

@@ -58,7 +58,8 @@ namespace() {
         --address "$address" -n "$namespace" \
         --name AgentStatus --type Keyword \
         --name AgentGoal --type Text \
-        --name AgentTaskCount --type Int
+        --name AgentTaskCount --type Int \
+        --name RerunOf --type Keyword
     retry "search attributes queryable" temporal workflow list \
         --address "$address" -n "$namespace" --limit 1 \
         --query "AgentStatus = 'running' AND AgentTaskCount > 0"

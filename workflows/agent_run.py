@@ -179,6 +179,8 @@ class AgentRunWorkflow:
         self._continuing = False
         self._depth = run_input.depth  # 0 for a run, 1 for its child run, ...
         self._inputs = run_input.inputs
+        self._rerun_of = run_input.rerun_of or ""  # a rerun: the run it runs again
+        self._reused = {task.task_id: task for task in run_input.reused or []}
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         self._signals_to_children: list[asyncio.Task[None]] = []
         self._progress_shown_at = workflow.now()
@@ -399,6 +401,7 @@ class AgentRunWorkflow:
             paused_by=self._paused.by if self._paused else "",
             answer=self._answer,
             answer_note=self._answer_note,
+            rerun_of=self._rerun_of,
             replans=self._replans,
             questions=list(self._questions.waiting.values()),
         )
@@ -605,6 +608,10 @@ class AgentRunWorkflow:
             else TaskResult(task_id=task.id, name=task.name, action_type=task.action_type)
             for task in plan.tasks
         }
+        for task_id, earlier in self._reused.items():  # a rerun: taken as they are, never run
+            if task_id in self._tasks and task_id not in keep:
+                self._tasks[task_id] = earlier.model_copy(update={"reused_from": self._rerun_of})
+                self._outputs[task_id] = earlier.output
         self._publish_plan(plan)
 
     def _publish_plan(self, plan: Plan) -> None:
@@ -792,6 +799,7 @@ class AgentRunWorkflow:
                 options=self._options,
                 carried=carried,
                 depth=self._depth,
+                rerun_of=self._rerun_of or None,
                 stream_state=self._events.state(),
             )
         )
@@ -1689,6 +1697,7 @@ class AgentRunWorkflow:
             metrics=compute_metrics(tasks),
             answer=self._answer,
             answer_note=self._answer_note,
+            rerun_of=self._rerun_of,
             replans=self._replans,
             streamed_tasks=self._streamed,
             stream_note=self._stream_note,

@@ -5,6 +5,7 @@ Search attributes (registered by the worker and by `cli.py server`):
                              completed | failed | cancelled | rejected
     AgentGoal       Text     the goal
     AgentTaskCount  Int      tasks in the plan
+    RerunOf         Keyword  the run a rerun runs again
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from agentic.core.foreach import describe_items
 STATUS = SearchAttributeKey.for_keyword("AgentStatus")
 GOAL = SearchAttributeKey.for_text("AgentGoal")
 TASK_COUNT = SearchAttributeKey.for_int("AgentTaskCount")
-SEARCH_ATTRIBUTES = {STATUS.name: "Keyword", GOAL.name: "Text", TASK_COUNT.name: "Int"}
+RERUN_OF = SearchAttributeKey.for_keyword("RerunOf")
+SEARCH_ATTRIBUTES = {
+    STATUS.name: "Keyword",
+    GOAL.name: "Text",
+    TASK_COUNT.name: "Int",
+    RERUN_OF.name: "Keyword",
+}
 
 
 class AgentStatus(StrEnum):
@@ -126,6 +133,8 @@ def _condition(task: Any) -> str:
 def run_memo(run_input: Any) -> dict[str, Any]:
     """A new run's memo (a RunInput's): its goal and, for a plan, a summary of its tasks."""
     memo: dict[str, Any] = {"goal": run_input.goal_text}
+    if run_input.rerun_of:
+        memo["rerun_of"] = run_input.rerun_of
     if run_input.plan is not None:
         memo["plan"] = plan_summary([task.label for task in run_input.plan.tasks])
     return memo
@@ -139,4 +148,6 @@ def run_search_attributes(run_input: Any) -> TypedSearchAttributes:
     ]
     if run_input.plan is not None:
         pairs.append(SearchAttributePair(TASK_COUNT, len(run_input.plan.tasks)))
+    if run_input.rerun_of:
+        pairs.append(SearchAttributePair(RERUN_OF, run_input.rerun_of))
     return TypedSearchAttributes(pairs)

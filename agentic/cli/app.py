@@ -908,6 +908,65 @@ async def codec_server(
 
 @app.command()
 @command
+async def rerun(
+    run_id: RunIdArgument,
+    from_task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--from", metavar="TASK", help="Run this task again, and all downstream; repeatable"
+        ),
+    ] = None,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Run the failed and skipped tasks again")
+    ] = False,
+    config: Annotated[
+        list[str] | None,
+        typer.Option("--config", metavar="TASK=JSON", help="A task's new config; repeatable"),
+    ] = None,
+    plan: Annotated[
+        Path | None, typer.Option("--plan", metavar="FILE", help="Run this plan instead")
+    ] = None,
+    approval: ApprovalOption = "risky",
+    new_id: Annotated[
+        str | None, typer.Option("--id", metavar="ID", help="The new run's id")
+    ] = None,
+    wait: WaitOption = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Show the run live until it ends")] = False,
+    as_json: JsonOption = False,
+) -> int:
+    """Run an ended run again as a new run, from a task: what --from names (and --failed, and
+    what --config changes) runs again with everything downstream; every other task takes its
+    recorded output and never runs."""
+    configs = {}
+    for pair in config or []:
+        task_id, sep, text = pair.partition("=")
+        if not sep or not task_id:
+            fail(f"--config {pair!r}: give TASK=JSON (the task's new action_config)")
+        configs[task_id] = parse_config(text)
+    client = await connect_client()
+    earlier = await client.get(run_id)
+    new_plan = load_plan(plan) if plan is not None else None
+    handle, again, reused = await earlier.rerun(
+        from_tasks=from_task or [], failed=failed, configs=configs, plan=new_plan,
+        options=run_options(approval), workflow_id=new_id,
+    )  # fmt: skip
+    if not as_json:
+        console.print(f"started {handle.workflow_id}, a rerun of {run_id}", markup=False)
+        console.print(f"runs again: {', '.join(again)}", markup=False)
+        console.print(f"reuses: {', '.join(reused) or 'nothing'}", markup=False)
+        console.print(f"web ui: {handle.web_ui_link}")
+    if watch and not as_json:
+        return await watch_run(handle, client.settings)
+    if not wait:
+        if as_json:
+            row = {"workflow_id": handle.workflow_id, "again": again, "reused": reused}
+            sys.stdout.write(json.dumps(row) + "\n")
+        return 0
+    return print_outcome(await handle.result(), client.settings, as_json)
+
+
+@app.command()
+@command
 async def diff(
     run_a: Annotated[str, typer.Argument(metavar="RUN_A", help="The first run's id")],
     run_b: Annotated[str, typer.Argument(metavar="RUN_B", help="The second run's id")],

@@ -79,6 +79,8 @@ def task_detail(task: TaskResult) -> str:
         return describe_items(task.items, sum(task.items.values()))
     if task.child_run_id and task.status == TaskStatus.RUNNING:
         return f"child run {task.child_run_id}"
+    if task.reused_from:
+        return f"reused from {task.reused_from}: {task.output_summary}"
     if task.error is not None and task.status != TaskStatus.COMPLETED:
         return task.error.message
     if task.reason:
@@ -186,6 +188,8 @@ def render_state(
     """The whole live view of a run: header, goal, tasks, decisions, how to approve (with
     `command`, the CLI as it was called: its global options included)."""
     lines: list[Any] = [Text(state_header(state), style="bold"), Text(f"goal: {state.goal}")]
+    if state.rerun_of:
+        lines.append(Text(f"rerun of {state.rerun_of}"))
     if state.error:
         lines.append(Text(f"error: {state.error}", style="red"))
     lines.append(tasks_table(state.tasks, now))
@@ -228,6 +232,8 @@ def render_result(
     header = Text(f"run {result.workflow_id}: ")
     header.append(result.status.value, style=RUN_STATUS_STYLES[result.status])
     lines: list[Any] = [header]
+    if result.rerun_of:
+        lines.append(Text(f"rerun of {result.rerun_of}"))
     if result.error:
         lines.append(Text(f"error: {result.error}"))
     lines.append(tasks_table(result.tasks))

@@ -1,0 +1,77 @@
+"""Rerun from a task (issue 24): a new run that takes the earlier run's outputs for every task
+not downstream of what runs again, never calling their backends, linked both ways."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import wait_until
+from tests.fakes.api_server import Reply
+from tests.helpers import get, task, tasks_by_id
+
+
+def pipeline(api, run_id):
+    base = f"{api.url}/rerun/{run_id}"
+    return {"goal": f"pipeline {run_id}", "tasks": [
+        task("extract", "api_call", get(f"{base}/extract")),
+        task("transform", "data_transform", {"input": "{{ tasks.extract.output.body }}",
+                                             "expression": "rows"}, "extract"),
+        task("load", "api_call", get(f"{base}/load"), "transform"),
+    ]}  # fmt: skip
+
+
+def test_a_failed_pipeline_reruns_its_last_task_without_calling_the_others(stack, api, run_id):
+    base = f"/rerun/{run_id}"
+    api.route("GET", f"{base}/extract", Reply(json={"rows": [1, 2, 3]}))
+    api.route("GET", f"{base}/load", Reply(400, json={"error": "table missing"}))
+    failed = stack.run_plan(pipeline(api, run_id), run_id, "--approval", "none")
+    assert failed["status"] == "failed"
+    api.route("GET", f"{base}/load", Reply(json={"loaded": 3}))  # the cause is fixed
+
+    rerun = stack.cli("rerun", run_id, "--failed", "--approval", "none", "--id",
+                      f"{run_id}-2", "--wait", "--json")  # fmt: skip
+
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    tasks = tasks_by_id(result)
+    assert result["status"] == "completed" and result["rerun_of"] == run_id
+    assert len(api.calls("GET", f"{base}/extract")) == 1, "extract was never called again"
+    assert len(api.calls("GET", f"{base}/load")) == 2
+    assert tasks["extract"]["reused_from"] == run_id and tasks["extract"]["attempts"] == 1
+    assert tasks["transform"]["reused_from"] == run_id
+    assert tasks["transform"]["output"] == [1, 2, 3]
+    assert "reused_from" not in tasks["load"]
+    assert tasks["load"]["output"]["body"] == {"loaded": 3}
+    shown = stack.cli("status", f"{run_id}-2").stdout
+    assert f"rerun of {run_id}" in shown
+    events = stack.cli("events", f"{run_id}-2").stdout
+    assert f"extract completed: reused from {run_id}" in events
+    found = lambda: f'"{run_id}-2"' in stack.cli("list", "--json", "--query",  # noqa: E731
+                                                 f"RerunOf = '{run_id}'").stdout  # fmt: skip
+    wait_until(found, 30, "the rerun found by RerunOf")
+
+
+def test_a_rerun_from_a_task_with_a_new_config_runs_it_and_what_follows(stack, api, run_id):
+    base = f"/rerun/{run_id}"
+    api.route("GET", f"{base}/extract", Reply(json={"rows": [1, 2]}))
+    api.route("GET", f"{base}/load", Reply(json={"loaded": 2}))
+    stack.run_plan(pipeline(api, run_id), run_id, "--approval", "none")
+    new_config = json.dumps({"input": "{{ tasks.extract.output.body }}",
+                             "expression": "rows[0:1]"})  # fmt: skip
+
+    rerun = stack.cli_json("rerun", run_id, "--config", f"transform={new_config}",
+                           "--approval", "none", "--wait")  # fmt: skip
+
+    tasks = tasks_by_id(rerun)
+    assert tasks["transform"]["output"] == [1] and "reused_from" not in tasks["transform"]
+    assert len(api.calls("GET", f"{base}/extract")) == 1
+    assert len(api.calls("GET", f"{base}/load")) == 2, "downstream of the change ran again"
+    for flags, message in [
+        (["--from", "nope"], "--from 'nope': the plan has no such task (its tasks: extract"),
+        ([], "say what to run again: --from TASK, --failed, or --config TASK=JSON"),
+        (["--config", "transform"], "--config 'transform': give TASK=JSON"),
+    ]:  # fmt: skip
+        refused = stack.cli("rerun", run_id, *flags)
+        assert refused.returncode != 0
+        [line] = refused.stderr.strip().splitlines()
+        assert message in line, line
