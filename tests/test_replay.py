@@ -32,6 +32,8 @@ long-poll Update in the history, beside the `answer` Update.
 v10_failed_while_waiting.json a run failed by one task while another waited for approval: the
 waiting task stopped with the run's error, the run failed, not cancelled (patch
 stopped-approval-wait-is-no-cancel).
+v11_rerun_failed.json a rerun (`rerun --failed`) of a pipeline that failed at its last task: the
+two earlier tasks taken as they were (reused), the last one run again.
 """
 
 from __future__ import annotations
