@@ -283,11 +283,7 @@ class AgentClient:
                 async for execution in self.temporal.list_workflows(list_filter, limit=limit)
             ]
         except RPCError as error:
-            if error.status != RPCStatusCode.INVALID_ARGUMENT:
-                raise
-            raise InvalidQuery(
-                f"the server refused the List Filter {list_filter!r}: {error.message}"
-            ) from None
+            raise _filter_refused(error, list_filter) from None
 
     async def list_page(
         self,
@@ -307,11 +303,7 @@ class AgentClient:
         try:
             await runs.fetch_next_page()
         except RPCError as error:
-            if error.status != RPCStatusCode.INVALID_ARGUMENT:
-                raise
-            raise InvalidQuery(
-                f"the server refused the List Filter {list_filter!r}: {error.message}"
-            ) from None
+            raise _filter_refused(error, list_filter) from None
         summaries = await asyncio.gather(*map(_summary_with_cost, runs.current_page or []))
         return summaries, runs.next_page_token or None
 
@@ -858,6 +850,13 @@ def list_filter_for(
     if list_filter:
         clauses.append(f"({list_filter})")
     return " AND ".join(clauses)
+
+
+def _filter_refused(error: RPCError, list_filter: str) -> Exception:
+    """A List Filter the server refused as InvalidQuery; any other RPC error as it is."""
+    if error.status != RPCStatusCode.INVALID_ARGUMENT:
+        return error
+    return InvalidQuery(f"the server refused the List Filter {list_filter!r}: {error.message}")
 
 
 def _changed_tasks(before: Plan, after: Plan) -> list[str]:
