@@ -84,3 +84,16 @@ async def test_the_api_takes_params(stack, run_id):
     assert result.status == "completed" and result.tasks[1].output == "erp: 18+"
     with pytest.raises(InvalidPlan, match="params are for a plan"):
         await agent.start(goal="anything", params={"source": "x"})
+
+
+def test_a_param_may_stand_where_jmespath_would_not_parse_before_it_is_in_place():
+    top = {"input": [5, 3, 9], "expression": "sort(@)[-{{ params.limit }}:]"}
+    plan = Plan.model_validate(
+        {"params": {"limit": {"type": "integer"}}, "tasks": [task("top", "data_transform", top)]}
+    )
+
+    bound = plan.with_params({"limit": 2})
+
+    assert bound.tasks[0].action_config.model_dump()["expression"] == "sort(@)[-2:]"
+    with pytest.raises(ValueError, match=r"invalid JMESPath expression 'sort\(@\)\[--2:\]'"):
+        plan.with_params({"limit": -2})

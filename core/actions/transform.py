@@ -15,6 +15,8 @@ from agentic.core.errors import ErrorType, non_retryable
 
 def compile_expression(expression: str) -> str:
     """The expression if it is valid JMESPath, else a ValueError saying why."""
+    if "{{ params." in expression or "{{params." in expression:
+        return expression  # a template's: checked once its params are in place
     try:
         jmespath.compile(expression)
     except JMESPathError as error:
