@@ -167,7 +167,7 @@ async def _attempt(
         masker.check(destinations(action.action_type, config) or [], action.action_type)
     task_ctx = ctx.for_run(
         request.allow_hosts, workflow_id=info.workflow_id or "",
-        run_id=info.workflow_run_id or "", task_id=request.task_id,
+        run_id=request.idempotency_scope or info.workflow_run_id or "", task_id=request.task_id,
         activity_id=info.activity_id, masker=masker,
     )  # fmt: skip
     output = await action.run(config, task_ctx)

@@ -707,8 +707,11 @@ class RunHandle:
                 again, reused = rerun_choice(base, tasks, [*from_tasks, *gone], failed, changed)
         except ValueError as error:
             raise RerunRefused(str(error)) from None
+        # A request whose config did not change gets the idempotency key it had there.
+        earlier_run = (await self._handle.describe()).run_id
+        scoped = (options or RunOptions()).model_copy(update={"idempotency_scope": earlier_run})
         handle = await self._client.start(
-            plan=base, options=options, workflow_id=workflow_id, rerun_of=self.workflow_id,
+            plan=base, options=scoped, workflow_id=workflow_id, rerun_of=self.workflow_id,
             reused=[tasks[task_id] for task_id in reused],
         )  # fmt: skip
         return handle, again, reused

@@ -112,6 +112,12 @@ class RunOptions(BaseModel):
     )
     max_llm_calls: int = Field(50, ge=0, description="LLM calls (planning, analyses) per run")
     max_llm_tokens: int = Field(2_000_000, ge=0, description="LLM tokens per run")
+    idempotency_scope: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="the run whose idempotency keys this run's requests share (set by rerun: "
+        "a request whose config did not change gets the key it had there)",
+    )
     max_cost_usd: float | None = Field(
         None,
         gt=0,
@@ -589,6 +595,12 @@ class ActionRequest(BaseModel):
         default_factory=dict,
         description="when `config` refers to outputs kept in the blob store, its references "
         "are left for the activity to resolve from these outputs (task id -> output)",
+    )
+    idempotency_scope: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="for a rerun: the earlier run its idempotency keys are scoped to (the same "
+        "request gets the same key as there)",
     )
 
 

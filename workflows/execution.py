@@ -271,6 +271,7 @@ async def execute_action(
         allow_hosts=options.allow_hosts,
         planned_secret_references=secret_reference_count(planned),
         outputs=outputs or {},
+        idempotency_scope=options.idempotency_scope,
     )
     size = encoded_size(request.config) + encoded_size(request.outputs)
     if size > HISTORY_PAYLOAD_LIMIT_BYTES:
