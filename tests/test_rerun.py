@@ -80,15 +80,13 @@ def test_a_rerun_from_a_task_with_a_new_config_runs_it_and_what_follows(stack, a
 def test_a_request_run_again_unchanged_keeps_its_idempotency_key(stack, api, run_id):
     base = f"/rerun/{run_id}"
     api.route("POST", f"{base}/charge", Reply(500, json={"error": "timeout upstream"}))
-    plan = {"tasks": [task("charge", "api_call", {"method": "POST", "url": f"{api.url}{base}/charge",
-                                                  "json": {"cents": 500}}, critical=False)]}  # fmt: skip
+    charge = {"method": "POST", "url": f"{api.url}{base}/charge", "json": {"cents": 500}}
+    plan = {"tasks": [task("charge", "api_call", charge, critical=False)]}
     stack.run_plan(plan, run_id, "--approval", "none", "--max-retries", "0")
     api.route("POST", f"{base}/charge", Reply(201, json={"charged": True}))
 
     stack.cli_json("rerun", run_id, "--failed", "--approval", "none", "--wait")
-    changed = json.dumps(
-        {"method": "POST", "url": f"{api.url}{base}/charge", "json": {"cents": 600}}
-    )
+    changed = json.dumps({**charge, "json": {"cents": 600}})
     stack.cli_json("rerun", run_id, "--config", f"charge={changed}", "--approval", "none", "--wait")
 
     keys = [call.headers["idempotency-key"] for call in api.calls("POST", f"{base}/charge")]
