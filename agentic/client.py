@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,6 +72,7 @@ from agentic.core.plan import Plan, format_validation_error
 from agentic.core.policy import plan_refusals
 from agentic.core.registry import ACTIONS
 from agentic.core.reruns import rerun_choice
+from agentic.core.subplans import with_templates
 from agentic.errors import (
     AgenticError,
     AnswerRefused,
@@ -92,6 +93,7 @@ from agentic.errors import (
 )
 from agentic.runtime import connect, web_ui_link
 from agentic.settings import Settings, get_settings
+from agentic.templates import load_template
 from agentic.workflows.agent_run import WORKFLOW_NAME, AgentRunWorkflow
 from agentic.workflows.budgets import plan_over_budget
 from agentic.workflows.execution import summarize
@@ -197,7 +199,7 @@ class AgentClient:
         The options not given in `options` come from the settings (RUN_*, the task queues,
         LLM_TIMEOUT_SECONDS), as for the CLI."""
         options = self._with_setting_defaults(options)
-        run_input = _run_input(goal, plan, options, params)
+        run_input = _run_input(goal, plan, options, params, self._template)
         if rerun_of is not None:
             run_input = run_input.model_copy(
                 update={"rerun_of": rerun_of, "reused": list(reused or [])}
@@ -235,7 +237,11 @@ class AgentClient:
     ) -> RunInput:
         """What `start` would start, checked as it checks it (`InvalidPlan`): the input of a
         schedule's runs."""
-        return _run_input(goal, plan, self._with_setting_defaults(options), params)
+        return _run_input(goal, plan, self._with_setting_defaults(options), params, self._template)
+
+    def _template(self, name: str) -> Plan:
+        """A named template, for the sub-plans that name one."""
+        return load_template(name, self.settings)
 
     def _with_setting_defaults(self, options: RunOptions | None) -> RunOptions:
         given = options.model_dump(exclude_unset=True) if options is not None else {}
@@ -876,6 +882,7 @@ def _run_input(
     plan: Plan | dict[str, Any] | None,
     options: RunOptions,
     params: Mapping[str, Any] | None = None,
+    templates: Callable[[str], Plan] | None = None,
 ) -> RunInput:
     try:
         run_input = RunInput.model_validate({"goal": goal, "plan": plan, "options": options})
@@ -887,6 +894,8 @@ def _run_input(
         return run_input
     try:
         bound = run_input.plan.with_params(params)
+        if templates is not None:  # the sub-plans that name a template get its plan
+            bound = with_templates(bound, templates)
     except ValueError as error:
         raise InvalidPlan(str(error)) from None
     run_input = run_input.model_copy(update={"plan": bound})

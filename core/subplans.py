@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from agentic.core.plan import Plan, Task
@@ -108,3 +108,48 @@ def goal_with_inputs(goal: str, inputs: Mapping[str, Any] | None) -> str:
     listed = "\n".join(f"- {{{{ inputs.{name} }}}} = {json.dumps(value, default=str)[:500]}"
                        for name, value in inputs.items())  # fmt: skip
     return f"{goal}\n\nInputs this plan may use (write them as shown):\n{listed}"
+
+
+MAX_TEMPLATE_NESTING = 8
+
+
+def with_templates(plan: Plan, load: Callable[[str], Plan], nesting: int = 0) -> Plan:
+    """The plan with each `sub_plan` of a `template` given that template's plan, its params
+    bound (and the templates it uses in turn); ValueError names the task and what is wrong."""
+    if not uses_templates(plan):
+        return plan
+    if nesting > MAX_TEMPLATE_NESTING:
+        raise ValueError(f"templates nest more than {MAX_TEMPLATE_NESTING} deep (one uses itself?)")
+    tasks = []
+    for task in plan.tasks:
+        config = task.action_config
+        name = getattr(config, "template", None)
+        inline = config.child_plan() if name is None else None
+        if name is None and inline is None:
+            tasks.append(task)
+            continue
+        try:
+            if name is not None:
+                child = load(name).with_params(getattr(config, "params", None) or {})
+            else:
+                child = Plan.model_validate(inline)
+            child = with_templates(child, load, nesting + 1)
+        except ValueError as error:
+            raise ValueError(f"task {task.id!r}: template {name}: {error}" if name else
+                             f"task {task.id!r}: {error}") from None  # fmt: skip
+        expanded = config.model_dump(by_alias=True, mode="json", exclude={"template", "params"})
+        expanded["plan"] = child.model_dump(by_alias=True, mode="json")
+        tasks.append(task.with_config(expanded))
+    return Plan.model_validate({**plan.model_dump(by_alias=True, exclude={"tasks"}),
+                                "tasks": tasks})  # fmt: skip
+
+
+def uses_templates(plan: Plan) -> bool:
+    """Whether a `sub_plan` of the plan (or of its inline sub-plans) names a template."""
+    for task in plan.tasks:
+        if getattr(task.action_config, "template", None):
+            return True
+        inline = task.action_config.child_plan()
+        if inline is not None and uses_templates(Plan.model_validate(inline)):
+            return True
+    return False

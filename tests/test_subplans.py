@@ -80,7 +80,7 @@ def test_depth_inputs_and_sources_are_checked_before_the_run(stack):
     bad_inner = {"tasks": [sub_plan("s", [task("a", "nope", {})])]}
     expected = {
         "missing": "task 's': in its plan: {{ inputs.n }} is used but inputs has no 'n'",
-        "both": "action_config: give exactly one of plan (an inline plan) or goal",
+        "both": "action_config: give exactly one of plan (an inline plan), goal (planned by",
         "bad_inner": "action_config: its plan: tasks.0: task 'a': unknown action_type 'nope'",
         "too_deep": "its sub-plans nest 4 deep, more than max_depth (3)",
     }

@@ -55,3 +55,28 @@ def test_a_runs_plan_saved_as_a_template_runs_again_with_other_params(stack, run
         (REPO / "templates" / f"{name}.json").unlink(missing_ok=True)
         if (REPO / "templates").is_dir() and not any((REPO / "templates").iterdir()):
             (REPO / "templates").rmdir()
+
+
+def test_a_sub_plan_runs_a_template_with_its_params(stack, run_id, tmp_path):
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    (shelf / "adults.json").write_text(json.dumps(TEMPLATE))
+    env = {"TEMPLATE_DIRS": str(shelf)}
+    plan = {"tasks": [
+        task("crm", "sub_plan", {"template": "adults", "params": {"source": "crm"}}),
+        task("erp", "sub_plan", {"template": "adults", "params": {"source": "erp",
+                                                                   "min_age": 40}}),
+    ]}  # fmt: skip
+
+    result = stack.run_plan(plan, run_id, "--approval", "none", env=env)
+
+    assert result["status"] == "completed", result["error"]
+    tasks = tasks_by_id(result)
+    assert tasks["crm"]["output"]["label"] == "crm: 18+"
+    assert tasks["erp"]["output"]["adults"] == [52], "its own params"
+    bad = stack.write_plan({"tasks": [task("x", "sub_plan", {"template": "adults"})]})
+    refused = stack.cli("start", "--plan", str(bad), env=env)
+    assert "task 'x': template adults: param source is required" in refused.stderr
+    both = {"template": "adults", "goal": "g"}
+    refused = stack.cli("validate", str(stack.write_plan({"tasks": [task("x", "sub_plan", both)]})))
+    assert "give exactly one of plan (an inline plan), goal" in refused.stderr

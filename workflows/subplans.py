@@ -58,6 +58,12 @@ async def run_child(
             f"({child_options.max_depth}); flatten a level into its parent plan"
         )
         raise TaskFailed(failure(message, ErrorType.TOO_DEEP))
+    if config.template:
+        message = (
+            f"template {config.template!r} was not put in place when the run started (a run "
+            "started by the CLI, the API, the console or a schedule does it)"
+        )
+        raise TaskFailed(failure(message, ErrorType.INVALID_CONFIG))
     plan = Plan.model_validate(config.plan) if config.plan is not None else None
     child_input = RunInput(
         goal=config.goal or (plan and plan.goal) or f"sub-plan {task.label}",

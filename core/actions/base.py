@@ -88,6 +88,7 @@ class ChildRunConfig(Protocol):
     plan: dict[str, Any] | None
     goal: str | None
     inputs: dict[str, Any]
+    template: str | None
 
 
 class TimerConfig(Protocol):

@@ -10,6 +10,10 @@ from pydantic import Field, ValidationError, model_validator
 from agentic.core.actions.base import ActionConfig, ActionSpec, Execution, counted
 
 
+def _unset(value: Any) -> bool:
+    return value is None
+
+
 class SubPlanConfig(ActionConfig):
     """Run `plan` (inline) or `goal` (planned by the LLM) as a child run, with `inputs`."""
 
@@ -23,13 +27,21 @@ class SubPlanConfig(ActionConfig):
     inputs: dict[str, Any] = Field(default_factory=dict)
     """Values the child sees as {{ inputs.<name> }}; they may use this run's references and, in
     a for-each, {{ item }}."""
+    template: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$", exclude_if=_unset)
+    """A named template (templates/, TEMPLATE_DIRS) as the child's plan, put in place of it
+    when the run starts (instead of `plan` or `goal`)."""
+    params: dict[str, Any] | None = Field(None, exclude_if=_unset)
+    """The template's params."""
 
     @model_validator(mode="after")
     def _one_source(self) -> SubPlanConfig:
-        if (self.plan is None) == (self.goal is None):
+        if sum(given is not None for given in (self.plan, self.goal, self.template)) != 1:
             raise ValueError(
-                "give exactly one of plan (an inline plan) or goal (planned by the LLM)"
+                "give exactly one of plan (an inline plan), goal (planned by the LLM) or "
+                "template (a named template)"
             )
+        if self.params is not None and self.template is None:
+            raise ValueError("params are for a template; put values in the plan, or inputs")
         if self.plan is not None:
             from agentic.core.plan import Plan, format_validation_error  # plan imports this
 
