@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.text import Text
 
 from agentic.cli.output import cli_program, console, print_json, print_result, render_state
-from agentic.client import AgentClient, RunHandle
+from agentic.client import WATCH_INTERVAL_SECONDS, AgentClient, RunHandle
 from agentic.core.actions.base import ActionSpec
 from agentic.core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
 from agentic.core.plan import Plan, format_validation_error
@@ -376,36 +376,38 @@ WATCH_EVENTS_SHOWN = 8
 
 async def watch_run(handle: RunHandle, settings: Settings) -> int:
     """A live view of the run until it ends (its tasks, and its latest events as `events`
-    and the console tell them), then its result."""
-    states = handle.watch()
-    state = await anext(states)
+    and the console tell them), then its result. One reading of the run's events drives it:
+    each batch of them brings the state again; the clock of what runs ticks in between."""
+    state = await handle.status()
     latest: deque[str] = deque(maxlen=WATCH_EVENTS_SHOWN)
     cli = cli_command()
+    changed = asyncio.Event()
 
     async def follow_events() -> None:
         async for event in handle.events():
             at = event.at.astimezone().strftime("%H:%M:%S")
             latest.append(f"{event.offset:>4}  {at}  {event.line()}")
+            changed.set()
 
     def view() -> Group:
         shown = [Text("events:", style="bold"), *(Text(line) for line in latest)] if latest else []
         return Group(render_state(state, datetime.now(UTC), cli), *shown)
 
-    # Transient: the live view gives way to the result once the run ends.
     events = asyncio.create_task(follow_events())
     try:
+        # Transient: the live view gives way to the result once the run ends.
         with Live(view(), console=console, refresh_per_second=4, transient=True) as live:
-            next_state = asyncio.ensure_future(anext(states))
-            while True:
-                # The run's events bring new states; the clock of what runs ticks in between.
-                done, _ = await asyncio.wait({next_state}, timeout=1.0)
-                if done:
-                    try:
-                        state = next_state.result()
-                    except StopAsyncIteration:
-                        break
-                    next_state = asyncio.ensure_future(anext(states))
+            while not events.done():
+                try:
+                    await asyncio.wait_for(changed.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+                else:
+                    await asyncio.sleep(WATCH_INTERVAL_SECONDS)  # the events that come together
+                    changed.clear()
+                    state = await handle.status()
                 live.update(view())
+        await events  # what reading the events raised, if anything
     finally:
         events.cancel()
         await asyncio.gather(events, return_exceptions=True)

@@ -25,11 +25,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from temporalio.service import RPCError
 
+from agentic.cli.output import usd
 from agentic.client import AgentClient, RunHandle
 from agentic.console import views
 from agentic.console.security import COOKIE, CSRF_FIELD, CSRF_HEADER, Guard
 from agentic.core.messages import RunOptions, RunState
-from agentic.errors import AgenticError
+from agentic.errors import AgenticError, RunNotFound
 from agentic.settings import Settings
 from agentic.workflows.visibility import AgentStatus
 
@@ -182,8 +183,6 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
         Route("/runs/{run_id}/{action}", act, methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    from agentic.errors import RunNotFound
-
     return Starlette(
         routes=routes,
         middleware=[Middleware(BaseHTTPMiddleware, dispatch=_guarded(guard))],
@@ -285,6 +284,4 @@ def _page_token(text: str | None) -> bytes | None:
 
 
 def _usd(amount: float | None) -> str:
-    if amount is None:
-        return ""
-    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"
+    return "" if amount is None else usd(amount)
