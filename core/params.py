@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from agentic.core.references import PATH, follow_or_null, iter_strings, to_text
+from agentic.core.references import PATH, fill_matches, follow_or_null, iter_strings
 
 PARAM_REFERENCE = re.compile(
     r"\{\{\s*params\.(?P<name>[A-Za-z0-9_-]+)(?P<path>" + PATH + r")\s*\}\}"
@@ -87,16 +87,8 @@ def checked_values(declared: Mapping[str, Any], given: Mapping[str, Any]) -> dic
 def filled(value: Any, values: Mapping[str, Any]) -> Any:
     """`value` with every `{{ params... }}` replaced (a string that is exactly one reference
     becomes the value itself)."""
-    if isinstance(value, str):
-        whole = PARAM_REFERENCE.fullmatch(value.strip())
-        if whole:
-            return follow_or_null(values.get(whole["name"]), whole["path"])
-        return PARAM_REFERENCE.sub(
-            lambda match: to_text(follow_or_null(values.get(match["name"]), match["path"])),
-            value,
-        )
-    if isinstance(value, Mapping):
-        return {key: filled(entry, values) for key, entry in value.items()}
-    if isinstance(value, list | tuple):
-        return [filled(entry, values) for entry in value]
-    return value
+    return fill_matches(
+        value,
+        PARAM_REFERENCE,
+        lambda match: follow_or_null(values.get(match["name"]), match["path"]),
+    )

@@ -5,7 +5,7 @@ Pure data and pure functions, shared by the workflow, the activities and the CLI
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -207,14 +207,7 @@ class Plan(BaseModel):
                 raise ValueError(f"unknown param {sorted(given)[0]!r}: the plan takes none")
             return self
         values = params.checked_values(self.params, given or {})
-        tasks = []
-        for task in self.tasks:
-            planned = task.action_config
-            config = planned.with_sealed(params.filled(planned.open_part(), values))
-            bound = task.with_config(config)
-            if task.for_each is not None:
-                bound = bound.model_copy(update={"for_each": params.filled(task.for_each, values)})
-            tasks.append(bound)
+        tasks = filled_tasks(self.tasks, lambda value: params.filled(value, values))
         # The plan that runs holds the values, not the params (binding it again is a no-op).
         return Plan.model_validate({"goal": params.filled(self.goal, values), "tasks": tasks})
 
@@ -235,6 +228,19 @@ class Plan(BaseModel):
             return Plan.model_validate({"goal": self.goal, "tasks": tasks})
         except ValidationError as error:
             raise ValueError(format_validation_error(error)) from None
+
+
+def filled_tasks(tasks: list[Task], fill: Callable[[Any], Any]) -> list[Task]:
+    """The tasks with `fill` applied to their configs (the open part) and for_each, each
+    config validated again."""
+    filled = []
+    for task in tasks:
+        planned = task.action_config
+        bound = task.with_config(planned.with_sealed(fill(planned.open_part())))
+        if task.for_each is not None:
+            bound = bound.model_copy(update={"for_each": fill(task.for_each)})
+        filled.append(bound)
+    return filled
 
 
 def _ancestors(tasks_by_id: dict[str, Task], task_id: str) -> set[str]:

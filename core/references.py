@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from typing import Any
 
 # A path into a value: `.key` and `[index]` steps.
@@ -121,4 +121,22 @@ def resolve(value: Any, outputs: Mapping[str, Any], absent: Set[str] = frozenset
         return {key: resolve(item, outputs, absent) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [resolve(item, outputs, absent) for item in value]
+    return value
+
+
+def fill_matches(
+    value: Any, pattern: re.Pattern[str], resolve: Callable[[re.Match[str]], Any]
+) -> Any:
+    """`value` with each match of `pattern` in its strings replaced by `resolve(match)`: a
+    string that is exactly one match becomes the value itself, else it is interpolated as
+    text (sub-plans' `{{ inputs... }}`, templates' `{{ params... }}`)."""
+    if isinstance(value, str):
+        whole = pattern.fullmatch(value.strip())
+        if whole:
+            return resolve(whole)
+        return pattern.sub(lambda match: to_text(resolve(match)), value)
+    if isinstance(value, Mapping):
+        return {key: fill_matches(entry, pattern, resolve) for key, entry in value.items()}
+    if isinstance(value, list | tuple):
+        return [fill_matches(entry, pattern, resolve) for entry in value]
     return value

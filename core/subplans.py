@@ -9,13 +9,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from agentic.core.plan import Plan, Task
+from agentic.core.plan import Plan, Task, filled_tasks
 from agentic.core.references import (
     INPUT_REFERENCE,
     UnresolvedReference,
+    fill_matches,
     follow_or_null,
     iter_strings,
-    to_text,
 )
 
 DEFAULT_MAX_DEPTH = 3
@@ -34,8 +34,8 @@ def plan_input_names(plan: Plan) -> set[str]:
     return names
 
 
-def _fill(text: str, inputs: Mapping[str, Any]) -> Any:
-    def value(match: re.Match[str]) -> Any:
+def _filled(value: Any, inputs: Mapping[str, Any]) -> Any:
+    def resolve(match: re.Match[str]) -> Any:
         if match["name"] not in inputs:
             given = ", ".join(sorted(inputs)) or "none"
             raise UnresolvedReference(
@@ -43,20 +43,7 @@ def _fill(text: str, inputs: Mapping[str, Any]) -> Any:
             )
         return follow_or_null(inputs[match["name"]], match["path"])
 
-    whole = INPUT_REFERENCE.fullmatch(text.strip())
-    if whole:
-        return value(whole)
-    return INPUT_REFERENCE.sub(lambda match: to_text(value(match)), text)
-
-
-def _filled(value: Any, inputs: Mapping[str, Any]) -> Any:
-    if isinstance(value, str):
-        return _fill(value, inputs)
-    if isinstance(value, Mapping):
-        return {key: _filled(entry, inputs) for key, entry in value.items()}
-    if isinstance(value, list | tuple):
-        return [_filled(entry, inputs) for entry in value]
-    return value
+    return fill_matches(value, INPUT_REFERENCE, resolve)
 
 
 def bind_inputs(plan: Plan, inputs: Mapping[str, Any]) -> Plan:
@@ -65,14 +52,7 @@ def bind_inputs(plan: Plan, inputs: Mapping[str, Any]) -> Plan:
     that is no longer valid once filled."""
     if not plan_input_names(plan):
         return plan
-    tasks = []
-    for task in plan.tasks:
-        planned = task.action_config
-        config = planned.with_sealed(_filled(planned.open_part(), inputs))
-        bound = task.with_config(config)
-        if task.for_each is not None:
-            bound = bound.model_copy(update={"for_each": _filled(task.for_each, inputs)})
-        tasks.append(bound)
+    tasks = filled_tasks(plan.tasks, lambda value: _filled(value, inputs))
     return Plan.model_validate({"goal": plan.goal, "tasks": tasks})
 
 
