@@ -999,7 +999,9 @@ async def ui(
             "a token (UI_TOKEN, or one made and printed once)",
         ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on")] = 8765,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", min=1, max=65535, help="Port to listen on")
+    ] = 8765,
 ) -> None:
     """Serve the web console: the runs, each run's plan as a live graph, and the controls to
     approve, reject, answer, edit, pause, resume and cancel, until Ctrl-C."""
@@ -1196,7 +1198,6 @@ async def schedule_create(
         fail("give exactly one of --template NAME, --plan FILE or --goal TEXT")
     if overlap not in schedules.OVERLAPS:
         fail(f"--overlap {overlap!r}: use one of {', '.join(schedules.OVERLAPS)}")
-    client = await connect_client()
     try:
         every_time = schedules.parse_duration(every, "--every") if every else None
         window = (
@@ -1214,6 +1215,7 @@ async def schedule_create(
             plan_given = plan_given.with_params(given)
         elif given:
             fail("--param is for a template or a plan, not a goal")
+        client = await connect_client()  # after what can be checked without a server
         run_input = client.run_input(goal=goal, plan=plan_given, options=run_options(approval))
         schedule = schedules.schedule_of(
             run_input, client.settings.task_queue, name, every=every_time, cron=cron,
