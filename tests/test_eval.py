@@ -181,6 +181,7 @@ def smollm2_server() -> Iterator[str]:
     stop_process(process)
 
 
+@pytest.mark.slow
 def test_the_smoke_suite_against_a_real_tiny_model(eval_env, smollm2_server):
     """A real server and a model far too small to plan: the eval ends with a report saying so
     for each run, never a hang (a request that the server does not answer in time, as happens

