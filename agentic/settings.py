@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="what a worker process serves: any of workflows, actions, llm "
         "(python worker.py --queues)",
     )
+    worker_processes: int = Field(
+        1,
+        description="worker processes on these queues, under one supervisor that restarts "
+        "them and drains them on SIGTERM: a number, or auto (one per core); 1 runs the worker "
+        "alone, without a supervisor (python worker.py --processes)",
+    )
     temporal_api_key: str | None = Field(None, description="Temporal Cloud API key (TLS on)")
     temporal_tls: bool = Field(
         False, description="TLS to the Temporal frontend (on anyway with a key, cert or CA)"
@@ -347,6 +353,18 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("worker_processes", mode="before")
+    @classmethod
+    def _process_count(cls, value: Any) -> int:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return available_cores()
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(
+                f"{value!r}: give a number of processes, 1 or more, or auto (one per core)"
+            )
+        return int(text)
+
     @property
     def temporal_tls_on(self) -> bool:
         """Whether the client speaks TLS to the Temporal frontend."""
@@ -630,6 +648,13 @@ def _without_password(text: str) -> str:
 
 
 _overrides: dict[str, Any] = {}
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def override_settings(**values: Any) -> None:
