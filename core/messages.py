@@ -158,6 +158,21 @@ class RunOptions(BaseModel):
         return entries
 
 
+class ChildRerun(BaseModel):
+    """How a rerun's sub_plan task (or item) runs its child again: as a rerun of the child it
+    ran before, taking that child's tasks in `reused` as they were."""
+
+    rerun_of: str = Field(description="the earlier child run")
+    key_scope: str = Field(
+        description="the idempotency scope of the earlier child's requests (the run id its "
+        "keys were made from): a request whose config did not change keeps its key"
+    )
+    reused: list[TaskResult] = Field(default_factory=list)
+    children: dict[str, ChildRerun] = Field(
+        default_factory=dict, description="the same for the child's own sub_plan tasks"
+    )
+
+
 class RunInput(BaseModel):
     """A goal to plan, or a plan to run as given."""
 
@@ -185,6 +200,12 @@ class RunInput(BaseModel):
         exclude_if=lambda value: value is None,
         description="for a rerun: the tasks of `rerun_of` whose outputs this run takes as they "
         "are (outputs in the blob store by reference), never running them",
+    )
+    rerun_children: dict[str, ChildRerun] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="for a rerun: how the child runs of its sub_plan tasks (and items) run "
+        "again, by task id: from a task of theirs, not from the start",
     )
     stream_state: WorkflowStreamState | None = Field(
         None,
@@ -831,6 +852,7 @@ class CarriedState(BaseModel):
     stream_note: str = Field("", exclude_if=_unset)
 
 
+ChildRerun.model_rebuild()
 RunInput.model_rebuild()
 
 

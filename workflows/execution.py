@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.messages import (
         ActionRequest,
         ActionResult,
+        ChildRerun,
         RunOptions,
         RunResult,
         TaskFailure,
@@ -102,7 +103,8 @@ class Parent:
     with the budgets it has left (None: the round's own options), what to tell it when the
     child starts (its workflow id) and ends (its result), and whether it is stopping (then a
     cancelled child is its doing). `ask` waits for the answer to the task's question (an
-    `ask` config), for a question's round."""
+    `ask` config), for a question's round. `rerun`: in a rerun, how the child runs again (as a
+    rerun of the child it ran before; None: from the start)."""
 
     depth: int = 0
     options_left: Callable[[], RunOptions | None] = lambda: None
@@ -110,6 +112,7 @@ class Parent:
     ended: Callable[[RunResult], None] = lambda result: None
     stopping: Callable[[], bool] = lambda: False
     ask: Callable[[Any], Awaitable[Any]] | None = None
+    rerun: ChildRerun | None = None
 
 
 def round_activity_id(task: Task, round_number: int, loop_round: int = 0) -> str:
