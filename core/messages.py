@@ -145,6 +145,19 @@ class RunOptions(BaseModel):
         description="the run continues as new (a fresh history, same workflow id) after this "
         "many tasks ended in one history, or sooner when Temporal suggests it",
     )
+    local_activities: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: an action that only reads (a GET, a read-only query, a file read) "
+        "runs as a local activity, in the workflow's worker; off: as a regular activity",
+    )
+    local_activity_max_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        allow_inf_nan=False,
+        description="a read run as a local activity that takes longer (or keeps failing that "
+        "long) runs again as a regular activity, with the same retry policy",
+    )
     allow_hosts: list[str] = Field(
         default_factory=list,
         description="hosts this run may reach besides the worker's HTTP_ALLOW_HOSTS (the "
