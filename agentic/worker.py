@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from contextlib import AsyncExitStack
@@ -39,9 +40,12 @@ from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
 from agentic.settings import Settings, get_settings, override_settings
+from agentic.supervisor import SUPERVISOR_PID_VARIABLE
 from agentic.tracing import flush_tracing, setup_tracing
 
 logger = structlog.get_logger("worker")
+# How often a supervisor's child checks that its supervisor is still there.
+ORPHAN_CHECK_SECONDS = 1.0
 
 
 async def run_worker(
@@ -129,6 +133,7 @@ async def run_worker(
             actions=sorted(action.action_type for action in every_action),
             llm=[endpoint.label for endpoint in llm.endpoints] if llm else None,
             metrics=settings.metrics_address,
+            pid=os.getpid(),
         )
         if ready is not None:
             ready.set()
@@ -215,18 +220,31 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="what this process serves, comma-separated: workflows (TASK_QUEUE), actions "
         "(ACTION_TASK_QUEUE), llm (LLM_TASK_QUEUE); default: WORKER_QUEUES, else all three",
     )
+    parser.add_argument(
+        "--processes",
+        metavar="N",
+        help=PROCESSES_HELP,
+    )
     return parser.parse_args(argv)
+
+
+PROCESSES_HELP = (
+    "worker processes on these queues under one supervisor that restarts them: a number, or "
+    "auto (one per core); default: WORKER_PROCESSES, else 1 (this process serves alone)"
+)
 
 
 def main() -> None:
     """`python worker.py`: settings from the environment, one line on stderr for a bad one."""
-    serve(parse_arguments(sys.argv[1:]).queues)
+    arguments = parse_arguments(sys.argv[1:])
+    serve(arguments.queues, arguments.processes)
 
 
-def serve(queues: str | None = None) -> NoReturn:
+def serve(queues: str | None = None, processes: str | None = None) -> NoReturn:
     """Serve the task queues (`queues`, default WORKER_QUEUES) until SIGINT or SIGTERM, then
-    exit: `python worker.py` and `agentic worker`."""
-    override_settings(worker_queues=queues)
+    exit: `python worker.py` and `agentic worker`. With more than one process (`processes`,
+    default WORKER_PROCESSES), a supervisor runs that many workers instead."""
+    override_settings(worker_queues=queues, worker_processes=processes)
     try:
         settings = get_settings()
     except ValidationError as error:
@@ -234,9 +252,52 @@ def serve(queues: str | None = None) -> NoReturn:
         exit_now(1)
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(run_worker(settings))
+        if settings.worker_processes > 1:
+            check_before_start(settings)
+            from agentic.supervisor import supervise
+
+            exit_now(supervise(settings))
+        asyncio.run(serve_until_stopped(settings))
     except AgenticError as error:
         print(f"error: {error}", file=sys.stderr)
         exit_now(1)
     logger.info("worker_stopped")
     exit_now(0)
+
+
+async def serve_until_stopped(settings: Settings) -> None:
+    """Run the worker until SIGINT or SIGTERM, or, for a supervisor's child, until its
+    supervisor is gone (killed without a chance to drain it)."""
+    stop = _stop_on_signals()
+    supervisor_pid = os.environ.get(SUPERVISOR_PID_VARIABLE)
+    watch = (
+        asyncio.create_task(stop_when_orphaned(int(supervisor_pid), stop))
+        if supervisor_pid
+        else None
+    )
+    try:
+        await run_worker(settings, stop=stop)
+    finally:
+        if watch is not None:
+            watch.cancel()
+
+
+async def stop_when_orphaned(supervisor_pid: int, stop: asyncio.Event) -> None:
+    """Set `stop` once this process's parent is no longer `supervisor_pid`."""
+    while os.getppid() == supervisor_pid:
+        await asyncio.sleep(ORPHAN_CHECK_SECONDS)
+    logger.warning("supervisor_gone", supervisor_pid=supervisor_pid)
+    stop.set()
+
+
+def check_before_start(settings: Settings) -> None:
+    """What would stop every worker at start, said once by the supervisor: the plug-ins, the
+    secrets file, the blob store, the MCP servers' settings (each an AgenticError)."""
+    load_actions(settings)
+    load_secrets(settings)
+    open_blobs(settings)
+    mcp_server_settings(settings)
+
+
+if __name__ == "__main__":  # a supervisor's child: python -m agentic.worker
+    main()

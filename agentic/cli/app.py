@@ -350,11 +350,20 @@ def worker(
             "(ACTION_TASK_QUEUE), llm (LLM_TASK_QUEUE); default: WORKER_QUEUES, else all three",
         ),
     ] = None,
+    processes: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N",
+            help="Worker processes on these queues under one supervisor that restarts them: a "
+            "number, or auto (one per core); default: WORKER_PROCESSES, else 1 (this process "
+            "serves alone)",
+        ),
+    ] = None,
 ) -> None:
     """Serve the engine's task queues until SIGINT or SIGTERM (`python worker.py`)."""
     from agentic.worker import serve
 
-    serve(queues)
+    serve(queues, processes)
 
 
 @app.command(name="sample-api")
