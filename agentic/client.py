@@ -41,6 +41,7 @@ from temporalio.exceptions import (
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
+from agentic import reruns
 from agentic.activities.blobs import Blobs, StoredRun, age_days, open_store, read_chunk
 from agentic.core.actions.base import Execution
 from agentic.core.blobs import holds_blobs
@@ -52,6 +53,7 @@ from agentic.core.messages import (
     AnswerRecord,
     AnswerRequest,
     ApprovalSignal,
+    ChildRerun,
     EditRequest,
     EditResult,
     PauseSignal,
@@ -71,7 +73,6 @@ from agentic.core.metrics import RunReport, run_report
 from agentic.core.plan import Plan, format_validation_error
 from agentic.core.policy import plan_refusals
 from agentic.core.registry import ACTIONS
-from agentic.core.reruns import rerun_choice
 from agentic.core.subplans import with_templates
 from agentic.errors import (
     AgenticError,
@@ -189,9 +190,11 @@ class AgentClient:
         params: Mapping[str, Any] | None = None,
         rerun_of: str | None = None,
         reused: Sequence[TaskResult] | None = None,
+        rerun_children: Mapping[str, ChildRerun] | None = None,
     ) -> RunHandle:
-        """Start a run of a goal (planned by the LLM) or of a plan; its handle. (`rerun_of`
-        and `reused` are `RunHandle.rerun`'s: the run it runs again, the tasks it takes.)
+        """Start a run of a goal (planned by the LLM) or of a plan; its handle. (`rerun_of`,
+        `reused` and `rerun_children` are `RunHandle.rerun`'s: the run it runs again, the
+        tasks it takes, how its sub-plans' child runs run again.)
 
         Every run, however started, gets the same summary, details, memo and search
         attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate, or
@@ -201,9 +204,9 @@ class AgentClient:
         options = self._with_setting_defaults(options)
         run_input = _run_input(goal, plan, options, params, self._template)
         if rerun_of is not None:
-            run_input = run_input.model_copy(
-                update={"rerun_of": rerun_of, "reused": list(reused or [])}
-            )
+            rerun = {"rerun_of": rerun_of, "reused": list(reused or []),
+                     "rerun_children": dict(rerun_children or {}) or None}  # fmt: skip
+            run_input = run_input.model_copy(update=rerun)
         workflow_id = workflow_id or f"run-{uuid.uuid4().hex[:12]}"
         try:
             handle = await self.temporal.start_workflow(
@@ -707,20 +710,45 @@ class RunHandle:
             if plan is not None and earlier.plan is not None:
                 changed += _changed_tasks(earlier.plan, base)
             tasks = {task.task_id: task for task in earlier.tasks}
-            again, reused = rerun_choice(base, tasks, from_tasks, failed, changed)
-            gone = [task_id for task_id in reused if not await self._output_kept(tasks[task_id])]
-            if gone:  # their stored outputs were cleaned up: they run again
-                again, reused = rerun_choice(base, tasks, [*from_tasks, *gone], failed, changed)
+            chosen = await reruns.pick(self, base, tasks, from_tasks, failed, changed)
         except ValueError as error:
             raise RerunRefused(str(error)) from None
         # A request whose config did not change gets the idempotency key it had there.
-        earlier_run = (await self._handle.describe()).run_id
-        scoped = (options or RunOptions()).model_copy(update={"idempotency_scope": earlier_run})
+        scoped = (options or RunOptions()).model_copy(
+            update={"idempotency_scope": await self._key_scope()}
+        )
         handle = await self._client.start(
             plan=base, options=scoped, workflow_id=workflow_id, rerun_of=self.workflow_id,
-            reused=[tasks[task_id] for task_id in reused],
+            reused=chosen.reused, rerun_children=chosen.children,
         )  # fmt: skip
-        return handle, again, reused
+        return handle, chosen.again, chosen.reused_names
+
+    async def _key_scope(self) -> str:
+        """The run id this run's idempotency keys were made from: its own, or the scope it
+        was given (a rerun's is the run it ran again's)."""
+        run_id = (await self._handle.describe()).run_id or ""
+        async for event in self._handle.fetch_history_events():
+            started = event.workflow_execution_started_event_attributes
+            converter = self._client.temporal.data_converter
+            [run_input] = await converter.decode(started.input.payloads, [RunInput])
+            return run_input.options.idempotency_scope or run_id
+        return run_id
+
+    async def _item_results(self, task_id: str) -> list[TaskResult]:
+        """A for-each's items with their whole outputs (stored parts as references), the
+        archived ones read from the blob store."""
+        live: list[TaskResult] = await self._query(
+            AgentRunWorkflow.item_results, "item_results", task_id
+        )
+        archive = await self._query(AgentRunWorkflow.item_archive, "item_archive", task_id)
+        if archive is None or not archive.chunks:
+            return live
+        try:
+            blobs = Blobs(open_store(self._client.settings.blob_location))
+            archived = [item for chunk in archive.chunks for item in await read_chunk(blobs, chunk)]
+        except (ValueError, ActionError) as error:
+            raise BlobStoreError(str(error)) from None
+        return sorted([*archived, *live], key=lambda item: item_index(item.task_id))
 
     async def _output_kept(self, task: TaskResult) -> bool:
         """Whether a task's output can still be read (its parts in the blob store too)."""

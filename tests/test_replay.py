@@ -34,6 +34,11 @@ waiting task stopped with the run's error, the run failed, not cancelled (patch
 stopped-approval-wait-is-no-cancel).
 v11_rerun_failed.json a rerun (`rerun --failed`) of a pipeline that failed at its last task: the
 two earlier tasks taken as they were (reused), the last one run again.
+v12_rerun_for_each_failed_items.json a rerun (`rerun --failed`) of a for-each that failed at one
+item: the four completed items taken from the input as they were, the failed one run again.
+v12_rerun_sub_plan_*.json a rerun (`rerun --failed`) of a sub-plan whose child failed at its
+last task: the parent starts its child as a rerun of the earlier child (its input's
+rerun_children), and the child takes its two completed tasks as they were.
 """
 
 from __future__ import annotations

@@ -92,3 +92,88 @@ def test_a_request_run_again_unchanged_keeps_its_idempotency_key(stack, api, run
     keys = [call.headers["idempotency-key"] for call in api.calls("POST", f"{base}/charge")]
     assert keys[0] == keys[1], "the same request run again: the server can tell it applied it"
     assert keys[-1] != keys[0], "a changed request is another request"
+
+
+def sub_plan(task_id, tasks, *deps, **extra):
+    return task(task_id, "sub_plan", {"plan": {"tasks": tasks}}, *deps, **extra)
+
+
+def test_a_for_each_reruns_only_its_failed_items(stack, api, run_id):
+    base = f"/rerun/{run_id}"
+    for index in range(5):
+        api.route("GET", f"{base}/item/{index}", Reply(json={"n": index}))
+    api.route("GET", f"{base}/item/3", Reply(400, json={"error": "bad row"}))
+    plan = {"tasks": [
+        task("fan", "api_call", get(f"{api.url}{base}/item/{{{{ item }}}}"),
+             for_each=[0, 1, 2, 3, 4]),
+        task("count", "data_transform", {"input": "{{ tasks.fan.output }}",
+                                         "expression": "length(@)"}, "fan"),
+    ]}  # fmt: skip
+    failed = stack.run_plan(plan, run_id, "--approval", "none")
+    assert failed["status"] == "failed"
+    api.route("GET", f"{base}/item/3", Reply(json={"n": 3}))
+
+    rerun = stack.cli("rerun", run_id, "--failed", "--approval", "none", "--wait", "--json")
+
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    assert result["status"] == "completed"
+    fan = tasks_by_id(result)["fan"]
+    assert [item["body"]["n"] for item in fan["output"]] == [0, 1, 2, 3, 4]
+    calls = [len(api.calls("GET", f"{base}/item/{index}")) for index in range(5)]
+    assert calls == [1, 1, 1, 2, 1], "only the failed item ran again"
+    items = stack.cli_json("status", result["workflow_id"], "--task", "fan")
+    reused = [item["task_id"] for item in items if item.get("reused_from") == run_id]
+    assert reused == ["fan[0]", "fan[1]", "fan[2]", "fan[4]"]
+
+    named = stack.cli_json("rerun", run_id, "--from", "fan[1]", "--approval", "none")
+    assert named["again"] == ["fan", "count", "fan[1]", "fan[3]"]
+    assert named["reused"] == ["fan[0]", "fan[2]", "fan[4]"]
+
+
+def test_a_sub_plan_reruns_its_child_from_within(stack, api, run_id):
+    base = f"/rerun/{run_id}"
+    api.route("GET", f"{base}/fetch", Reply(json={"rows": 2}))
+    api.route("GET", f"{base}/write", Reply(503, json={"error": "down"}))
+    api.route("POST", f"{base}/notify", Reply(201, json={"sent": True}))
+    notify = {"method": "POST", "url": f"{api.url}{base}/notify", "json": {"to": "ops"}}
+    plan = {"tasks": [
+        task("prepare", "api_call", get(f"{api.url}{base}/fetch")),
+        sub_plan("report", [
+            task("fetch", "api_call", get(f"{api.url}{base}/fetch")),
+            task("notify", "api_call", notify, "fetch"),
+            task("write", "api_call", get(f"{api.url}{base}/write"), "fetch"),
+        ], "prepare"),
+    ]}  # fmt: skip
+    failed = stack.run_plan(plan, run_id, "--approval", "none", "--max-retries", "0")
+    assert failed["status"] == "failed"
+    api.route("GET", f"{base}/write", Reply(json={"written": 2}))
+
+    rerun = stack.cli_json("rerun", run_id, "--failed", "--approval", "none", "--id",
+                           f"{run_id}-2", "--wait")  # fmt: skip
+
+    assert rerun["status"] == "completed"
+    assert len(api.calls("GET", f"{base}/fetch")) == 2, "prepare and the child's fetch, once each"
+    assert len(api.calls("POST", f"{base}/notify")) == 1, "the child's completed POST was kept"
+    assert len(api.calls("GET", f"{base}/write")) == 2
+    child = stack.cli_json("result", f"{run_id}-2.report")
+    assert child["rerun_of"] == f"{run_id}.report"
+    child_tasks = tasks_by_id(child)
+    assert child_tasks["fetch"]["reused_from"] == f"{run_id}.report"
+    assert "reused_from" not in child_tasks["write"]
+
+    again = stack.cli_json("rerun", f"{run_id}-2", "--from", "report.notify", "--approval",
+                           "none", "--id", f"{run_id}-3", "--wait")  # fmt: skip
+    assert again["status"] == "completed"
+    keys = [call.headers["idempotency-key"] for call in api.calls("POST", f"{base}/notify")]
+    assert len(keys) == 2 and keys[0] == keys[1], "the same POST run again keeps its key"
+    assert len(api.calls("GET", f"{base}/write")) == 2, "write was not downstream of notify"
+    for name, message in [
+        ("report.nope", "--from 'report.nope': the plan has no such task (its tasks: fetch"),
+        ("prepare.x", "--from 'prepare.x': task 'prepare' has no items nor a child run"),
+        ("report[2]", "--from 'report[2]': task 'report' has no items"),
+    ]:
+        refused = stack.cli("rerun", run_id, "--from", name)
+        assert refused.returncode != 0, refused.stdout
+        [line] = refused.stderr.strip().splitlines()
+        assert message in line, line

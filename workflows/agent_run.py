@@ -181,6 +181,7 @@ class AgentRunWorkflow:
         self._inputs = run_input.inputs
         self._rerun_of = run_input.rerun_of or ""  # a rerun: the run it runs again
         self._reused = {task.task_id: task for task in run_input.reused or []}
+        self._rerun_children = run_input.rerun_children or {}  # by sub_plan task (or item) id
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         self._signals_to_children: list[asyncio.Task[None]] = []
         self._progress_shown_at = workflow.now()
@@ -414,6 +415,12 @@ class AgentRunWorkflow:
             task.model_copy(update={"output": summarize(task.output)})
             for task in self._items_of(task_id)
         ]
+
+    @workflow.query(name="item_results")
+    def item_results(self, task_id: str) -> list[TaskResult]:
+        """A for-each's items not archived, with their whole outputs (parts kept in the blob
+        store as references): what a rerun takes of them."""
+        return self._items_of(task_id)
 
     @workflow.query(name="item_archive")
     def item_archive(self, task_id: str) -> ItemArchive | None:
@@ -800,9 +807,17 @@ class AgentRunWorkflow:
                 carried=carried,
                 depth=self._depth,
                 rerun_of=self._rerun_of or None,
+                reused=self._reused_items_left(),
+                rerun_children=self._rerun_children or None,
                 stream_state=self._events.state(),
             )
         )
+
+    def _reused_items_left(self) -> list[TaskResult] | None:
+        """A rerun's items not taken yet (their for-each has not reached them): the next
+        history takes them (the rest are in its carried state)."""
+        left = [task for task_id, task in self._reused.items() if task_id not in self._tasks]
+        return left or None
 
     def _recreated(self, task: TaskResult) -> bool:
         """An item of a large for-each that has not started: recreated in the next history,
@@ -1015,7 +1030,8 @@ class AgentRunWorkflow:
         def ask(config: Any) -> Any:
             return self._questions.ask(self._tasks[task_id], config, self._options, self._publish)
 
-        return Parent(self._depth, options_left, started, ended, self._must_stop, ask)
+        rerun = self._rerun_children.get(task_id)
+        return Parent(self._depth, options_left, started, ended, self._must_stop, ask, rerun)
 
     def _runnable(self, task_id: str, loop: LoopRound | None) -> Task:
         task = self._current(task_id)
@@ -1132,6 +1148,11 @@ class AgentRunWorkflow:
                 continue
             item = item_id(task.id, index)
             ids.append(item)
+            if item not in self._tasks and item in self._reused:  # a rerun takes it as it was
+                self._tasks[item] = self._reused[item].model_copy(
+                    update={"reused_from": self._rerun_of}
+                )
+                self._outputs[item] = self._reused[item].output
             state = self._tasks.setdefault(
                 item, TaskResult(task_id=item, name=f"{task.name}[{index}]",
                                  action_type=task.action_type)

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.blobs import holds_blobs
     from agentic.core.errors import ErrorType
     from agentic.core.messages import (
+        ChildRerun,
         RunInput,
         RunOptions,
         RunResult,
@@ -72,6 +73,8 @@ async def run_child(
         inputs=await _inputs(task, config, activity_id, options, outputs),
         depth=depth,
     )
+    if parent.rerun is not None:
+        child_input = as_rerun(child_input, parent.rerun)
     child_id = child_run_id(activity_id)
     handle = await workflow.start_child_workflow(
         WORKFLOW_NAME,
@@ -103,6 +106,15 @@ async def run_child(
         message = f"child run {child_id} {result.status.value}: {result.error or 'no reason'}"
         raise TaskFailed(failure(message, ErrorType.SUB_PLAN_FAILED, retryable=True))
     return {child_task.task_id: child_task.output for child_task in result.tasks}, 1
+
+
+def as_rerun(child_input: RunInput, rerun: ChildRerun) -> RunInput:
+    """The child's input as a rerun of the child the earlier run ran: its tasks in `rerun`
+    taken as they were, its requests keeping their idempotency keys where unchanged."""
+    scoped = child_input.options.model_copy(update={"idempotency_scope": rerun.key_scope})
+    update = {"options": scoped, "rerun_of": rerun.rerun_of, "reused": rerun.reused,
+              "rerun_children": rerun.children or None}  # fmt: skip
+    return child_input.model_copy(update=update)
 
 
 async def _inputs(

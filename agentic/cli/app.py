@@ -25,6 +25,7 @@ from rich.text import Text
 from agentic import __version__
 from agentic.cli.output import (
     console,
+    names_line,
     print_actions,
     print_diff,
     print_endpoint_checks,
@@ -922,7 +923,10 @@ async def rerun(
     from_task: Annotated[
         list[str] | None,
         typer.Option(
-            "--from", metavar="TASK", help="Run this task again, and all downstream; repeatable"
+            "--from",
+            metavar="TASK",
+            help="Run this task again, and all downstream; an item (orders[3]) or a task of a "
+            "sub-plan's child run (report.fetch) runs again from there; repeatable",
         ),
     ] = None,
     failed: Annotated[
@@ -961,8 +965,8 @@ async def rerun(
     )  # fmt: skip
     if not as_json:
         console.print(f"started {handle.workflow_id}, a rerun of {run_id}", markup=False)
-        console.print(f"runs again: {', '.join(again)}", markup=False)
-        console.print(f"reuses: {', '.join(reused) or 'nothing'}", markup=False)
+        console.print(f"runs again: {names_line(again)}", markup=False)
+        console.print(f"reuses: {names_line(reused)}", markup=False)
         console.print(f"web ui: {handle.web_ui_link}")
     if watch and not as_json:
         return await watch_run(handle, client.settings)

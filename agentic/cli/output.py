@@ -7,6 +7,7 @@ as rich markup: a `[` in an error message must not change how the line renders.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +63,27 @@ DETAIL_MAX_CHARS = 200
 console = Console(
     highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
 )
+
+
+ITEM_NAME = re.compile(r"^(?P<task>.+)\[\d+\]$")
+
+
+def names_line(names: list[str], most_items: int = 3) -> str:
+    """Task names on one line, a for-each's items past `most_items` counted instead
+    (`fan, 997 items of fan, count`); 'nothing' for none."""
+    items: dict[str, list[str]] = {}
+    for name in names:
+        match = ITEM_NAME.match(name)
+        if match:
+            items.setdefault(match["task"], []).append(name)
+    shown: list[str] = []
+    for name in names:
+        match = ITEM_NAME.match(name)
+        if match is None or len(items[match["task"]]) <= most_items:
+            shown.append(name)
+        elif items[match["task"]][0] == name:
+            shown.append(f"{len(items[match['task']])} items of {match['task']}")
+    return ", ".join(shown) or "nothing"
 
 
 def print_json(model: Any) -> None:
