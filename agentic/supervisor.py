@@ -16,6 +16,7 @@ import sys
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
@@ -171,10 +172,20 @@ def child_environment(settings: Settings, number: int) -> dict[str, str]:
         if source.source == "command line":
             environment[source.variable] = str(getattr(settings, source.variable.lower()))
     environment["WORKER_PROCESSES"] = "1"
+    if script_dir_holds_agentic():  # `python /elsewhere/worker.py`, not installed
+        paths = [str(Path(sys.path[0]).resolve()), environment.get("PYTHONPATH", "")]
+        environment["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
     environment[SUPERVISOR_PID_VARIABLE] = str(os.getpid())
     if settings.metrics_address:
         environment["METRICS_ADDRESS"] = metrics_address_of(settings.metrics_address, number)
     return environment
+
+
+def script_dir_holds_agentic() -> bool:
+    """Whether this process found the engine beside its script (sys.path[0]), where a child
+    started as `python -m agentic.worker` in the current directory would not look."""
+    package_root = Path(__file__).resolve().parent.parent
+    return bool(sys.path[0]) and Path(sys.path[0]).resolve() == package_root
 
 
 def metrics_address_of(address: str, number: int) -> str:
