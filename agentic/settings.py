@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     template_dirs: str = Field(
         "",
         description="comma-separated directories of templates (plan files with params), "
-        "looked in after the project's templates/",
+        "looked in after the project's templates/ and before the engine's own",
     )
     file_max_read_bytes: int = Field(50_000_000, ge=1, description="the largest file read")
     database_url: str | None = Field(

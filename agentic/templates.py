@@ -22,11 +22,19 @@ class TemplateError(AgenticError):
     """A template that is not there, does not load, or cannot be saved."""
 
 
+# The engine's own templates (the repository's templates/, installed with the package).
+BUILT_IN = Path(__file__).resolve().parent / "plan_templates"
+
+
 def template_dirs(settings: Settings) -> list[Path]:
-    """Where templates are looked for, in order: the project's `templates/`, then
-    TEMPLATE_DIRS."""
+    """Where templates are looked for, in order: the project's `templates/`, TEMPLATE_DIRS,
+    then the engine's own (data_pipeline, api_orchestration, job_execution)."""
     extra = [Path(part.strip()) for part in settings.template_dirs.split(",") if part.strip()]
-    return [Path("templates"), *extra]
+    found: list[Path] = []
+    for directory in [Path("templates"), *extra, BUILT_IN]:
+        if directory.resolve() not in [known.resolve() for known in found]:
+            found.append(directory)
+    return found
 
 
 def find_templates(settings: Settings) -> dict[str, Path]:

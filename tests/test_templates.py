@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from agentic.examples import build_example
+from agentic.settings import Settings
+from agentic.templates import load_template
 from tests.conftest import REPO
 from tests.helpers import task, tasks_by_id
 from tests.test_params import TEMPLATE
@@ -80,3 +85,26 @@ def test_a_sub_plan_runs_a_template_with_its_params(stack, run_id, tmp_path):
     both = {"template": "adults", "goal": "g"}
     refused = stack.cli("validate", str(stack.write_plan({"tasks": [task("x", "sub_plan", both)]})))
     assert "give exactly one of plan (an inline plan), goal" in refused.stderr
+
+
+@pytest.mark.parametrize("name", ["data_pipeline", "api_orchestration", "job_execution"])
+def test_the_three_examples_are_templates_with_their_defaults(name):
+    """templates/NAME.json with its params' defaults is the example's plan (`example run`)."""
+    template = load_template(name, Settings(template_dirs=""))
+
+    filled = template.with_params({}).model_dump(mode="json", exclude={"params"})
+
+    assert filled == build_example(name, {}).model_dump(mode="json", exclude={"params"})
+
+
+def test_a_built_in_template_runs_with_params(stack, sample_api, run_id):
+    result = stack.cli_json("start", "--template", "data_pipeline", "--param",
+                            f"source_url={sample_api.url}/users", "--param", "min_age=40",
+                            "--param", f"output_path=tpl/{run_id}.json", "--approval", "none",
+                            "--wait", "--id", run_id)  # fmt: skip
+
+    assert result["status"] == "completed"
+    stats = tasks_by_id(result)["stats"]["output"]
+    kept = json.loads((stack.workspace / "tpl" / f"{run_id}.json").read_text())
+    assert stats["kept"] == len(kept) and all(user["age"] >= 40 for user in kept)
+    assert 0 < stats["kept"] < stats["fetched"]

@@ -68,7 +68,7 @@ from agentic.core.blobs import human_size
 from agentic.core.diffs import diff_runs
 from agentic.core.graph import GraphFormat
 from agentic.core.graph import render as render_graph
-from agentic.core.messages import ApprovalMode, RunResult, RunState
+from agentic.core.messages import ApprovalMode, RunOptions, RunResult, RunState
 from agentic.core.params import declared_names, params_schema
 from agentic.core.plan import Plan, format_validation_error
 from agentic.core.registry import ACTIONS
@@ -237,6 +237,8 @@ async def start(
             fail(f"{plan or f'template {template}'}: {error}")
     elif given:
         fail("--param and --params-file are for a plan (a template), not a goal")
+    if template is not None and plan_given is not None and calls_sample_api(plan_given):
+        return await launch_on_sample_api(plan_given, options, run_id, wait, as_json, watch)
     return await launch_run(
         goal_text, plan_given, options, run_id, wait=wait, as_json=as_json, watch=watch
     )
@@ -325,18 +327,31 @@ async def example(
         plan = build_example(name, parse_example_options(option or []))
     except (ValueError, TypeError) as error:
         fail(str(error))
+    options = run_options(approval)
+    if not calls_sample_api(plan):
+        return await launch_run(None, plan, options, run_id, wait=wait, as_json=as_json)
+    return await launch_on_sample_api(plan, options, run_id, wait, as_json)
+
+
+async def launch_on_sample_api(
+    plan: Plan, options: RunOptions, run_id: str | None, wait: bool, as_json: bool,
+    watch: bool = False,
+) -> int:  # fmt: skip
+    """Run a plan that calls the sample API at its default address (an example, one of the
+    engine's templates), serving the API until the run ends when none runs there."""
     host, port = split_address(SAMPLE_API_URL.removeprefix("http://"))
     # The sample API is on loopback: this run asks the worker's network policy to let it in.
-    options = run_options(
-        approval, allow_hosts=[f"{host}:{port}"] if calls_sample_api(plan) else []
-    )
-    if not calls_sample_api(plan) or port_open(host, port):
-        return await launch_run(None, plan, options, run_id, wait=wait, as_json=as_json)
+    allowed = [*options.allow_hosts, f"{host}:{port}"]
+    options = options.model_copy(update={"allow_hosts": allowed})
+    if port_open(host, port):
+        return await launch_run(None, plan, options, run_id, wait=wait, as_json=as_json,
+                                watch=watch)  # fmt: skip
     server = SampleAPI(port).start()
     if not as_json:
         console.print(f"serving the sample API at {server.url} until the run ends")
     try:
-        return await launch_run(None, plan, options, run_id, wait=True, as_json=as_json)
+        return await launch_run(None, plan, options, run_id, wait=not watch, as_json=as_json,
+                                watch=watch)  # fmt: skip
     finally:
         server.stop()
 
