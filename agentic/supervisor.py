@@ -191,6 +191,8 @@ def script_dir_holds_agentic() -> bool:
 def metrics_address_of(address: str, number: int) -> str:
     """METRICS_ADDRESS's port plus the child's number: each child serves its own metrics."""
     host, _, port = address.rpartition(":")
+    if not port.isdigit():  # each child then fails on it as a single worker would
+        return address
     return f"{host}:{int(port) + number}"
 
 
