@@ -19,7 +19,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import (
@@ -108,6 +108,9 @@ from agentic.workflows.visibility import (
     run_memo,
     run_search_attributes,
 )
+
+if TYPE_CHECKING:
+    from agentic.schedules import ScheduleSummary
 
 SUMMARY_MAX_CHARS = 200
 IN_PROGRESS = {
@@ -319,6 +322,81 @@ class AgentClient:
     def web_ui_link(self, workflow_id: str) -> str:
         """The run's page in the Temporal Web UI."""
         return web_ui_link(self.settings, workflow_id)
+
+    async def create_schedule(
+        self,
+        name: str,
+        *,
+        every: timedelta | str | None = None,
+        cron: str | None = None,
+        goal: str | None = None,
+        plan: Plan | dict[str, Any] | None = None,
+        template: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        options: RunOptions | None = None,
+        overlap: str = "skip",
+        catchup_window: timedelta | str | None = None,
+        jitter: timedelta | str | None = None,
+        paused: bool = False,
+        note: str = "",
+    ) -> ScheduleSummary:
+        """Create the schedule `name` (a Temporal Schedule) that starts a run of a goal, a
+        plan or a template (`params` bound now) every `every` (`timedelta`, or `"2s"`,
+        `"5m"`...) or on a `cron` expression; as it is now (its next runs). `ScheduleError`
+        when there is one by that name already, `InvalidPlan` or ValueError for bad input."""
+        from agentic import schedules
+
+        if sum(given is not None for given in (template, plan, goal)) != 1:
+            raise ValueError("give exactly one of template, plan or goal")
+        if template is not None:
+            plan = self._template(template)
+        if plan is not None:
+            plan = Plan.model_validate(plan).with_params(params or {})
+        elif params:
+            raise ValueError("params are for a template or a plan, not a goal")
+        schedule = schedules.schedule_of(
+            self.run_input(goal=goal, plan=plan, options=options), self.settings.task_queue,
+            name, every=schedules.duration(every, "every"), cron=cron,
+            overlap=schedules.overlap(overlap),
+            catchup_window=schedules.duration(catchup_window, "catchup_window"),
+            jitter=schedules.duration(jitter, "jitter"), paused=paused, note=note,
+        )  # fmt: skip
+        await schedules.create(self, name, schedule)
+        return await schedules.describe(self, name)
+
+    async def schedules(self) -> Sequence[ScheduleSummary]:
+        """Every schedule of the namespace (`schedule list`)."""
+        from agentic import schedules
+
+        return await schedules.summaries(self)
+
+    async def describe_schedule(self, name: str) -> ScheduleSummary:
+        """The schedule `name` now: when it fires next, the runs it started, what it starts;
+        `ScheduleError` when there is none."""
+        from agentic import schedules
+
+        return await schedules.describe(self, name)
+
+    async def change_schedule(self, name: str, what: str, *, note: str = "") -> None:
+        """`what` is pause, unpause, trigger (start a run now) or delete."""
+        from agentic import schedules
+
+        await schedules.change(self, name, what, note)
+
+    async def update_schedule(
+        self,
+        name: str,
+        *,
+        every: timedelta | str | None = None,
+        cron: str | None = None,
+        note: str | None = None,
+    ) -> ScheduleSummary:
+        """Change when the schedule fires, or its note; as it is then."""
+        from agentic import schedules
+
+        every_time = schedules.duration(every, "every")
+        await schedules.update(self, name, every=every_time, cron=cron, note=note)
+        return await schedules.describe(self, name)
 
     async def cleanup(self, older_than_days: float, *, dry_run: bool = False) -> CleanupReport:
         """Remove the stored outputs (blob store) of runs that ended more than

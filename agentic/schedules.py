@@ -58,6 +58,18 @@ def parse_duration(text: str, what: str) -> timedelta:
     return timedelta(seconds=float(match[1]) * UNITS[match[2]])
 
 
+def duration(value: timedelta | str | None, what: str) -> timedelta | None:
+    """A duration given as a timedelta or as text (`30s`, `5m`, `2h`, `1d`)."""
+    return parse_duration(value, what) if isinstance(value, str) else value
+
+
+def overlap(name: str) -> Overlap:
+    """`name` as an overlap policy; ValueError lists the others."""
+    if name not in OVERLAPS:
+        raise ValueError(f"overlap {name!r}: use one of {', '.join(OVERLAPS)}")
+    return name  # type: ignore[return-value]
+
+
 class ScheduleSummary(BaseModel):
     """A schedule as `schedule list` and `describe` show it."""
 
@@ -198,6 +210,7 @@ async def update(
         if every is not None or cron is not None:
             schedule.spec.intervals = [ScheduleIntervalSpec(every=every)] if every else []
             schedule.spec.cron_expressions = [cron] if cron else []
+            schedule.spec.calendars = []  # the server keeps a cron expression as calendars
         if note is not None:
             schedule.state.note = note
         return ScheduleUpdate(schedule=schedule)

@@ -3,8 +3,15 @@ bound), a plan or a goal; `list --schedule NAME` finds their runs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import pytest
+
+from agentic.client import AgentClient
+from agentic.core.messages import RunOptions
+from agentic.schedules import ScheduleError
+from agentic.settings import get_settings
 from tests.conftest import wait_until
 from tests.test_params import TEMPLATE
 
@@ -78,3 +85,51 @@ def test_bad_schedules_are_one_line_each(stack):
         assert refused.returncode != 0, flags
         [line] = refused.stderr.strip().splitlines()
         assert message in line, line
+
+
+async def test_the_api_makes_and_changes_a_schedule_of_a_template(stack, run_id, tmp_path):
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    (shelf / "adults.json").write_text(json.dumps(TEMPLATE))
+    settings = get_settings().model_copy(update={"template_dirs": str(shelf)})
+    agent = await AgentClient.connect(settings, address=stack.address,
+                                      task_queue=stack.task_queue)  # fmt: skip
+    name = f"api-{run_id[-6:]}"
+
+    created = await agent.create_schedule(
+        name, cron="0 7 * * *", template="adults", params={"source": "api"},
+        options=RunOptions(approval="none"), note="made in Python",
+    )  # fmt: skip
+    try:
+        assert created.spec == "cron 0 7 * * *" and created.note == "made in Python"
+        assert created.runs == "adults of api" and len(created.next_runs) == 5
+        await agent.change_schedule(name, "trigger")
+
+        async def started() -> list:
+            return await agent.list(schedule=name)
+
+        [run] = await _until(started)
+        result = await (await agent.get(run.workflow_id)).result()
+        assert [task.output for task in result.tasks] == [[36, 52], "api: 18+"]
+        updated = await agent.update_schedule(name, every="1h", note="hourly")
+        assert updated.spec == "every 1h" and updated.note == "hourly"
+        await agent.change_schedule(name, "pause", note="for now")
+        assert (await agent.describe_schedule(name)).paused
+        assert name in [listed.name for listed in await agent.schedules()]
+        with pytest.raises(ScheduleError, match="is there already"):
+            await agent.create_schedule(name, every="2s", goal="again")
+        with pytest.raises(ValueError, match="give exactly one of template, plan or goal"):
+            await agent.create_schedule(f"{name}-x", every="2s")
+    finally:
+        await agent.change_schedule(name, "delete")
+    with pytest.raises(ScheduleError):
+        await agent.describe_schedule(name)
+
+
+async def _until(check, seconds: float = 30) -> list:
+    for _ in range(int(seconds * 4)):
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(0.25)
+    raise AssertionError("the triggered run was not listed in time")
