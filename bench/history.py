@@ -109,3 +109,13 @@ def failure_cause(failure: Failure) -> str:
         timeout = TimeoutType.Name(failure.timeout_failure_info.timeout_type)
         return timeout.removeprefix("TIMEOUT_TYPE_").replace("_", " ").lower() + " timeout"
     return failure.application_failure_info.type or failure.message[:40] or "unknown"
+
+
+def local_activities(events: list[HistoryEvent]) -> int:
+    """How many local activities the history records (each ends in a marker: the SDK's
+    `core_local_activity`)."""
+    return sum(
+        event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and "local_activity" in event.marker_recorded_event_attributes.marker_name
+        for event in events
+    )

@@ -1,5 +1,6 @@
 """The local HTTP backend of `bench/run.py`: answers after a delay the request names, and keeps a
-log of what it was asked, so a bench can tell when a task is running and whether it ran twice.
+log of what it was asked, so a bench can tell when a task is running (or first ran: a local
+activity's start is in no history) and whether it ran twice.
 
 - `GET /work?id=ID&delay=SECONDS`: `{"id": ID}` after SECONDS (default 0);
 - `GET /users?count=N`: N user records (the pipeline's input), at once.
@@ -16,6 +17,7 @@ import contextlib
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,6 +38,7 @@ class BenchAPI(BackgroundHTTPServer):
     def __init__(self) -> None:
         super().__init__(_BenchHandler, name="BenchAPI")
         self._log: list[str] = []
+        self._first_arrivals: dict[str, datetime] = {}
         self._arrived = threading.Condition()
 
     def start(self) -> Self:
@@ -67,9 +70,16 @@ class BenchAPI(BackgroundHTTPServer):
         with self._arrived:
             return self._arrived.wait_for(lambda: request_id in self._log, timeout)
 
+    def first_arrival(self, request_id: str) -> datetime | None:
+        """When `request_id` was first requested (this machine's clock, as the dev server's
+        history times are), or None."""
+        with self._arrived:
+            return self._first_arrivals.get(request_id)
+
     def record(self, request_id: str) -> None:
         with self._arrived:
             self._log.append(request_id)
+            self._first_arrivals.setdefault(request_id, datetime.now(UTC))
             self._arrived.notify_all()
 
 

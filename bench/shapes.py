@@ -13,16 +13,23 @@ from bench.servers import BenchAPI
 
 
 def chain_plan(
-    api: BenchAPI, steps: int, prefix: str, delay: float = 0.0, pause_at: int = 0
+    api: BenchAPI,
+    steps: int,
+    prefix: str,
+    delay: float = 0.0,
+    pause_at: int = 0,
+    local: bool | None = None,
 ) -> dict[str, Any]:
     """`steps` GETs, each task depending on the previous; task N requests id `{prefix}-N`.
     With `pause_at` N, task N is a `wait` of `delay` seconds instead (a durable timer: no
-    action in flight while it waits)."""
+    action in flight while it waits). `local` False: every GET a regular activity (the
+    task's `"local": false`); None: as the engine decides (a read: a local activity)."""
     tasks = []
     for step in range(1, steps + 1):
         action: dict[str, Any] = {
             "action_type": "api_call",
             "action_config": {"url": api.work_url(f"{prefix}-{step:02d}", delay)},
+            **({} if local is None else {"local": local}),
         }
         if step == pause_at:
             action = {"action_type": "wait", "action_config": {"seconds": delay}}

@@ -17,19 +17,20 @@ from bench.history import activities, history_events, workflow_started
 from bench.measures import ENGINE_QUEUE, Sizes, run_id
 from bench.shapes import chain_plan
 from bench.stack import BenchFailed, Stack
-from bench.table import Row, compared, milliseconds, per_task, seconds
+from bench.table import Row, at_most, compared, milliseconds, per_task, seconds
 from tests.fakes.llm_server import ScriptedLLM
 
 PLANNING_ACTIVITIES = {"plan_goal", "plan_goal_streamed"}
 TODAY = "stream_plan false"
+FIRST_TASK_TARGET_SECONDS = 0.6
 
 
 @dataclass
 class StreamedRun:
     """One goal run's figures, each from its history."""
 
-    to_first: float  # the planning activity's start to the first task's start
-    start_to_first: float  # the run's start to the first task's start
+    to_first: float  # the planning activity's start to the first task's GET at the backend
+    start_to_first: float  # the run's start to the first task's GET at the backend
     seconds: float  # the run's start to its result, on the client
     events_per_task: float
 
@@ -51,20 +52,28 @@ async def streaming(stack: Stack, sizes: Sizes) -> list[Row]:
 
     events = per_task(median(streamed, "events_per_task"), median(whole, "events_per_task"))
     plan = (
-        f"{sizes.stream_tasks} chained {sizes.stream_task_delay:g} s GETs, plan streamed over "
-        f"{reply:g} s (task 1 complete at {first_at:g} s)"
+        f"plan streamed over {reply:g} s ({sizes.stream_tasks} chained "
+        f"{sizes.stream_task_delay:g} s GETs, task 1 complete in it at {first_at:g} s)"
     )
     to_first = median(streamed, "to_first")
+    first = compared(
+        "9",
+        f"first task started after start --goal, {plan}: run start to its start",
+        median(streamed, "start_to_first"),
+        TODAY,
+        median(whole, "start_to_first"),
+        seconds,
+        events,
+    )
     return [
-        compared("9", f"{plan}: planning request to task 1's start", to_first, TODAY,
-                 median(whole, "to_first"), seconds, events),
-        Row("9", "streaming overhead (that minus task 1's arrival in the reply)",
+        first.aiming(at_most(FIRST_TASK_TARGET_SECONDS, median(streamed, "start_to_first"),
+                             f"{FIRST_TASK_TARGET_SECONDS:g} s")),
+        compared("9", "first task: the planning request to its start", to_first, TODAY,
+                 median(whole, "to_first"), seconds),
+        Row("9", "first task: streaming overhead (that minus its arrival in the reply)",
             milliseconds(to_first - first_at)),
-        compared("9", "the same: run start to task 1's start",
-                 median(streamed, "start_to_first"), TODAY, median(whole, "start_to_first"),
-                 seconds),
-        compared("9", "the same: run time (start to result)", median(streamed, "seconds"), TODAY,
-                 median(whole, "seconds"), seconds),
+        compared("9", "first task streamed, the whole run: time (start to result)",
+                 median(streamed, "seconds"), TODAY, median(whole, "seconds"), seconds),
     ]  # fmt: skip
 
 
@@ -97,14 +106,14 @@ async def figures(stack: Stack, goal_id: str, plan: dict[str, Any], took: float)
     """A finished goal run's figures, from its history."""
     events = await history_events(stack.temporal, goal_id)
     records = activities(events)
-    first_id = plan["tasks"][0]["id"]
     planning = [r.started_at for r in records if r.activity_type in PLANNING_ACTIVITIES]
-    first = [r.started_at for r in records if r.activity_id == first_id]
-    if not planning or not first or planning[0] is None or first[0] is None:
-        raise BenchFailed(f"goal run {goal_id}: no planning or no start of {first_id} in history")
+    # The first task's GET at the backend: a local activity's start is in no history.
+    first = stack.api.first_arrival(f"{goal_id}-01")  # chain_plan's t01
+    if not planning or planning[0] is None or first is None:
+        raise BenchFailed(f"goal run {goal_id}: no planning in its history, or no GET of t01")
     return StreamedRun(
-        to_first=since(planning[0], first[0]),
-        start_to_first=since(workflow_started(events), first[0]),
+        to_first=since(planning[0], first),
+        start_to_first=since(workflow_started(events), first),
         seconds=took,
         events_per_task=len(events) / len(plan["tasks"]),
     )

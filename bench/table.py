@@ -1,12 +1,40 @@
 """The one table `bench/run.py` prints: a row per figure, the engine's next to what it is
-compared with, their ratio, and the history events each spends per task."""
+compared with, their ratio, the issue's target for it and whether this run met it, and the
+history events each spends per task."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-HEADER = ("#", "measure", "engine", "vs", "comparison", "ratio", "events/task (engine | other)")
+HEADER = (
+    "#", "measure", "engine", "vs", "comparison", "ratio", "target",
+    "events/task (engine | other)",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a row should show (issue 25's targets), and whether this run showed it: None where
+    the target is only to report the figure, or the figure is not there to check."""
+
+    text: str
+    met: bool | None = None
+
+    def cell(self) -> str:
+        if self.met is None:
+            return self.text
+        return f"{self.text}: {'met' if self.met else 'MISSED'}"
+
+
+def at_most(limit: float, value: float | None, text: str) -> Target:
+    """`value` <= `limit` (a ratio, or a figure in the row's unit), shown as `<= text`."""
+    return Target(f"<= {text}", None if value is None else value <= limit)
+
+
+def at_least(limit: float, value: float | None, text: str) -> Target:
+    """`value` >= `limit`, shown as `>= text`."""
+    return Target(f">= {text}", None if value is None else value >= limit)
 
 
 @dataclass
@@ -20,9 +48,11 @@ class Row:
     comparison: str = ""
     ratio: float | None = None
     events: str = ""
+    target: Target | None = None
 
     def cells(self) -> tuple[str, ...]:
         ratio = "" if self.ratio is None else f"{self.ratio:.2f}x"
+        target = "" if self.target is None else self.target.cell()
         return (
             self.shape,
             self.measure,
@@ -30,8 +60,13 @@ class Row:
             self.versus,
             self.comparison,
             ratio,
+            target,
             self.events,
         )
+
+    def aiming(self, target: Target) -> Row:
+        """This row with `target`."""
+        return replace(self, target=target)
 
 
 def compared(

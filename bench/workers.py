@@ -34,23 +34,26 @@ class WorkerProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     ready_line: str
+    processes: int = 1  # more: a supervisor and this many workers under it, each logging ready
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def peak_rss_mb(self) -> float:
-        """Its peak resident set size so far (VmHWM), in MB."""
-        return peak_rss_mb(self.pid)
+        """Its peak resident set size so far (VmHWM), in MB; with a supervisor, the sum of
+        each process's peak (at least the peak of their sum)."""
+        return sum(alive_peak_rss_mb(pid) for pid in process_tree(self.pid))
 
     def cpu_seconds(self) -> float:
-        """The CPU time it has used so far, user and system."""
-        return cpu_seconds(self.pid)
+        """The CPU time it (and the processes under it) has used so far, user and system."""
+        return cpu_seconds(self.pid) + sum(cpu_seconds(pid) for pid in children(self.pid))
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> WorkerProcess:
-        """Block until its ready line is logged; a worker that exits or hangs is an error."""
+        """Block until its ready line is logged (once per process); a worker that exits or
+        hangs is an error."""
         deadline = time.monotonic() + timeout
-        while self.ready_line not in self.log_path.read_text():
+        while self.log_path.read_text().count(self.ready_line) < self.processes:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 tail = self.log_path.read_text()[-2000:]
@@ -68,10 +71,40 @@ class WorkerProcess:
 
 
 def cpu_seconds(pid: int) -> float:
-    """The CPU time (user and system) process `pid` has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    utime, stime = int(fields[11]), int(fields[12])  # the stat fields 14 and 15, in ticks
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+    """The CPU time (user and system) process `pid` has used so far, and its children that
+    ended and were waited for, from /proc; 0 for a process that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # the stat fields 14 to 17: utime, stime, cutime, cstime, in ticks
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def alive_peak_rss_mb(pid: int) -> float:
+    """Process `pid`'s peak RSS in MB; 0 for a process that is gone."""
+    try:
+        return peak_rss_mb(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue  # ended while we looked
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and the processes under it (a supervisor's workers)."""
+    return [pid, *(below for child in children(pid) for below in process_tree(child))]
 
 
 def launch(
@@ -87,9 +120,16 @@ def launch(
 
 
 def engine_worker(
-    address: str, task_queue: str, root: Path, allow_hosts: str, extra: dict[str, str]
+    address: str,
+    task_queue: str,
+    log_path: Path,
+    allow_hosts: str,
+    extra: dict[str, str],
+    processes: int = 1,
 ) -> WorkerProcess:
-    """`python worker.py` on `task_queue`, with the engine's default settings."""
+    """`python worker.py` on `task_queue`, with the engine's default settings; with
+    `processes` > 1, `python worker.py --processes N` (a supervisor and N workers)."""
+    root = log_path.parent
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": address,
@@ -101,12 +141,17 @@ def engine_worker(
         "METRICS_ADDRESS": "",  # several workers at once: not one port for all
         **extra,
     }
-    log_path = root / f"engine-{task_queue}.log"
-    return launch("engine", [sys.executable, "worker.py"], env, log_path, ENGINE_READY_LINE)
+    command = [sys.executable, "worker.py"]
+    if processes > 1:
+        command += ["--processes", str(processes)]
+    worker = launch("engine", command, env, log_path, ENGINE_READY_LINE)
+    worker.processes = processes
+    return worker
 
 
-def bare_worker(address: str, task_queue: str, root: Path, settings: Settings) -> WorkerProcess:
+def bare_worker(address: str, task_queue: str, log_path: Path, settings: Settings) -> WorkerProcess:
     """`python -m bench.bare_worker` on `task_queue`, with the engine worker's settings."""
+    root = log_path.parent
     command = [
         sys.executable, "-m", "bench.bare_worker", "--address", address,
         "--task-queue", task_queue, "--workspace", str(root / "workspace"),
@@ -117,7 +162,6 @@ def bare_worker(address: str, task_queue: str, root: Path, settings: Settings) -
         "--activity-pollers", str(settings.worker_activity_task_pollers),
         "--sticky-timeout", str(STICKY_QUEUE_TIMEOUT.total_seconds()),
     ]  # fmt: skip
-    log_path = root / f"bare-{task_queue}.log"
     return launch("bare", command, dict(os.environ), log_path, BARE_READY_LINE)
 
 

@@ -19,41 +19,47 @@ from bench.table import HEADER
 
 REPO = Path(__file__).resolve().parent.parent
 
-# (shape, words of its measure): every row the quick run prints.
+# (shape, words of its measure, words of its target, a LangGraph row): every row the quick run
+# prints, in order. The rows of issue 25's shapes 8, 9 and 10 start with `for-each` and `first
+# task`, as the issue names them.
 ROWS = [
-    ("1", "chain of GETs: time per step"),
-    ("2", "fetch -> 3 transforms -> write"),
-    ("3", "independent calls, default options"),
-    ("3", "independent calls, default options"),
-    ("4", "runs x 5 tasks at once, one worker: runs/s"),
-    ("4", "runs at once: worker peak RSS"),
-    ("4", "runs at once: worker CPU per run"),
-    ("4", "runs at once: server CPU per run"),
-    ("4", "runs at once: API requests made again"),
-    ("5", "worker SIGKILLed in task"),
-    ("5", "crash overhead, an action in flight"),
-    ("5", "tasks run more than once"),
-    ("5", "crash overhead between tasks"),
-    ("6", "start --goal to the first task's start"),
-    ("6", "planning overhead"),
-]
-LANGGRAPH_ROWS = [
-    ("7", "chain of GETs: time per step"),
-    ("7", "runs x 5 tasks at once, one worker: runs/s"),
-    ("7", "runs at once: peak RSS"),
-]
-FOR_EACH_ROWS = [
-    ("8", "at a time (one host): run time"),
-    ("8", "GETs: run time"),
-    ("8", "GETs: histories (continue-as-new)"),
-    ("8", "GETs: worker peak RSS"),
-]
-STREAMING_ROWS = [
-    ("9", "plan streamed over 1 s (task 1 complete at 0.1 s): planning request to task 1's"),
-    ("9", "streaming overhead"),
-    ("9", "run start to task 1's start"),
-    ("9", "run time (start to result)"),
-]
+    ("1", "10-step chain of GETs, server in memory: time per step", "", False),
+    ("1", "10-step chain of GETs, server on a file: time per step", "", False),
+    ("1", "10-step chain of GETs, server on a file: time per step", "<= 1.0x (both on files)",
+     True),
+    ("1", "10-step chain of GETs, server in memory: time per step", "", True),
+    ("2", "fetch -> 3 transforms -> write", "", False),
+    ("3", "independent calls, default options", "", False),
+    ("3", "independent calls, default options", "", False),
+    ("4", "20 runs x 5 tasks at once, server on a file, one worker process: runs/s", "", False),
+    ("4", "20 runs x 5 tasks at once, server on a file, 2 worker processes: runs/s", "", False),
+    ("4", "20 runs at once: worker peak RSS, one process", "", False),
+    ("4", "20 runs at once: worker CPU per run, one process", "<= 0.6x", False),
+    ("4", "20 runs at once: server CPU per run", "", False),
+    ("4", "20 runs at once: API requests made again", "", False),
+    ("4", "server on a file, one worker process: runs/s", ">= 0.8x", True),
+    ("4", "server on a file, 2 worker processes: runs/s", "", True),
+    ("4", "20 runs at once: peak RSS, one process (LangGraph: its process)", "", True),
+    ("4", "40 runs x 5 tasks at once, server in memory, one worker process: runs completed",
+     "all complete", False),
+    ("4", "40 runs x 5 tasks at once, server in memory, one worker process: worker peak RSS",
+     "<= 1 GB", False),
+    ("5", "worker SIGKILLed in task", "", False),
+    ("5", "crash overhead, an action in flight as a regular activity", "<= 3 s", False),
+    ("5", "tasks run more than once", "", False),
+    ("5", "crash overhead, a local activity (a GET) in flight", "", False),
+    ("5", "crash overhead between tasks", "<= 1 s", False),
+    ("6", "start --goal to the first task's start", "", False),
+    ("6", "planning overhead", "", False),
+    ("8", "for-each of 100 GETs, 16 at a time (one host): run time", "<= 0.5x", False),
+    ("9", "first task started after start --goal, plan streamed over 1 s", "<= 0.6 s", False),
+    ("9", "first task: the planning request to its start", "", False),
+    ("9", "first task: streaming overhead", "", False),
+    ("9", "first task streamed, the whole run: time (start to result)", "", False),
+    ("10", "for-each of 250 GETs: run time", "reported", False),
+    ("10", "for-each of 250 GETs: events per history", "<= 10,000", False),
+    ("10", "for-each of 250 GETs: worker peak RSS", "reported", False),
+]  # fmt: skip
 
 
 def table_rows(output: str) -> list[tuple[str, str]]:
@@ -80,12 +86,16 @@ def test_quick_bench_prints_every_row() -> None:
 
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     printed = table_rows(finished.stdout)
-    langgraph_rows = LANGGRAPH_ROWS if langgraph_installed() else []
-    expected = ROWS + langgraph_rows + FOR_EACH_ROWS + STREAMING_ROWS
+    langgraph = langgraph_installed()
+    expected = [row for row in ROWS if langgraph or not row[3]]
     assert len(printed) == len(expected), finished.stdout
-    for (shape, words), (printed_shape, line) in zip(expected, printed, strict=True):
+    for (shape, words, target, _), (printed_shape, line) in zip(expected, printed, strict=True):
         assert (printed_shape, words in line) == (shape, True), f"expected {words!r}: {line}"
-    if not langgraph_installed():
+        assert target in line, f"expected the target {target!r}: {line}"
+        if shape in {"8", "9", "10"}:
+            measure = line.split(maxsplit=1)[1]
+            assert measure.startswith(("for-each", "first task")), line
+    if not langgraph:
         assert "LangGraph rows skipped" in finished.stdout
 
 
@@ -96,9 +106,9 @@ def test_shapes_picks_rows_and_refuses_an_unknown_shape() -> None:
             cwd=REPO, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 
-    refused = bench("--shapes", "2,10")
+    refused = bench("--shapes", "2,11")
     assert refused.returncode == 2
-    assert "'2,10': give shape numbers 1 to 9, like 2,4" in refused.stderr
+    assert "'2,11': give shape numbers 1 to 10, like 2,4" in refused.stderr
 
     picked = bench("--shapes", "2")
     assert picked.returncode == 0, picked.stdout[-3000:] + picked.stderr[-3000:]
