@@ -194,10 +194,12 @@ class AgentClient:
         rerun_of: str | None = None,
         reused: Sequence[TaskResult] | None = None,
         rerun_children: Mapping[str, ChildRerun] | None = None,
+        resume_loops: Mapping[str, list[Any]] | None = None,
     ) -> RunHandle:
         """Start a run of a goal (planned by the LLM) or of a plan; its handle. (`rerun_of`,
-        `reused` and `rerun_children` are `RunHandle.rerun`'s: the run it runs again, the
-        tasks it takes, how its sub-plans' child runs run again.)
+        `reused`, `rerun_children` and `resume_loops` are `RunHandle.rerun`'s: the run it runs
+        again, the tasks it takes, how its sub-plans' child runs run again, the rounds its
+        loops go on after.)
 
         Every run, however started, gets the same summary, details, memo and search
         attributes in the Web UI. Raises `InvalidPlan` for a plan that does not validate, or
@@ -208,7 +210,8 @@ class AgentClient:
         run_input = _run_input(goal, plan, options, params, self._template)
         if rerun_of is not None:
             rerun = {"rerun_of": rerun_of, "reused": list(reused or []),
-                     "rerun_children": dict(rerun_children or {}) or None}  # fmt: skip
+                     "rerun_children": dict(rerun_children or {}) or None,
+                     "resume_loops": dict(resume_loops or {}) or None}  # fmt: skip
             run_input = run_input.model_copy(update=rerun)
         workflow_id = workflow_id or f"run-{uuid.uuid4().hex[:12]}"
         try:
@@ -797,7 +800,7 @@ class RunHandle:
         )
         handle = await self._client.start(
             plan=base, options=scoped, workflow_id=workflow_id, rerun_of=self.workflow_id,
-            reused=chosen.reused, rerun_children=chosen.children,
+            reused=chosen.reused, rerun_children=chosen.children, resume_loops=chosen.loops,
         )  # fmt: skip
         return handle, chosen.again, chosen.reused_names
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agentic.core.blobs import encoded_size
 from agentic.core.messages import ChildRerun, TaskResult, TaskStatus
@@ -16,21 +16,24 @@ from agentic.core.reruns import Named, parse_names, rerun_choice, takes_inside
 if TYPE_CHECKING:
     from agentic.client import RunHandle
 
-# The items a rerun takes travel in the new run's input, which its history holds: a for-each
-# whose items' results are larger than this runs all its items again.
-MAX_REUSED_ITEMS_BYTES = 1_000_000
+# The items and loop rounds a rerun takes travel in the new run's input, which its history
+# holds: a for-each (a loop) whose items' results (rounds' outputs) are larger than this runs
+# all its items (from its first round) again.
+MAX_REUSED_BYTES = 1_000_000
 
 
 @dataclass
 class Pick:
     """A rerun's choice: the tasks that run again and those taken as they were, by name
     (`orders[3]`, `report.fetch`: items and child runs' tasks too), the results the new run
-    takes, and how its sub_plan tasks' child runs run again."""
+    takes, how its sub_plan tasks' child runs run again, and the rounds its loops go on
+    after."""
 
     again: list[str] = field(default_factory=list)
     reused_names: list[str] = field(default_factory=list)
     reused: list[TaskResult] = field(default_factory=list)
     children: dict[str, ChildRerun] = field(default_factory=dict)
+    loops: dict[str, list[Any]] = field(default_factory=dict)
 
 
 async def pick(
@@ -64,6 +67,10 @@ async def pick(
         elif before.child_run_id:
             _refuse_within(named, task_id, prefix, "has no items", items_only=True)
             await _pick_child(handle, chosen, before, named.inner.get(task_id, []), failed, prefix)
+        elif before.done_rounds and fits_in_input(before.done_rounds):
+            _refuse_within(named, task_id, prefix, "is a loop: it goes on from its next round")
+            chosen.loops[task_id] = before.done_rounds
+            chosen.reused_names.append(f"{prefix}{task_id} ({len(before.done_rounds)} rounds)")
         else:
             _refuse_within(named, task_id, prefix, "has no items nor a child run")
     return chosen
@@ -84,6 +91,11 @@ def _refuse_within(
                          "itself instead")  # fmt: skip
 
 
+def fits_in_input(taken: Any) -> bool:
+    """Whether what a rerun takes is small enough to travel in its input (its history)."""
+    return encoded_size(taken) <= MAX_REUSED_BYTES
+
+
 async def _pick_items(
     handle: RunHandle, chosen: Pick, before: TaskResult, named: Named, failed: bool, prefix: str
 ) -> None:
@@ -102,7 +114,7 @@ async def _pick_items(
         if item.status == TaskStatus.COMPLETED and item.task_id not in named.whole
         and item.task_id not in named.inner and await handle._output_kept(item)
     ]  # fmt: skip
-    if encoded_size([item.model_dump(mode="json") for item in taken]) > MAX_REUSED_ITEMS_BYTES:
+    if not fits_in_input([item.model_dump(mode="json") for item in taken]):
         taken = []  # too large to travel in the new run's input: every item runs again
     taken_ids = {item.task_id for item in taken}
     chosen.reused += taken
@@ -148,5 +160,5 @@ async def _pick_child(
     chosen.reused_names += inside.reused_names
     chosen.children[before.task_id] = ChildRerun(
         rerun_of=child_id, key_scope=await child._key_scope(),
-        reused=inside.reused, children=inside.children,
+        reused=inside.reused, children=inside.children, resume_loops=inside.loops,
     )  # fmt: skip

@@ -181,6 +181,9 @@ class ChildRerun(BaseModel):
         "keys were made from): a request whose config did not change keeps its key"
     )
     reused: list[TaskResult] = Field(default_factory=list)
+    resume_loops: dict[str, list[Any]] = Field(
+        default_factory=dict, description="the child's loops that go on from a round"
+    )
     children: dict[str, ChildRerun] = Field(
         default_factory=dict, description="the same for the child's own sub_plan tasks"
     )
@@ -213,6 +216,12 @@ class RunInput(BaseModel):
         exclude_if=lambda value: value is None,
         description="for a rerun: the tasks of `rerun_of` whose outputs this run takes as they "
         "are (outputs in the blob store by reference), never running them",
+    )
+    resume_loops: dict[str, list[Any]] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="for a rerun: loops that go on after the rounds the earlier run completed "
+        "(their outputs), by task id",
     )
     rerun_children: dict[str, ChildRerun] | None = Field(
         None,
@@ -437,6 +446,12 @@ class TaskResult(BaseModel):
         exclude_if=_unset,
         description="for a rerun: the run whose output this task took, not running (left out "
         "when it ran)",
+    )
+    done_rounds: list[Any] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="for a loop that did not complete: the outputs of the rounds it completed "
+        "(a rerun goes on from the next round)",
     )
     condition_false: bool = Field(
         False,

@@ -39,6 +39,9 @@ item: the four completed items taken from the input as they were, the failed one
 v12_rerun_sub_plan_*.json a rerun (`rerun --failed`) of a sub-plan whose child failed at its
 last task: the parent starts its child as a rerun of the earlier child (its input's
 rerun_children), and the child takes its two completed tasks as they were.
+v12_rerun_loop_from_round.json a rerun (`rerun --failed`) of a loop that failed in its third
+round: it goes on from that round (its input's resume_loops), the first two rounds' outputs
+taken as they were.
 """
 
 from __future__ import annotations

@@ -177,3 +177,31 @@ def test_a_sub_plan_reruns_its_child_from_within(stack, api, run_id):
         assert refused.returncode != 0, refused.stdout
         [line] = refused.stderr.strip().splitlines()
         assert message in line, line
+
+
+def test_a_loop_goes_on_from_the_round_that_failed(stack, api, run_id):
+    path = f"/rerun/{run_id}/pages"
+    api.route("GET", path, Reply(json={"next": "b"}), Reply(json={"next": "c"}),
+              Reply(400, json={"error": "cursor store down"}))  # fmt: skip
+    config = get(f"{api.url}{path}", params={"cursor": "{{ loop.previous.output.body.next }}"})
+    plan = {"tasks": [
+        task("pages", "api_call", config, repeat={"until": "output.body.next == null", "max": 9}),
+        task("count", "data_transform", {"input": "{{ tasks.pages.output }}",
+                                         "expression": "length(@)"}, "pages"),
+    ]}  # fmt: skip
+    failed = stack.run_plan(plan, run_id, "--approval", "none")
+    assert failed["status"] == "failed"
+    api.route("GET", path, Reply(json={"next": None}))
+
+    rerun = stack.cli("rerun", run_id, "--failed", "--approval", "none", "--wait", "--json")
+
+    assert rerun.returncode == 0, rerun.stderr
+    result = json.loads(rerun.stdout)
+    pages = tasks_by_id(result)["pages"]
+    assert [page["body"]["next"] for page in pages["output"]] == ["b", "c", None]
+    assert pages["rounds"] == 3 and tasks_by_id(result)["count"]["output"] == 3
+    calls = api.calls("GET", path)
+    assert len(calls) == 4, "rounds 1 and 2 were not called again"
+    assert calls[-1].query["cursor"] == ["c"], "round 3 went on from round 2's cursor"
+    shown = stack.cli("rerun", run_id, "--failed", "--approval", "none").stdout
+    assert "reuses: pages (2 rounds)" in shown

@@ -182,6 +182,7 @@ class AgentRunWorkflow:
         self._rerun_of = run_input.rerun_of or ""  # a rerun: the run it runs again
         self._reused = {task.task_id: task for task in run_input.reused or []}
         self._rerun_children = run_input.rerun_children or {}  # by sub_plan task (or item) id
+        self._resume_loops = dict(run_input.resume_loops or {})  # their rounds done, by task
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         self._signals_to_children: list[asyncio.Task[None]] = []
         self._progress_shown_at = workflow.now()
@@ -809,6 +810,7 @@ class AgentRunWorkflow:
                 rerun_of=self._rerun_of or None,
                 reused=self._reused_items_left(),
                 rerun_children=self._rerun_children or None,
+                resume_loops=self._resume_loops or None,
                 stream_state=self._events.state(),
             )
         )
@@ -1047,6 +1049,10 @@ class AgentRunWorkflow:
         assert repeat is not None
         kept = self._loops.pop(task_id, None) or LoopState(index=0)
         outputs: list[Any] = []  # this history's rounds'
+        if task_id in self._resume_loops:  # a rerun goes on after the earlier run's rounds
+            outputs = self._resume_loops.pop(task_id)
+            kept = LoopState(index=len(outputs), previous=outputs[-1])
+            result.rounds = len(outputs)
         loop = LoopRound(kept.index, kept.previous)
         may_continue = workflow.patched(LOOP_CONTINUE_AS_NEW)
         while loop.index < repeat.max:
@@ -1054,6 +1060,7 @@ class AgentRunWorkflow:
             try:
                 done = await self._run_rounds(task_id, loop)
                 if done is None:
+                    result.done_rounds = rounds_done(kept, outputs)
                     return None
                 outputs.append(done.output)
                 result.rounds = loop.number
@@ -1063,6 +1070,7 @@ class AgentRunWorkflow:
                     return Done(output, f"{counted(loop.number, 'round')}; last: {done.summary}")
             except TaskFailed as failed:
                 self._fail_task(result, failed.failure)
+                result.done_rounds = rounds_done(kept, outputs)
                 return None
             loop = LoopRound(loop.index + 1, done.output)
             if may_continue:
@@ -1726,6 +1734,15 @@ class AgentRunWorkflow:
             finished_at=finished_at,
             duration_seconds=(finished_at - self._started_at).total_seconds(),
         )
+
+
+def rounds_done(kept: LoopState, outputs: list[Any]) -> list[Any] | None:
+    """What a loop that stopped completed, for a rerun to go on from: its rounds' outputs
+    (None when there were none, or some were kept in the blob store by an earlier history:
+    a rerun then starts it again)."""
+    if kept.chunks or not outputs:
+        return None
+    return list(outputs)
 
 
 @dataclass(frozen=True)

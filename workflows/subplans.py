@@ -113,7 +113,8 @@ def as_rerun(child_input: RunInput, rerun: ChildRerun) -> RunInput:
     taken as they were, its requests keeping their idempotency keys where unchanged."""
     scoped = child_input.options.model_copy(update={"idempotency_scope": rerun.key_scope})
     update = {"options": scoped, "rerun_of": rerun.rerun_of, "reused": rerun.reused,
-              "rerun_children": rerun.children or None}  # fmt: skip
+              "rerun_children": rerun.children or None,
+              "resume_loops": rerun.resume_loops or None}  # fmt: skip
     return child_input.model_copy(update=update)
 
 
