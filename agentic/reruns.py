@@ -35,6 +35,10 @@ class Pick:
     children: dict[str, ChildRerun] = field(default_factory=dict)
     loops: dict[str, list[Any]] = field(default_factory=dict)
 
+    def runs_again(self, *names: str) -> None:
+        """Add names to `again` (a sub_plan task that runs again is there already)."""
+        self.again += [name for name in names if name not in self.again]
+
 
 async def pick(
     handle: RunHandle,
@@ -149,14 +153,14 @@ async def _pick_child(
             message = (f"--from {name}.{inner[0]}: the earlier child run "
                        f"{child_id} has no result to run again from")  # fmt: skip
             raise ValueError(message) from None
-        chosen.again.append(name)
+        chosen.runs_again(name)
         return
     if result.plan is None:
-        chosen.again.append(name)
+        chosen.runs_again(name)
         return
     tasks = {task.task_id: task for task in result.tasks}
     inside = await pick(child, result.plan, tasks, inner, failed or not inner, (), f"{name}.")
-    chosen.again += [name, *inside.again]
+    chosen.runs_again(name, *inside.again)
     chosen.reused_names += inside.reused_names
     chosen.children[before.task_id] = ChildRerun(
         rerun_of=child_id, key_scope=await child._key_scope(),

@@ -162,8 +162,11 @@ def test_a_sub_plan_reruns_its_child_from_within(stack, api, run_id):
     assert child_tasks["fetch"]["reused_from"] == f"{run_id}.report"
     assert "reused_from" not in child_tasks["write"]
 
-    again = stack.cli_json("rerun", f"{run_id}-2", "--from", "report.notify", "--approval",
-                           "none", "--id", f"{run_id}-3", "--wait")  # fmt: skip
+    picked = stack.cli_json("rerun", f"{run_id}-2", "--from", "report.notify", "--approval",
+                            "none", "--id", f"{run_id}-3")  # fmt: skip
+    assert picked["again"] == ["report", "report.notify"]
+    assert picked["reused"] == ["prepare", "report.fetch", "report.write"]
+    again = stack.cli_json("result", f"{run_id}-3")
     assert again["status"] == "completed"
     keys = [call.headers["idempotency-key"] for call in api.calls("POST", f"{base}/notify")]
     assert len(keys) == 2 and keys[0] == keys[1], "the same POST run again keeps its key"
