@@ -28,6 +28,7 @@ from bench.table import Row, render
 from bench.workers import wait_all
 
 ALL_SHAPES = frozenset(range(1, 11))
+LOAD_SECONDS_PER_RUN = 1.8  # a shape-4 size's timeout, per run at once
 MANY_RUNS_TIMEOUT_SECONDS = 1800  # 10,000 runs at once, about 26 a second on 2 cores
 
 
@@ -63,7 +64,9 @@ async def measure_all(
     # Last: thousands of runs leave the server busy for a while after they end.
     for runs in sizes.load_runs if 4 in shapes else ():
         loading = at_once.load(stack, sizes, runs, langgraph)
-        rows += await shape(sizes, f"4: {runs} runs at once (server on a file)", loading)
+        # 3 workers, each a warm-up and `load_repeats` rounds, on a file: minutes at 1,000 runs
+        timeout = max(sizes.shape_timeout, LOAD_SECONDS_PER_RUN * runs)
+        rows += await shape(sizes, f"4: {runs} runs at once (server on a file)", loading, timeout)
     if 4 in shapes:
         many = f"4: {sizes.many_runs:,} runs at once"
         timeout = max(sizes.shape_timeout, MANY_RUNS_TIMEOUT_SECONDS * sizes.many_runs / 10_000)
