@@ -1217,6 +1217,14 @@ async def schedule_create(
     ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused")] = False,
     note: Annotated[str, typer.Option(metavar="TEXT", help="A note, shown with it")] = "",
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="HOST",
+            help="Let its runs reach HOST[:PORT] or a CIDR besides HTTP_ALLOW_HOSTS; repeatable",
+        ),
+    ] = None,
 ) -> None:
     """Create a schedule that starts a run of a template, a plan or a goal every DURATION or on
     a cron expression; it is a Temporal Schedule, in the Temporal Web UI too."""
@@ -1243,8 +1251,13 @@ async def schedule_create(
             plan_given = plan_given.with_params(given)
         elif given:
             fail("--param is for a template or a plan, not a goal")
+        allowed = list(allow_host or [])
+        on_sample_api = plan_given is not None and calls_sample_api(plan_given)
+        if on_sample_api:  # the sample API is on loopback: its runs may reach it
+            allowed.append(SAMPLE_API_URL.removeprefix("http://"))
+        options = run_options(approval, allow_hosts=allowed)
         client = await connect_client()  # after what can be checked without a server
-        run_input = client.run_input(goal=goal, plan=plan_given, options=run_options(approval))
+        run_input = client.run_input(goal=goal, plan=plan_given, options=options)
         schedule = schedules.schedule_of(
             run_input, client.settings.task_queue, name, every=every_time, cron=cron,
             overlap=overlap, catchup_window=window, jitter=spread,  # type: ignore[arg-type]
@@ -1257,6 +1270,9 @@ async def schedule_create(
     following = shown.next_runs[0].isoformat() if shown.next_runs else "none (paused)"
     console.print(f"schedule {name}: {shown.spec}; next run {following}; its runs: "
                   f"list --schedule {name}", markup=False)  # fmt: skip
+    if on_sample_api:
+        console.print(f"its runs call the sample API at {SAMPLE_API_URL}: keep 'python cli.py "
+                      "sample-api' running", markup=False)  # fmt: skip
 
 
 @schedule_app.command(name="list")
