@@ -42,6 +42,10 @@ rerun_children), and the child takes its two completed tasks as they were.
 v12_rerun_loop_from_round.json a rerun (`rerun --failed`) of a loop that failed in its third
 round: it goes on from that round (its input's resume_loops), the first two rounds' outputs
 taken as they were.
+v13_local_read*.json ran their reads as local activities (patch local-reads): a GET, a
+read-only query and a file read as markers, then a POST as a regular activity; a slow GET over
+its 0.5 s budget run again as a regular activity; a GET failing past its 1 s budget (503s)
+moved to a regular activity that completed.
 """
 
 from __future__ import annotations
