@@ -54,12 +54,14 @@ async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
     def regular_plan(id_: str) -> dict[str, Any]:
         return chain_plan(stack.api, tasks, id_, delay, local=False if local else None)
 
+    def local_plan(id_: str) -> dict[str, Any]:
+        return chain_plan(stack.api, tasks, id_, delay)  # reads: local activities
+
     in_flight = await crashed_run(stack, worker, regular_plan, in_task(stack, sizes))
     rows = await in_flight_rows(stack, sizes, in_flight)
     worker = in_flight.worker
     if local:
         await asyncio.to_thread(worker.wait_ready)
-        local_plan = lambda id_: chain_plan(stack.api, tasks, id_, delay)  # noqa: E731
         in_local = await crashed_run(stack, worker, local_plan, in_task(stack, sizes))
         rows.append(await local_row(stack, sizes, in_local))
         worker = in_local.worker

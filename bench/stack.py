@@ -66,7 +66,7 @@ def worker_processes_available() -> bool:
 
 def local_activities_available() -> bool:
     """Whether reads may run as local activities: a task takes `"local": false` to opt out."""
-    return "local" in Task.model_fields and "local_activities" in Settings.model_fields
+    return "local" in Task.model_fields
 
 
 @dataclass
