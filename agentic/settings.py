@@ -297,6 +297,19 @@ class Settings(BaseSettings):
     continue_as_new_after_tasks: int = Field(
         500, ge=1, description="default of the run option continue_as_new_after_tasks"
     )
+    local_activities: Literal["auto", "off"] = Field(
+        "auto",
+        description="default of the run option local_activities: auto runs an action that "
+        "only reads (a GET, a read-only query, a file read) as a local activity; off as a "
+        "regular one",
+    )
+    local_activity_max_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="default of the run option local_activity_max_seconds: a read that takes "
+        "longer as a local activity runs again as a regular one",
+    )
 
     def run_option_defaults(self) -> dict[str, Any]:
         """What runs started by the CLI or the Python API get unless told otherwise."""
@@ -315,6 +328,8 @@ class Settings(BaseSettings):
             "poll_max_checks": self.poll_max_checks,
             "continue_as_new_after_tasks": self.continue_as_new_after_tasks,
             "heartbeat_timeout_seconds": self.run_heartbeat_timeout_seconds,
+            "local_activities": self.local_activities,
+            "local_activity_max_seconds": self.local_activity_max_seconds,
             "action_task_queue": self.action_task_queue or None,
             "llm_task_queue": self.llm_task_queue or None,
         }

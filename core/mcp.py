@@ -115,7 +115,7 @@ def tool_spec(
     server: str, setting: McpServerSetting, tool: str, description: str,
     input_schema: dict[str, Any], annotations: dict[str, Any] | None,
 ) -> ActionSpec:  # fmt: skip
-    """The spec of one tool of one server."""
+    """The spec of one tool of one server; one with readOnlyHint may run as a local activity."""
     kind = f"MCP server {server} ({'stdio' if setting.command else setting.url})"
     destination = setting.destination()
     text = " ".join((description or f"The tool {tool}.").split())
@@ -128,4 +128,5 @@ def tool_spec(
         "content, else its text.",
         risk=ToolRisk(tool_risk(server, tool, annotations)),
         destinations=ToolDestination(*destination) if destination else None,
+        idempotent=(annotations or {}).get("readOnlyHint") is True,
     )

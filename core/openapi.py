@@ -14,7 +14,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from agentic.core.actions.base import ActionSpec
-from agentic.core.actions.http import SAFE_METHODS, describe_response, url_destination
+from agentic.core.actions.http import (
+    READ_METHODS,
+    SAFE_METHODS,
+    describe_response,
+    url_destination,
+)
 from agentic.core.mcp import ToolDestination, ToolRisk
 from agentic.core.schema_configs import SchemaConfig, schema_config_model
 
@@ -172,7 +177,8 @@ def operation_config_model(action_type: str, schema: dict[str, Any]) -> type[Sch
 
 def operation_spec(service: str, base_url: str, operation: Operation) -> ActionSpec:
     """The spec of one operation of one service: GET and HEAD are safe, other methods wait
-    for approval in mode `risky`; a secret may go to the base URL's host."""
+    for approval in mode `risky`; a secret may go to the base URL's host. A GET, HEAD or
+    OPTIONS operation only reads (it may run as a local activity)."""
     action_type = f"{service}.{operation.name}"
     risky = operation.method not in SAFE_METHODS
     reason = f"sends {operation.method} {operation.path} to OpenAPI service {service}"
@@ -188,4 +194,5 @@ def operation_spec(service: str, base_url: str, operation: Operation) -> ActionS
         risk=ToolRisk(reason if risky else ""),
         describe_output=describe_response,
         destinations=ToolDestination(*destinations[0]) if destinations else None,
+        idempotent=operation.method in READ_METHODS,
     )

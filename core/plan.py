@@ -142,6 +142,12 @@ class Task(BaseModel):
         "skipped with reason 'condition false', which is no error: tasks downstream of it "
         "still run, and references to its output are null",
     )
+    local: bool = Field(
+        True,
+        exclude_if=lambda value: value is True,
+        description="false: run the action as a regular activity even when it only reads "
+        "(a read runs as a local activity otherwise, in the workflow's worker)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -108,6 +108,17 @@ def how_it_runs(spec: ActionSpec) -> str:
             "secret, no input from the blob store): no activity, no history event; otherwise "
             + text
         )
+    if spec.idempotent:
+        text += (
+            "; a local activity (in the workflow's worker, no server round trip) unless the "
+            'task says `"local": false`'
+        )
+    elif spec.reads_only is not None:
+        reads = one_line(spec.reads_only.__doc__).rstrip(".")
+        text += (
+            "; a local activity (in the workflow's worker, no server round trip) when it only "
+            f"reads: {reads[0].lower() + reads[1:]}"
+        )
     return text[0].upper() + text[1:] + "."
 
 

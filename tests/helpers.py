@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -40,13 +41,18 @@ def tasks_by_id(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def activity_spans(client: Client, workflow_id: str) -> dict[str, tuple[datetime, datetime]]:
-    """activity id -> (first attempt started, completed), read from the run's history."""
+    """activity id -> (first attempt started, completed), read from the run's history; a
+    local activity's span is from when the workflow asked for it to when it completed (its
+    marker says both)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     scheduled: dict[int, str] = {}
     started: dict[str, datetime] = {}
     spans: dict[str, tuple[datetime, datetime]] = {}
     for event in history.events:
         when = event.event_time.ToDatetime()
+        local = local_activity_span(event)
+        if local is not None:
+            spans[local[0]] = local[1]
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_id
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
@@ -58,6 +64,23 @@ async def activity_spans(client: Client, workflow_id: str) -> dict[str, tuple[da
             ]
             spans[activity_id] = (started[activity_id], when)
     return spans
+
+
+def local_activity_span(event: Any) -> tuple[str, tuple[datetime, datetime]] | None:
+    """(activity id, (asked for, completed)) of a completed local activity's marker."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != "core_local_activity" or marker.HasField("failure"):
+        return None
+    data = json.loads(marker.details["data"].payloads[0].data)
+
+    def moment(stamp: dict[str, int]) -> datetime:
+        seconds = stamp.get("seconds", 0) + stamp.get("nanos", 0) / 1e9
+        return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
+
+    return data["activity_id"], (moment(data["original_schedule_time"]),
+                                 moment(data["complete_time"]))  # fmt: skip
 
 
 async def event_types(client: Client, workflow_id: str) -> list[str]:

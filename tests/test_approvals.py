@@ -286,7 +286,9 @@ def test_pause_holds_new_tasks_and_resume_lets_them_run(stack, api, run_id):
     api.route("GET", f"/pause/{run_id}/first", Reply(json={}, delay=4))
     api.route("GET", f"/pause/{run_id}/second", Reply(json={}))
     plan = {"tasks": [
-        task("first", "api_call", get(f"{api.url}/pause/{run_id}/first")),
+        # A regular activity: a local read's workflow task would be discarded by the pause
+        # arriving during it, and the read run again after the resume.
+        task("first", "api_call", get(f"{api.url}/pause/{run_id}/first"), local=False),
         task("second", "api_call", get(f"{api.url}/pause/{run_id}/second"), "first"),
     ]}  # fmt: skip
     start(stack, run_id, plan)

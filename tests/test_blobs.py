@@ -24,7 +24,7 @@ from agentic.devstack import free_port, stop_process
 from agentic.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.fakes.api_server import Reply
-from tests.helpers import get, poll, task, tasks_by_id
+from tests.helpers import get, local_activity_span, poll, task, tasks_by_id
 
 USER_COUNT = 30_000
 USERS = [{"id": i, "name": f"user-{i}", "tags": ["a", "b", "c"]} for i in range(USER_COUNT)]
@@ -203,12 +203,19 @@ def gated(plan: dict, after: str) -> dict:
 
 async def activity_workers(client: Client, workflow_id: str) -> dict[str, str]:
     """activity id -> the identity (pid@host) of the worker that started it, from the run's
-    history."""
+    history; a local activity's is the worker that completed its workflow task."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     activity_ids: dict[int, str] = {}
     workers: dict[str, str] = {}
+    task_workers: dict[int, str] = {}
     for event in history.events:
-        if event.HasField("activity_task_scheduled_event_attributes"):
+        if event.HasField("workflow_task_completed_event_attributes"):
+            task_workers[event.event_id] = event.workflow_task_completed_event_attributes.identity
+        elif local_activity_span(event) is not None:
+            marker = event.marker_recorded_event_attributes
+            local = json.loads(marker.details["data"].payloads[0].data)
+            workers[local["activity_id"]] = task_workers[marker.workflow_task_completed_event_id]
+        elif event.HasField("activity_task_scheduled_event_attributes"):
             activity_ids[event.event_id] = (
                 event.activity_task_scheduled_event_attributes.activity_id
             )

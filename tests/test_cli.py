@@ -92,7 +92,7 @@ async def test_cancel_stops_running_and_records_tasks_that_never_ran(stack, api,
     api.route("GET", "/cancel/slow", Reply(json={}, delay=30))
     plan = {
         "tasks": [
-            task("slow", "api_call", get(f"{api.url}/cancel/slow")),
+            task("slow", "api_call", get(f"{api.url}/cancel/slow"), local=False),
             task("next", "api_call", get(f"{api.url}/cancel/slow"), "slow"),
         ]
     }

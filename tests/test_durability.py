@@ -26,7 +26,9 @@ def test_run_survives_a_killed_worker(stack, api, run_id, tmp_path):
     plan = {
         "tasks": [
             task("first", "api_call", get(f"{api.url}/crash/{run_id}/first")),
-            task("slow", "api_call", get(f"{api.url}/crash/{run_id}/slow"), "first"),
+            # A regular activity, heartbeating: a local read in flight is
+            # test_local_reads.py's.
+            task("slow", "api_call", get(f"{api.url}/crash/{run_id}/slow"), "first", local=False),
             task("pause", "wait", {"seconds": 1}, "slow"),
         ]
     }
@@ -72,8 +74,10 @@ def test_a_killed_worker_loses_no_item_of_a_large_for_each(stack, api, run_id):
     queue_env = {"TASK_QUEUE": f"crash-map-{uuid.uuid4().hex[:8]}"}
     first_worker = stack.start_worker(queue_env)
     api.route("GET", f"/map/{run_id}", Reply(json={"ok": True}, delay=0.005))
+    # Regular activities: a kill repeats only those in flight (local reads would repeat
+    # every read of the workflow task in flight).
     each = task("each", "api_call", get(f"{api.url}/map/{run_id}", params={"i": "{{ index }}"}),
-                for_each=list(range(count)))  # fmt: skip
+                for_each=list(range(count)), local=False)  # fmt: skip
     started = stack.cli("start", "--plan", str(stack.write_plan({"tasks": [each]})), "--id",
                         run_id, "--approval", "none", "--max-parallel", str(max_parallel),
                         "--max-parallel-per-host", str(max_parallel), env=queue_env)  # fmt: skip

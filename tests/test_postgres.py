@@ -191,7 +191,13 @@ async def test_retry_succeeds_after_the_server_comes_back(stack, postgres, clien
         plan = stack.write_plan(
             {
                 "tasks": [
-                    task("read", "db_query", query(f"SELECT name FROM {table} ORDER BY name")),
+                    # a regular activity, so the server shows its attempts
+                    task(
+                        "read",
+                        "db_query",
+                        query(f"SELECT name FROM {table} ORDER BY name"),
+                        local=False,
+                    ),
                 ]
             }
         )

@@ -80,9 +80,11 @@ async def test_three_workers_share_100_runs_and_one_dying_loses_nothing(
     for handle in handles:
         counted, workers_of_run = await identities(client, handle.workflow_id)
         assert counted[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED] == 1
+        # fetch, a GET, is a local read (again as a regular activity only when it outlived
+        # its budget on a busy worker); the wait is a timer; the two data_transforms are
+        # computed in the workflow
         scheduled = counted[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
-        assert counted[EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED] == scheduled == 1  # fetch
-        # the wait is a timer; the two data_transforms are computed in the workflow
+        assert counted[EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED] == scheduled <= 1
         assert counted[EventType.EVENT_TYPE_TIMER_FIRED] == 1
         every_worker |= workers_of_run
     assert len(every_worker) == 3, f"work went to {sorted(every_worker)}"

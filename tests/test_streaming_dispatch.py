@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import EventType
 
 from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
-from tests.helpers import get, task, tasks_by_id
+from tests.helpers import get, local_activity_span, task, tasks_by_id
 
 
 async def test_a_task_starts_while_the_rest_of_the_plan_is_still_streaming(
@@ -50,13 +50,14 @@ async def test_a_task_starts_while_the_rest_of_the_plan_is_still_streaming(
     assert len(api.calls("GET", f"/{run_id}/users")) == 1
     events = await history_events(client, run_id)
     planned = next(i for i, (kind, name) in enumerate(events) if name == "plan_goal_streamed")
-    users = events.index(("ActivityTaskScheduled", "api_call:users"))
+    users = events.index(("MarkerRecorded", "api_call:users"))  # a local read, recorded
     planning_done = events.index(("ActivityTaskCompleted", "plan_goal_streamed"))
     assert planned < users < planning_done  # in the history too: started while planning
 
 
 async def history_events(client, workflow_id: str) -> list[tuple[str, str]]:
-    """(event type, activity type[:task id]) of the run's activity events, in order."""
+    """(event type, activity type[:task id]) of the run's activity events and local
+    activities' markers, in order."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     scheduled: dict[int, str] = {}
     events = []
@@ -70,6 +71,10 @@ async def history_events(client, workflow_id: str) -> list[tuple[str, str]]:
                 name += ":" + attributes.activity_id
             scheduled[event.event_id] = name
             events.append((kind, name))
+        elif local_activity_span(event) is not None:
+            details = event.marker_recorded_event_attributes.details
+            local = json.loads(details["data"].payloads[0].data)
+            events.append((kind, f"{local['activity_type']}:{local['activity_id']}"))
         elif event.HasField("activity_task_completed_event_attributes"):
             attributes = event.activity_task_completed_event_attributes
             events.append((kind, scheduled[attributes.scheduled_event_id]))

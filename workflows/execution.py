@@ -5,6 +5,7 @@ as arguments."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ POLL_BOUNDS = "poll-bounds"
 LOCAL_PURE_ACTIONS = "local-pure-actions"
 # Runs started before this patch run pure actions as local activities (when small).
 INLINE_PURE_ACTIONS = "inline-pure-actions"
+# Runs started before this patch run reads (GETs, read-only queries, file reads) as regular
+# activities.
+LOCAL_READS = "local-reads"
 # A pure action whose config (references resolved) is larger runs as a regular activity: a
 # local activity, or a computation in the workflow, holds the workflow task while it runs.
 # These limits decide where recorded runs ran their actions: changing them (or what
@@ -283,34 +287,109 @@ async def execute_action(
             "Temporal's history can hold (2 MB): refer to fewer or smaller outputs"
         )
         raise TaskFailed(failure(message, ErrorType.INVALID_CONFIG))
+    attempt_timeout = _attempt_timeout(action_type, config, options)
+    call = _ActivityCall(action_type, request, activity_id, summary or task.label, attempt_timeout)
+    local = allow_local and task.local and options.local_activities == "auto"
     try:
-        if allow_local and _runs_locally(action_type, request, size):
+        if local and _runs_locally(action_type, request, size):
             return await workflow.execute_local_activity(
                 action_type,
                 request,
                 result_type=ActionResult,
                 activity_id=activity_id,
-                summary=summary or task.label,
-                start_to_close_timeout=_attempt_timeout(action_type, config, options),
+                summary=call.summary,
+                start_to_close_timeout=attempt_timeout,
                 retry_policy=_retry_policy(options),
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
-        return await workflow.execute_activity(
-            action_type,
-            request,
-            result_type=ActionResult,
-            activity_id=activity_id,
-            task_queue=options.action_task_queue,
-            summary=summary or task.label,
-            start_to_close_timeout=_attempt_timeout(action_type, config, options),
-            retry_policy=_retry_policy(options),
-            heartbeat_timeout=timedelta(seconds=options.heartbeat_timeout_seconds),
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
+        if local and _reads_locally(action_type, config, request, options):
+            return await _read_locally(call, options)
+        return await _regular_activity(call, options)
     except ActivityError as error:
         if isinstance(error.cause, CancelledError):
             raise asyncio.CancelledError() from error
         raise TaskFailed(failure_from(error, options)) from None
+
+
+@dataclass(frozen=True)
+class _ActivityCall:
+    """One action's activity, as it runs whichever way: local or regular."""
+
+    action_type: str
+    request: ActionRequest
+    activity_id: str
+    summary: str
+    attempt_timeout: timedelta
+
+
+async def _regular_activity(call: _ActivityCall, options: RunOptions) -> ActionResult:
+    return await workflow.execute_activity(
+        call.action_type,
+        call.request,
+        result_type=ActionResult,
+        activity_id=call.activity_id,
+        task_queue=options.action_task_queue,
+        summary=call.summary,
+        start_to_close_timeout=call.attempt_timeout,
+        retry_policy=_retry_policy(options),
+        heartbeat_timeout=timedelta(seconds=options.heartbeat_timeout_seconds),
+        cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    )
+
+
+async def _read_locally(call: _ActivityCall, options: RunOptions) -> ActionResult:
+    """A read as a local activity for at most the run's local_activity_max_seconds: the
+    attempts that start within it, each cut at its end. One still running then, or still
+    failing with attempts left, runs again as a regular activity with the task's retry policy,
+    so it heartbeats and another worker takes it over if this one dies. A failure within the
+    budget (not retryable, or the policy's attempts used up) is the task's, as a regular
+    activity's would be."""
+    budget = timedelta(seconds=options.local_activity_max_seconds)
+    attempts = _attempts_within(options.local_activity_max_seconds, options)
+    policy = _retry_policy(options)
+    try:
+        return await workflow.execute_local_activity(
+            call.action_type,
+            call.request,
+            result_type=ActionResult,
+            activity_id=call.activity_id,
+            summary=call.summary,
+            schedule_to_close_timeout=budget,
+            start_to_close_timeout=min(budget, call.attempt_timeout),
+            retry_policy=dataclasses.replace(policy, maximum_attempts=attempts),
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+    except ActivityError as error:
+        if not _moves_on(error.cause, attempts < policy.maximum_attempts):
+            raise
+    except (ApplicationError, TimeoutError) as error:
+        # Temporal hands a local activity's own failure over unwrapped (no ActivityError).
+        if not _moves_on(error, attempts < policy.maximum_attempts):
+            raise TaskFailed(cause_failure(error, None, options)) from None
+    workflow.logger.info("%s: a read over its local budget runs as an activity", call.activity_id)
+    return await _regular_activity(call, options)
+
+
+def _attempts_within(seconds: float, options: RunOptions) -> int:
+    """How many attempts the retry policy starts within `seconds` (not counting the time the
+    attempts take), at most the policy's own."""
+    attempts, waited, interval = 1, 0.0, options.retry_initial_seconds
+    while attempts < options.max_retries + 1:
+        waited += min(interval, options.retry_max_interval_seconds)
+        if waited >= seconds:
+            break
+        attempts += 1
+        interval *= options.retry_backoff
+    return attempts
+
+
+def _moves_on(cause: BaseException | None, attempts_left: bool) -> bool:
+    """Whether a local read that failed runs again as a regular activity: it timed out (its
+    budget ran out; Temporal may call that start-to-close), or it failed in a way a retry may
+    fix while the retry policy has attempts the budget left out."""
+    if isinstance(cause, TimeoutError):
+        return True
+    return isinstance(cause, ApplicationError) and not cause.non_retryable and attempts_left
 
 
 async def transform_in_activity(
@@ -344,6 +423,19 @@ def _runs_locally(action_type: str, request: ActionRequest, size: int) -> bool:
     )
 
 
+def _reads_locally(
+    action_type: str, config: ActionConfig, request: ActionRequest, options: RunOptions
+) -> bool:
+    """An action that only reads runs as a local activity (see _read_locally), when the run's
+    actions run on its own task queue (another queue's workers may reach what this one
+    cannot). It may load its inputs from the blob store: the budget bounds that too."""
+    return (
+        options.action_task_queue is None
+        and ACTIONS[action_type].runs_again_safely(config)
+        and workflow.patched(LOCAL_READS)
+    )
+
+
 def _attempt_timeout(action_type: str, config: ActionConfig, options: RunOptions) -> timedelta:
     seconds = (
         options.task_timeout_seconds
@@ -364,8 +456,15 @@ def _retry_policy(options: RunOptions) -> RetryPolicy:
 
 def failure_from(error: ActivityError, options: RunOptions) -> TaskFailure:
     """The task failure an activity's error stands for, with the attempts it used."""
-    cause = error.cause
-    exhausted = error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
+    return cause_failure(error.cause, error.retry_state, options)
+
+
+def cause_failure(
+    cause: BaseException | None, retry_state: RetryState | None, options: RunOptions
+) -> TaskFailure:
+    """The task failure an activity's failure `cause` stands for, with the attempts it used
+    (its details say how many; else all of them when they were used up, else one)."""
+    exhausted = retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
     attempts = options.max_retries + 1 if exhausted else 1
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details else {}
@@ -378,6 +477,8 @@ def failure_from(error: ActivityError, options: RunOptions) -> TaskFailure:
             attempts=attempts,
         )
     if isinstance(cause, TimeoutError):
-        message = f"activity timed out ({cause.type.name if cause.type else 'unknown'})"
-        return failure(message, ErrorType.TIMEOUT, True, attempts)
-    return failure(cause_message(error), type(cause).__name__, True, attempts)
+        timeout = cause.type.name if cause.type else "unknown"
+        return failure(f"activity timed out ({timeout})", ErrorType.TIMEOUT, True, attempts)
+    message = getattr(cause, "message", None)
+    text = message if isinstance(message, str) else str(cause)
+    return failure(text, type(cause).__name__, True, attempts)

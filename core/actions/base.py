@@ -161,6 +161,10 @@ class ActionSpec:
     calls it itself, with no activity, no round trip and no history event (a replay computes
     it again, so it must be deterministic and quick, and changing what it returns is a
     workflow change). A pure action without it, or with a larger config, runs as an activity.
+
+    `reads_only` says whether a config only reads (a GET, a read-only query: nothing changes
+    if it runs twice); `idempotent` says every config of the action may run again harmlessly
+    (a plug-in's word for it). Such a task runs as a local activity (see `runs_again_safely`).
     """
 
     action_type: str
@@ -175,6 +179,8 @@ class ActionSpec:
     refusal: Callable[[Any], str] | None = None
     pure: bool = False
     compute: Callable[[Any], Any] | None = None
+    reads_only: Callable[[Any], bool] | None = None
+    idempotent: bool = False
 
     def __post_init__(self) -> None:
         if self.compute is not None and not self.pure:
@@ -191,6 +197,18 @@ class ActionSpec:
             return self.describe_output(output)
         except Exception:
             return preview(output)
+
+    def runs_again_safely(self, config: Any) -> bool:
+        """True when running `config` again changes nothing a person would notice: the action
+        is idempotent or this config only reads. A worker that dies before the run records
+        it may run it again (a local activity). False when `reads_only` fails (it may be a
+        plug-in's, and it runs in workflow code)."""
+        if self.idempotent:
+            return True
+        try:
+            return self.reads_only is not None and self.reads_only(config) is True
+        except Exception:
+            return False
 
     def describes_same(self, other: ActionSpec) -> bool:
         """True when `other` declares the same action type (an `Action` built from this spec

@@ -74,6 +74,11 @@ def overwrite_check(config: FileOperationConfig) -> RiskCheck | None:
     )
 
 
+def file_reads(config: FileOperationConfig) -> bool:
+    """read, list and exists."""
+    return config.operation in ("read", "list", "exists")
+
+
 def describe_file_result(output: Any) -> str:
     """What the operation did, e.g. `wrote 120 bytes to out/report.md`."""
     if not isinstance(output, dict) or "path" not in output:
@@ -102,4 +107,5 @@ SPEC = ActionSpec(
     risk_check=overwrite_check,
     describe_output=describe_file_result,
     refusal=path_refusal,
+    reads_only=file_reads,
 )

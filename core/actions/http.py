@@ -12,6 +12,7 @@ from agentic.core.actions.base import ActionSpec, TimedActionConfig, preview
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 SAFE_METHODS = {"GET", "HEAD"}
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -70,6 +71,11 @@ def request_risk(config: ApiCallConfig) -> str:
     return "" if config.method in SAFE_METHODS else f"sends {config.method} {config.url}"
 
 
+def request_reads(config: ApiCallConfig) -> bool:
+    """A GET, HEAD or OPTIONS request."""
+    return config.method in READ_METHODS
+
+
 def url_destination(url: str) -> list[tuple[str, int]]:
     """The (host, port) a URL sends to."""
     parts = urlsplit(url)
@@ -101,4 +107,5 @@ SPEC = ActionSpec(
     risk=request_risk,
     describe_output=describe_response,
     destinations=request_destinations,
+    reads_only=request_reads,
 )

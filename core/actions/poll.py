@@ -12,6 +12,7 @@ from agentic.core.actions.base import ActionConfig, ActionSpec, Execution
 from agentic.core.actions.http import (
     ApiCallConfig,
     describe_response,
+    request_reads,
     request_risk,
     url_destination,
 )
@@ -41,6 +42,11 @@ def poll_risk(config: PollConfig) -> str:
     return request_risk(config.request)
 
 
+def poll_reads(config: PollConfig) -> bool:
+    """A check whose request is a GET, HEAD or OPTIONS."""
+    return request_reads(config.request)
+
+
 def poll_destinations(config: PollConfig) -> list[tuple[str, int]]:
     """Where its request goes."""
     return url_destination(config.request.url)
@@ -59,4 +65,5 @@ SPEC = ActionSpec(
     risk=poll_risk,
     describe_output=describe_response,
     destinations=poll_destinations,
+    reads_only=poll_reads,
 )

@@ -53,6 +53,11 @@ def write_risk(config: DbQueryConfig) -> str:
     return "writes to the database" if config.write else ""
 
 
+def query_reads(config: DbQueryConfig) -> bool:
+    """A statement without `write` (it runs in a read-only transaction)."""
+    return not config.write
+
+
 def describe_rows(output: Any) -> str:
     """`3 rows`, `value: 42` or the command status (`INSERT 0 5`)."""
     if not isinstance(output, dict):
@@ -77,4 +82,5 @@ SPEC = ActionSpec(
     risk=write_risk,
     describe_output=describe_rows,
     destinations=db_destinations,
+    reads_only=query_reads,
 )
