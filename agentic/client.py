@@ -224,6 +224,7 @@ class AgentClient:
                 search_attributes=run_search_attributes(run_input),
                 static_summary=(run_input.goal_text or "plan run")[:SUMMARY_MAX_CHARS],
                 static_details=(plan_details(run_input.plan) if run_input.plan else GOAL_DETAILS),
+                task_timeout=timedelta(seconds=self.settings.workflow_task_timeout_seconds),
             )
         except WorkflowAlreadyStartedError:
             raise RunAlreadyStarted(
@@ -358,8 +359,8 @@ class AgentClient:
         elif params:
             raise ValueError("params are for a template or a plan, not a goal")
         schedule = schedules.schedule_of(
-            self.run_input(goal=goal, plan=plan, options=options), self.settings.task_queue,
-            name, every=schedules.duration(every, "every"), cron=cron,
+            self.run_input(goal=goal, plan=plan, options=options), self.settings, name,
+            every=schedules.duration(every, "every"), cron=cron,
             overlap=schedules.overlap(overlap),
             catchup_window=schedules.duration(catchup_window, "catchup_window"),
             jitter=schedules.duration(jitter, "jitter"), paused=paused, note=note,

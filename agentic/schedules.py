@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentic.client import AgentClient
 from agentic.core.messages import RunInput
 from agentic.errors import AgenticError
+from agentic.settings import Settings
 from agentic.workflows.agent_run import AgentRunWorkflow
 from agentic.workflows.visibility import run_memo, run_search_attributes
 
@@ -85,7 +86,7 @@ class ScheduleSummary(BaseModel):
 
 def schedule_of(
     run_input: RunInput,
-    task_queue: str,
+    settings: Settings,
     name: str,
     *,
     every: timedelta | None = None,
@@ -108,7 +109,8 @@ def schedule_of(
         AgentRunWorkflow.run,
         run_input,
         id=f"{name}-run",  # Temporal appends the time it fires
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
+        task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
         memo={**run_memo(run_input), "schedule": name},
         typed_search_attributes=run_search_attributes(run_input),
         static_summary=(run_input.goal_text or "plan run")[:200],

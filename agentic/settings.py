@@ -279,6 +279,14 @@ class Settings(BaseSettings):
         description="default of the run option max_run_seconds: wall-clock time of a "
         "run's execution",
     )
+    workflow_task_timeout_seconds: float = Field(
+        2.0,
+        ge=1,
+        le=120,
+        description="how long a run's workflow task may take before Temporal gives it to "
+        "another worker (Temporal's default is 10 s): a run whose worker died while it ran "
+        "reads as local activities goes on elsewhere after this long",
+    )
     run_heartbeat_timeout_seconds: float = Field(
         2.0, ge=1, le=600, description="default of the run option heartbeat_timeout_seconds"
     )

@@ -46,6 +46,9 @@ v13_local_read*.json ran their reads as local activities (patch local-reads): a 
 read-only query and a file read as markers, then a POST as a regular activity; a slow GET over
 its 0.5 s budget run again as a regular activity; a GET failing past its 1 s budget (503s)
 moved to a regular activity that completed.
+v14_*.json ran with a workflow task timeout of 2 s (WORKFLOW_TASK_TIMEOUT_SECONDS) that child
+runs and continued histories inherit (patch inherit-task-timeout): a for-each of sub-plans (the
+parent and one child) and a 12-round loop continued as new (v14_loop_continued_as_new_1..4).
 """
 
 from __future__ import annotations

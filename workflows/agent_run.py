@@ -85,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         questions,
         replans,
         scheduling,
+        subplans,
     )
     from agentic.workflows.approvals import Waiting, edited_plan, rejection
     from agentic.workflows.events import EventTeller
@@ -812,7 +813,8 @@ class AgentRunWorkflow:
                 rerun_children=self._rerun_children or None,
                 resume_loops=self._resume_loops or None,
                 stream_state=self._events.state(),
-            )
+            ),
+            task_timeout=subplans.inherited_task_timeout(),
         )
 
     def _reused_items_left(self) -> list[TaskResult] | None:

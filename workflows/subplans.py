@@ -5,6 +5,7 @@ child's task outputs by task id."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -32,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from agentic.workflows.visibility import plan_details, run_memo, run_search_attributes
 
 WORKFLOW_NAME = "AgentRun"  # agent_run.py's, which imports this module
+# Child runs and continued histories get their run's workflow task timeout.
+INHERIT_TASK_TIMEOUT = "inherit-task-timeout"
 
 
 def child_run_id(activity_id: str) -> str:
@@ -86,6 +89,7 @@ async def run_child(
         memo=run_memo(child_input),
         static_details=plan_details(plan) if plan is not None else "The LLM plans the goal.",
         search_attributes=run_search_attributes(child_input),
+        task_timeout=inherited_task_timeout(),
     )
     parent.started(child_id)
     try:
@@ -106,6 +110,14 @@ async def run_child(
         message = f"child run {child_id} {result.status.value}: {result.error or 'no reason'}"
         raise TaskFailed(failure(message, ErrorType.SUB_PLAN_FAILED, retryable=True))
     return {child_task.task_id: child_task.output for child_task in result.tasks}, 1
+
+
+def inherited_task_timeout() -> timedelta | None:
+    """This run's workflow task timeout, for its child runs and its next history (None,
+    Temporal's default of 10 s, in runs recorded before)."""
+    if not workflow.patched(INHERIT_TASK_TIMEOUT):
+        return None
+    return workflow.info().task_timeout
 
 
 def as_rerun(child_input: RunInput, rerun: ChildRerun) -> RunInput:

@@ -1259,7 +1259,7 @@ async def schedule_create(
         client = await connect_client()  # after what can be checked without a server
         run_input = client.run_input(goal=goal, plan=plan_given, options=options)
         schedule = schedules.schedule_of(
-            run_input, client.settings.task_queue, name, every=every_time, cron=cron,
+            run_input, client.settings, name, every=every_time, cron=cron,
             overlap=overlap, catchup_window=window, jitter=spread,  # type: ignore[arg-type]
             paused=paused, note=note,
         )  # fmt: skip
