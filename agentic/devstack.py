@@ -89,6 +89,8 @@ def dev_server_command(
         command += ["--search-attribute", f"{name}={kind}"]
     if db_file is not None:
         command += ["--db-filename", str(db_file)]
+        if tuned:  # a write-ahead log: a commit appends once instead of journaling the pages
+            command += ["--sqlite-pragma", "journal_mode=wal"]
     return [*command, "--headless"] if headless else command
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 
@@ -260,6 +261,23 @@ def test_server_finds_the_temporal_cli_next_to_python_without_path(stack):
     try:
         wait_until(lambda: port_open("127.0.0.1", port) or server.poll() is not None, 30, "it")
         assert server.poll() is None, server.stdout.read() if server.stdout else ""
+    finally:
+        stop_process(server)
+
+
+def test_a_server_on_a_file_keeps_a_write_ahead_log(stack, tmp_path):
+    """As LangGraph's SQLite checkpointer does (Temporal's default is a rollback journal)."""
+    port, database = free_port(), tmp_path / "temporal.db"
+    server = subprocess.Popen(
+        [sys.executable, "cli.py", "server", "--port", str(port), "--headless",
+         "--db-filename", str(database)],
+        cwd=REPO, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port) or server.poll() is not None, 30, "it")
+        assert server.poll() is None, server.stdout.read() if server.stdout else ""
+        with sqlite3.connect(database) as reader:
+            assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     finally:
         stop_process(server)
 
