@@ -260,6 +260,8 @@ def build_worker(
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        # Reads run as local activities have slots of their own: the same bound.
+        max_concurrent_local_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_cached_workflows=settings.worker_max_cached_workflows,
         max_concurrent_workflow_task_polls=settings.worker_workflow_task_pollers,

@@ -188,10 +188,17 @@ class Settings(BaseSettings):
         None, description="id:base64key,... (32-byte keys): payloads are encrypted with AES-GCM"
     )
     worker_max_concurrent_activities: int = Field(
-        100, ge=1, description="actions (and LLM calls) one worker runs at once"
+        100,
+        ge=1,
+        description="actions (and LLM calls) one worker runs at once as activities, and as "
+        "many reads as local activities",
     )
     worker_max_concurrent_workflow_tasks: int = Field(
-        100, ge=2, description="workflow tasks one worker processes at once"
+        16,
+        ge=2,
+        description="workflow tasks one worker processes at once (the others wait at the "
+        "server): one process runs their code on one core, so many at once only wait in it, "
+        "past WORKFLOW_TASK_TIMEOUT_SECONDS under load",
     )
     worker_deployment_name: str = Field(
         "",

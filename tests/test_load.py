@@ -41,4 +41,5 @@ async def test_200_runs_at_once_on_one_worker_all_complete_correctly(stack, coun
     assert report.wrong == []
     assert counting_api.requests == RUNS * 2, "each call once: none repeated"
     assert len(set(counting_api.idempotency_keys)) == RUNS, "one idempotency key per order"
-    assert 1 < counting_api.peak_in_flight <= MAX_ACTIVITIES
+    # The GETs run as local activities, the POSTs as regular ones: each kind is capped.
+    assert 1 < counting_api.peak_in_flight <= 2 * MAX_ACTIVITIES
