@@ -225,7 +225,7 @@ async def test_a_small_transform_is_computed_in_the_workflow_without_an_activity
 
     adults = {"input": "{{ tasks.fetch.output.body }}", "expression": "[?age > `30`].age"}
     plan = plan_of(
-        task("fetch", "api_call", get("http://x/users")),
+        task("fetch", "api_call", get("http://x/users"), local=False),  # its one activity
         task("adults", "data_transform", adults, "fetch"),
         task("total", "data_transform", {"input": "{{ tasks.adults.output }}",
                                          "expression": "sum(@)"}, "adults"),
