@@ -549,18 +549,22 @@ class RunHandle:
         attempts, error and a summary of its output; empty for another task. A large
         for-each's ended items are read from the blob store."""
         live: list[TaskResult] = await self._query(AgentRunWorkflow.items, "items", task_id)
+        archived = [
+            item.model_copy(update={"output": summarize(item.output)})
+            for item in await self._archived_items(task_id)
+        ]
+        return sorted([*archived, *live], key=lambda item: item_index(item.task_id))
+
+    async def _archived_items(self, task_id: str) -> list[TaskResult]:
+        """A large for-each's ended items, kept in the blob store (none for another task)."""
         archive = await self._query(AgentRunWorkflow.item_archive, "item_archive", task_id)
         if archive is None or not archive.chunks:
-            return live
+            return []
         try:
             blobs = Blobs(open_store(self._client.settings.blob_location))
-            archived = [item for chunk in archive.chunks for item in await read_chunk(blobs, chunk)]
+            return [item for chunk in archive.chunks for item in await read_chunk(blobs, chunk)]
         except (ValueError, ActionError) as error:
             raise BlobStoreError(str(error)) from None
-        shortened = [
-            item.model_copy(update={"output": summarize(item.output)}) for item in archived
-        ]
-        return sorted([*shortened, *live], key=lambda item: item_index(item.task_id))
 
     async def _query(self, query: Any, name: str, *args: Any) -> Any:
         """Ask the run a query; `RunNotFound`, or `WorkerUnavailable` when no worker answers."""
@@ -822,14 +826,7 @@ class RunHandle:
         live: list[TaskResult] = await self._query(
             AgentRunWorkflow.item_results, "item_results", task_id
         )
-        archive = await self._query(AgentRunWorkflow.item_archive, "item_archive", task_id)
-        if archive is None or not archive.chunks:
-            return live
-        try:
-            blobs = Blobs(open_store(self._client.settings.blob_location))
-            archived = [item for chunk in archive.chunks for item in await read_chunk(blobs, chunk)]
-        except (ValueError, ActionError) as error:
-            raise BlobStoreError(str(error)) from None
+        archived = await self._archived_items(task_id)
         return sorted([*archived, *live], key=lambda item: item_index(item.task_id))
 
     async def _output_kept(self, task: TaskResult) -> bool:

@@ -166,7 +166,7 @@ def test_a_sub_plan_reruns_its_child_from_within(stack, api, run_id):
                             "none", "--id", f"{run_id}-3")  # fmt: skip
     assert picked["again"] == ["report", "report.notify"]
     assert picked["reused"] == ["prepare", "report.fetch", "report.write"]
-    again = stack.cli_json("result", f"{run_id}-3")
+    again = stack.cli_json("result", f"{run_id}-3", "--wait")
     assert again["status"] == "completed"
     keys = [call.headers["idempotency-key"] for call in api.calls("POST", f"{base}/notify")]
     assert len(keys) == 2 and keys[0] == keys[1], "the same POST run again keeps its key"

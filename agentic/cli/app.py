@@ -104,6 +104,14 @@ ApprovalOption = Annotated[
 ]
 WaitOption = Annotated[bool, typer.Option("--wait", help="Wait for the run to end, print it")]
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON only, for scripts")]
+AllowHostOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-host",
+        metavar="HOST",
+        help="Let the run reach HOST[:PORT] or a CIDR besides HTTP_ALLOW_HOSTS; repeatable",
+    ),
+]
 RunIdOption = Annotated[
     str | None, typer.Option("--id", metavar="ID", help="Workflow id (default: random)")
 ]
@@ -176,14 +184,7 @@ async def start(
         ),
     ] = 24 * 3600,
     watch: Annotated[bool, typer.Option("--watch", help="Show the run live until it ends")] = False,
-    allow_host: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow-host",
-            metavar="HOST",
-            help="Let this run reach HOST[:PORT] or a CIDR besides HTTP_ALLOW_HOSTS; repeatable",
-        ),
-    ] = None,
+    allow_host: AllowHostOption = None,
     joiner: Annotated[
         bool | None,
         typer.Option(
@@ -1217,14 +1218,7 @@ async def schedule_create(
     ] = None,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused")] = False,
     note: Annotated[str, typer.Option(metavar="TEXT", help="A note, shown with it")] = "",
-    allow_host: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow-host",
-            metavar="HOST",
-            help="Let its runs reach HOST[:PORT] or a CIDR besides HTTP_ALLOW_HOSTS; repeatable",
-        ),
-    ] = None,
+    allow_host: AllowHostOption = None,
 ) -> None:
     """Create a schedule that starts a run of a template, a plan or a goal every DURATION or on
     a cron expression; it is a Temporal Schedule, in the Temporal Web UI too."""
