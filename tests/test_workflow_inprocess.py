@@ -620,7 +620,8 @@ async def test_cancel_through_temporal_cancels_the_running_task(temporal_client)
             raise
 
     plan = plan_of(
-        task("slow", "api_call", get("http://x/slow")),
+        # A regular activity, heartbeating: a local one cannot, and its cancel waits for it.
+        task("slow", "api_call", get("http://x/slow"), local=False),
         task("next", "api_call", get("http://x/next"), "slow"),
     )
     async with running_worker(temporal_client, api_call) as client:
