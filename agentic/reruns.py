@@ -12,6 +12,7 @@ from agentic.core.blobs import encoded_size
 from agentic.core.messages import ChildRerun, TaskResult, TaskStatus
 from agentic.core.plan import Plan
 from agentic.core.reruns import Named, parse_names, rerun_choice, takes_inside
+from agentic.errors import RunNotFound, RunResultUnavailable
 
 if TYPE_CHECKING:
     from agentic.client import RunHandle
@@ -145,10 +146,10 @@ async def _pick_child(
     again as a rerun of the earlier one, from the tasks named inside it (none named: its
     tasks that did not complete)."""
     name, child_id = prefix + before.task_id, before.child_run_id or ""
-    child = await handle._client.get(child_id)
     try:
+        child = await handle._client.get(child_id)
         result = await child.result()
-    except Exception:  # terminated, or gone: it runs again from its start
+    except (RunNotFound, RunResultUnavailable):  # gone, or terminated: it runs from its start
         if inner:
             message = (f"--from {name}.{inner[0]}: the earlier child run "
                        f"{child_id} has no result to run again from")  # fmt: skip

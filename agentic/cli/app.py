@@ -1251,16 +1251,12 @@ async def schedule_create(
             allowed.append(SAMPLE_API_URL.removeprefix("http://"))
         options = run_options(approval, allow_hosts=allowed)
         client = await connect_client()  # after what can be checked without a server
-        run_input = client.run_input(goal=goal, plan=plan_given, options=options)
-        schedule = schedules.schedule_of(
-            run_input, client.settings, name, every=every_time, cron=cron,
-            overlap=overlap, catchup_window=window, jitter=spread,  # type: ignore[arg-type]
-            paused=paused, note=note,
+        shown = await client.create_schedule(
+            name, every=every_time, cron=cron, goal=goal, plan=plan_given, options=options,
+            overlap=overlap, catchup_window=window, jitter=spread, paused=paused, note=note,
         )  # fmt: skip
     except ValueError as error:
         fail(str(error))
-    await schedules.create(client, name, schedule)
-    shown = await schedules.describe(client, name)
     following = shown.next_runs[0].isoformat() if shown.next_runs else "none (paused)"
     console.print(f"schedule {name}: {shown.spec}; next run {following}; its runs: "
                   f"list --schedule {name}", markup=False)  # fmt: skip
@@ -1273,9 +1269,7 @@ async def schedule_create(
 @command
 async def schedule_list(as_json: JsonOption = False) -> None:
     """The schedules: when they fire, whether paused, their last runs."""
-    from agentic import schedules
-
-    listed = await schedules.summaries(await connect_client())
+    listed = await (await connect_client()).schedules()
     if as_json:
         for entry in listed:
             sys.stdout.write(entry.model_dump_json() + "\n")
@@ -1293,9 +1287,7 @@ async def schedule_list(as_json: JsonOption = False) -> None:
 @command
 async def schedule_describe(name: ScheduleName, as_json: JsonOption = False) -> None:
     """A schedule: what it runs, when it fires next, the runs it started."""
-    from agentic import schedules
-
-    shown = await schedules.describe(await connect_client(), name)
+    shown = await (await connect_client()).describe_schedule(name)
     if as_json:
         print_json(shown)
         return
@@ -1311,9 +1303,7 @@ async def schedule_describe(name: ScheduleName, as_json: JsonOption = False) -> 
 
 
 async def _schedule_change(name: str, what: str, note: str = "") -> None:
-    from agentic import schedules
-
-    await schedules.change(await connect_client(), name, what, note)
+    await (await connect_client()).change_schedule(name, what, note=note)
     console.print(f"schedule {name}: {what}{'d' if what.endswith('e') else 'ed'}")
 
 
@@ -1364,8 +1354,8 @@ async def schedule_update(
         every_time = schedules.parse_duration(every, "--every") if every else None
     except ValueError as error:
         fail(str(error))
-    await schedules.update(await connect_client(), name, every=every_time, cron=cron, note=note)
-    shown = await schedules.describe(await connect_client(), name)
+    client = await connect_client()
+    shown = await client.update_schedule(name, every=every_time, cron=cron, note=note)
     console.print(f"schedule {name}: {shown.spec}", markup=False)
 
 
