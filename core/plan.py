@@ -52,7 +52,8 @@ def unknown_action(action_type: Any) -> str:
         is_mcp = head == "mcp"
         source = rest.partition(".")[0] if is_mcp else head
         prefix = f"mcp.{source}." if is_mcp else f"{source}."
-        offered = sorted(name for name in ACTIONS if name.startswith(prefix))
+        ACTIONS.get(action_type)  # finds the tools of that server or service only
+        offered = [name for name in ACTIONS.found() if name.startswith(prefix)]
         kind = "MCP server" if is_mcp else "OpenAPI service"
         setting = "MCP_SERVERS" if is_mcp else "OPENAPI_SERVICES"
         if offered:
@@ -70,7 +71,7 @@ def unknown_action(action_type: Any) -> str:
             f"unknown action_type {action_type!r}: no {kind} {source!r} is configured here "
             f"(set it in {setting}, the same for the worker and the CLI)"
         )
-    known = ", ".join(name for name in sorted(ACTIONS) if "." not in name)
+    known = ", ".join(name for name in ACTIONS.found() if "." not in name)
     return f"unknown action_type {action_type!r}; use one of {known}"
 
 

@@ -40,16 +40,22 @@ class ActionRegistry:
 
     def __init__(self, specs: list[ActionSpec]) -> None:
         self._specs: dict[str, ActionSpec] = {}
-        self._loaders: list[Callable[[], list[ActionSpec]]] = []
+        self._loaders: dict[str, Callable[[list[str]], list[ActionSpec]]] = {}
         self._unavailable: dict[str, str] = {}
         for spec in specs:
             self.register(spec)
 
-    def add_loader(self, loader: Callable[[], list[ActionSpec]]) -> None:
-        """Action types registered only when first needed: when a dotted type (an MCP tool's
-        or an OpenAPI operation's) is not found, or every type is listed. The CLI finds the
-        tools this way, so that a command whose runs use none starts no MCP server."""
-        self._loaders.append(loader)
+    def add_loader(
+        self, prefixes: list[str], loader: Callable[[list[str]], list[ActionSpec]]
+    ) -> None:
+        """Action types registered only when first needed. Each prefix is one source's (an
+        MCP server's `mcp.<server>.`, an OpenAPI service's `<service>.`): when a type under it
+        is not found, `loader` is asked for that prefix's types; when every type is listed,
+        for every prefix not loaded yet at once. The CLI finds the tools this way: a command
+        starts only the MCP servers (reads only the OpenAPI documents) whose types it meets,
+        and reading a run starts none."""
+        for prefix in prefixes:
+            self._loaders[prefix] = loader
 
     def mark_unavailable(self, prefix: str, reason: str) -> None:
         """Note why the action types under `prefix` (an MCP server's `mcp.<server>.`) could not
@@ -64,17 +70,22 @@ class ActionRegistry:
                 return reason
         return None
 
-    def _load(self) -> None:
-        while self._loaders:
-            for spec in self._loaders.pop(0)():
+    def _load(self, action_type: str | None = None) -> None:
+        """Load the prefixes `action_type` is under (every prefix for None), each once."""
+        due: dict[Callable[[list[str]], list[ActionSpec]], list[str]] = {}
+        for prefix in list(self._loaders):
+            if action_type is None or action_type.startswith(prefix):
+                due.setdefault(self._loaders.pop(prefix), []).append(prefix)
+        for loader, prefixes in due.items():
+            for spec in loader(prefixes):
                 self.register(spec)
 
     def _find(self, action_type: object) -> ActionSpec | None:
         if not isinstance(action_type, str):
             return None
         spec = self._specs.get(action_type)
-        if spec is None and self._loaders and "." in action_type:
-            self._load()
+        if spec is None and self._loaders:
+            self._load(action_type)
             spec = self._specs.get(action_type)
         return spec
 
@@ -114,6 +125,10 @@ class ActionRegistry:
     def __len__(self) -> int:
         self._load()
         return len(self._specs)
+
+    def found(self) -> list[str]:
+        """The action types found so far, sorted (no loader runs: no MCP server starts)."""
+        return sorted(self._specs)
 
     def specs(self) -> list[ActionSpec]:
         """Every spec, sorted by action type."""

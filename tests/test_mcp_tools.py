@@ -247,13 +247,23 @@ async def test_an_http_server_is_connected_to_only_at_the_address_checked(http_s
     assert lookups[:2] == ["rebind.test", "rebind.test"]
 
 
-def test_a_command_starts_an_mcp_server_only_when_it_needs_the_tools(stack, tmp_path):
-    """`validate` of a plan of built-in actions starts no server; one that uses a tool does
-    (and `actions`, which lists them all)."""
-    marker = tmp_path / "started"
+def probe_server(marker: Path) -> list[str]:
+    """A command that notes in `marker` that it was started (then exits, saying on stderr)."""
     noise = "import sys; print('NOISE', file=sys.stderr)"
-    probe = f"{noise}; open({str(marker)!r}, 'a').write('started\\n')"
-    env = {"MCP_SERVERS": json.dumps({"probe": {"command": [sys.executable, "-c", probe]}})}
+    return [sys.executable, "-c", f"{noise}; open({str(marker)!r}, 'a').write('started\\n')"]
+
+
+def test_a_command_starts_an_mcp_server_only_when_it_needs_the_tools(stack, tmp_path):
+    """`validate` of a plan of built-in actions starts no server; one that uses a tool starts
+    that tool's server only (not the others, nor reads an OpenAPI document); `actions`, which
+    lists them all, starts every one."""
+    marker, other = tmp_path / "started", tmp_path / "other-started"
+    spec = tmp_path / "spec.json"
+    env = {
+        "MCP_SERVERS": json.dumps({"probe": {"command": probe_server(marker)},
+                                   "other": {"command": probe_server(other)}}),
+        "OPENAPI_SERVICES": json.dumps({"svc": {"spec": str(spec)}}),  # not there: not read
+    }  # fmt: skip
     builtin = stack.write_plan(
         {"tasks": [task("t", "data_transform", {"input": 1, "expression": "@"})]}
     )
@@ -265,8 +275,45 @@ def test_a_command_starts_an_mcp_server_only_when_it_needs_the_tools(stack, tmp_
     refused = stack.cli("validate", str(tool), env=env)
     assert refused.returncode != 0
     assert marker.read_text() == "started\n", "started once, to find its tools"
+    assert not other.exists(), "a server whose tools the plan does not use is not started"
     assert "MCP server 'probe' could not be reached to list its tools" in refused.stderr
     assert "NOISE" not in refused.stderr, "a server's own stderr is not the CLI's output"
+
+    listed = stack.cli("actions", env=env)
+    assert listed.returncode != 0, "actions reads every OpenAPI document"
+    assert f"OPENAPI_SERVICES svc: spec {spec}: cannot read it" in listed.stderr
+
+
+def test_reading_and_approving_a_run_that_uses_tools_starts_no_server(stack, mcp_env, run_id):
+    """status, list, graph, events, approve and result of a run whose plan uses MCP tools,
+    from a CLI given the servers: none of them is started (nor an OpenAPI document read)."""
+    plan = {"tasks": [
+        task("who", "mcp.tools.lookup", {"key": "alan"}),
+        task("drop", "mcp.tools.delete_thing", {"name": "alan"}, "who"),
+    ]}  # fmt: skip
+    started = stack.cli("start", "--plan", str(stack.write_plan(plan)), "--id", run_id,
+                        "--approval", "risky", env=cli_env(mcp_env))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    marker = Path(mcp_env["_markers"]) / f"{run_id}-started"
+    servers = json.loads(mcp_env["MCP_SERVERS"])
+    servers["tools"]["command"] = probe_server(marker)
+    missing_spec = {"svc": {"spec": str(marker.with_suffix(".json"))}}
+    env = {**cli_env(mcp_env), "MCP_SERVERS": json.dumps(servers),
+           "OPENAPI_SERVICES": json.dumps(missing_spec)}  # fmt: skip
+    wait_until(
+        lambda: stack.cli("approve", run_id, "--task", "drop", env=env).returncode == 0,
+        30, "the approval to be taken",
+    )  # fmt: skip
+
+    reads = [["status", run_id], ["status", run_id, "--json"], ["list"], ["graph", run_id],
+             ["events", run_id], ["result", run_id, "--wait"]]  # fmt: skip
+    for command in reads:
+        read = stack.cli(*command, env=env)
+        assert read.returncode == 0, (command, read.stderr)
+        assert not marker.exists(), f"{command[0]} started an MCP server"
+    assert tasks_by_id(stack.cli_json("result", run_id, env=env))["drop"]["output"] == (
+        "deleted alan"
+    )
 
 
 def test_a_run_that_used_a_tool_is_read_without_its_server(stack, mcp_env, run_id):

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,7 +26,9 @@ from rich.text import Text
 from agentic.cli.output import cli_program, console, print_json, print_result, render_state
 from agentic.client import WATCH_INTERVAL_SECONDS, AgentClient, RunHandle
 from agentic.core.actions.base import ActionSpec
+from agentic.core.mcp import McpServerSetting, action_type
 from agentic.core.messages import ApprovalMode, RunOptions, RunResult, RunStatus
+from agentic.core.openapi import OpenApiServiceSetting
 from agentic.core.plan import Plan, format_validation_error
 from agentic.core.policy import plan_refusals
 from agentic.core.registry import ACTIONS
@@ -124,16 +126,27 @@ def command(function: Callable[..., Coroutine[Any, Any, int | None]]) -> Callabl
 
 
 def add_tool_loaders(settings: Settings) -> None:
-    """Plans may use MCP tools and OpenAPI operations: the registry finds them when a command
-    first meets one (or lists every action), not for every command. The settings themselves
-    are checked now."""
+    """Plans may use MCP tools and OpenAPI operations: the registry finds a server's tools (a
+    service's operations) when a command first meets one of them, or lists every action; not
+    for every command. The settings themselves are checked now."""
     if settings.mcp_servers or settings.mcp_servers_file:
         from agentic.worker import mcp_server_settings
 
-        mcp_server_settings(settings)  # a bad MCP_SERVERS_FILE is one line at once
-        ACTIONS.add_loader(lambda: found_in_thread(lambda: mcp_tools(settings)))
-    if settings.openapi_services:
-        ACTIONS.add_loader(lambda: found_in_thread(lambda: openapi_service_actions(settings)))
+        servers = mcp_server_settings(settings)  # a bad MCP_SERVERS_FILE is one line now
+        by_prefix = {action_type(name, ""): name for name in servers}
+
+        def find_tools(prefixes: list[str]) -> list[ActionSpec]:
+            named = {by_prefix[prefix]: servers[by_prefix[prefix]] for prefix in prefixes}
+            return found_in_thread(partial(mcp_tools, settings, named))
+
+        ACTIONS.add_loader(list(by_prefix), find_tools)
+    services = settings.openapi_services or {}
+
+    def find_operations(prefixes: list[str]) -> list[ActionSpec]:
+        named = {prefix[:-1]: services[prefix[:-1]] for prefix in prefixes}
+        return found_in_thread(partial(openapi_service_actions, settings, named))
+
+    ACTIONS.add_loader([f"{name}." for name in services], find_operations)
 
 
 def found_in_thread(find: Callable[[], Coroutine[Any, Any, list[Any]]]) -> list[ActionSpec]:
@@ -143,23 +156,25 @@ def found_in_thread(find: Callable[[], Coroutine[Any, Any, list[Any]]]) -> list[
         return pool.submit(lambda: asyncio.run(find())).result()
 
 
-async def mcp_tools(settings: Settings) -> list[Any]:
-    """The actions of MCP_SERVERS' tools, found as the worker finds them (connections closed
-    again): plans that use them validate here, and `actions` lists them."""
+async def mcp_tools(settings: Settings, servers: dict[str, McpServerSetting]) -> list[Any]:
+    """The actions of these MCP servers' tools, found as the worker finds them (connections
+    closed again): plans that use them validate here, and `actions` lists them."""
     # Imported here: the MCP SDK loads only when servers are set.
     from agentic.activities.mcp import discover_tools
     from agentic.activities.network import NetworkPolicy
-    from agentic.worker import load_secrets, mcp_server_settings
+    from agentic.worker import load_secrets
 
-    servers, secrets = mcp_server_settings(settings), load_secrets(settings)
+    secrets = load_secrets(settings)
     return await discover_tools(servers, secrets, NetworkPolicy(settings.allow_rules))
 
 
-async def openapi_service_actions(settings: Settings) -> list[Any]:
-    """The actions of OPENAPI_SERVICES' operations, read as the worker reads them."""
+async def openapi_service_actions(
+    settings: Settings, services: dict[str, OpenApiServiceSetting]
+) -> list[Any]:
+    """The actions of these OpenAPI services' operations, read as the worker reads them."""
     from agentic.worker import openapi_service_actions as read_services
 
-    return await read_services(settings)
+    return await read_services(settings.model_copy(update={"openapi_services": services}))
 
 
 def run_cli(app: typer.Typer) -> None:
