@@ -6,7 +6,7 @@ streams), the client reads them back as these models."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -299,6 +299,59 @@ class RunView:
 TaskMark = tuple[TaskStatus, int, str]
 
 
+class TaskTable(dict[str, TaskResult]):
+    """The run's tasks and items by id, noting which of them changed what their events say (put,
+    removed, or their status, attempts or answerer set) since the events were last told: a
+    for-each of 10,000 items looks at the items that changed after each step, not at all."""
+
+    def __init__(self, tasks: Mapping[str, TaskResult] | None = None) -> None:
+        super().__init__()
+        self.touched: dict[str, None] = {}  # a set that keeps the order tasks changed in
+        for task_id, task in (tasks or {}).items():
+            self[task_id] = task
+
+    def touch(self, task_id: str) -> None:
+        self.touched[task_id] = None
+
+    def take_touched(self) -> list[str]:
+        """The tasks touched since the last take."""
+        touched, self.touched = list(self.touched), {}
+        return touched
+
+    def __setitem__(self, task_id: str, task: TaskResult) -> None:
+        super().__setitem__(task_id, task)
+        task._on_change = self.touch
+        self.touch(task_id)
+
+    def __delitem__(self, task_id: str) -> None:
+        super().__delitem__(task_id)
+        self.touch(task_id)
+
+    def pop(self, task_id: str, *default: Any) -> Any:
+        if task_id in self:
+            self.touch(task_id)
+        return super().pop(task_id, *default)
+
+    def setdefault(self, task_id: str, default: TaskResult) -> TaskResult:
+        if task_id not in self:
+            self[task_id] = default
+        return self[task_id]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for task_id, task in dict(*args, **kwargs).items():
+            self[task_id] = task
+
+    def popitem(self) -> tuple[str, TaskResult]:
+        task_id, task = super().popitem()
+        self.touch(task_id)
+        return task_id, task
+
+    def clear(self) -> None:
+        for task_id in self:
+            self.touch(task_id)
+        super().clear()
+
+
 @dataclass(frozen=True)
 class Mark:
     """What the events so far have told: compared with the run's view after each step."""
@@ -306,7 +359,7 @@ class Mark:
     plan_tasks: tuple[str, ...] = ()
     phase: Phase = Phase.PLANNING
     status: RunStatus | None = None
-    tasks: Mapping[str, TaskMark] = field(default_factory=dict)
+    tasks: dict[str, TaskMark] = field(default_factory=dict)
     decisions: int = 0
     verdicts: int = 0
     llm_calls: int = 0
@@ -317,14 +370,27 @@ class Mark:
 
 def mark(view: RunView) -> Mark:
     """The view's mark."""
+    return advance(Mark(), view, None)
+
+
+def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mark:
+    """The view's mark, from the one before and the tasks touched since (None: any task may have
+    changed). The task marks are updated in place: the mark before is spent."""
+    if touched is None:
+        tasks = {task_id: _task_mark(task) for task_id, task in view.tasks.items()}
+    else:
+        tasks = before.tasks
+        for task_id in touched:
+            task = view.tasks.get(task_id)
+            if task is None:
+                tasks.pop(task_id, None)
+            else:
+                tasks[task_id] = _task_mark(task)
     return Mark(
         plan_tasks=tuple(view.plan_tasks),
         phase=view.phase,
         status=view.status,
-        tasks={
-            task_id: (task.status, task.attempts, task.answered_by)
-            for task_id, task in view.tasks.items()
-        },
+        tasks=tasks,
         decisions=len(view.decisions),
         verdicts=len(view.verdicts),
         llm_calls=len(view.llm_calls),
@@ -334,30 +400,62 @@ def mark(view: RunView) -> Mark:
     )
 
 
+def run_unchanged(before: Mark, view: RunView) -> bool:
+    """Whether all but the view's tasks is as marked."""
+    return (
+        before.phase == view.phase
+        and before.status == view.status
+        and before.decisions == len(view.decisions)
+        and before.verdicts == len(view.verdicts)
+        and before.llm_calls == len(view.llm_calls)
+        and before.patch_waiting == view.patch_waiting
+        and before.streaming == view.streaming
+        and before.paused == (view.paused_by is not None)
+        and before.plan_tasks == tuple(view.plan_tasks)
+    )
+
+
+def _task_mark(task: TaskResult) -> TaskMark:
+    return task.status, task.attempts, task.answered_by
+
+
 @dataclass
 class Progress:
     """The last item counts told of each for-each, and when."""
 
     told: dict[str, tuple[dict[str, int], datetime]] = field(default_factory=dict)
 
+    def too_soon(self, task_id: str, now: datetime) -> bool:
+        """Whether the for-each's counts were told less than PROGRESS_EVERY_SECONDS ago."""
+        last = self.told.get(task_id)
+        return last is not None and (now - last[1]).total_seconds() < PROGRESS_EVERY_SECONDS
+
     def due(self, task_id: str, counts: dict[str, int], now: datetime) -> bool:
         """Whether to tell these counts now (they changed, and not too soon after the last)."""
         last = self.told.get(task_id)
-        if last is not None and (
-            last[0] == counts or (now - last[1]).total_seconds() < PROGRESS_EVERY_SECONDS
-        ):
+        if self.too_soon(task_id, now) or (last is not None and last[0] == counts):
             return False
         self.told[task_id] = (counts, now)
         return True
 
 
-def changes(before: Mark, view: RunView, now: datetime, progress: Progress) -> list[Any]:
+def changes(
+    before: Mark,
+    view: RunView,
+    now: datetime,
+    progress: Progress,
+    touched: Collection[str] | None = None,
+) -> list[Any]:
     """The events between `before` and the view, in the order they happened where it is known
-    (the plan, then each task, then decisions, verdicts and LLM calls, then the run's end)."""
+    (the plan, then each task, then decisions, verdicts and LLM calls, then the run's end).
+    `touched`: the only tasks that may have changed since `before` (None: any of them)."""
     events: list[Any] = [*_plan_events(before, view, now)]
-    for task_id, task in view.tasks.items():
-        events += _task_events(before.tasks.get(task_id), task, now, view.item_counts)
-    events += _progress_events(before, view, now, progress)
+    task_ids = list(view.tasks) if touched is None else touched
+    for task_id in task_ids:
+        task = view.tasks.get(task_id)
+        if task is not None:
+            events += _task_events(before.tasks.get(task_id), task, now, view.item_counts)
+    events += _progress_events(before, view, task_ids, now, progress)
     events += [_decision(record, now) for record in view.decisions[before.decisions :]]
     events += [_verdict(verdict, now) for verdict in view.verdicts[before.verdicts :]]
     events += [_tokens(call, now) for call in view.llm_calls[before.llm_calls :]]
@@ -464,21 +562,29 @@ def _answer(task: TaskResult, answered_by: str, now: datetime) -> list[Any]:
     return []
 
 
-def _progress_events(before: Mark, view: RunView, now: datetime, progress: Progress) -> list[Any]:
-    changed = {
-        parent_of(task_id)
-        for task_id, task in view.tasks.items()
-        if parent_of(task_id) is not None and before.tasks.get(task_id, (None,))[0] != task.status
-    }
+def _progress_events(
+    before: Mark, view: RunView, task_ids: Collection[str], now: datetime, progress: Progress
+) -> list[Any]:
+    changed = set()
+    for task_id in task_ids:
+        parent, task = parent_of(task_id), view.tasks.get(task_id)
+        if parent is not None and task is not None and _status_changed(before, task):
+            changed.add(parent)
     events: list[Any] = []
     for task_id in view.plan_tasks:
         ended = task_id in view.tasks and view.tasks[task_id].status in FINISHED_TASK_STATUSES
         if task_id not in changed or ended:  # an ended for-each's counts are in its own event
             continue
+        if progress.too_soon(task_id, now):  # counting 10,000 items after each step is costly
+            continue
         counts = view.item_counts(task_id)
         if counts and progress.due(task_id, counts, now):
             events.append(TaskProgress(at=now, task=task_id, items=counts))
     return events
+
+
+def _status_changed(before: Mark, task: TaskResult) -> bool:
+    return before.tasks.get(task.task_id, (None,))[0] != task.status
 
 
 def _decision(record: DecisionRecord, now: datetime) -> DecisionMade:

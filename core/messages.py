@@ -5,11 +5,19 @@ These models are stored in Temporal's history: add optional fields with defaults
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from temporalio.contrib.workflow_streams import WorkflowStreamState
 from temporalio.exceptions import ApplicationError
 
@@ -459,6 +467,18 @@ class TaskResult(BaseModel):
         description="skipped because its `when` was false (left out when not): no error; the "
         "tasks downstream still run, and references to its output are null",
     )
+    # Told of a change to what the run's events say of the task (core/events.py's TaskTable):
+    # a run of 10,000 items then looks at the tasks that changed, not at every task each step.
+    _on_change: Callable[[str], None] | None = PrivateAttr(None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in TOLD_TASK_FIELDS and self._on_change is not None:
+            self._on_change(self.task_id)
+
+
+# The fields of a task whose changes are its events: its status, attempts and who answered it.
+TOLD_TASK_FIELDS = frozenset({"status", "attempts", "answered_by"})
 
 
 class RunMetrics(BaseModel):

@@ -12,7 +12,10 @@ from agentic.core.events import (
     Progress,
     RunView,
     TaskCompleted,
+    TaskFailed,
     TaskStarted,
+    TaskTable,
+    advance,
     changes,
     mark,
 )
@@ -43,6 +46,28 @@ def test_a_task_that_started_and_ended_between_two_marks_tells_both():
     assert told[1].line() == "a completed: 3 rows"
     assert changes(mark(view(done)), view(done), NOW, Progress()) == [], "nothing twice"
     assert [e.kind for e in changes(Mark(), view(pending), NOW, Progress())] == ["plan_created"]
+
+
+def test_a_task_table_tells_only_the_tasks_touched_and_the_same_events_as_a_whole_look():
+    table = TaskTable({"a": TaskResult(task_id="a"), "b": TaskResult(task_id="b")})
+    plan = ["a", "b"]
+    before = mark(view(table, plan_tasks=plan))
+    table.take_touched()
+
+    table["a"].status = TaskStatus.RUNNING
+    table["a"].output_summary = "not what the events say: no touch"
+    table["each[0]"] = TaskResult(task_id="each[0]", status=TaskStatus.FAILED)
+    table.pop("b")
+    touched = table.take_touched()
+
+    assert touched == ["a", "each[0]", "b"], "in the order they changed"
+    after = view(table, plan_tasks=plan)
+    whole = changes(before, after, NOW, Progress())
+    assert changes(before, after, NOW, Progress(), touched) == whole
+    assert [type(event) for event in whole] == [TaskStarted, TaskFailed]
+    assert advance(before, after, touched) == mark(after)
+    table["a"].output_summary = "again"
+    assert table.take_touched() == [], "a field the events do not tell touches nothing"
 
 
 PLAN = {"tasks": [

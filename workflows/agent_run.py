@@ -152,7 +152,7 @@ class AgentRunWorkflow:
         self._goal = run_input.goal_text
         self._plan: Plan | None = None
         self._phase = Phase.PLANNING
-        self._tasks: dict[str, TaskResult] = {}
+        self._tasks = events.TaskTable()
         self._outputs: dict[str, Any] = {}
         self._item_tasks: dict[str, Task] = {}  # a for-each's items, by id (`orders[3]`)
         self._archives: dict[str, ItemArchive] = {}  # large for-eaches' ended items
@@ -611,12 +611,12 @@ class AgentRunWorkflow:
         """Take `plan` as the run's, each task pending (but those in `keep`, as they are)."""
         self._plan = plan
         self._goal = self._goal or plan.goal
-        self._tasks = {
+        self._tasks = events.TaskTable({
             task.id: self._tasks[task.id]
             if task.id in keep
             else TaskResult(task_id=task.id, name=task.name, action_type=task.action_type)
             for task in plan.tasks
-        }
+        })  # fmt: skip
         for task_id, earlier in self._reused.items():  # a rerun: taken as they are, never run
             if task_id in self._tasks and task_id not in keep:
                 self._tasks[task_id] = earlier.model_copy(update={"reused_from": self._rerun_of})
@@ -833,7 +833,7 @@ class AgentRunWorkflow:
         """Take up the run where its previous history left it."""
         self._plan = plan
         self._phase = Phase.RUNNING
-        self._tasks = {task.task_id: task for task in carried.tasks}
+        self._tasks = events.TaskTable({task.task_id: task for task in carried.tasks})
         for task in self._tasks.values():
             # A for-each that stopped starting items to continue as new is taken up again.
             if task.status == TaskStatus.RUNNING and parent_of(task.task_id) is None:

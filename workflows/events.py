@@ -28,23 +28,44 @@ class EventTeller:
         self._topic = stream.topic(events.TOPIC)
         self._mark = events.Mark()
         self._progress = events.Progress()
+        self._table: events.TaskTable | None = None  # the tasks the mark is of
 
     def start_from(self, view: events.RunView) -> None:
         """Tell nothing of what the view holds already (a run taken up after continue-as-new,
         whose events the carried stream has)."""
         self._mark = events.mark(view)
+        self._follow_table(view)
 
     async def follow(self, view: Callable[[], events.RunView]) -> None:
         """Tell the events after every step of the run that changed what the events say."""
         while True:
-            await workflow.wait_condition(lambda: events.mark(view()) != self._mark)
+            await workflow.wait_condition(lambda: self._due(view()))
             self.tell(view())
 
     def tell(self, view: events.RunView) -> None:
         """Publish the events since the last mark."""
-        for event in events.changes(self._mark, view, workflow.now(), self._progress):
+        touched = self._table.take_touched() if view.tasks is self._table else None
+        now = workflow.now()
+        for event in events.changes(self._mark, view, now, self._progress, touched):
             self._topic.publish(event)
-        self._mark = events.mark(view)
+        self._mark = events.advance(self._mark, view, touched)
+        self._follow_table(view)
+
+    def _due(self, view: events.RunView) -> bool:
+        if not isinstance(view.tasks, events.TaskTable):
+            return events.mark(view) != self._mark
+        if view.tasks is not self._table or view.tasks.touched:
+            return True
+        return not events.run_unchanged(self._mark, view)
+
+    def _follow_table(self, view: events.RunView) -> None:
+        """From now on, look only at the tasks the view's table says were touched (a table the
+        run puts in its place, on a new plan, is looked at whole)."""
+        if isinstance(view.tasks, events.TaskTable):
+            self._table = view.tasks
+            self._table.take_touched()
+        else:
+            self._table = None
 
     def close(self) -> None:
         """Release the readers waiting for more (the run ends, or continues as new): their
