@@ -98,9 +98,11 @@ async def take_screenshots(chromium: str, console: str) -> None:
             await page.goto(f"{console}/")
             await page.wait_for_selector(f'a[href="/runs/{RUN_ID}"]')
             await page.screenshot(path=IMAGES / "console-runs.png")
-            await page.set_viewport_size({"width": 2600, "height": 1100})  # the whole graph
             await page.goto(f"{console}/runs/{RUN_ID}")
             await page.wait_for_selector('g.task[data-status="waiting_approval"]')
+            graph_width = await page.eval_on_selector("#graph", "svg => svg.width.baseVal.value")
+            # The whole graph, beside the details (26em) and the margins.
+            await page.set_viewport_size({"width": int(graph_width) + 520, "height": 1100})
             await page.click('g.task[data-task="check_totals"]')
             await page.wait_for_selector("#details h2")
             await page.wait_for_timeout(1500)  # the events list fills

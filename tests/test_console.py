@@ -8,6 +8,7 @@ process, and every later test there that calls asyncio.run fails."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 import subprocess
@@ -110,6 +111,41 @@ async def test_the_run_page_follows_the_run_and_a_waiting_task_is_approved_there
     assert len(api.calls("POST", f"/console/{run_id}")) == 1
 
 
+async def test_the_graph_follows_the_run_while_a_person_types_in_a_control(
+    page, console, stack, api, run_id
+):
+    """What a person types in a control stays while the graph goes on following the run; the
+    edit form starts from the task's config, and a config that is not JSON is one line above
+    the controls."""
+    start(stack, run_id, {"tasks": [
+        task("pick", "ask", {"question": "Which region?", "choices": ["eu", "us"]}),
+        task("save", "api_call", {"method": "POST", "url": f"{api.url}/typing/{run_id}"}),
+    ]})  # fmt: skip
+    await page.goto(f"{console}/runs/{run_id}")
+    await page.wait_for_selector("#waiting-save")
+    await page.click("#waiting-save summary")
+    edit = "#waiting-save form[data-action=edit]"
+    assert f"/typing/{run_id}" in await page.input_value(f"{edit} textarea")
+    await page.fill(f"{edit} textarea", '{"method": "POST", "url": ')
+    await page.click(f"{edit} button")
+    await page.wait_for_selector("#message.bad")
+    refused = await page.text_content("#message")
+    assert "the config is not JSON (Expecting value at line 1" in refused
+    assert await page.eval_on_selector("#events li", "item => item.value") == 0, "by offset"
+
+    reason = "form[data-action=cancel] input[name=reason]"
+    await page.fill(reason, "half typed")  # the focus stays in it
+    answered = stack.cli("answer", run_id, "pick", "--value", '"eu"')
+    assert answered.returncode == 0, answered.stderr
+    await page.wait_for_selector('g.task[data-task="pick"][data-status="completed"]')
+    assert await page.input_value(reason) == "half typed"
+    assert await page.is_visible("#question-pick"), "the controls stay while typed in"
+    await page.click("h1")  # leaving them shows what changed in them
+    await page.wait_for_selector("#question-pick", state="detached")
+    assert "not JSON" in await page.text_content("#message")
+    stack.cli("cancel", run_id)
+
+
 async def test_a_question_is_answered_through_the_form_its_schema_makes(
     page, console, stack, run_id
 ):
@@ -133,17 +169,26 @@ async def test_a_question_is_answered_through_the_form_its_schema_makes(
 
 
 async def test_the_runs_page_lists_and_filters_runs(page, console, stack, run_id):
+    """A run that continued as new is one row, as it is one page."""
     stack.run_plan({"goal": f"count the herd {run_id}",
                     "tasks": [task("n", "data_transform", {"input": 3, "expression": "@"})]},
                    run_id, "--approval", "none")  # fmt: skip
+    chain = [task(f"n{i}", "data_transform", {"input": i, "expression": "@"}) for i in range(3)]
+    for before, after in itertools.pairwise(chain):
+        after["depends_on"] = [before["id"]]
+    continued = f"{run_id}-continued"
+    stack.run_plan({"goal": f"count the herd again {run_id}", "tasks": chain}, continued,
+                   "--approval", "none", env={"CONTINUE_AS_NEW_AFTER_TASKS": "1"})  # fmt: skip
 
+    links = [page.locator(f'a[href="/runs/{run}"]') for run in (run_id, continued)]
     for _ in range(60):  # the list is eventually consistent
-        await page.goto(f"{console}/?status=completed&goal={run_id}")
-        if await page.locator(f'a[href="/runs/{run_id}"]').count() == 1:
+        await page.goto(f"{console}/?goal={run_id}")
+        if all([await link.count() >= 1 for link in links]):
             break
         await asyncio.sleep(0.5)
     else:
-        raise AssertionError("the run never showed in the list")
+        raise AssertionError("the runs never showed in the list")
+    assert [await link.count() for link in links] == [1, 1]
     assert "completed" in await page.text_content("table.runs tbody")
     await page.goto(f"{console}/?status=failed&goal={run_id}")
     assert "No runs match these filters" in await page.text_content("table.runs")
@@ -155,6 +200,9 @@ async def test_a_console_on_another_address_needs_its_token(page, open_console):
     bearer = httpx.get(f"{open_console}/", headers={"authorization": f"Bearer {TOKEN}"})
     assert bearer.status_code == 200
 
+    await page.goto(f"{open_console}/?token=wrong")
+    assert page.url.startswith(f"{open_console}/login")
+    assert "wrong token" in await page.text_content("main"), "a wrong link says so"
     await page.goto(f"{open_console}/")
     assert page.url.startswith(f"{open_console}/login")
     await page.fill("input[name=token]", "wrong")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pytest
+
+from agentic.console.app import _iso, _start_arguments
 from agentic.console.security import Guard, is_loopback
-from agentic.console.views import answer_form, answer_value
+from agentic.console.views import answer_form, answer_text, answer_value
 from agentic.core.messages import Question
 
 
@@ -29,6 +34,22 @@ def test_a_questions_form_follows_its_schema():
     assert kind() == "string"
     assert answer_value("integer", "3") == 3 and answer_value("json", '"eu"') == "eu"
     assert answer_value("boolean", "false") is False
+
+
+def test_a_start_forms_plan_must_be_a_json_object():
+    with pytest.raises(ValueError, match=r"the plan is JSON but not an object"):
+        _start_arguments({"plan": "[1, 2]"})
+    with pytest.raises(ValueError, match=r"the plan is not JSON \(Expecting value at line 1\)"):
+        _start_arguments({"plan": '{"tasks": ['})
+    assert _start_arguments({"goal": "count"})["goal"] == "count"
+
+
+def test_an_answer_in_words_shows_as_words_and_times_carry_their_zone():
+    assert answer_text("2 adult users") == "2 adult users"
+    assert answer_text({"adults": 2}) == '{\n  "adults": 2\n}'
+    assert answer_text(None) == ""
+    assert _iso(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05+00:00"
+    assert _iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05+00:00"
 
 
 async def test_a_run_whose_memo_cannot_be_read_is_listed_without_its_cost():

@@ -10,6 +10,7 @@ import binascii
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +37,8 @@ from agentic.workflows.visibility import AgentStatus
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
+# A run that continued as new is one run: its page is its latest history's.
+LATEST_ONLY = "ExecutionStatus != 'ContinuedAsNew'"
 OPEN_PATHS = ("/login", "/static/")
 
 
@@ -43,6 +46,7 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
     """The console's ASGI app; it connects to Temporal at start unless given a client."""
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["usd"] = _usd
+    templates.env.filters["iso"] = _iso
     state: dict[str, AgentClient] = {}
 
     @asynccontextmanager
@@ -66,7 +70,7 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
             if status is not None:
                 AgentStatus(status)
             runs, next_token = await agent().list_page(
-                status=status, goal=goal, page_size=PAGE_SIZE, page_token=token
+                status=status, goal=goal, query=LATEST_ONLY, page_size=PAGE_SIZE, page_token=token
             )
         except (ValueError, AgenticError, RPCError) as error:
             runs, next_token, problem = [], None, str(error)
@@ -90,8 +94,9 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
             "graph": views.graph_of(state),
             "timeline": views.timeline(state),
             "waiting": views.waiting_tasks(state),
+            "configs": views.waiting_configs(state),
             "questions": [views.answer_form(question) for question in state.questions],
-            "answer": json.dumps(state.answer, indent=2) if state.answer is not None else "",
+            "answer": views.answer_text(state.answer),
             "web_ui": handle.web_ui_link,
             "running": state.status is None,
             "plan_waits": state.phase == "awaiting_approval"
@@ -150,8 +155,9 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
         return JSONResponse({"ok": True, "message": message})
 
     async def login_form(request: Request) -> Response:
+        problem = "wrong token (the link's)" if request.query_params.get("wrong") else ""
         return render(request, "login.html", {"next": request.query_params.get("next", "/"),
-                                              "problem": ""})  # fmt: skip
+                                              "problem": problem})  # fmt: skip
 
     async def login(request: Request) -> Response:
         form = await request.form()
@@ -204,6 +210,8 @@ def _start_arguments(form: Any) -> dict[str, Any]:
             plan = json.loads(plan_text)
         except json.JSONDecodeError as error:
             raise ValueError(f"the plan is not JSON ({error.msg} at line {error.lineno})") from None
+        if not isinstance(plan, dict):
+            raise ValueError('the plan is JSON but not an object: give {"tasks": [...]}')
     approval = str(form.get("approval") or "risky")
     options = RunOptions.model_validate({"approval": approval})
     run_id = str(form.get("run_id") or "").strip() or None
@@ -235,7 +243,8 @@ async def _control(handle: RunHandle, action: str, fields: dict[str, str]) -> st
         try:
             config = json.loads(fields.get("config", ""))
         except json.JSONDecodeError as error:
-            raise ValueError(f"the config is not JSON ({error.msg})") from None
+            where = f"line {error.lineno} column {error.colno}"
+            raise ValueError(f"the config is not JSON ({error.msg} at {where})") from None
         await handle.edit(task=task, config=config, by=by)
         return f"{task}'s config edited by {by}"
     if action in ("pause", "resume", "cancel"):
@@ -257,7 +266,8 @@ def _guarded(guard: Guard) -> Callable[[Request, Callable[..., Awaitable[Respons
                                 "(open http://127.0.0.1:PORT/)", status_code=403)  # fmt: skip
             if "text/html" in request.headers.get("accept", ""):
                 target = quote(request.url.path)
-                return RedirectResponse(f"/login?next={target}", status_code=303)
+                wrong = "&wrong=1" if given else ""  # a link with a wrong token says so
+                return RedirectResponse(f"/login?next={target}{wrong}", status_code=303)
             return JSONResponse({"error": "refused: give the console's token"}, status_code=401)
         return await call_next(request)
 
@@ -285,3 +295,9 @@ def _page_token(text: str | None) -> bytes | None:
 
 def _usd(amount: float | None) -> str:
     return "" if amount is None else usd(amount)
+
+
+def _iso(moment: datetime) -> str:
+    """A moment as ISO 8601 with its offset (UTC when it has none), for the page to show in
+    the browser's time."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()

@@ -99,18 +99,38 @@ def waiting_tasks(state: RunState) -> list[TaskResult]:
     return [task for task in state.tasks if task.status == TaskStatus.WAITING_APPROVAL]
 
 
+def task_config(state: RunState, task_id: str) -> str:
+    """A task's config as the plan holds it, as indented JSON ("" for a task not in the plan):
+    secrets appear as their references, never as values."""
+    planned = state.plan.by_id.get(task_id) if state.plan else None
+    if planned is None:
+        return ""
+    return json.dumps(planned.action_config.model_dump(mode="json", by_alias=True), indent=2)
+
+
+def waiting_configs(state: RunState) -> dict[str, str]:
+    """The config of each task waiting for approval, for its edit form to start from."""
+    return {task.task_id: task_config(state, task.task_id) for task in waiting_tasks(state)}
+
+
+def answer_text(answer: Any) -> str:
+    """The run's answer as the page shows it: a text as it is, anything else as JSON."""
+    if answer is None:
+        return ""
+    return answer if isinstance(answer, str) else json.dumps(answer, indent=2, default=str)
+
+
 def task_view(task: TaskResult, state: RunState) -> dict[str, Any]:
     """One task's details for the page: its config (secrets appear as the references the plan
     holds, never as values), attempts, error, decisions and output preview."""
     planned = state.plan.by_id.get(task.task_id) if state.plan else None
-    config = planned.action_config.model_dump(mode="json", by_alias=True) if planned else None
     decisions = [record for record in state.decisions if record.task_id == task.task_id]
     calls = [call for call in state.llm_calls if call.task == task.task_id]
     cost = sum(call.cost_usd or 0.0 for call in calls)
     tokens = sum(call.prompt_tokens + call.completion_tokens for call in calls)
     return {
         "task": task,
-        "config": json.dumps(config, indent=2) if config is not None else "",
+        "config": task_config(state, task.task_id),
         "depends_on": planned.depends_on if planned else [],
         "decisions": decisions,
         "llm_cost_usd": cost,
