@@ -943,6 +943,9 @@ def stop_reason(reason: str, by: str) -> str:
     return f"{reason} ({who})" if reason and who else reason or who
 
 
+CONTINUED_AS_NEW = "ContinuedAsNew"
+
+
 def list_filter_for(
     status: AgentStatus | str | None,
     goal_words: str | None,
@@ -950,8 +953,11 @@ def list_filter_for(
     schedule: str | None = None,
 ) -> str:
     """The List Filter for `list`: our workflow type, a status, goal words, the schedule that
-    started the runs, the user's filter."""
+    started the runs, the user's filter. A run that continued as new is one run, its latest
+    history, unless the user's filter asks of execution statuses itself."""
     clauses = [f"WorkflowType = '{WORKFLOW_NAME}'"]
+    if "executionstatus" not in (list_filter or "").lower():
+        clauses.append(f"ExecutionStatus != '{CONTINUED_AS_NEW}'")
     if schedule:
         name = schedule.replace("'", " ").replace("\\", " ")
         clauses.append(f"TemporalScheduledById = '{name}'")

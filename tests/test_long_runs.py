@@ -127,3 +127,7 @@ async def test_a_continued_run_keeps_its_decisions_approvals_and_outputs(
         {key: event.get(key) for key in ("kind", "task", "by", "approved")} for event in events
     ]
     assert any(e["kind"] == "decision_made" and e["task"] == "enrich" for e in events)
+    # It is one run to `list` too (its latest history), as in the console.
+    wait_until(lambda: [json.loads(line)["workflow_id"] for line in stack.cli(
+        "list", "--goal", run_id, "--json").stdout.splitlines()] == [run_id],
+        30, "list to show the continued run once")  # fmt: skip

@@ -37,8 +37,6 @@ from agentic.workflows.visibility import AgentStatus
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
-# A run that continued as new is one run: its page is its latest history's.
-LATEST_ONLY = "ExecutionStatus != 'ContinuedAsNew'"
 OPEN_PATHS = ("/login", "/static/")
 
 
@@ -70,7 +68,7 @@ def build_app(settings: Settings, guard: Guard, client: AgentClient | None = Non
             if status is not None:
                 AgentStatus(status)
             runs, next_token = await agent().list_page(
-                status=status, goal=goal, query=LATEST_ONLY, page_size=PAGE_SIZE, page_token=token
+                status=status, goal=goal, page_size=PAGE_SIZE, page_token=token
             )
         except (ValueError, AgenticError, RPCError) as error:
             runs, next_token, problem = [], None, str(error)
