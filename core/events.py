@@ -197,6 +197,16 @@ class ApprovalGiven(_Event):
         return f"{what} {verdict} by {self.by or 'someone'}{why}"
 
 
+class Edited(_Event):
+    kind: Literal["edited"] = "edited"
+    task: str = Field("", description="the task whose config was edited ('' for the plan)")
+    by: str = ""
+
+    def line(self) -> str:
+        what = f"{self.task}'s config" if self.task else "the plan"
+        return f"{what} edited by {self.by or 'someone'}"
+
+
 class AnswerGiven(_Event):
     kind: Literal["answer_given"] = "answer_given"
     task: str
@@ -252,13 +262,13 @@ class RunEnded(_Event):
 EVENT_MODELS = (
     PlanCreated, TaskPlanned, PlanWaitingApproval, PlanPatched, TaskStarted, TaskRetried,
     TaskCompleted, TaskFailed, TaskSkipped, TaskCancelled, TaskWaitingApproval, TaskAsking,
-    TaskProgress, DecisionMade, ApprovalGiven, AnswerGiven, TokensUsed, RunPaused, RunResumed,
-    RunEnded,
+    TaskProgress, DecisionMade, ApprovalGiven, Edited, AnswerGiven, TokensUsed, RunPaused,
+    RunResumed, RunEnded,
 )  # fmt: skip
 RunEvent = Annotated[
     PlanCreated | TaskPlanned | PlanWaitingApproval | PlanPatched | TaskStarted | TaskRetried
     | TaskCompleted | TaskFailed | TaskSkipped | TaskCancelled | TaskWaitingApproval
-    | TaskAsking | TaskProgress | DecisionMade | ApprovalGiven | AnswerGiven | TokensUsed
+    | TaskAsking | TaskProgress | DecisionMade | ApprovalGiven | Edited | AnswerGiven | TokensUsed
     | RunPaused | RunResumed | RunEnded,
     Field(discriminator="kind"),
 ]  # fmt: skip
@@ -273,6 +283,14 @@ class Verdict:
     approved: bool
     by: str
     reason: str
+    task: str | None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A person's edit of the plan (`task` None) or of a task's config."""
+
+    by: str
     task: str | None
 
 
@@ -294,6 +312,7 @@ class RunView:
     paused_by: str | None
     answered: bool
     item_counts: Callable[[str], dict[str, int] | None]
+    edits: Sequence[Edit] = ()
 
 
 TaskMark = tuple[TaskStatus, int, str]
@@ -366,6 +385,7 @@ class Mark:
     patch_waiting: int = 0
     streaming: bool = False
     paused: bool = False
+    edits: int = 0
 
 
 def mark(view: RunView) -> Mark:
@@ -397,6 +417,7 @@ def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mar
         patch_waiting=view.patch_waiting,
         streaming=view.streaming,
         paused=view.paused_by is not None,
+        edits=len(view.edits),
     )
 
 
@@ -411,6 +432,7 @@ def run_unchanged(before: Mark, view: RunView) -> bool:
         and before.patch_waiting == view.patch_waiting
         and before.streaming == view.streaming
         and before.paused == (view.paused_by is not None)
+        and before.edits == len(view.edits)
         and before.plan_tasks == tuple(view.plan_tasks)
     )
 
@@ -458,6 +480,9 @@ def changes(
     events += _progress_events(before, view, task_ids, now, progress)
     events += [_decision(record, now) for record in view.decisions[before.decisions :]]
     events += [_verdict(verdict, now) for verdict in view.verdicts[before.verdicts :]]
+    events += [
+        Edited(at=now, task=edit.task or "", by=edit.by) for edit in view.edits[before.edits :]
+    ]
     events += [_tokens(call, now) for call in view.llm_calls[before.llm_calls :]]
     if (view.paused_by is not None) != before.paused:
         events.append(RunPaused(at=now, by=view.paused_by or "") if view.paused_by is not None

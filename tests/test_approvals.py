@@ -267,7 +267,8 @@ def test_edit_a_waiting_task_then_approve_it(stack, api, run_id):
     wait_for_task_status(stack, run_id, "put", "waiting_approval")
     new_config = {"method": "PUT", "url": f"{api.url}/edit-task/{run_id}/right"}
 
-    edited = stack.cli("edit", run_id, "--task", "put", "--config", json.dumps(new_config))
+    edited = stack.cli("edit", run_id, "--task", "put", "--config", json.dumps(new_config),
+                       "--by", "erin")  # fmt: skip
     stack.cli("approve", run_id, "--task", "put")
 
     assert edited.returncode == 0, edited.stderr
@@ -277,6 +278,8 @@ def test_edit_a_waiting_task_then_approve_it(stack, api, run_id):
     assert api.calls("PUT", f"/edit-task/{run_id}/wrong") == []
     refused = stack.cli("edit", run_id, "--task", "put", "--config", json.dumps(new_config))
     assert refused.returncode == 1
+    told = stack.cli("events", run_id).stdout
+    assert "put's config edited by erin" in told, "who edited is in the run's events"
 
 
 # ----- pause and resume -------------------------------------------------------------------------

@@ -200,6 +200,7 @@ class AgentRunWorkflow:
         self._stream_note = ""
         self._questions = questions.Questions()  # ask tasks waiting for a person's answer
         self._verdicts: list[events.Verdict] = []  # every verdict taken, for the events
+        self._edits: list[events.Edit] = []  # every edit taken, for the events
         self._replans_in_flight = 0  # a person's replan being written (an async Update)
         self._events = EventTeller(WorkflowStream(run_input.stream_state))
         if run_input.carried is not None:
@@ -314,6 +315,7 @@ class AgentRunWorkflow:
             self._plan = plan
             self._tasks[edited].risk = ""
         workflow.logger.info("plan edited by %s: %s", request.by or "someone", edited)
+        self._edits.append(events.Edit(request.by, None if request.plan is not None else edited))
         return EditResult(plan=plan, edited=edited)
 
     @edit.validator
@@ -1704,7 +1706,7 @@ class AgentRunWorkflow:
             llm_calls=self._llm_calls, replans=self._replans,
             patch_waiting=self._patch_waiting.number if self._patch_waiting else 0,
             streaming=self._streaming, paused_by=self._paused.by if self._paused else None,
-            answered=self._answer is not None, item_counts=self._counts_of,
+            answered=self._answer is not None, item_counts=self._counts_of, edits=self._edits,
         )  # fmt: skip
 
     def _counts_of(self, task_id: str) -> dict[str, int] | None:
