@@ -63,6 +63,7 @@ class McpConnection:
         self._closing = asyncio.Event()
         self._holder: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._http_error: str | None = None  # the last HTTP error an HTTP server answered
 
     async def client(self) -> Client:
         """The open client, opening the connection if needed; McpUnavailable says why not."""
@@ -74,6 +75,7 @@ class McpConnection:
 
     async def _open(self) -> None:
         await self._check_network()
+        self._http_error = None
         ready, failure = asyncio.Event(), list[str]()
         self._closing = asyncio.Event()
         self._holder = asyncio.create_task(self._hold(ready, failure, self._closing))
@@ -92,10 +94,20 @@ class McpConnection:
                 ready.set()
                 await closing.wait()
         except Exception as error:
-            failure.append(_reason(error))
+            # The SDK says only "Server returned an error response": say what it answered.
+            failure.append(self._http_error or self._reason_to_open(_innermost(error)))
         finally:
             self._client = None
             ready.set()
+
+    def _reason_to_open(self, error: BaseException) -> str:
+        """Why the server could not be started or connected to, saying what to check."""
+        if isinstance(error, FileNotFoundError) and self.setting.command is not None:
+            return (f"command {self.setting.command[0]!r} not found: give its full path, or "
+                    "install it on the PATH")  # fmt: skip
+        if isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout):
+            return f"cannot connect to {self.setting.url} ({error or 'failed'}): is it up?"
+        return _reason(error)
 
     def _server(self) -> AbstractAsyncContextManager[Any]:
         if self.setting.command is not None:
@@ -104,7 +116,15 @@ class McpConnection:
         headers = self._filled_headers()
         # The policy is checked where each connection is made, on the address it connects to.
         http = guarded_client2(self._policy, headers, httpx2.Timeout(30, read=300))
+        http.event_hooks = {"response": [self._note_http_error]}
         return streamable_http_client(self.setting.url, http_client=http)
+
+    async def _note_http_error(self, response: httpx2.Response) -> None:
+        status = response.status_code
+        if status >= 400:
+            refused = " (its headers, or the secrets they name, were refused)"
+            self._http_error = f"{self.setting.url} answered {status} {response.reason_phrase}"
+            self._http_error += refused if status in (401, 403) else ""
 
     def stdio_parameters(self) -> StdioServerParameters:
         """How a stdio server is started: its command, and its env with secrets filled."""
@@ -210,7 +230,10 @@ class McpServers:
         secrets: SecretStore,
         policy: NetworkPolicy,
         errlog: TextIO = sys.stderr,
+        *,
+        log_unreachable: bool = True,
     ) -> None:
+        self.log_unreachable = log_unreachable
         self.connections = {
             name: McpConnection(name, setting, secrets, policy, errlog)
             for name, setting in settings.items()
@@ -230,8 +253,9 @@ class McpServers:
             await connection.close()
             reason = _reason(error)
             ACTIONS.mark_unavailable(action_type(connection.name, ""), reason)
-            logger.error("mcp_server_unavailable", server=connection.name, error=reason,
-                         hint="its tools are left out")  # fmt: skip
+            if self.log_unreachable:
+                logger.error("mcp_server_unavailable", server=connection.name, error=reason,
+                             hint="its tools are left out")  # fmt: skip
             return []
         logger.info("mcp_server_ready", server=connection.name, tools=[t.name for t in tools])
         return [_action(connection, tool) for tool in tools]
@@ -258,9 +282,15 @@ def _action(connection: McpConnection, tool: Tool) -> Action:
     return Action.of(spec, ToolRunner(connection, tool.name))
 
 
-def _reason(error: BaseException) -> str:
+def _innermost(error: BaseException) -> BaseException:
+    """The error itself, out of task groups of one."""
     if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        return _reason(error.exceptions[0])
+        return _innermost(error.exceptions[0])
+    return error
+
+
+def _reason(error: BaseException) -> str:
+    error = _innermost(error)
     if isinstance(error, NetworkRefused | McpUnavailable):
         return str(error)
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -271,9 +301,11 @@ async def discover_tools(
 ) -> list[Action]:
     """The actions of the servers' tools, with the connections closed again (for the CLI,
     which validates plans and lists actions but calls no tool: the servers' own stderr is not
-    its output)."""
+    its output, and a server that cannot be reached is said by the command, in one line, not
+    logged)."""
     with open(os.devnull, "w") as quiet:
-        return await _discovered(McpServers(settings, secrets, policy, quiet))
+        servers = McpServers(settings, secrets, policy, quiet, log_unreachable=False)
+        return await _discovered(servers)
 
 
 async def _discovered(servers: McpServers) -> list[Action]:

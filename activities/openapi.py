@@ -40,7 +40,9 @@ async def read_document(location: str) -> dict[str, Any]:
             text = await _fetch(location)
         else:
             text = await asyncio.to_thread(Path(location).read_text, encoding="utf-8")
-    except (OSError, UnicodeDecodeError, httpx.HTTPError) as error:
+    except OSError as error:  # the path is said already
+        raise ValueError(f"cannot read it: {error.strerror or error}") from None
+    except (UnicodeDecodeError, httpx.HTTPError) as error:
         raise ValueError(f"cannot read it: {error}") from None
     try:
         document = json.loads(text)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -167,7 +167,32 @@ def _json_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 class OperationConfig(SchemaConfig):
     """An operation's parameters by name, and its request `body`: checked against the
-    document's schemas."""
+    document's schemas. A number or a boolean given for a parameter whose schema is a string
+    (an id from another task's output, say) is taken as its text, as the URL will carry it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalars_as_text(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        properties = cls.input_schema.get("properties", {})
+        return {
+            name: _text(given) if name != BODY and _takes_text(properties.get(name)) else given
+            for name, given in value.items()
+        }
+
+
+def _takes_text(schema: Any) -> bool:
+    """Whether a parameter's schema wants a string and no other scalar."""
+    kinds = schema.get("type") if isinstance(schema, dict) else None
+    kinds = [kinds] if isinstance(kinds, str) else kinds or []
+    return "string" in kinds and not {"integer", "number", "boolean"} & set(kinds)
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int | float) else value
 
 
 def operation_config_model(action_type: str, schema: dict[str, Any]) -> type[SchemaConfig]:

@@ -5,6 +5,7 @@ Pure data and pure functions, shared by the workflow, the activities and the CLI
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
@@ -28,19 +29,41 @@ from agentic.core.references import INPUT_REFERENCE, referenced_tasks
 from agentic.core.registry import ACTIONS, DECODING_STORED, not_here_spec
 
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+TASK_PROBLEM = re.compile(r"task '([A-Za-z0-9_-]*)': (.*)", re.DOTALL)
 
 
 def format_validation_error(error: ValidationError, prefix: str = "") -> str:
-    """One readable line per problem: `where: what`."""
-    lines = []
+    """One readable line per problem: `where: what`; a problem several tasks share (a tool
+    whose server is down) is said once for them all: `tasks 'a', 'b': what`."""
+    lines: list[tuple[str, tuple[str, str] | None, str]] = []  # line, shared by, task id
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
+        of_task = TASK_PROBLEM.fullmatch(message)
+        parent, _, index = where.rpartition(".")
         if where:
-            lines.append(f"{prefix}{where}: {message}")
+            line = f"{prefix}{where}: {message}"
         else:
-            lines.append(f"{prefix.rstrip('.')}: {message}" if prefix else message)
-    return "; ".join(lines)
+            line = f"{prefix.rstrip('.')}: {message}" if prefix else message
+        if of_task is not None and index.isdigit():  # tasks.3, plan.tasks.3, ...
+            lines.append((line, (f"{prefix}{parent}", of_task[2]), of_task[1]))
+        else:
+            lines.append((line, None, ""))
+    return "; ".join(_shared_said_once(lines))
+
+
+def _shared_said_once(lines: list[tuple[str, tuple[str, str] | None, str]]) -> list[str]:
+    tasks_of: dict[tuple[str, str], list[str]] = {}
+    for _, shared, task_id in lines:
+        if shared is not None:
+            tasks_of.setdefault(shared, []).append(repr(task_id))
+    said: dict[str, None] = {}
+    for line, shared, _ in lines:
+        if shared is None or len(tasks_of[shared]) == 1:
+            said[line] = None
+        else:
+            said[f"{shared[0]} {', '.join(tasks_of[shared])}: {shared[1]}"] = None
+    return list(said)
 
 
 def unknown_action(action_type: Any) -> str:

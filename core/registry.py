@@ -62,6 +62,10 @@ class ActionRegistry:
         be found, for the error of a plan that uses one."""
         self._unavailable[prefix] = reason
 
+    def unavailable(self) -> dict[str, str]:
+        """Why each prefix found unreachable so far could not be reached."""
+        return dict(self._unavailable)
+
     def unavailable_reason(self, action_type: str) -> str | None:
         """Why `action_type`'s source could not be reached, if it could not."""
         self._find(action_type)

@@ -82,6 +82,9 @@ def test_actions_lists_each_tool_with_its_server(stack, mcp_env):
     assert "MCP server remote (http://127.0.0.1" in rows["mcp.remote.lookup"]["description"]
     human = stack.cli("actions", env=cli_env(mcp_env))
     assert "mcp.tools.delete_thing" in human.stdout
+    warned = "warning: MCP server 'gone' could not be reached, its tools are not listed: "
+    assert f"{warned}MCPError: Connection closed" in human.stderr.splitlines()
+    assert "mcp_server_unavailable" not in human.stderr, "one line, not a log line too"
 
 
 def test_an_unreachable_server_is_one_line_and_the_worker_starts(stack, mcp_env):
@@ -245,6 +248,40 @@ async def test_an_http_server_is_connected_to_only_at_the_address_checked(http_s
     await connection.close()
 
     assert lookups[:2] == ["rebind.test", "rebind.test"]
+
+
+async def test_a_server_that_cannot_be_reached_says_what_to_check(http_server):
+    """A command that is not there, a port nobody listens on, a token the server refuses:
+    each reason says which, not only the MCP SDK's words."""
+    from agentic.activities.mcp import discover_tools
+    from agentic.activities.network import NetworkPolicy
+    from agentic.activities.secrets import SecretStore
+    from agentic.core.mcp import McpServerSetting
+    from agentic.core.network import parse_rules
+    from agentic.core.registry import ACTIONS
+
+    closed = free_port()
+    servers = {
+        "no-command": McpServerSetting(command=["no-such-mcp-server", "--stdio"]),
+        "no-listener": McpServerSetting(url=f"http://127.0.0.1:{closed}/mcp"),
+        "bad-token": McpServerSetting(url=f"http://127.0.0.1:{http_server}/mcp",
+                                      headers={"Authorization": "Bearer wrong"}),
+    }  # fmt: skip
+    policy = NetworkPolicy(parse_rules([f"127.0.0.1:{closed}", f"127.0.0.1:{http_server}"]))
+
+    assert await discover_tools(servers, SecretStore({}), policy) == []
+
+    reasons = ACTIONS.unavailable()
+    assert reasons["mcp.no-command."] == (
+        "command 'no-such-mcp-server' not found: give its full path, or install it on the PATH"
+    )
+    assert reasons["mcp.no-listener."].startswith(
+        f"cannot connect to http://127.0.0.1:{closed}/mcp"
+    )
+    assert reasons["mcp.bad-token."] == (
+        f"http://127.0.0.1:{http_server}/mcp answered 401 Unauthorized (its headers, or the "
+        "secrets they name, were refused)"
+    )
 
 
 def probe_server(marker: Path) -> list[str]:

@@ -88,6 +88,9 @@ def test_a_plan_runs_operations_and_gets_status_headers_and_body(stack, openapi_
     plan = {"tasks": [
         task("orders", "sample.listUserOrders", {"user_id": "5"}),
         task("page", "sample.listUserPages", {"limit": 2}),
+        task("five", "data_transform", {"input": 5, "expression": "@"}),
+        # A number for a string parameter (an id another task found) goes as its text.
+        task("again", "sample.listUserOrders", {"user_id": "{{ tasks.five.output }}"}, "five"),
     ]}  # fmt: skip
 
     result = stack.run_plan(plan, run_id, "--approval", "risky", env=openapi_env)
@@ -99,11 +102,12 @@ def test_a_plan_runs_operations_and_gets_status_headers_and_body(stack, openapi_
     assert [order["user_id"] for order in orders["body"]] == [5, 5]
     page = tasks_by_id(result)["page"]["output"]["body"]
     assert len(page["items"]) == 2 and page["next"] == "2"
+    assert tasks_by_id(result)["again"]["output"]["body"] == orders["body"]
 
 
 def test_a_bad_argument_is_refused_before_the_run(stack, openapi_env):
     for config, message in (
-        ({"user_id": 5}, "user_id: 5 is not of type 'string'"),
+        ({"user_id": [5]}, "user_id: [5] is not of type 'string'"),
         ({}, "'user_id' is a required property"),
         ({"user_id": "5", "page": 2}, "('page' was unexpected)"),
     ):

@@ -53,6 +53,17 @@ def test_an_unknown_mcp_server_or_openapi_service_is_named_with_its_setting():
     assert "no OpenAPI service 'billing' is configured here (set it in OPENAPI_SERVICES" in service
 
 
+def test_a_problem_several_tasks_share_is_said_once_for_them_all():
+    message = problems({"tasks": [task("a", "mcp.nope.lookup", {}),
+                                  task("b", "mcp.nope.lookup", {}),
+                                  task("c", "mcp.nope.other", {})]})  # fmt: skip
+
+    said = "unknown action_type 'mcp.nope.lookup': no MCP server 'nope' is configured here"
+    assert message.startswith(f"tasks 'a', 'b': {said}")
+    assert message.count(said) == 1
+    assert "; tasks.2: task 'c': unknown action_type 'mcp.nope.other'" in message
+
+
 @pytest.mark.parametrize(
     ("action_type", "config", "expected"),
     [

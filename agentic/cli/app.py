@@ -813,6 +813,10 @@ async def config_command(as_json: JsonOption = False) -> None:
 async def actions(as_json: JsonOption = False) -> None:
     """Every action type a plan may use (built-in and plug-ins): its description and config."""
     specs = ACTIONS.specs()
+    for prefix, reason in ACTIONS.unavailable().items():
+        server = prefix.removeprefix("mcp.").rstrip(".")
+        print(f"warning: MCP server {server!r} could not be reached, its tools are not "
+              f"listed: {reason}", file=sys.stderr)  # fmt: skip
     if as_json:
         for spec in specs:
             row = {
