@@ -16,6 +16,7 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -265,6 +266,13 @@ def is_loopback(host: str) -> bool:
 
 async def serve_stdio(settings: Settings) -> None:
     """Serve over stdin and stdout until the client closes them."""
+    # Desktop clients start servers in a directory of their own (often /): say which
+    # settings were found, in the client's log of the server's stderr.
+    dotenv = Path(".env").absolute()
+    found = f"and {dotenv}" if dotenv.is_file() else f"only (no .env in {dotenv.parent})"
+    target = f"Temporal at {settings.temporal_address}, task queue {settings.task_queue}"
+    print(f"serving MCP on stdio for {target}; settings from the environment {found}",
+          file=sys.stderr)  # fmt: skip
     await build_server(settings).run_stdio_async()
 
 

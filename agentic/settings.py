@@ -591,6 +591,16 @@ def _mcp_servers_in(path: Path) -> dict[str, McpServerSetting]:
         raise ValueError(f"MCP_SERVERS_FILE {path}: {error}") from None
 
 
+def dotenv_variables(prefix: str) -> dict[str, str]:
+    """The variables of the .env file whose names start with `prefix` (the worker's secrets,
+    AGENTIC_SECRET_*, may be kept there as the settings are)."""
+    env_file = Path(".env")
+    if not env_file.is_file():
+        return {}
+    found = dotenv_values(env_file).items()
+    return {name: value for name, value in found if name.startswith(prefix) and value is not None}
+
+
 def _dotenv_value(name: str) -> str | None:
     """A variable of the .env file (the settings read it; other variables it holds, such as
     an endpoint's key, are found here)."""

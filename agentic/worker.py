@@ -23,6 +23,7 @@ from agentic.activities.llm import TokenLimits, llm_activities
 from agentic.activities.mcp import McpServers
 from agentic.activities.network import HttpClients, NetworkPolicy, PlanNetworkCheck
 from agentic.activities.postgres import close_pools
+from agentic.activities.secrets import ENV_PREFIX as SECRET_ENV_PREFIX
 from agentic.activities.secrets import SecretStore
 from agentic.agents.client import LLMClient
 from agentic.core.actions.base import Action
@@ -39,7 +40,7 @@ from agentic.errors import (
 from agentic.logging import configure_logging
 from agentic.plugins import load_actions, register_actions
 from agentic.runtime import build_worker, connect, ensure_search_attributes, exit_now
-from agentic.settings import Settings, get_settings, override_settings
+from agentic.settings import Settings, dotenv_variables, get_settings, override_settings
 from agentic.supervisor import SUPERVISOR_PID_VARIABLE
 from agentic.tracing import flush_tracing, setup_tracing
 
@@ -142,10 +143,11 @@ async def run_worker(
 
 
 def load_secrets(settings: Settings) -> SecretStore:
-    """The worker's secrets (SECRETS_FILE, AGENTIC_SECRET_*); a bad file is a PluginError-like
-    AgenticError with one line."""
+    """The worker's secrets (SECRETS_FILE, AGENTIC_SECRET_* of the environment, then of .env);
+    a bad file is a PluginError-like AgenticError with one line."""
+    environ = {**dotenv_variables(SECRET_ENV_PREFIX), **os.environ}
     try:
-        return SecretStore.load(settings.secrets_file)
+        return SecretStore.load(settings.secrets_file, environ)
     except ValueError as error:
         raise SecretsError(str(error)) from None
 

@@ -117,6 +117,24 @@ async def test_a_client_over_stdio_starts_approves_and_reads_a_run(stack, run_id
         assert run_id in [run["workflow_id"] for run in listed["runs"]]
 
 
+async def test_a_desktop_config_starts_it_from_any_directory(stack, run_id, tmp_path):
+    """As a claude_desktop_config.json entry starts it: absolute paths, the settings in its
+    env, in a directory of the client's with no .env; it says on stderr (the client's log)
+    which settings it found."""
+    params = StdioServerParameters(command=sys.executable, env=stack.env, cwd=tmp_path,
+                                   args=[str(REPO / "cli.py"), "mcp-server"])  # fmt: skip
+    log = tmp_path / "server.log"
+    with log.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            await start_waiting(client, run_id)
+            await call(client, "approve", run_id=run_id)
+            result = await call(client, "run_result", run_id=run_id, wait_seconds=TIMEOUT_SECONDS)
+    assert result["status"] == "completed"
+    target = f"Temporal at {stack.env['TEMPORAL_ADDRESS']}, task queue {stack.env['TASK_QUEUE']}"
+    said = f"serving MCP on stdio for {target}; settings from the environment only (no .env in "
+    assert f"{said}{tmp_path})" in log.read_text()
+
+
 async def test_a_client_over_stdio_rejects_and_cancels_runs(stack, run_id, tmp_path):
     rejected, cancelled = f"{run_id}-rejected", f"{run_id}-cancelled"
     async with stdio_session(stack, tmp_path / "server.log") as client:

@@ -42,6 +42,25 @@ def test_secrets_load_from_a_file_and_the_environment(tmp_path):
         bound.check([], "file_operation")
 
 
+def test_secrets_may_be_kept_in_dotenv_and_the_environment_wins(tmp_path, monkeypatch):
+    from agentic.settings import Settings
+    from agentic.worker import load_secrets
+
+    (tmp_path / ".env").write_text(
+        "TASK_QUEUE=q\nAGENTIC_SECRET_TOKEN=from-dotenv\nAGENTIC_SECRET_TOKEN_HOSTS=api.example\n"
+        "AGENTIC_SECRET_BOTH=from-dotenv\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGENTIC_SECRET_BOTH", "from-environment")
+
+    store = load_secrets(Settings())
+    config, masker = store.fill({"a": "{{ secrets.TOKEN }}", "b": "{{ secrets.BOTH }}"})
+
+    assert config == {"a": "from-dotenv", "b": "from-environment"}
+    with pytest.raises(ActionError, match=r"may only be sent to api\.example"):
+        masker.check([("evil.example", 443)], "api_call")
+
+
 def test_a_bad_secrets_file_says_what_is_wrong(tmp_path):
     path = tmp_path / "secrets.json"
     path.write_text(json.dumps({"A": 42}))
