@@ -297,6 +297,9 @@ async def serve_http(settings: Settings, address: str) -> None:
     await uvicorn.Server(config).serve()
 
 
+SAMPLE_API_PORT = 8765  # agentic.examples.sample_api's, not imported for a constant
+
+
 def check_free(host: str, port: int, address: str) -> None:
     """A ValueError naming the address when nothing can listen there (in use, or not ours)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -305,7 +308,7 @@ def check_free(host: str, port: int, address: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
+            also = " (8765 is also the sample API's)" if port == SAMPLE_API_PORT else ""
             raise ValueError(
-                f"cannot listen on {address}: {error.strerror or error}; choose another port "
-                "(8765 is also the sample API's)"
+                f"cannot listen on {address}: {error.strerror or error}; choose another port{also}"
             ) from None

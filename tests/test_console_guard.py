@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from agentic.console.app import _iso, _start_arguments
 from agentic.console.security import Guard, is_loopback
 from agentic.console.views import answer_form, answer_text, answer_value
 from agentic.core.messages import Question
+from agentic.mcp_server import check_free
 
 
 def test_a_token_is_made_only_for_another_address_without_ui_token():
@@ -68,3 +70,15 @@ async def test_a_run_whose_memo_cannot_be_read_is_listed_without_its_cost():
     summary = await _summary_with_cost(EncryptedRun())  # type: ignore[arg-type]
 
     assert summary.workflow_id == "sealed" and summary.cost_usd is None
+
+
+def test_a_port_in_use_is_one_line_naming_it():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ValueError) as refused:
+            check_free("127.0.0.1", port, f"127.0.0.1:{port}")
+    assert str(refused.value) == (
+        f"cannot listen on 127.0.0.1:{port}: Address already in use; choose another port"
+    ), "the sample API's port is named only when it is the one in use"

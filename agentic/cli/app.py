@@ -1044,7 +1044,7 @@ async def ui(
     try:
         check_free(host, port, f"{host}:{port}")
     except ValueError as error:
-        fail(str(error).replace(" (8765 is also the sample API's)", ""))
+        fail(str(error))
     await serve_console(get_settings(), host, port)
 
 
