@@ -14,14 +14,10 @@ import sys
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx2
 import structlog
-from mcp import Client
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp_types import CallToolResult, TextContent, Tool
 
 from agentic.activities.network import (
     NetworkPolicy,
@@ -37,6 +33,11 @@ from agentic.core.registry import ACTIONS
 
 logger = structlog.get_logger("mcp")
 CONNECT_TIMEOUT_SECONDS = 30.0
+
+if TYPE_CHECKING:  # the SDK loads when a server is configured: half a second of every start
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+    from mcp_types import Tool
 
 
 class McpUnavailable(Exception):
@@ -88,6 +89,8 @@ class McpConnection:
             raise McpUnavailable(failure[0])
 
     async def _hold(self, ready: asyncio.Event, failure: list[str], closing: asyncio.Event) -> None:
+        from mcp import Client
+
         try:
             async with Client(self._server(), mode="legacy") as client:
                 self._client = client
@@ -110,6 +113,9 @@ class McpConnection:
         return _reason(error)
 
     def _server(self) -> AbstractAsyncContextManager[Any]:
+        from mcp.client.stdio import stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+
         if self.setting.command is not None:
             return stdio_client(self.stdio_parameters(), errlog=self._errlog)
         assert self.setting.url is not None
@@ -128,6 +134,8 @@ class McpConnection:
 
     def stdio_parameters(self) -> StdioServerParameters:
         """How a stdio server is started: its command, and its env with secrets filled."""
+        from mcp.client.stdio import StdioServerParameters
+
         assert self.setting.command is not None
         command, *args = self.setting.command
         env = self._filled(self.setting.env, [], f"MCP server {self.name} (stdio)")
@@ -191,6 +199,8 @@ class McpConnection:
 def tool_output(server: str, tool: str, result: Any) -> Any:
     """The output of a call: structured content, else the text; a tool's error is an
     ActionError that retrying does not fix."""
+    from mcp_types import CallToolResult, TextContent
+
     if not isinstance(result, CallToolResult):
         raise non_retryable(f"MCP tool {tool} of {server} gave no result", ErrorType.MCP_TOOL_ERROR)
     text = "\n".join(item.text for item in result.content if isinstance(item, TextContent))
