@@ -163,7 +163,9 @@ async def test_a_killed_worker_repeats_only_the_reads_in_flight(stack, api, clie
     """SIGKILL while a read runs as a local activity, after a read and a POST completed: the
     next worker runs that read again; the completed read (recorded before the POST was
     scheduled) and the POST (a regular activity) never run again."""
-    queue_env = {"TASK_QUEUE": f"crash-local-{uuid.uuid4().hex[:8]}"}
+    # The next worker takes over when the dead one's workflow task times out: 2 s, not 10.
+    queue_env = {"TASK_QUEUE": f"crash-local-{uuid.uuid4().hex[:8]}",
+                 "WORKFLOW_TASK_TIMEOUT_SECONDS": "2"}  # fmt: skip
     first_worker = stack.start_worker(queue_env)
     base = f"{api.url}/{run_id}"
     api.route("GET", f"/{run_id}/users", Reply(json=["ada"]))
