@@ -60,13 +60,13 @@ async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
     in_flight = await crashed_run(stack, worker, regular_plan, in_task(stack, sizes))
     rows = await in_flight_rows(stack, sizes, in_flight)
     worker = in_flight.worker
-    if local:
+    for task_timeout in sizes.crash_task_timeouts if local else ():
         await asyncio.to_thread(worker.wait_ready)
-        in_local = await crashed_run(stack, worker, local_plan, in_task(stack, sizes))
-        rows.append(await local_row(stack, sizes, in_local))
+        in_local = await crashed_run(stack, worker, local_plan, in_task(stack, sizes), task_timeout)
+        rows.append(await local_row(stack, in_local, task_timeout))
         worker = in_local.worker
-    else:
-        rows.append(Row("5", LOCAL_MEASURE, "not available: reads run as regular activities"))
+    if not local:
+        rows.append(Row("5", local_measure(None), "not available: reads run as regular activities"))
     between = await crash_between_tasks(stack, sizes, worker)
     between.worker.stop()
     measure = f"crash overhead between tasks (killed while task {at} waits {delay:g} s on a timer)"
@@ -75,7 +75,11 @@ async def crash(stack: Stack, sizes: Sizes) -> list[Row]:
     return rows
 
 
-LOCAL_MEASURE = "crash overhead, a local activity (a GET) in flight; run again: by server log"
+def local_measure(task_timeout: float | None) -> str:
+    """The local crash row's measure: the workflow task timeout is what the next worker waits."""
+    timeout = f"{task_timeout:g} s" if task_timeout else "10 s, the default"
+    return (f"crash overhead, a local activity (a GET) in flight, workflow task timeout "
+            f"{timeout}; run again: by server log")  # fmt: skip
 
 
 def in_task(stack: Stack, sizes: Sizes) -> Callable[[str, asyncio.Task[Any]], Awaitable[None]]:
@@ -111,14 +115,15 @@ async def in_flight_rows(stack: Stack, sizes: Sizes, in_flight: Crash) -> list[R
     ]  # fmt: skip
 
 
-async def local_row(stack: Stack, sizes: Sizes, in_local: Crash) -> Row:
+async def local_row(stack: Stack, in_local: Crash, task_timeout: float | None) -> Row:
     """The row of the run killed with a local activity in flight; "not available" when its
     history records no local activity (the engine ran the GETs as regular activities)."""
     events = await history_events(stack.temporal, in_local.run_id)
+    measure = local_measure(task_timeout)
     if not local_activities(events):
-        return Row("5", LOCAL_MEASURE, "not available: the GETs ran as regular activities")
+        return Row("5", measure, "not available: the GETs ran as regular activities")
     repeated = named(repeated_tasks(stack, in_local.run_id))
-    row = Row("5", LOCAL_MEASURE, f"{in_local.overhead}; run again: {repeated}")
+    row = Row("5", measure, f"{in_local.overhead}; run again: {repeated}")
     return row.aiming(at_most(IN_FLIGHT_TARGET_SECONDS, in_local.overhead_seconds, "3 s"))
 
 
@@ -127,13 +132,16 @@ async def crashed_run(
     worker: WorkerProcess,
     plan_of: Callable[[str], dict[str, Any]],
     crash_point: Callable[[str, asyncio.Task[Any]], Awaitable[None]],
+    task_timeout: float | None = None,
 ) -> Crash:
     """Run `plan_of(id)` without a crash, then again, SIGKILLing `worker` (and starting a new
     one at once) when `crash_point(run id, the running run)` returns."""
     base_id = run_id("no-crash")
-    no_crash_seconds, _ = await stack.run_engine(CRASH_QUEUE, base_id, plan=plan_of(base_id))
+    no_crash_seconds, _ = await stack.run_engine(CRASH_QUEUE, base_id, plan=plan_of(base_id),
+                                                 task_timeout=task_timeout)  # fmt: skip
     crash_id = run_id("crash")
-    running = asyncio.create_task(stack.run_engine(CRASH_QUEUE, crash_id, plan=plan_of(crash_id)))
+    running = asyncio.create_task(stack.run_engine(CRASH_QUEUE, crash_id, plan=plan_of(crash_id),
+                                                   task_timeout=task_timeout))  # fmt: skip
     await crash_point(crash_id, running)
     worker.kill()
     replacement = stack.engine_worker(CRASH_QUEUE)

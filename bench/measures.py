@@ -42,6 +42,9 @@ class Sizes:
     fan_out_calls: int = 16
     fan_out_delay: float = 0.5
     crash_delay: float = 0.2
+    # The workflow task timeouts of the runs killed with a local read in flight (None: the
+    # default, 10 s): the next worker takes over when the dead one's workflow task times out.
+    crash_task_timeouts: tuple[float | None, ...] = (None, 2.0)
     shape_timeout: float = 600  # seconds; a shape taking longer is reported as failed
     map_items: int = 1000
     large_map_items: int = 10_000
@@ -66,7 +69,8 @@ QUICK = Sizes(
     load_repeats=1,
     shape_timeout=120,
     map_items=100,
-    large_map_items=250,  # past 200: the archive's path
+    large_map_items=250,
+    crash_task_timeouts=(2.0,),  # 10 s is only waiting  # past 200: the archive's path
     many_runs=40,
     stream_seconds=1.0,
     stream_first_at=0.1,

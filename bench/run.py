@@ -22,7 +22,8 @@ is compared with, their ratio, and issue 25's target with whether this run met i
    memory): whether all complete, and its peak RSS (target: < 1 GB);
 5. a worker SIGKILLed during task 8 of 20 x 0.2 s GETs in a chain, a new one started at once:
    the run's time against a run without a crash (target: <= 3 s more), and the tasks that ran
-   more than once; the same with the GETs as local activities; killed while a task waits on a
+   more than once; the same with the GETs as local activities, with the workflow task timeout
+   of 10 s (the default) and of 2 s (`--quick`: 2 s only); killed while a task waits on a
    timer (target: <= 1 s more);
 6. `start --goal` to the first task's start, the LLM answering after a fixed delay;
 7. LangGraph with its SQLite checkpointer on shapes 1 and 4 (with the `bench` extra): its rows

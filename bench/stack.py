@@ -130,11 +130,13 @@ class Stack:
         assert self.server.process is not None
         return cpu_seconds(self.server.process.pid)
 
-    def engine(self, task_queue: str) -> AgentClient:
-        """An engine client starting runs on `task_queue`."""
-        return AgentClient(
-            self.temporal, self.settings.model_copy(update={"task_queue": task_queue})
-        )
+    def engine(self, task_queue: str, task_timeout: float | None = None) -> AgentClient:
+        """An engine client starting runs on `task_queue` (with workflow tasks timing out after
+        `task_timeout` seconds, when given)."""
+        update: dict[str, Any] = {"task_queue": task_queue}
+        if task_timeout is not None:
+            update["workflow_task_timeout_seconds"] = task_timeout
+        return AgentClient(self.temporal, self.settings.model_copy(update=update))
 
     def engine_worker(self, task_queue: str, processes: int = 1) -> WorkerProcess:
         """Start (not wait for) `python worker.py [--processes N]` on `task_queue`, the LLM set
@@ -176,11 +178,12 @@ class Stack:
         plan: dict[str, Any] | None = None,
         goal: str | None = None,
         options: RunOptions | None = None,
+        task_timeout: float | None = None,
     ) -> tuple[float, RunResult]:
         """Run `plan` (or plan `goal`) with `options` (the defaults unless given): (seconds,
         result)."""
         started = time.perf_counter()
-        handle = await self.engine(task_queue).start(
+        handle = await self.engine(task_queue, task_timeout).start(
             plan=plan, goal=goal, options=options or self.options, workflow_id=run_id
         )
         result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT_SECONDS)
