@@ -123,6 +123,16 @@ class OperationRunner:
                 params[name] = value
             elif place == "header" and value is not None:
                 headers[name] = _text(value)
+        for name, (place, sent_as) in operation.credentials.items():
+            value = values.get(name)
+            if value is None:
+                continue
+            if place == "bearer":
+                headers[sent_as] = f"Bearer {_text(value)}"
+            elif place == "header":
+                headers[sent_as] = _text(value)
+            else:
+                params[sent_as] = _text(value)
         request: dict[str, Any] = {"method": operation.method, "url": self.base_url + path,
                                    "params": params, "headers": headers}  # fmt: skip
         if BODY in values:

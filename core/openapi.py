@@ -5,8 +5,9 @@ operations of a (validated) OpenAPI 3.0 or 3.1 document, and the spec of one ope
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -52,6 +53,9 @@ class Operation:
     places: dict[str, str]  # parameter name -> path, query or header
     body_media_type: str | None
     config_schema: dict[str, Any]
+    # A security scheme's field -> where its value goes: ("bearer", "Authorization") or an API
+    # key's ("header" | "query", its name).
+    credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def operation_name(method: str, path: str, operation_id: str | None) -> str:
@@ -73,16 +77,55 @@ def operations(document: dict[str, Any]) -> list[Operation]:
     )
     legacy = str(document.get("openapi", "")).startswith("3.0")
     inline = _Inliner(resolver, legacy)
+    declared = (document.get("components") or {}).get("securitySchemes") or {}
+    schemes = {name: inline.resolved(scheme) for name, scheme in declared.items()}
     found = []
     for path, item in (document.get("paths") or {}).items():
         item = inline.resolved(item)
         shared = item.get("parameters", [])
         for method in METHODS:
             if isinstance(item.get(method), dict):
-                found.append(
-                    _operation(method, path, inline.resolved(item[method]), shared, inline)
-                )
+                operation = inline.resolved(item[method])
+                security = operation.get("security", document.get("security") or [])
+                found.append(_with_credentials(
+                    _operation(method, path, operation, shared, inline), security, schemes
+                ))  # fmt: skip
     return found
+
+
+def _with_credentials(
+    operation: Operation, security: list[Any], schemes: dict[str, Any]
+) -> Operation:
+    """The operation with a config field for each security scheme it accepts that the engine
+    can send: a bearer token (HTTP bearer, OAuth2, OpenID Connect) or an API key in a header
+    or the query. Never required: the service's `headers` setting may carry it instead."""
+    properties = dict(operation.config_schema["properties"])
+    credentials = {}
+    for requirement in security:
+        for name in requirement if isinstance(requirement, dict) else ():
+            where = _credential_place(schemes.get(name) or {})
+            if where is None or name in properties or name == BODY:
+                continue
+            sent = "as Authorization: Bearer <it>" if where[0] == "bearer" else (
+                f"in the {where[0]} {where[1]!r}")  # fmt: skip
+            properties[name] = {"type": "string", "description": f"credential of the "
+                                f"{name!r} security scheme, sent {sent}"}  # fmt: skip
+            credentials[name] = where
+    if not credentials:
+        return operation
+    schema = {**operation.config_schema, "properties": properties}
+    return dataclasses.replace(operation, config_schema=schema, credentials=credentials)
+
+
+def _credential_place(scheme: dict[str, Any]) -> tuple[str, str] | None:
+    kind = scheme.get("type")
+    if kind in ("oauth2", "openIdConnect") or (
+        kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer"
+    ):
+        return "bearer", "Authorization"
+    if kind == "apiKey" and scheme.get("in") in ("header", "query") and scheme.get("name"):
+        return str(scheme["in"]), str(scheme["name"])
+    return None
 
 
 def _operation(

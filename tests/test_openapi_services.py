@@ -82,6 +82,8 @@ def test_actions_lists_each_operation_of_each_service(stack, openapi_env):
     assert orders["config_schema"]["required"] == ["user_id"]
     body = rows["fake.post_things_thing_id"]["config_schema"]["properties"]["body"]
     assert body["properties"]["note"]["type"] == ["string", "null"], "$ref inlined, 3.0 nullable"
+    bearer = rows["sample.listOrders"]["config_schema"]["properties"]["bearer"]
+    assert "sent as Authorization: Bearer" in bearer["description"], "its security scheme"
 
 
 def test_a_plan_runs_operations_and_gets_status_headers_and_body(stack, openapi_env, run_id):
@@ -119,10 +121,14 @@ def test_a_bad_argument_is_refused_before_the_run(stack, openapi_env):
 
 
 def test_a_post_is_risky_and_waits_for_approval(stack, openapi_env, run_id):
+    """The token it makes is given to an operation that needs it through the config field of
+    its security scheme (`bearer`, sent as Authorization: Bearer)."""
     credentials = {"client_id": "demo", "client_secret": "demo-secret"}
     plan = {"tasks": [
         task("users", "sample.listUsers", {}),
         task("token", "sample.createToken", {"body": credentials}, "users"),
+        task("orders", "sample.listOrders",
+             {"bearer": "{{ tasks.token.output.body.access_token }}"}, "token"),
     ]}  # fmt: skip
     path = str(stack.write_plan(plan))
 
@@ -139,6 +145,8 @@ def test_a_post_is_risky_and_waits_for_approval(stack, openapi_env, run_id):
     result = stack.cli_json("result", run_id, "--wait", env=openapi_env)
     assert result["status"] == "completed", result["error"]
     assert tasks_by_id(result)["token"]["output"]["body"]["token_type"] == "bearer"
+    orders = tasks_by_id(result)["orders"]["output"]
+    assert orders["status_code"] == 200 and len(orders["body"]) > 0
 
 
 def test_parameters_body_secret_header_and_idempotency_key_go_as_api_call_sends_them(
