@@ -24,7 +24,8 @@ is compared with, their ratio, and issue 25's target with whether this run met i
    the run's time against a run without a crash (target: <= 3 s more), and the tasks that ran
    more than once; the same with the GETs as local activities, with the workflow task timeout
    of 10 s (the default) and of 2 s (`--quick`: 2 s only); killed while a task waits on a
-   timer (target: <= 1 s more);
+   timer (target: <= 1 s more), a new worker started at once, then with another worker
+   already serving the queue;
 6. `start --goal` to the first task's start, the LLM answering after a fixed delay;
 7. LangGraph with its SQLite checkpointer on shapes 1 and 4 (with the `bench` extra): its rows
    are printed with those shapes';
