@@ -92,6 +92,13 @@ def sample_api() -> Iterator[SampleAPI]:
     server.stop()
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: half again as many test processes as cores. Most tests wait on their servers
+    (Temporal, PostgreSQL, the fakes) more than they compute: on 2 cores, 3 processes ran the
+    suite in 255 s against 294 s with 2, and 4 gave nothing more (260 s)."""
+    return max(1, round((os.cpu_count() or 1) * 1.5))
+
+
 @dataclass
 class Stack:
     """Everything a test needs to drive the engine from outside."""
