@@ -387,3 +387,46 @@ def test_a_stdio_servers_env_may_name_secrets_but_not_bound_ones():
     bound = McpServerSetting(command=["server"], env={"KEY": "{{ secrets.BOUND }}"})
     with pytest.raises(McpUnavailable, match=r"secret BOUND may only be sent to api\.example\.com"):
         McpConnection("s", bound, secrets, NetworkPolicy()).stdio_parameters()
+
+
+def test_a_server_that_starts_after_the_worker_has_its_tools_taken_up(stack, run_id, tmp_path):
+    """The worker tries a server it could not reach again (MCP_RETRY_SECONDS): once it answers,
+    its tools run there, read-only ones as local activities and the others as regular ones."""
+    port = free_port()
+    servers = {
+        "late": {
+            "url": f"http://127.0.0.1:{port}/mcp",
+            "headers": {"Authorization": "Bearer {{ secrets.MCP_TOKEN }}"},
+        }
+    }
+    env = {
+        "MCP_SERVERS": json.dumps(servers),
+        "MCP_RETRY_SECONDS": "0.5",
+        "TASK_QUEUE": f"mcp-late-{uuid.uuid4().hex[:6]}",
+        "HTTP_ALLOW_HOSTS": f"{stack.env['HTTP_ALLOW_HOSTS']},127.0.0.1:{port}",
+        "AGENTIC_SECRET_MCP_TOKEN": TOKEN,
+        "AGENTIC_SECRET_MCP_TOKEN_HOSTS": f"127.0.0.1:{port}",
+    }  # fmt: skip
+    log = tmp_path / "worker.log"
+    stack.start_worker(env, log_path=log)
+    assert "mcp_server_unavailable" in log.read_text(), "nothing listens yet"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.mcp_server", "http", str(port), TOKEN],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: "mcp_server_ready" in log.read_text(), 30, "the worker to find it")
+        plan = {"tasks": [
+            task("who", "mcp.late.lookup", {"key": "ada"}),
+            task("sum", "mcp.late.stats", {"numbers": [1, 2]}),
+            task("drop", "mcp.late.delete_thing", {"name": "{{ tasks.who.output }}"}, "who"),
+        ]}  # fmt: skip
+        result = stack.run_plan(plan, run_id, "--approval", "none", env=env)
+    finally:
+        stop_process(server)
+
+    assert result["status"] == "completed", result["error"]
+    tasks = tasks_by_id(result)
+    assert tasks["who"]["output"] == "Ada Lovelace"
+    assert tasks["sum"]["output"] == {"count": 2, "total": 3}
+    assert tasks["drop"]["status"] == "completed"
