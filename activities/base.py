@@ -39,6 +39,9 @@ class ActionContext:
     task_id: str = ""
     activity_id: str = ""
     masker: Masker | None = None
+    # Headers dropped, besides Authorization and Cookie, on a redirect to another origin (an
+    # OpenAPI operation's API keys), lowercase.
+    private_headers: frozenset[str] = frozenset()
     db_pools: dict[str, Any] = field(default_factory=dict)
     db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

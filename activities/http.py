@@ -164,8 +164,8 @@ def _redirected(
     headers = httpx.Headers(request.headers)
     headers.pop("host", None)
     if cross_origin:
-        headers.pop("authorization", None)
-        headers.pop("cookie", None)
+        for private in ("authorization", "cookie", *ctx.private_headers):
+            headers.pop(private, None)
     if method != request.method:
         for name in ("content-length", "content-type", "transfer-encoding"):
             headers.pop(name, None)

@@ -108,7 +108,13 @@ class OperationRunner:
             masker.check(url_destination(self.base_url), f"OpenAPI service {self.service}")
             if ctx.masker is None or not ctx.masker.used:  # redirects: the request has secrets
                 ctx = replace(ctx, masker=masker)
-        request = self.request(config.model_dump(by_alias=True, mode="json"), headers)
+        values = config.model_dump(by_alias=True, mode="json")
+        request = self.request(values, headers)
+        # A credential never follows a redirect to another origin (Authorization never does).
+        keys = [sent_as for name, (place, sent_as) in self.operation.credentials.items()
+                if place == "header" and values.get(name) is not None]  # fmt: skip
+        if keys:
+            ctx = replace(ctx, private_headers=frozenset(key.lower() for key in keys))
         return await run_api_call(ApiCallConfig.model_validate(request), ctx)
 
     def request(self, values: dict[str, Any], headers: dict[str, Any]) -> dict[str, Any]:
@@ -127,12 +133,12 @@ class OperationRunner:
             value = values.get(name)
             if value is None:
                 continue
-            if place == "bearer":
-                headers[sent_as] = f"Bearer {_text(value)}"
-            elif place == "header":
-                headers[sent_as] = _text(value)
-            else:
+            if place == "query":
                 params[sent_as] = _text(value)
+                continue
+            for header in [key for key in headers if key.lower() == sent_as.lower()]:
+                del headers[header]  # the plan's credential wins over the setting's
+            headers[sent_as] = f"Bearer {_text(value)}" if place == "bearer" else _text(value)
         request: dict[str, Any] = {"method": operation.method, "url": self.base_url + path,
                                    "params": params, "headers": headers}  # fmt: skip
         if BODY in values:

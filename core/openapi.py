@@ -100,17 +100,20 @@ def _with_credentials(
     can send: a bearer token (HTTP bearer, OAuth2, OpenID Connect) or an API key in a header
     or the query. Never required: the service's `headers` setting may carry it instead."""
     properties = dict(operation.config_schema["properties"])
-    credentials = {}
-    for requirement in security:
-        for name in requirement if isinstance(requirement, dict) else ():
-            where = _credential_place(schemes.get(name) or {})
-            if where is None or name in properties or name == BODY:
-                continue
-            sent = "as Authorization: Bearer <it>" if where[0] == "bearer" else (
-                f"in the {where[0]} {where[1]!r}")  # fmt: skip
-            properties[name] = {"type": "string", "description": f"credential of the "
-                                f"{name!r} security scheme, sent {sent}"}  # fmt: skip
-            credentials[name] = where
+    credentials: dict[str, tuple[str, str]] = {}
+    named = {name for requirement in security if isinstance(requirement, dict)
+             for name in requirement}  # fmt: skip
+    for name in sorted(named):
+        where = _credential_place(schemes.get(name) or {})
+        if where is None:
+            continue
+        # A parameter of the same name keeps its name; the credential's field says what it is.
+        field_name = f"{name}_credential" if name in properties or name == BODY else name
+        sent = "as Authorization: Bearer <it>" if where[0] == "bearer" else (
+            f"in the {where[0]} {where[1]!r}")  # fmt: skip
+        properties[field_name] = {"type": "string", "description": f"credential of the "
+                                  f"{name!r} security scheme, sent {sent}"}  # fmt: skip
+        credentials[field_name] = where
     if not credentials:
         return operation
     schema = {**operation.config_schema, "properties": properties}

@@ -9,8 +9,14 @@ import subprocess
 import sys
 import uuid
 
+import httpx
 import pytest
 
+from agentic.activities.base import ActionContext
+from agentic.activities.http import _redirected
+from agentic.activities.openapi import OperationRunner
+from agentic.core.actions.http import ApiCallConfig
+from agentic.core.openapi import operations
 from tests.conftest import REPO, TEST_SECRET, wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import task, tasks_by_id
@@ -194,3 +200,41 @@ def test_a_spec_that_does_not_parse_or_validate_is_one_line_at_start(stack, tmp_
         assert finished.returncode == 1, program
         [line] = finished.stderr.strip().splitlines()
         assert line.startswith(f"error: OPENAPI_SERVICES broken: spec {spec}: {reason}"), line
+
+
+SECURED = {
+    "openapi": "3.1.0",
+    "info": {"title": "secured", "version": "1"},
+    "paths": {"/things": {"get": {
+        "operationId": "listThings",
+        "parameters": [{"name": "key", "in": "query", "schema": {"type": "string"}}],
+        "security": [{"key": []}, {"token": []}],
+        "responses": {"200": {"description": "the things"}},
+    }}},
+    "components": {"securitySchemes": {
+        "key": {"type": "apiKey", "in": "header", "name": "X-Key"},
+        "token": {"type": "oauth2", "flows": {}},
+    }},
+}  # fmt: skip
+
+
+def test_security_schemes_are_config_fields_sent_where_their_scheme_says():
+    """An API key goes in its header (a parameter of the same name keeps its field), a token
+    as the bearer, replacing the setting's Authorization whatever its case; neither follows a
+    redirect to another origin."""
+    [operation] = operations(SECURED)
+    assert operation.credentials == {"key_credential": ("header", "X-Key"),
+                                     "token": ("bearer", "Authorization")}  # fmt: skip
+    runner = OperationRunner("things", "https://things.test", {}, operation)
+    request = runner.request({"key": "k", "key_credential": "K", "token": "T"},
+                             {"authorization": "Bearer from-settings"})  # fmt: skip
+    assert request["params"] == {"key": "k"}
+    assert request["headers"] == {"X-Key": "K", "Authorization": "Bearer T"}
+
+    sent = httpx.Request("GET", "https://things.test/things", headers=request["headers"])
+    moved = httpx.Response(302, headers={"location": "https://elsewhere.test/things"})
+    config = ApiCallConfig.model_validate({"url": "https://things.test/things"})
+    for private, kept in ((frozenset({"x-key"}), False), (frozenset(), True)):
+        ctx = ActionContext(http=httpx.AsyncClient(), workspace_dir=REPO, private_headers=private)
+        followed = _redirected(config, sent, moved, ctx)
+        assert ("x-key" in followed.headers) is kept and "authorization" not in followed.headers
