@@ -157,6 +157,8 @@ async def crashed_run(
         replacement = stack.engine_worker(CRASH_QUEUE)
     else:
         holder = await run_holder(stack, crash_id)
+        if holder not in (worker.pid, standby.pid):
+            raise BenchFailed(f"cannot tell which worker holds {crash_id} (identity pid {holder})")
         killed, replacement = (worker, standby) if holder == worker.pid else (standby, worker)
         killed.kill()
     crash_seconds, _ = await running

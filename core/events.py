@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -359,6 +359,14 @@ class TaskTable(dict[str, TaskResult]):
     def update(self, *args: Any, **kwargs: Any) -> None:
         for task_id, task in dict(*args, **kwargs).items():
             self[task_id] = task
+
+    def __ior__(self, other: Any) -> Self:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def copy(self) -> dict[str, TaskResult]:
+        """A plain dict of the same tasks (a second table would take their hooks)."""
+        return dict(self)
 
     def popitem(self) -> tuple[str, TaskResult]:
         task_id, task = super().popitem()

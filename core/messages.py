@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -475,6 +475,26 @@ class TaskResult(BaseModel):
         super().__setattr__(name, value)
         if name in TOLD_TASK_FIELDS and self._on_change is not None:
             self._on_change(self.task_id)
+
+    # A copy is nobody's until a table takes it; equality is the fields'.
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        copied._on_change = None
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        hook, self._on_change = self._on_change, None
+        try:
+            return super().__deepcopy__(memo)
+        finally:
+            self._on_change = hook
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskResult):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 # The fields of a task whose changes are its events: its status, attempts and who answered it.
