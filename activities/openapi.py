@@ -108,11 +108,11 @@ class OperationRunner:
             masker.check(url_destination(self.base_url), f"OpenAPI service {self.service}")
             if ctx.masker is None or not ctx.masker.used:  # redirects: the request has secrets
                 ctx = replace(ctx, masker=masker)
-        values = config.model_dump(by_alias=True, mode="json")
-        request = self.request(values, headers)
-        # A credential never follows a redirect to another origin (Authorization never does).
-        keys = [sent_as for name, (place, sent_as) in self.operation.credentials.items()
-                if place == "header" and values.get(name) is not None]  # fmt: skip
+        request = self.request(config.model_dump(by_alias=True, mode="json"), headers)
+        # A credential never follows a redirect to another origin (Authorization never does):
+        # the operation's API key headers, and the service's own headers.
+        keys = [sent_as for place, sent_as in self.operation.credentials.values()
+                if place == "header"] + list(self.headers)  # fmt: skip
         if keys:
             ctx = replace(ctx, private_headers=frozenset(key.lower() for key in keys))
         return await run_api_call(ApiCallConfig.model_validate(request), ctx)
@@ -128,23 +128,30 @@ class OperationRunner:
             elif place == "query":
                 params[name] = value
             elif place == "header" and value is not None:
-                headers[name] = _text(value)
+                _put_header(headers, name, _text(value))
         for name, (place, sent_as) in operation.credentials.items():
             value = values.get(name)
             if value is None:
                 continue
             if place == "query":
                 params[sent_as] = _text(value)
-                continue
-            for header in [key for key in headers if key.lower() == sent_as.lower()]:
-                del headers[header]  # the plan's credential wins over the setting's
-            headers[sent_as] = f"Bearer {_text(value)}" if place == "bearer" else _text(value)
+            else:
+                sent = f"Bearer {_text(value)}" if place == "bearer" else _text(value)
+                _put_header(headers, sent_as, sent)
         request: dict[str, Any] = {"method": operation.method, "url": self.base_url + path,
                                    "params": params, "headers": headers}  # fmt: skip
         if BODY in values:
             json_body = operation.body_media_type is None or "json" in operation.body_media_type
             request["json" if json_body else "body"] = values[BODY]
         return request
+
+
+def _put_header(headers: dict[str, Any], name: str, value: str) -> None:
+    """Set a header, replacing one of the same name in another case (the plan's value wins over
+    the service's setting)."""
+    for taken in [key for key in headers if key.lower() == name.lower()]:
+        del headers[taken]
+    headers[name] = value
 
 
 def _text(value: Any) -> str:

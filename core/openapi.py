@@ -109,6 +109,9 @@ def _with_credentials(
             continue
         # A parameter of the same name keeps its name; the credential's field says what it is.
         field_name = f"{name}_credential" if name in properties or name == BODY else name
+        if field_name in properties:
+            raise ValueError(f"security scheme {name!r}: its config field {field_name!r} is "
+                             "already a parameter's name")  # fmt: skip
         sent = "as Authorization: Bearer <it>" if where[0] == "bearer" else (
             f"in the {where[0]} {where[1]!r}")  # fmt: skip
         properties[field_name] = {"type": "string", "description": f"credential of the "
