@@ -249,7 +249,6 @@ class McpServers:
             for name, setting in settings.items()
         }
         self.unreachable: list[str] = []  # the servers the last discovery could not reach
-        self.reasons: dict[str, str] = {}  # why each of them could not be reached, last said
 
     async def discover(self) -> list[Action]:
         """Connect to every server and list its tools: one action per tool. A server that
@@ -261,34 +260,30 @@ class McpServers:
 
     async def keep_trying(self, found: Callable[[list[Action]], None], every: float) -> None:
         """Try the servers found unreachable again every `every` seconds, until each answers
-        (a server started after the worker): `found` gets the actions of its tools. A server
-        is logged again only when the reason changes (up, but refusing the headers)."""
-        while self.unreachable:
-            await asyncio.sleep(every)
-            for name in list(self.unreachable):
-                said = self.reasons.get(name)
-                actions = await self._actions_of(self.connections[name], quiet=True)
-                if actions is not None:
-                    self.unreachable.remove(name)
-                    ACTIONS.mark_available(action_type(name, ""))
-                    found(actions)
-                elif self.reasons.get(name) != said and self.log_unreachable:
-                    logger.error("mcp_server_unavailable", server=name, error=self.reasons[name],
-                                 hint="its tools are left out until it answers")  # fmt: skip
+        (a server started after the worker): `found` gets the actions of its tools."""
+        quiet, self.log_unreachable = self.log_unreachable, False
+        try:
+            while self.unreachable:
+                await asyncio.sleep(every)
+                for name in list(self.unreachable):
+                    actions = await self._actions_of(self.connections[name])
+                    if actions is not None:
+                        self.unreachable.remove(name)
+                        ACTIONS.mark_available(action_type(name, ""))
+                        found(actions)
+        finally:
+            self.log_unreachable = quiet
 
-    async def _actions_of(
-        self, connection: McpConnection, quiet: bool = False
-    ) -> list[Action] | None:
-        """The actions of the server's tools; None when it cannot be reached (why, in
-        `reasons`; logged unless `quiet`)."""
+    async def _actions_of(self, connection: McpConnection) -> list[Action] | None:
+        """The actions of the server's tools; None when it cannot be reached."""
         try:
             client = await connection.client()
             tools = await asyncio.wait_for(_all_tools(client), CONNECT_TIMEOUT_SECONDS)
         except Exception as error:
             await connection.close()
-            reason = self.reasons[connection.name] = _reason(error)
+            reason = _reason(error)
             ACTIONS.mark_unavailable(action_type(connection.name, ""), reason)
-            if self.log_unreachable and not quiet:
+            if self.log_unreachable:
                 logger.error("mcp_server_unavailable", server=connection.name, error=reason,
                              hint="its tools are left out until it answers")  # fmt: skip
             return None
