@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetStickyTaskQueueRequest
-from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -105,83 +104,51 @@ def make_activity(action: Action, ctx: ActionContext) -> Callable[..., Any]:
 
     @activity.defn(name=action.action_type)
     async def run_action(request: ActionRequest) -> ActionResult:
-        return await _run_action(action, ctx, request)
+        info = activity.info()
+        log = logger.bind(workflow_id=info.workflow_id, task_id=request.task_id,
+                          action_type=action.action_type, attempt=info.attempt)  # fmt: skip
+        started = time.monotonic()
+        masker = ctx.secrets.masker()
+        try:
+            # Secrets are filled before references into stored outputs are resolved: such an
+            # output is data, so a secret reference in it stays text (and the walk stays small).
+            filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
+            # Loading stored inputs and storing a large output take a while too: heartbeats
+            # go on through all of it.
+            kept = await run_with_heartbeats(_attempt(action, ctx, request, filled, masker))
+        except ValidationError as error:
+            message = masker.mask(f"invalid config: {error}")
+            failure = non_retryable(message, ErrorType.INVALID_CONFIG)
+            log_failure(log, "action_failed", failure)
+            raise temporal_error(failure, info.attempt) from None
+        except ActionError as error:
+            error.message = masker.mask(error.message)
+            log_failure(log, "action_failed", error)
+            raise temporal_error(error, info.attempt) from None
+        except asyncio.CancelledError:
+            log.info("action_cancelled")
+            raise
+        except NetworkRefused as error:  # a custom action's request through ctx.http
+            refusal = refusal_error(error)
+            refusal.message = masker.mask(refusal.message)
+            log_failure(log, "action_failed", refusal)
+            raise temporal_error(refusal, info.attempt) from None
+        except Exception as error:
+            classified = _classified(action, error)
+            if classified is not None:
+                classified.message = masker.mask(classified.message)
+                log_failure(log, "action_failed", classified)
+                raise temporal_error(classified, info.attempt) from None
+            # A traceback cannot be masked: none when the task used a secret.
+            log.error("action_crashed", error_type=type(error).__name__,
+                      error=masker.mask(str(error)), exc_info=not masker.used)  # fmt: skip
+            crash = ActionError(masker.mask(f"{type(error).__name__}: {error}"),
+                                type(error).__name__, retryable=True)  # fmt: skip
+            raise temporal_error(crash, info.attempt) from None
+        log.info("action_completed", seconds=round(time.monotonic() - started, 4))
+        return ActionResult(output=kept, attempt=info.attempt)
 
     return run_action
-
-
-class LateActions:
-    """Actions found after the worker started (the tools of an MCP server that answered only
-    later), run by one dynamic activity: a worker's activities are fixed when it starts."""
-
-    def __init__(self, ctx: ActionContext) -> None:
-        self._ctx = ctx
-        self._actions: dict[str, Action] = {}
-
-    def add(self, actions: list[Action]) -> None:
-        self._actions.update({action.action_type: action for action in actions})
-
-    def activity(self) -> Callable[..., Any]:
-        """The dynamic activity: any activity type this worker has no activity of."""
-
-        @activity.defn(dynamic=True)
-        async def run_late_action(args: Sequence[RawValue]) -> ActionResult:
-            name = activity.info().activity_type
-            action = self._actions.get(name)
-            if action is None or not args:  # another worker may have it: retried
-                raise ApplicationError(f"this worker has no action {name!r}", type="NotFound")
-            converter = activity.payload_converter()
-            request = converter.from_payload(args[0].payload, ActionRequest)
-            return await _run_action(action, self._ctx, request)
-
-        return run_late_action
-
-
-async def _run_action(action: Action, ctx: ActionContext, request: ActionRequest) -> ActionResult:
-    """One attempt of `action`: its errors as Temporal's, masked and classified."""
-    info = activity.info()
-    log = logger.bind(workflow_id=info.workflow_id, task_id=request.task_id,
-                      action_type=action.action_type, attempt=info.attempt)  # fmt: skip
-    started = time.monotonic()
-    masker = ctx.secrets.masker()
-    try:
-        # Secrets are filled before references into stored outputs are resolved: such an
-        # output is data, so a secret reference in it stays text (and the walk stays small).
-        filled, masker = ctx.secrets.fill(request.config, request.planned_secret_references)
-        # Loading stored inputs and storing a large output take a while too: heartbeats
-        # go on through all of it.
-        kept = await run_with_heartbeats(_attempt(action, ctx, request, filled, masker))
-    except ValidationError as error:
-        message = masker.mask(f"invalid config: {error}")
-        failure = non_retryable(message, ErrorType.INVALID_CONFIG)
-        log_failure(log, "action_failed", failure)
-        raise temporal_error(failure, info.attempt) from None
-    except ActionError as error:
-        error.message = masker.mask(error.message)
-        log_failure(log, "action_failed", error)
-        raise temporal_error(error, info.attempt) from None
-    except asyncio.CancelledError:
-        log.info("action_cancelled")
-        raise
-    except NetworkRefused as error:  # a custom action's request through ctx.http
-        refusal = refusal_error(error)
-        refusal.message = masker.mask(refusal.message)
-        log_failure(log, "action_failed", refusal)
-        raise temporal_error(refusal, info.attempt) from None
-    except Exception as error:
-        classified = _classified(action, error)
-        if classified is not None:
-            classified.message = masker.mask(classified.message)
-            log_failure(log, "action_failed", classified)
-            raise temporal_error(classified, info.attempt) from None
-        # A traceback cannot be masked: none when the task used a secret.
-        log.error("action_crashed", error_type=type(error).__name__,
-                  error=masker.mask(str(error)), exc_info=not masker.used)  # fmt: skip
-        crash = ActionError(masker.mask(f"{type(error).__name__}: {error}"),
-                            type(error).__name__, retryable=True)  # fmt: skip
-        raise temporal_error(crash, info.attempt) from None
-    log.info("action_completed", seconds=round(time.monotonic() - started, 4))
-    return ActionResult(output=kept, attempt=info.attempt)
 
 
 async def _attempt(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
@@ -248,34 +248,14 @@ class McpServers:
             name: McpConnection(name, setting, secrets, policy, errlog)
             for name, setting in settings.items()
         }
-        self.unreachable: list[str] = []  # the servers the last discovery could not reach
 
     async def discover(self) -> list[Action]:
         """Connect to every server and list its tools: one action per tool. A server that
         cannot be reached is one line in the log, and its tools are left out."""
         listed = await asyncio.gather(*map(self._actions_of, self.connections.values()))
-        self.unreachable = [name for name, actions in zip(self.connections, listed, strict=True)
-                            if actions is None]  # fmt: skip
-        return [action for actions in listed if actions for action in actions]
+        return [action for actions in listed for action in actions]
 
-    async def keep_trying(self, found: Callable[[list[Action]], None], every: float) -> None:
-        """Try the servers found unreachable again every `every` seconds, until each answers
-        (a server started after the worker): `found` gets the actions of its tools."""
-        quiet, self.log_unreachable = self.log_unreachable, False
-        try:
-            while self.unreachable:
-                await asyncio.sleep(every)
-                for name in list(self.unreachable):
-                    actions = await self._actions_of(self.connections[name])
-                    if actions is not None:
-                        self.unreachable.remove(name)
-                        ACTIONS.mark_available(action_type(name, ""))
-                        found(actions)
-        finally:
-            self.log_unreachable = quiet
-
-    async def _actions_of(self, connection: McpConnection) -> list[Action] | None:
-        """The actions of the server's tools; None when it cannot be reached."""
+    async def _actions_of(self, connection: McpConnection) -> list[Action]:
         try:
             client = await connection.client()
             tools = await asyncio.wait_for(_all_tools(client), CONNECT_TIMEOUT_SECONDS)
@@ -285,8 +265,8 @@ class McpServers:
             ACTIONS.mark_unavailable(action_type(connection.name, ""), reason)
             if self.log_unreachable:
                 logger.error("mcp_server_unavailable", server=connection.name, error=reason,
-                             hint="its tools are left out until it answers")  # fmt: skip
-            return None
+                             hint="its tools are left out")  # fmt: skip
+            return []
         logger.info("mcp_server_ready", server=connection.name, tools=[t.name for t in tools])
         return [_action(connection, tool) for tool in tools]
 

@@ -168,12 +168,6 @@ class Settings(BaseSettings):
     mcp_servers_file: Path | None = Field(
         None, description="JSON file of more MCP servers, in MCP_SERVERS' form"
     )
-    mcp_retry_seconds: float = Field(
-        10.0,
-        gt=0,
-        description="how often a worker tries again an MCP server it could not reach (at its "
-        "start, or since): its tools join the worker's actions once it answers",
-    )
     openapi_services: dict[str, OpenApiServiceSetting] | None = Field(
         None,
         description='JSON object of name -> {"spec": PATH_OR_URL, "base_url": "https://...", '

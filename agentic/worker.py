@@ -8,13 +8,13 @@ import asyncio
 import os
 import signal
 import sys
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from typing import NoReturn
 
 import structlog
 from pydantic import ValidationError
 
-from agentic.activities.actions import LateActions, action_activities
+from agentic.activities.actions import action_activities
 from agentic.activities.base import ActionContext
 from agentic.activities.blobs import Blobs, open_store
 from agentic.activities.builtin import BUILTIN_ACTIONS
@@ -108,17 +108,6 @@ async def run_worker(
             blobs=blobs,
         )
         resources.push_async_callback(close_pools, context)
-        late = LateActions(context)
-
-        def take_late(found: list[Action]) -> None:
-            register_actions(found)
-            late.add(found)
-
-        if mcp_servers.unreachable:  # a server started after the worker: its tools join later
-            trying = asyncio.create_task(
-                mcp_servers.keep_trying(take_late, settings.mcp_retry_seconds)
-            )
-            resources.push_async_callback(stop_task, trying)
         served = settings.served_roles
         serves_llm = any("llm" in roles for roles in served.values())
         llm = LLMClient.from_settings(settings) if serves_llm else None  # openai loads here
@@ -127,11 +116,7 @@ async def run_worker(
         limits = TokenLimits(settings.llm_planner_max_tokens, settings.llm_analyst_max_tokens)
         plan_check = PlanNetworkCheck(clients, trusted=own_destinations(settings))
         by_role = {
-            "actions": [
-                *action_activities(every_action, context),
-                *item_activities(blobs),
-                late.activity(),
-            ],
+            "actions": [*action_activities(every_action, context), *item_activities(blobs)],
             "llm": llm_activities(llm, limits, plan_check) if serves_llm else [],
         }
         for task_queue, roles in served.items():
@@ -255,13 +240,6 @@ def main() -> None:
     """`python worker.py`: settings from the environment, one line on stderr for a bad one."""
     arguments = parse_arguments(sys.argv[1:])
     serve(arguments.queues, arguments.processes)
-
-
-async def stop_task(task: asyncio.Task[None]) -> None:
-    """Cancel `task` and wait for it to end."""
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
 
 
 def serve(queues: str | None = None, processes: str | None = None) -> NoReturn:

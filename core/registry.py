@@ -62,10 +62,6 @@ class ActionRegistry:
         be found, for the error of a plan that uses one."""
         self._unavailable[prefix] = reason
 
-    def mark_available(self, prefix: str) -> None:
-        """The action types under `prefix` were found after all (a server that came up)."""
-        self._unavailable.pop(prefix, None)
-
     def unavailable(self) -> dict[str, str]:
         """Why each prefix found unreachable so far could not be reached."""
         return dict(self._unavailable)
