@@ -13,6 +13,7 @@ import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,14 @@ from agentic.activities.base import ActionContext
 from agentic.activities.http import run_api_call
 from agentic.core.actions.base import Action
 from agentic.core.actions.http import ApiCallConfig, url_destination
-from agentic.core.openapi import BODY, OpenApiServiceSetting, Operation, operation_spec, operations
+from agentic.core.openapi import (
+    BODY,
+    OpenApiServiceSetting,
+    Operation,
+    operation_spec,
+    operations,
+    param_text,
+)
 
 logger = structlog.get_logger("openapi")
 FETCH_TIMEOUT_SECONDS = 30.0
@@ -108,14 +116,17 @@ class OperationRunner:
             masker.check(url_destination(self.base_url), f"OpenAPI service {self.service}")
             if ctx.masker is None or not ctx.masker.used:  # redirects: the request has secrets
                 ctx = replace(ctx, masker=masker)
+        ctx = replace(ctx, private_headers=self.private_headers)
         request = self.request(config.model_dump(by_alias=True, mode="json"), headers)
-        # A credential never follows a redirect to another origin (Authorization never does):
-        # the operation's API key headers, and the service's own headers.
+        return await run_api_call(ApiCallConfig.model_validate(request), ctx)
+
+    @cached_property
+    def private_headers(self) -> frozenset[str]:
+        """The headers that never follow a redirect to another origin (Authorization never
+        does): the operation's API key headers, and the service's own headers."""
         keys = [sent_as for place, sent_as in self.operation.credentials.values()
                 if place == "header"] + list(self.headers)  # fmt: skip
-        if keys:
-            ctx = replace(ctx, private_headers=frozenset(key.lower() for key in keys))
-        return await run_api_call(ApiCallConfig.model_validate(request), ctx)
+        return frozenset(key.lower() for key in keys)
 
     def request(self, values: dict[str, Any], headers: dict[str, Any]) -> dict[str, Any]:
         """The api_call config of the operation's parameters and body, with `headers`."""
@@ -124,19 +135,19 @@ class OperationRunner:
         for name, value in values.items():
             place = operation.places.get(name)
             if place == "path":
-                path = path.replace(f"{{{name}}}", quote(_text(value), safe=""))
+                path = path.replace(f"{{{name}}}", quote(param_text(value), safe=""))
             elif place == "query":
                 params[name] = value
             elif place == "header" and value is not None:
-                _put_header(headers, name, _text(value))
+                _put_header(headers, name, param_text(value))
         for name, (place, sent_as) in operation.credentials.items():
             value = values.get(name)
             if value is None:
                 continue
             if place == "query":
-                params[sent_as] = _text(value)
+                params[sent_as] = param_text(value)
             else:
-                sent = f"Bearer {_text(value)}" if place == "bearer" else _text(value)
+                sent = f"Bearer {param_text(value)}" if place == "bearer" else param_text(value)
                 _put_header(headers, sent_as, sent)
         request: dict[str, Any] = {"method": operation.method, "url": self.base_url + path,
                                    "params": params, "headers": headers}  # fmt: skip
@@ -152,12 +163,6 @@ def _put_header(headers: dict[str, Any], name: str, value: str) -> None:
     for taken in [key for key in headers if key.lower() == name.lower()]:
         del headers[taken]
     headers[name] = value
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 async def service_actions(service: str, setting: OpenApiServiceSetting) -> list[Action]:

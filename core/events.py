@@ -414,6 +414,16 @@ def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mar
                 tasks.pop(task_id, None)
             else:
                 tasks[task_id] = _task_mark(task)
+    return _run_mark(view, tasks)
+
+
+def run_unchanged(before: Mark, view: RunView) -> bool:
+    """Whether all but the view's tasks is as marked."""
+    return _run_mark(view, before.tasks) == before
+
+
+def _run_mark(view: RunView, tasks: dict[str, TaskMark]) -> Mark:
+    """The view's mark, with these task marks."""
     return Mark(
         plan_tasks=tuple(view.plan_tasks),
         phase=view.phase,
@@ -426,22 +436,6 @@ def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mar
         streaming=view.streaming,
         paused=view.paused_by is not None,
         edits=len(view.edits),
-    )
-
-
-def run_unchanged(before: Mark, view: RunView) -> bool:
-    """Whether all but the view's tasks is as marked."""
-    return (
-        before.phase == view.phase
-        and before.status == view.status
-        and before.decisions == len(view.decisions)
-        and before.verdicts == len(view.verdicts)
-        and before.llm_calls == len(view.llm_calls)
-        and before.patch_waiting == view.patch_waiting
-        and before.streaming == view.streaming
-        and before.paused == (view.paused_by is not None)
-        and before.edits == len(view.edits)
-        and before.plan_tasks == tuple(view.plan_tasks)
     )
 
 
@@ -461,9 +455,9 @@ class Progress:
         return last is not None and (now - last[1]).total_seconds() < PROGRESS_EVERY_SECONDS
 
     def due(self, task_id: str, counts: dict[str, int], now: datetime) -> bool:
-        """Whether to tell these counts now (they changed, and not too soon after the last)."""
+        """Whether to tell these counts now, not too_soon (they changed since the last)."""
         last = self.told.get(task_id)
-        if self.too_soon(task_id, now) or (last is not None and last[0] == counts):
+        if last is not None and last[0] == counts:
             return False
         self.told[task_id] = (counts, now)
         return True

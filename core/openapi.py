@@ -226,7 +226,9 @@ class OperationConfig(SchemaConfig):
             return value
         properties = cls.input_schema.get("properties", {})
         return {
-            name: _text(given) if name != BODY and _takes_text(properties.get(name)) else given
+            name: param_text(given)
+            if name != BODY and isinstance(given, int | float) and _takes_text(properties.get(name))
+            else given
             for name, given in value.items()
         }
 
@@ -238,10 +240,11 @@ def _takes_text(schema: Any) -> bool:
     return "string" in kinds and not {"integer", "number", "boolean"} & set(kinds)
 
 
-def _text(value: Any) -> Any:
+def param_text(value: Any) -> str:
+    """A parameter's value as the text of a path, query or header (booleans as JSON's)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value) if isinstance(value, int | float) else value
+    return str(value)
 
 
 def operation_config_model(action_type: str, schema: dict[str, Any]) -> type[SchemaConfig]:

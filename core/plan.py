@@ -75,7 +75,6 @@ def unknown_action(action_type: Any) -> str:
         is_mcp = head == "mcp"
         source = rest.partition(".")[0] if is_mcp else head
         prefix = f"mcp.{source}." if is_mcp else f"{source}."
-        ACTIONS.get(action_type)  # finds the tools of that server or service only
         offered = [name for name in ACTIONS.found() if name.startswith(prefix)]
         kind = "MCP server" if is_mcp else "OpenAPI service"
         setting = "MCP_SERVERS" if is_mcp else "OPENAPI_SERVICES"

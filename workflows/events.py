@@ -52,20 +52,17 @@ class EventTeller:
         self._follow_table(view)
 
     def _due(self, view: events.RunView) -> bool:
-        if not isinstance(view.tasks, events.TaskTable):
-            return events.mark(view) != self._mark
-        if view.tasks is not self._table or view.tasks.touched:
+        table = self._table
+        if table is None or view.tasks is not table or table.touched:
             return True
         return not events.run_unchanged(self._mark, view)
 
     def _follow_table(self, view: events.RunView) -> None:
         """From now on, look only at the tasks the view's table says were touched (a table the
         run puts in its place, on a new plan, is looked at whole)."""
-        if isinstance(view.tasks, events.TaskTable):
-            self._table = view.tasks
-            self._table.take_touched()
-        else:
-            self._table = None
+        assert isinstance(view.tasks, events.TaskTable), "the run's tasks are a TaskTable"
+        self._table = view.tasks
+        self._table.take_touched()
 
     def close(self) -> None:
         """Release the readers waiting for more (the run ends, or continues as new): their

@@ -86,9 +86,12 @@ def failure(
 
 def cause_message(error: ActivityError) -> str:
     """The message of an activity's failure, without Temporal's wrapping."""
-    cause = error.cause
+    return _message_of(error.cause, error)
+
+
+def _message_of(cause: BaseException | None, fallback: BaseException) -> str:
     message = getattr(cause, "message", None)
-    return message if isinstance(message, str) else str(cause or error)
+    return message if isinstance(message, str) else str(cause or fallback)
 
 
 def summarize(value: Any) -> Any:
@@ -302,13 +305,13 @@ async def execute_action(
                 retry_policy=_retry_policy(options),
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             )
-        if local and _reads_locally(action_type, config, request, options):
+        if local and _reads_locally(action_type, config, options):
             return await _read_locally(call, options)
         return await _regular_activity(call, options)
     except ActivityError as error:
         if isinstance(error.cause, CancelledError):
             raise asyncio.CancelledError() from error
-        raise TaskFailed(failure_from(error, options)) from None
+        raise TaskFailed(cause_failure(error.cause, error.retry_state, options, error)) from None
 
 
 @dataclass(frozen=True)
@@ -423,9 +426,7 @@ def _runs_locally(action_type: str, request: ActionRequest, size: int) -> bool:
     )
 
 
-def _reads_locally(
-    action_type: str, config: ActionConfig, request: ActionRequest, options: RunOptions
-) -> bool:
+def _reads_locally(action_type: str, config: ActionConfig, options: RunOptions) -> bool:
     """An action that only reads runs as a local activity (see _read_locally), when the run's
     actions run on its own task queue (another queue's workers may reach what this one
     cannot). It may load its inputs from the blob store: the budget bounds that too."""
@@ -454,16 +455,15 @@ def _retry_policy(options: RunOptions) -> RetryPolicy:
     )
 
 
-def failure_from(error: ActivityError, options: RunOptions) -> TaskFailure:
-    """The task failure an activity's error stands for, with the attempts it used."""
-    return cause_failure(error.cause, error.retry_state, options)
-
-
 def cause_failure(
-    cause: BaseException | None, retry_state: RetryState | None, options: RunOptions
+    cause: BaseException | None,
+    retry_state: RetryState | None,
+    options: RunOptions,
+    error: BaseException | None = None,
 ) -> TaskFailure:
-    """The task failure an activity's failure `cause` stands for, with the attempts it used
-    (its details say how many; else all of them when they were used up, else one)."""
+    """The task failure an activity's failure `cause` (of `error`) stands for, with the
+    attempts it used (its details say how many; else all of them when they were used up, else
+    one)."""
     exhausted = retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
     attempts = options.max_retries + 1 if exhausted else 1
     if isinstance(cause, ApplicationError):
@@ -479,6 +479,5 @@ def cause_failure(
     if isinstance(cause, TimeoutError):
         timeout = cause.type.name if cause.type else "unknown"
         return failure(f"activity timed out ({timeout})", ErrorType.TIMEOUT, True, attempts)
-    message = getattr(cause, "message", None)
-    text = message if isinstance(message, str) else str(cause)
+    text = _message_of(cause, error or cause)  # type: ignore[arg-type]
     return failure(text, type(cause).__name__, True, attempts)
