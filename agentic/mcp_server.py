@@ -16,7 +16,6 @@ import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -32,7 +31,8 @@ from agentic.client import AgentClient, RunHandle
 from agentic.core.messages import RunOptions, RunResult
 from agentic.core.plan import format_validation_error
 from agentic.errors import AgenticError, RunResultUnavailable
-from agentic.settings import Settings
+from agentic.examples.sample_api import DEFAULT_PORT as SAMPLE_API_PORT
+from agentic.settings import DOTENV, Settings
 from agentic.workflows.visibility import AgentStatus
 
 logger = structlog.get_logger("mcp_server")
@@ -268,7 +268,7 @@ async def serve_stdio(settings: Settings) -> None:
     """Serve over stdin and stdout until the client closes them."""
     # Desktop clients start servers in a directory of their own (often /): say which
     # settings were found, in the client's log of the server's stderr.
-    dotenv = Path(".env").absolute()
+    dotenv = DOTENV.absolute()
     found = f"and {dotenv}" if dotenv.is_file() else f"only (no .env in {dotenv.parent})"
     target = f"Temporal at {settings.temporal_address}, task queue {settings.task_queue}"
     print(f"serving MCP on stdio for {target}; settings from the environment {found}",
@@ -297,9 +297,6 @@ async def serve_http(settings: Settings, address: str) -> None:
     await uvicorn.Server(config).serve()
 
 
-SAMPLE_API_PORT = 8765  # agentic.examples.sample_api's, not imported for a constant
-
-
 def check_free(host: str, port: int, address: str) -> None:
     """A ValueError naming the address when nothing can listen there (in use, or not ours)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -308,7 +305,7 @@ def check_free(host: str, port: int, address: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            also = " (8765 is also the sample API's)" if port == SAMPLE_API_PORT else ""
+            also = f" ({port} is also the sample API's)" if port == SAMPLE_API_PORT else ""
             raise ValueError(
                 f"cannot listen on {address}: {error.strerror or error}; choose another port{also}"
             ) from None

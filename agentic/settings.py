@@ -591,23 +591,25 @@ def _mcp_servers_in(path: Path) -> dict[str, McpServerSetting]:
         raise ValueError(f"MCP_SERVERS_FILE {path}: {error}") from None
 
 
+DOTENV = Path(".env")  # the settings' file, in the current directory
+
+
+def _dotenv() -> dict[str, str | None]:
+    """The variables of the .env file (none without one)."""
+    return dict(dotenv_values(DOTENV)) if DOTENV.is_file() else {}
+
+
 def dotenv_variables(prefix: str) -> dict[str, str]:
     """The variables of the .env file whose names start with `prefix` (the worker's secrets,
     AGENTIC_SECRET_*, may be kept there as the settings are)."""
-    env_file = Path(".env")
-    if not env_file.is_file():
-        return {}
-    found = dotenv_values(env_file).items()
+    found = _dotenv().items()
     return {name: value for name, value in found if name.startswith(prefix) and value is not None}
 
 
 def _dotenv_value(name: str) -> str | None:
     """A variable of the .env file (the settings read it; other variables it holds, such as
     an endpoint's key, are found here)."""
-    env_file = Path(".env")
-    if not env_file.is_file():
-        return None
-    return dotenv_values(env_file).get(name)
+    return _dotenv().get(name)
 
 
 SECRET_WORDS = ("KEY", "TOKEN", "PASSWORD", "SECRET")
@@ -624,7 +626,7 @@ class SettingSource(BaseModel):
 def setting_sources(settings: Settings) -> list[SettingSource]:
     """Every setting, its value (secrets masked) and where it came from: the environment, the
     .env file, the command line's global options, or the default."""
-    dotenv = dotenv_values(".env") if Path(".env").is_file() else {}
+    dotenv = _dotenv()
     environment = {name.upper() for name in os.environ}
     dotenv_names = {name.upper() for name in dotenv}
     sources = []

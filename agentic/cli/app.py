@@ -1250,7 +1250,10 @@ async def schedule_create(
         elif given:
             fail("--param is for a template or a plan, not a goal")
         allowed = list(allow_host or [])
-        on_sample_api = plan_given is not None and calls_sample_api(plan_given)
+        # As for start: only the engine's templates (examples) on the sample API's address.
+        on_sample_api = (
+            template is not None and plan_given is not None and calls_sample_api(plan_given)
+        )
         if on_sample_api:  # the sample API is on loopback: its runs may reach it
             allowed.append(SAMPLE_API_URL.removeprefix("http://"))
         options = run_options(approval, allow_hosts=allowed)
