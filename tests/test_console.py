@@ -23,6 +23,7 @@ from agentic.devstack import free_port, port_open, stop_process
 from tests.conftest import REPO, wait_until
 from tests.fakes.api_server import Reply
 from tests.helpers import task, tasks_by_id
+from tests.test_long_runs import histories_of
 
 CHROMIUM = shutil.which("chromium")
 TOKEN = "console-token-for-tests"
@@ -168,7 +169,7 @@ async def test_a_question_is_answered_through_the_form_its_schema_makes(
     assert tasks_by_id(result)["copies"]["output"] == 3
 
 
-async def test_the_runs_page_lists_and_filters_runs(page, console, stack, run_id):
+async def test_the_runs_page_lists_and_filters_runs(page, console, stack, client, run_id):
     """A run that continued as new is one row, as it is one page."""
     stack.run_plan({"goal": f"count the herd {run_id}",
                     "tasks": [task("n", "data_transform", {"input": 3, "expression": "@"})]},
@@ -179,6 +180,8 @@ async def test_the_runs_page_lists_and_filters_runs(page, console, stack, run_id
     continued = f"{run_id}-continued"
     stack.run_plan({"goal": f"count the herd again {run_id}", "tasks": chain}, continued,
                    "--approval", "none", env={"CONTINUE_AS_NEW_AFTER_TASKS": "1"})  # fmt: skip
+
+    assert len(await histories_of(client, continued)) > 1, "it did continue as new"
 
     links = [page.locator(f'a[href="/runs/{run}"]') for run in (run_id, continued)]
     for _ in range(60):  # the list is eventually consistent

@@ -81,4 +81,4 @@ def test_a_port_in_use_is_one_line_naming_it():
             check_free("127.0.0.1", port, f"127.0.0.1:{port}")
     assert str(refused.value) == (
         f"cannot listen on 127.0.0.1:{port}: Address already in use; choose another port"
-    ), "the sample API's port is named only when it is the one in use"
+    ), "one line naming the address; no hint of the sample API on another port than its own"

@@ -206,5 +206,5 @@ def test_a_loop_goes_on_from_the_round_that_failed(stack, api, run_id):
     calls = api.calls("GET", path)
     assert len(calls) == 4, "rounds 1 and 2 were not called again"
     assert calls[-1].query["cursor"] == ["c"], "round 3 went on from round 2's cursor"
-    shown = stack.cli("rerun", run_id, "--failed", "--approval", "none").stdout
+    shown = stack.cli("rerun", run_id, "--failed", "--approval", "none", "--wait").stdout
     assert "reuses: pages (2 rounds)" in shown
