@@ -72,7 +72,11 @@ async def pick(
         elif before.child_run_id:
             _refuse_within(named, task_id, prefix, "has no items", items_only=True)
             await _pick_child(handle, chosen, before, named.inner.get(task_id, []), failed, prefix)
-        elif before.done_rounds and fits_in_input(before.done_rounds):
+        elif (
+            before.done_rounds
+            and fits_in_input(before.done_rounds)
+            and await handle._output_kept(TaskResult(task_id=task_id, output=before.done_rounds))
+        ):  # a round's output cleaned up from the blob store: the loop starts again
             _refuse_within(named, task_id, prefix, "is a loop: it goes on from its next round")
             chosen.loops[task_id] = before.done_rounds
             chosen.reused_names.append(f"{prefix}{task_id} ({len(before.done_rounds)} rounds)")
