@@ -5,6 +5,7 @@ the network reaches the analyst as data, never as instructions."""
 from __future__ import annotations
 
 import json
+import threading
 
 from temporalio import activity
 
@@ -23,8 +24,9 @@ from agentic.core.messages import (
     TaskStatus,
 )
 from agentic.core.plan import Plan
+from tests.conftest import wait_until
 from tests.fakes.api_server import Reply
-from tests.helpers import get, task
+from tests.helpers import get, task, tasks_by_id
 from tests.test_workflow_inprocess import (
     FAST,
     by_id,
@@ -120,19 +122,24 @@ async def test_in_plan_mode_a_modify_that_becomes_risky_waits_again(
 
 
 def test_a_plan_that_reaches_out_of_bounds_goes_back_to_the_planner(stack, llm, api, run_id):
-    """Before anything runs, the planner hears that its plan would read a file outside the
-    workspace and call the cloud metadata address; its second plan runs."""
+    """The planner hears that its plan would read a file outside the workspace and call the
+    cloud metadata address; neither ever runs, and its second plan does. The task streamed
+    before them ran meanwhile, and the result says its effects stay."""
     goal = f"collect the machine's details ({run_id})"
     out_of_bounds = plan_of(
+        task("allowed", "api_call", get(f"{api.url}/policy/fine")),
         task("passwd", "file_operation", {"operation": "read", "path": "/etc/passwd"}),
         task("metadata", "api_call", get("http://169.254.169.254/latest/meta-data/")),
-        task("allowed", "api_call", get(f"{api.url}/policy/fine")),
     )
     within = plan_of(task("pause", "wait", {"seconds": 0}))
-    llm.script(goal, out_of_bounds, within)
+    rest = threading.Event()  # the refused tasks arrive once the allowed one has completed
+    llm.script(goal, llm.streamed(out_of_bounds, 1.0, first_at=0.1, hold=rest), within)
     api.route("GET", "/policy/fine", Reply(json={}))
 
-    result = stack.cli_json("start", "--goal", goal, "--wait", "--id", run_id)
+    stack.cli("start", "--goal", goal, "--id", run_id)
+    wait_until(lambda: allowed_completed(stack, run_id), 60, "the streamed task to complete")
+    rest.set()
+    result = stack.cli_json("result", run_id, "--wait")
 
     assert result["status"] == "completed"
     assert [t["task_id"] for t in result["tasks"]] == ["pause"]
@@ -144,6 +151,11 @@ def test_a_plan_that_reaches_out_of_bounds_goes_back_to_the_planner(stack, llm, 
     assert "task 'metadata': 169.254.169.254:80 is not allowed by the network policy" in repair
     assert "task 'allowed'" not in repair, "the worker's HTTP_ALLOW_HOSTS admits the fake API"
     assert api.calls("GET", "/latest/meta-data/") == []
+
+
+def allowed_completed(stack, run_id: str) -> bool:
+    tasks = tasks_by_id(stack.cli_json("status", run_id))
+    return "allowed" in tasks and tasks["allowed"]["status"] == "completed"
 
 
 def test_a_modify_that_leads_out_of_the_workspace_is_no_valid_decision():
