@@ -440,7 +440,16 @@ def _run_mark(view: RunView, tasks: dict[str, TaskMark]) -> Mark:
 
 
 def _task_mark(task: TaskResult) -> TaskMark:
-    return task.status, task.attempts, task.answered_by
+    return _told_status(task), task.attempts, task.answered_by
+
+
+def _told_status(task: TaskResult) -> TaskStatus:
+    """The task's status as the events tell it: a task taken to run holds its slot as running
+    while its condition and its risk are looked at, but has not started until its action
+    does (a risky task would otherwise be told started, then waiting for approval)."""
+    if task.status == TaskStatus.RUNNING and task.started_at is None:
+        return TaskStatus.PENDING
+    return task.status
 
 
 @dataclass
@@ -535,16 +544,17 @@ def _task_events(
     is_item = parent_of(task.task_id) is not None
     events: list[Any] = []
     events += _answer(task, answered_by, now)
-    if task.status == status and task.attempts == attempts:
+    told = _told_status(task)
+    if told == status and task.attempts == attempts:
         return events
-    if task.status == TaskStatus.RUNNING and not is_item:
+    if told == TaskStatus.RUNNING and not is_item:
         if status in (TaskStatus.ANALYZING, TaskStatus.FAILED) or (
             status == TaskStatus.RUNNING and task.attempts > attempts
         ):
             events.append(TaskRetried(at=now, task=task.task_id, attempt=task.attempts + 1))
         elif status != TaskStatus.RUNNING:
             events.append(TaskStarted(at=now, task=task.task_id, attempt=task.attempts or 1))
-    elif task.status != status:
+    elif told != status:
         if (
             status in (TaskStatus.PENDING, TaskStatus.WAITING_APPROVAL)
             and not is_item

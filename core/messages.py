@@ -497,8 +497,9 @@ class TaskResult(BaseModel):
     __hash__ = None  # type: ignore[assignment]
 
 
-# The fields of a task whose changes are its events: its status, attempts and who answered it.
-TOLD_TASK_FIELDS = frozenset({"status", "attempts", "answered_by"})
+# The fields of a task whose changes are its events: its status, attempts and who answered it,
+# and when it started (a task taken to run has not started before its action does).
+TOLD_TASK_FIELDS = frozenset({"status", "attempts", "answered_by", "started_at"})
 
 
 class RunMetrics(BaseModel):

@@ -55,6 +55,7 @@ def test_a_task_table_tells_only_the_tasks_touched_and_the_same_events_as_a_whol
     table.take_touched()
 
     table["a"].status = TaskStatus.RUNNING
+    table["a"].started_at = NOW
     table["a"].output_summary = "not what the events say: no touch"
     table["each[0]"] = TaskResult(task_id="each[0]", status=TaskStatus.FAILED)
     table.pop("b")
@@ -68,6 +69,32 @@ def test_a_task_table_tells_only_the_tasks_touched_and_the_same_events_as_a_whol
     assert advance(before, after, touched) == mark(after)
     table["a"].output_summary = "again"
     assert table.take_touched() == [], "a field the events do not tell touches nothing"
+
+
+def test_a_task_taken_to_run_is_told_started_only_once_its_action_starts():
+    """A risky task holds its slot as running while its risk is looked at: it is told waiting
+    for approval, and started only once approved."""
+    table = TaskTable({"save": TaskResult(task_id="save")})
+    before = mark(view(table))
+    table.take_touched()
+
+    def tell() -> list[str]:
+        nonlocal before
+        after, touched = view(table), table.take_touched()
+        told = changes(before, after, NOW, Progress(), touched)
+        before = advance(before, after, touched)
+        return [event.kind for event in told]
+
+    table["save"].status = TaskStatus.RUNNING  # taken to run; its overwrite check goes on
+    assert tell() == []
+    table["save"].status, table["save"].risk = TaskStatus.WAITING_APPROVAL, "overwrites a.txt"
+    assert tell() == ["task_waiting_approval"]
+    table["save"].status = TaskStatus.RUNNING  # approved
+    assert tell() == []
+    table["save"].started_at = NOW
+    assert tell() == ["task_started"]
+    table["save"].status = TaskStatus.COMPLETED
+    assert tell() == ["task_completed"]
 
 
 PLAN = {"tasks": [
