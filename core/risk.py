@@ -41,6 +41,17 @@ def risk_of(task: Task, config: Any = None) -> tuple[str, RiskCheck | None]:
         )
 
 
+def edited_risk(task: Task, config: Any = None) -> str:
+    """What a task that waits for approval says after a person edited its config: the risk of
+    the config as edited (its check is not made again: approving runs the task)."""
+    reason, check = risk_of(task, config)
+    if reason:
+        return reason
+    if check is not None:
+        return f"{check.reason} (if {check.condition})"
+    return "edited; not risky as edited"
+
+
 def describe_risks(tasks: list[Task]) -> dict[str, str]:
     """For a plan, the tasks that will (or may) wait for approval, with why."""
     risks = {}

@@ -269,6 +269,8 @@ def test_edit_a_waiting_task_then_approve_it(stack, api, run_id):
 
     edited = stack.cli("edit", run_id, "--task", "put", "--config", json.dumps(new_config),
                        "--by", "erin")  # fmt: skip
+    waiting = tasks_by_id(stack.cli_json("status", run_id))["put"]
+    assert waiting["risk"] == f"sends PUT {api.url}/edit-task/{run_id}/right", "as edited"
     stack.cli("approve", run_id, "--task", "put")
 
     assert edited.returncode == 0, edited.stderr

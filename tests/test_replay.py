@@ -49,6 +49,9 @@ moved to a regular activity that completed.
 v14_*.json ran with a workflow task timeout of 2 s (WORKFLOW_TASK_TIMEOUT_SECONDS) that child
 runs and continued histories inherit (patch inherit-task-timeout): a for-each of sub-plans (the
 parent and one child) and a 12-round loop continued as new (v14_loop_continued_as_new_1..4).
+v15_edit_waiting_task.json a task waiting for approval whose config a person edited (`edit
+--task`), then approved: the waiting task tells the edited config's risk (patch
+edited-task-tells-its-risk).
 """
 
 from __future__ import annotations

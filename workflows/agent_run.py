@@ -74,7 +74,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.plan import Plan, Task
     from agentic.core.references import UnresolvedReference
     from agentic.core.registry import ACTIONS
-    from agentic.core.risk import risk_of
+    from agentic.core.risk import edited_risk, risk_of
     from agentic.core.subplans import bind_inputs, goal_with_inputs
     from agentic.workflows import (
         budgets,
@@ -135,6 +135,8 @@ AWAITING_ANSWER_STATUS = "awaiting-answer-status"
 # Runs started before this patch end as cancelled when a task waiting for approval is stopped
 # because another task failed the run.
 STOP_IS_NO_CANCEL = "stopped-approval-wait-is-no-cancel"
+# Runs started before this patch show no risk for a waiting task a person edited.
+EDIT_TELLS_RISK = "edited-task-tells-its-risk"
 CONTINUING = object()  # a loop stopped between rounds: its run continues as new
 PLAN_ROUNDS = 2
 NO_LLM = "no LLM is configured"
@@ -313,7 +315,7 @@ class AgentRunWorkflow:
             self._adopt(plan)
         else:
             self._plan = plan
-            self._tasks[edited].risk = ""
+            self._tasks[edited].risk = self._risk_as_edited(plan.by_id[edited])
         workflow.logger.info("plan edited by %s: %s", request.by or "someone", edited)
         self._edits.append(events.Edit(request.by, None if request.plan is not None else edited))
         return EditResult(plan=plan, edited=edited)
@@ -328,6 +330,17 @@ class AgentRunWorkflow:
         refused = policy.refusals(plan.tasks if edited == "plan" else [plan.by_id[edited]])
         if refused:
             raise ValueError("; ".join(refused))
+
+    def _risk_as_edited(self, task: Task) -> str:
+        if self._tasks[task.id].status != TaskStatus.WAITING_APPROVAL:
+            return ""  # looked at when it runs
+        if not workflow.patched(EDIT_TELLS_RISK):
+            return ""
+        try:
+            config, _ = resolved_config(task, self._outputs, self._absent())
+        except TaskFailed:
+            config = None  # the attempt reports the problem
+        return edited_risk(task, config)
 
     def _edited(self, request: EditRequest) -> tuple[Plan, str]:
         return edited_plan(self._waiting(), request)
