@@ -138,7 +138,10 @@ class RunSummary(BaseModel):
     status: str
     goal: str = ""
     tasks: int | None = None
-    started: datetime | None = None
+    started: datetime | None = Field(
+        None,
+        description="when the run started (its first history's start, when it continued as new)",
+    )
     closed: datetime | None = None
     cost_usd: float | None = Field(None, description="what its LLM calls cost, when priced")
 
@@ -294,12 +297,10 @@ class AgentClient:
         the server refuses."""
         list_filter = list_filter_for(status, goal, query, schedule)
         try:
-            return [
-                _summary(execution)
-                async for execution in self.temporal.list_workflows(list_filter, limit=limit)
-            ]
+            executions = [e async for e in self.temporal.list_workflows(list_filter, limit=limit)]
         except RPCError as error:
             raise _filter_refused(error, list_filter) from None
+        return list(await asyncio.gather(*map(_summary_with_memo, executions)))
 
     async def list_page(
         self,
@@ -320,7 +321,7 @@ class AgentClient:
             await runs.fetch_next_page()
         except RPCError as error:
             raise _filter_refused(error, list_filter) from None
-        summaries = await asyncio.gather(*map(_summary_with_cost, runs.current_page or []))
+        summaries = await asyncio.gather(*map(_summary_with_memo, runs.current_page or []))
         return summaries, runs.next_page_token or None
 
     def web_ui_link(self, workflow_id: str) -> str:
@@ -1021,13 +1022,20 @@ def _run_input(
     return run_input
 
 
-async def _summary_with_cost(execution: WorkflowExecution) -> RunSummary:
+async def _summary_with_memo(execution: WorkflowExecution) -> RunSummary:
+    """The run's summary with what its memo adds: its cost, and for a run that continued as
+    new, when its first history started (the execution listed is its last)."""
     summary = _summary(execution)
     try:
-        cost = (await execution.memo()).get("cost_usd")
+        memo = await execution.memo()
     except Exception:  # a memo this client cannot read (encrypted with keys it does not have)
         return summary
-    return summary.model_copy(update={"cost_usd": cost}) if cost else summary
+    update: dict[str, Any] = {}
+    if memo.get("cost_usd"):
+        update["cost_usd"] = memo["cost_usd"]
+    if isinstance(memo.get("started_at"), str):
+        update["started"] = datetime.fromisoformat(memo["started_at"])
+    return summary.model_copy(update=update) if update else summary
 
 
 def _summary(execution: WorkflowExecution) -> RunSummary:

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -182,6 +183,14 @@ async def test_the_runs_page_lists_and_filters_runs(page, console, stack, client
                    "--approval", "none", env={"CONTINUE_AS_NEW_AFTER_TASKS": "1"})  # fmt: skip
 
     assert len(await histories_of(client, continued)) > 1, "it did continue as new"
+    last = await client.get_workflow_handle(continued).describe()
+    lines = stack.cli("list", "--goal", run_id, "--json").stdout.splitlines()
+    listed = {row["workflow_id"]: row for row in map(json.loads, lines)}
+    started = datetime.fromisoformat(listed[continued]["started"])
+    result = stack.cli_json("result", continued)
+    assert started == datetime.fromisoformat(result["started_at"]) < last.start_time, (
+        "its start is the run's, not its last history's"
+    )
 
     links = [page.locator(f'a[href="/runs/{run}"]') for run in (run_id, continued)]
     for _ in range(60):  # the list is eventually consistent

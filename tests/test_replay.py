@@ -52,6 +52,9 @@ parent and one child) and a 12-round loop continued as new (v14_loop_continued_a
 v15_edit_waiting_task.json a task waiting for approval whose config a person edited (`edit
 --task`), then approved: the waiting task tells the edited config's risk (patch
 edited-task-tells-its-risk).
+v15_first_start_continued_1..3 a 3-task chain continued as new after every task: each next
+history's memo is the last one's with the run's start (`started_at`, which `list` shows) (patch
+first-start-in-memo).
 """
 
 from __future__ import annotations

@@ -137,6 +137,9 @@ AWAITING_ANSWER_STATUS = "awaiting-answer-status"
 STOP_IS_NO_CANCEL = "stopped-approval-wait-is-no-cancel"
 # Runs started before this patch show no risk for a waiting task a person edited.
 EDIT_TELLS_RISK = "edited-task-tells-its-risk"
+# Runs started before this patch list a continued run with its last history's start, and
+# carry into their next history the memo they started with, not the one they have.
+FIRST_START_IN_MEMO = "first-start-in-memo"
 CONTINUING = object()  # a loop stopped between rounds: its run continues as new
 PLAN_ROUNDS = 2
 NO_LLM = "no LLM is configured"
@@ -830,7 +833,15 @@ class AgentRunWorkflow:
                 stream_state=self._events.state(),
             ),
             task_timeout=subplans.inherited_task_timeout(),
+            memo=self._next_memo(),
         )
+
+    def _next_memo(self) -> dict[str, Any] | None:
+        """The next history's memo: this one's as it is now (Temporal would carry the memo the
+        run started with), and when the run started, for `list` (None: as before the patch)."""
+        if not workflow.patched(FIRST_START_IN_MEMO):
+            return None
+        return {**workflow.memo(), "started_at": self._started_at.isoformat()}
 
     def _reused_items_left(self) -> list[TaskResult] | None:
         """A rerun's items not taken yet (their for-each has not reached them): the next
