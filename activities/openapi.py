@@ -10,6 +10,7 @@ naming the service): the worker and the CLI stop with that one line."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -147,14 +148,23 @@ class OperationRunner:
             if place == "query":
                 params[sent_as] = param_text(value)
             else:
-                sent = f"Bearer {param_text(value)}" if place == "bearer" else param_text(value)
-                _put_header(headers, sent_as, sent)
+                _put_header(headers, sent_as, _credential_header(place, param_text(value)))
         request: dict[str, Any] = {"method": operation.method, "url": self.base_url + path,
                                    "params": params, "headers": headers}  # fmt: skip
         if BODY in values:
             json_body = operation.body_media_type is None or "json" in operation.body_media_type
             request["json" if json_body else "body"] = values[BODY]
         return request
+
+
+def _credential_header(place: str, value: str) -> str:
+    """A credential as its header carries it: a bearer token after `Bearer`, HTTP basic's
+    user:password in base64 after `Basic`, an API key as it is."""
+    if place == "bearer":
+        return f"Bearer {value}"
+    if place == "basic":
+        return "Basic " + base64.b64encode(value.encode()).decode()
+    return value
 
 
 def _put_header(headers: dict[str, Any], name: str, value: str) -> None:

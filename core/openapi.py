@@ -53,8 +53,8 @@ class Operation:
     places: dict[str, str]  # parameter name -> path, query or header
     body_media_type: str | None
     config_schema: dict[str, Any]
-    # A security scheme's field -> where its value goes: ("bearer", "Authorization") or an API
-    # key's ("header" | "query", its name).
+    # A security scheme's field -> where its value goes: ("bearer" | "basic", "Authorization")
+    # or an API key's ("header" | "query", its name).
     credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
@@ -97,8 +97,9 @@ def _with_credentials(
     operation: Operation, security: list[Any], schemes: dict[str, Any]
 ) -> Operation:
     """The operation with a config field for each security scheme it accepts that the engine
-    can send: a bearer token (HTTP bearer, OAuth2, OpenID Connect) or an API key in a header
-    or the query. Never required: the service's `headers` setting may carry it instead."""
+    can send: a bearer token (HTTP bearer, OAuth2, OpenID Connect), HTTP basic's user:password
+    or an API key in a header or the query. Never required: the service's `headers` setting
+    may carry it instead."""
     properties = dict(operation.config_schema["properties"])
     credentials: dict[str, tuple[str, str]] = {}
     named = {name for requirement in security if isinstance(requirement, dict)
@@ -112,10 +113,8 @@ def _with_credentials(
         if field_name in properties:
             raise ValueError(f"security scheme {name!r}: its config field {field_name!r} is "
                              "already a parameter's name")  # fmt: skip
-        sent = "as Authorization: Bearer <it>" if where[0] == "bearer" else (
-            f"in the {where[0]} {where[1]!r}")  # fmt: skip
         properties[field_name] = {"type": "string", "description": f"credential of the "
-                                  f"{name!r} security scheme, sent {sent}"}  # fmt: skip
+                                  f"{name!r} security scheme{_sent_as(where)}"}  # fmt: skip
         credentials[field_name] = where
     if not credentials:
         return operation
@@ -123,12 +122,21 @@ def _with_credentials(
     return dataclasses.replace(operation, config_schema=schema, credentials=credentials)
 
 
+def _sent_as(where: tuple[str, str]) -> str:
+    if where[0] == "bearer":
+        return ", sent as Authorization: Bearer <it>"
+    if where[0] == "basic":
+        return ": user:password, sent as Authorization: Basic <it in base64>"
+    return f", sent in the {where[0]} {where[1]!r}"
+
+
 def _credential_place(scheme: dict[str, Any]) -> tuple[str, str] | None:
     kind = scheme.get("type")
-    if kind in ("oauth2", "openIdConnect") or (
-        kind == "http" and str(scheme.get("scheme", "")).lower() == "bearer"
-    ):
+    http_scheme = str(scheme.get("scheme", "")).lower() if kind == "http" else ""
+    if kind in ("oauth2", "openIdConnect") or http_scheme == "bearer":
         return "bearer", "Authorization"
+    if http_scheme == "basic":
+        return "basic", "Authorization"
     if kind == "apiKey" and scheme.get("in") in ("header", "query") and scheme.get("name"):
         return str(scheme["in"]), str(scheme["name"])
     return None

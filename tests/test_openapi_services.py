@@ -4,6 +4,7 @@ YAML for the fake API; plans use their operations through the CLI."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -208,28 +209,36 @@ SECURED = {
     "paths": {"/things": {"get": {
         "operationId": "listThings",
         "parameters": [{"name": "key", "in": "query", "schema": {"type": "string"}}],
-        "security": [{"key": []}, {"token": []}],
+        "security": [{"key": []}, {"token": []}, {"login": []}],
         "responses": {"200": {"description": "the things"}},
     }}},
     "components": {"securitySchemes": {
         "key": {"type": "apiKey", "in": "header", "name": "X-Key"},
         "token": {"type": "oauth2", "flows": {}},
+        "login": {"type": "http", "scheme": "basic"},
     }},
 }  # fmt: skip
 
 
 def test_security_schemes_are_config_fields_sent_where_their_scheme_says():
     """An API key goes in its header (a parameter of the same name keeps its field), a token
-    as the bearer, replacing the setting's Authorization whatever its case; neither follows a
-    redirect to another origin."""
+    as the bearer, HTTP basic's user:password in base64, each replacing the setting's
+    Authorization whatever its case; none follows a redirect to another origin."""
     [operation] = operations(SECURED)
     assert operation.credentials == {"key_credential": ("header", "X-Key"),
-                                     "token": ("bearer", "Authorization")}  # fmt: skip
+                                     "token": ("bearer", "Authorization"),
+                                     "login": ("basic", "Authorization")}  # fmt: skip
+    login = operation.config_schema["properties"]["login"]["description"]
+    assert login == ("credential of the 'login' security scheme: user:password, sent as "
+                     "Authorization: Basic <it in base64>")  # fmt: skip
     runner = OperationRunner("things", "https://things.test", {}, operation)
     request = runner.request({"key": "k", "key_credential": "K", "token": "T"},
                              {"authorization": "Bearer from-settings"})  # fmt: skip
     assert request["params"] == {"key": "k"}
     assert request["headers"] == {"X-Key": "K", "Authorization": "Bearer T"}
+    basic = runner.request({"login": "ada:pä ss"}, {"authorization": "Bearer from-settings"})
+    assert basic["headers"] == {"Authorization": "Basic YWRhOnDDpCBzcw=="}
+    assert base64.b64decode("YWRhOnDDpCBzcw==").decode() == "ada:pä ss"
 
     sent = httpx.Request("GET", "https://things.test/things", headers=request["headers"])
     moved = httpx.Response(302, headers={"location": "https://elsewhere.test/things"})
