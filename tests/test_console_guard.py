@@ -58,7 +58,7 @@ async def test_a_run_whose_memo_cannot_be_read_is_listed_without_its_cost():
     """A run started with PAYLOAD_ENCRYPTION_KEYS, listed by a console without them."""
     from temporalio.common import TypedSearchAttributes
 
-    from agentic.client import _summary_with_cost
+    from agentic.client import _summary_with_memo
 
     class EncryptedRun:
         id, status, start_time, close_time = "sealed", None, None, None
@@ -67,7 +67,7 @@ async def test_a_run_whose_memo_cannot_be_read_is_listed_without_its_cost():
         async def memo(self):
             raise RuntimeError("payload encoding is binary/encrypted")
 
-    summary = await _summary_with_cost(EncryptedRun())  # type: ignore[arg-type]
+    summary = await _summary_with_memo(EncryptedRun())  # type: ignore[arg-type]
 
     assert summary.workflow_id == "sealed" and summary.cost_usd is None
 
