@@ -8,6 +8,7 @@ import pytest
 from agentic import AgentClient, Plan, RunOptions
 from agentic.core.conditions import condition_tasks, is_true
 from agentic.core.messages import TaskResult, TaskStatus
+from agentic.workflows.conditions import SkippedByCondition
 from agentic.workflows.scheduling import Schedule, missed_critical, ready_tasks, skip_blocked
 from tests.fakes.api_server import Reply
 from tests.helpers import activity_spans, get, task, tasks_by_id
@@ -129,6 +130,21 @@ def test_scheduling_treats_a_condition_false_task_as_a_branch_not_taken():
     assert skip_blocked(schedule) == []
     tasks["join"].status = TaskStatus.COMPLETED
     assert missed_critical(schedule) is None
+
+
+def test_the_tasks_skipped_by_their_condition_are_those_of_the_plan_as_they_are_now():
+    plan = Plan.model_validate(branch_plan(changed=True))
+    tasks = {t.id: TaskResult(task_id=t.id) for t in plan.tasks}
+    tasks["same[0]"] = TaskResult(task_id="same[0]", condition_false=True)  # not a plan task
+    absent = SkippedByCondition(plan.by_id, tasks)
+    assert "same" not in absent and not absent
+
+    tasks["same"].condition_false = True
+
+    assert "same" in absent and "same[0]" not in absent and 7 not in absent
+    assert set(absent) == {"same"} and len(absent) == 1
+    assert absent & {"same", "join"} == frozenset({"same"})
+    assert {"same", "join"} & absent == frozenset({"same"})
 
 
 async def test_a_condition_over_an_output_in_the_blob_store_is_decided_by_an_activity(

@@ -8,8 +8,9 @@ touches the world is an activity. Scheduling, failure decisions and edits are pu
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -104,6 +105,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.workflows.visibility import (
         GOAL,
         GOAL_MAX_CHARS,
+        PROGRESS_ROWS,
         STATUS,
         TASK_COUNT,
         answer_details,
@@ -192,6 +194,8 @@ class AgentRunWorkflow:
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         self._signals_to_children: list[asyncio.Task[None]] = []
         self._progress_shown_at = workflow.now()
+        self._counted: tuple[Plan | None, int] = (None, 0)  # see _plan_task_count
+        self._plan_count = 0
         self._joining = replans.joiner_on(self._options, run_input.plan is None, self._depth)
         self._replanning = False  # set in run(): runs recorded before replans replay without
         self._replans: list[ReplanRecord] = []
@@ -455,9 +459,23 @@ class AgentRunWorkflow:
 
     def _plan_tasks(self) -> list[TaskResult]:
         """The plan's tasks, without the items of its for-eaches (see the items query)."""
+        return list(self._iter_plan_tasks())
+
+    def _iter_plan_tasks(self) -> Iterator[TaskResult]:
+        if self._plan is not None:
+            tasks = self._tasks
+            yield from (tasks[task.id] for task in self._plan.tasks if task.id in tasks)
+
+    def _plan_task_count(self) -> int:
+        """How many of the plan's tasks the run holds, counted again only when the plan or the
+        number of tasks and items changed (it is asked after every task that ends)."""
         if self._plan is None:
-            return []
-        return [self._tasks[task.id] for task in self._plan.tasks if task.id in self._tasks]
+            return 0
+        plan, held = self._counted
+        if plan is not self._plan or held != len(self._tasks):
+            count = sum(1 for task in self._plan.tasks if task.id in self._tasks)
+            self._counted, self._plan_count = (self._plan, len(self._tasks)), count
+        return self._plan_count
 
     @workflow.query(name="output")
     def output(self, task_id: str) -> TaskResult | None:
@@ -1365,9 +1383,11 @@ class AgentRunWorkflow:
             result.finished_at = workflow.now()
         return holds
 
-    def _absent(self) -> frozenset[str]:
+    def _absent(self) -> Set[str]:
         """The tasks skipped by their own condition: references to their outputs are null."""
-        return frozenset(task.task_id for task in self._plan_tasks() if task.condition_false)
+        if self._plan is None:
+            return frozenset()
+        return conditions.SkippedByCondition(self._plan.by_id, self._tasks)
 
     def _finish_task(self, result: TaskResult) -> None:
         result.finished_at = workflow.now()
@@ -1379,9 +1399,12 @@ class AgentRunWorkflow:
     def _show_progress(self) -> None:
         """The Web UI's current details: each task's status, a for-each's item counts (not
         recorded in the history: served by the workflow when asked)."""
+        # After every task that ends: only the rows shown are looked at (a plan of thousands).
+        shown = list(itertools.islice(self._iter_plan_tasks(), PROGRESS_ROWS))
         tasks = [task.model_copy(update={"items": self._item_counts(task)}) if task.items else task
-                 for task in self._plan_tasks()]  # fmt: skip
-        details = progress_details(tasks)
+                 for task in shown]  # fmt: skip
+        count = len(shown) if len(shown) < PROGRESS_ROWS else self._plan_task_count()
+        details = progress_details(tasks, count)
         if self._replans:
             details += "\n\n" + "\n".join(f"- {describe_replan(r)}" for r in self._replans)
         if self._answer is not None or self._answer_note:

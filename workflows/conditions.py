@@ -4,8 +4,8 @@ workflow never loads a stored value)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Set
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from agentic.core.blobs import holds_blobs
     from agentic.core.conditions import condition_data, condition_holds, condition_tasks, is_true
     from agentic.core.errors import ErrorType
-    from agentic.core.messages import RunOptions
+    from agentic.core.messages import RunOptions, TaskResult
     from agentic.core.plan import Task
     from agentic.workflows.execution import TaskFailed, failure, transform_in_activity
 
@@ -63,3 +63,33 @@ async def _decide_in_activity(
 
 def _reference(task_id: str) -> str:
     return "{{ tasks." + task_id + ".output }}"
+
+
+T = TypeVar("T")
+
+
+class SkippedByCondition(Set[str]):
+    """The plan's tasks skipped by their own condition (references to their outputs are
+    null), as the run's tasks say now. Looked up one task at a time: a config names a few
+    tasks, and a plan may hold thousands (a set built for each task that starts would cost the
+    square of them)."""
+
+    def __init__(self, plan_tasks: Mapping[str, Task], tasks: Mapping[str, TaskResult]) -> None:
+        self._plan_tasks = plan_tasks
+        self._tasks = tasks
+
+    def __contains__(self, task_id: object) -> bool:
+        if not isinstance(task_id, str) or task_id not in self._plan_tasks:
+            return False
+        result = self._tasks.get(task_id)
+        return result is not None and result.condition_false
+
+    def __iter__(self) -> Iterator[str]:
+        return (task_id for task_id in self._plan_tasks if task_id in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @classmethod
+    def _from_iterable(cls, iterable: Iterable[T]) -> frozenset[T]:
+        return frozenset(iterable)  # what `&` and `|` give (Set's mixins build with it)

@@ -79,14 +79,19 @@ def _construct(task: Any) -> str:
     return notes
 
 
-def progress_details(tasks: list[Any], limit: int = 50) -> str:
+PROGRESS_ROWS = 50
+
+
+def progress_details(tasks: list[Any], count: int | None = None) -> str:
     """Where the run's tasks are, as a Markdown table, for the Web UI's current details: a
-    for-each's items by status, a sub-plan's child run."""
+    for-each's items by status, a sub-plan's child run. Shows the first PROGRESS_ROWS of
+    `tasks`, of `count` tasks in all (default: as many as `tasks`)."""
+    count = len(tasks) if count is None else count
     rows = [
         f"| `{task.task_id}` | {task.status.value} | {_progress(task).replace('|', '/')} |"
-        for task in tasks[:limit]
+        for task in tasks[:PROGRESS_ROWS]
     ]
-    more = [f"\n... and {len(tasks) - limit} more tasks"] if len(tasks) > limit else []
+    more = [f"\n... and {count - PROGRESS_ROWS} more tasks"] if count > PROGRESS_ROWS else []
     return "\n".join(["| task | status | progress |", "| --- | --- | --- |", *rows, *more])
 
 
