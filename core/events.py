@@ -313,6 +313,9 @@ class RunView:
     answered: bool
     item_counts: Callable[[str], dict[str, int] | None]
     edits: Sequence[Edit] = ()
+    # A task taken to run is told started when its action starts, not when it takes its slot
+    # (False: as runs recorded before that were told; their followers' Updates replay so).
+    start_on_action: bool = True
 
 
 TaskMark = tuple[TaskStatus, int, str]
@@ -404,8 +407,9 @@ def mark(view: RunView) -> Mark:
 def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mark:
     """The view's mark, from the one before and the tasks touched since (None: any task may have
     changed). The task marks are updated in place: the mark before is spent."""
+    on_action = view.start_on_action
     if touched is None:
-        tasks = {task_id: _task_mark(task) for task_id, task in view.tasks.items()}
+        tasks = {task_id: _task_mark(task, on_action) for task_id, task in view.tasks.items()}
     else:
         tasks = before.tasks
         for task_id in touched:
@@ -413,7 +417,7 @@ def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mar
             if task is None:
                 tasks.pop(task_id, None)
             else:
-                tasks[task_id] = _task_mark(task)
+                tasks[task_id] = _task_mark(task, on_action)
     return _run_mark(view, tasks)
 
 
@@ -439,15 +443,15 @@ def _run_mark(view: RunView, tasks: dict[str, TaskMark]) -> Mark:
     )
 
 
-def _task_mark(task: TaskResult) -> TaskMark:
-    return _told_status(task), task.attempts, task.answered_by
+def _task_mark(task: TaskResult, on_action: bool) -> TaskMark:
+    return _told_status(task, on_action), task.attempts, task.answered_by
 
 
-def _told_status(task: TaskResult) -> TaskStatus:
+def _told_status(task: TaskResult, on_action: bool) -> TaskStatus:
     """The task's status as the events tell it: a task taken to run holds its slot as running
     while its condition and its risk are looked at, but has not started until its action
     does (a risky task would otherwise be told started, then waiting for approval)."""
-    if task.status == TaskStatus.RUNNING and task.started_at is None:
+    if on_action and task.status == TaskStatus.RUNNING and task.started_at is None:
         return TaskStatus.PENDING
     return task.status
 
@@ -487,7 +491,9 @@ def changes(
     for task_id in task_ids:
         task = view.tasks.get(task_id)
         if task is not None:
-            events += _task_events(before.tasks.get(task_id), task, now, view.item_counts)
+            events += _task_events(
+                before.tasks.get(task_id), task, now, view.item_counts, view.start_on_action
+            )
     events += _progress_events(before, view, task_ids, now, progress)
     events += [_decision(record, now) for record in view.decisions[before.decisions :]]
     events += [_verdict(verdict, now) for verdict in view.verdicts[before.verdicts :]]
@@ -534,6 +540,7 @@ def _task_events(
     task: TaskResult,
     now: datetime,
     item_counts: Callable[[str], dict[str, int] | None],
+    on_action: bool,
 ) -> list[Any]:
     """A task's (or an item's) events since its mark: an item tells only what a person may
     act on (waiting, asking, failing) and who answered it."""
@@ -544,7 +551,7 @@ def _task_events(
     is_item = parent_of(task.task_id) is not None
     events: list[Any] = []
     events += _answer(task, answered_by, now)
-    told = _told_status(task)
+    told = _told_status(task, on_action)
     if told == status and task.attempts == attempts:
         return events
     if told == TaskStatus.RUNNING and not is_item:
@@ -605,7 +612,7 @@ def _progress_events(
     changed = set()
     for task_id in task_ids:
         parent, task = parent_of(task_id), view.tasks.get(task_id)
-        if parent is not None and task is not None and _status_changed(before, task):
+        if parent is not None and task is not None and _status_changed(before, task, view):
             changed.add(parent)
     events: list[Any] = []
     for task_id in view.plan_tasks:
@@ -620,8 +627,9 @@ def _progress_events(
     return events
 
 
-def _status_changed(before: Mark, task: TaskResult) -> bool:
-    return before.tasks.get(task.task_id, (None,))[0] != task.status
+def _status_changed(before: Mark, task: TaskResult, view: RunView) -> bool:
+    told = _told_status(task, view.start_on_action)
+    return before.tasks.get(task.task_id, (None,))[0] != told
 
 
 def _decision(record: DecisionRecord, now: datetime) -> DecisionMade:

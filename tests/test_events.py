@@ -97,6 +97,19 @@ def test_a_task_taken_to_run_is_told_started_only_once_its_action_starts():
     assert tell() == ["task_completed"]
 
 
+def test_runs_recorded_before_tell_a_task_started_when_it_takes_its_slot():
+    """Without the patch events-tell-start-on-action, the events (and so when a follower's
+    Update completes) are those the run was recorded with."""
+    table = TaskTable({"save": TaskResult(task_id="save")})
+    before = mark(view(table, start_on_action=False))
+    table.take_touched()
+    table["save"].status = TaskStatus.RUNNING
+
+    after, touched = view(table, start_on_action=False), table.take_touched()
+
+    assert [e.kind for e in changes(before, after, NOW, Progress(), touched)] == ["task_started"]
+
+
 PLAN = {"tasks": [
     task("pick", "ask", {"question": "Which region?", "choices": ["eu", "us"]}),
     task("shout", "data_transform", {"input": "{{ tasks.pick.output }}",
