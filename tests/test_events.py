@@ -98,8 +98,8 @@ def test_a_task_taken_to_run_is_told_started_only_once_its_action_starts():
 
 
 def test_runs_recorded_before_tell_a_task_started_when_it_takes_its_slot():
-    """Without the patch events-tell-start-on-action, the events (and so when a follower's
-    Update completes) are those the run was recorded with."""
+    """Without the patch events-tell-edits-and-start-on-action, the events (and so when a
+    follower's Update completes) are those the run was recorded with."""
     table = TaskTable({"save": TaskResult(task_id="save")})
     before = mark(view(table, start_on_action=False))
     table.take_touched()

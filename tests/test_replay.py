@@ -55,11 +55,13 @@ edited-task-tells-its-risk).
 v15_first_start_continued_1..3 a 3-task chain continued as new after every task: each next
 history's memo is the last one's with the run's start (`started_at`, which `list` shows) (patch
 first-start-in-memo).
-v15_events_followed_risky_before.json was recorded by the engine of commit 018ab00 (before patch
-events-tell-start-on-action): `events --follow` read a run while its risky task's overwrite
-check ran, and the follower's long-poll Update completed on `save started`, told before `save
-waits for approval`. v15_events_followed_risky.json is the same run under the patch, with no
-`save started` before the approval; the Updates complete where the new events are told.
+v15_events_followed_risky_before.json was recorded by the engine of commit 0b9d755 (the last to
+land before patch events-tell-edits-and-start-on-action): `events --follow` read a run while its
+risky task's overwrite check ran, a person edited the waiting task, then approved it. The
+follower's long-poll Update completed on `save started`, told before `save waits for approval`,
+and nothing was told of the edit. v15_events_followed_risky.json is the same run under the
+patch: no `save started` before the approval, and `save's config edited by erin`; the Updates
+complete where those events are told.
 """
 
 from __future__ import annotations

@@ -138,8 +138,9 @@ AWAITING_ANSWER_STATUS = "awaiting-answer-status"
 # because another task failed the run.
 STOP_IS_NO_CANCEL = "stopped-approval-wait-is-no-cancel"
 # Runs started before this patch tell a task started when it takes its slot, before its risk
-# is checked (what their event followers' Updates saw, and replay).
-START_ON_ACTION = "events-tell-start-on-action"
+# is checked, and tell no edits: what their event followers' long-poll Updates completed on, as
+# their histories recorded and replay.
+EVENTS_OF_EDITS_AND_STARTS = "events-tell-edits-and-start-on-action"
 # Runs started before this patch show no risk for a waiting task a person edited.
 EDIT_TELLS_RISK = "edited-task-tells-its-risk"
 # Runs started before this patch list a continued run with its last history's start, and
@@ -215,7 +216,7 @@ class AgentRunWorkflow:
         self._edits: list[events.Edit] = []  # every edit taken, for the events
         self._replans_in_flight = 0  # a person's replan being written (an async Update)
         self._events = EventTeller(WorkflowStream(run_input.stream_state))
-        self._start_on_action = workflow.patched(START_ON_ACTION)
+        self._events_of_edits_and_starts = workflow.patched(EVENTS_OF_EDITS_AND_STARTS)
         if run_input.carried is not None:
             self._restore(run_input.plan, run_input.carried)
             self._events.start_from(self._event_view())
@@ -1757,8 +1758,9 @@ class AgentRunWorkflow:
             llm_calls=self._llm_calls, replans=self._replans,
             patch_waiting=self._patch_waiting.number if self._patch_waiting else 0,
             streaming=self._streaming, paused_by=self._paused.by if self._paused else None,
-            answered=self._answer is not None, item_counts=self._counts_of, edits=self._edits,
-            start_on_action=self._start_on_action,
+            answered=self._answer is not None, item_counts=self._counts_of,
+            edits=self._edits if self._events_of_edits_and_starts else (),
+            start_on_action=self._events_of_edits_and_starts,
         )  # fmt: skip
 
     def _counts_of(self, task_id: str) -> dict[str, int] | None:
