@@ -1033,9 +1033,20 @@ async def _summary_with_memo(execution: WorkflowExecution) -> RunSummary:
     update: dict[str, Any] = {}
     if memo.get("cost_usd"):
         update["cost_usd"] = memo["cost_usd"]
-    if isinstance(memo.get("started_at"), str):
-        update["started"] = datetime.fromisoformat(memo["started_at"])
+    started = _memo_time(memo.get("started_at"))
+    if started is not None:
+        update["started"] = started
     return summary.model_copy(update=update) if update else summary
+
+
+def _memo_time(value: Any) -> datetime | None:
+    """A time the workflow wrote in its memo (ISO 8601, UTC when it names no zone); None for
+    anything else, so that one odd memo never fails a whole list."""
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 def _summary(execution: WorkflowExecution) -> RunSummary:

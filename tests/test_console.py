@@ -184,9 +184,13 @@ async def test_the_runs_page_lists_and_filters_runs(page, console, stack, client
 
     assert len(await histories_of(client, continued)) > 1, "it did continue as new"
     last = await client.get_workflow_handle(continued).describe()
-    lines = stack.cli("list", "--goal", run_id, "--json").stdout.splitlines()
-    listed = {row["workflow_id"]: row for row in map(json.loads, lines)}
-    started = datetime.fromisoformat(listed[continued]["started"])
+
+    def listed_completed() -> dict | None:  # the list is eventually consistent
+        lines = stack.cli("list", "--goal", run_id, "--json").stdout.splitlines()
+        row = {row["workflow_id"]: row for row in map(json.loads, lines)}.get(continued)
+        return row if row and row["status"] == "completed" else None
+
+    started = datetime.fromisoformat(wait_until(listed_completed, 30, "the run listed")["started"])
     result = stack.cli_json("result", continued)
     assert started == datetime.fromisoformat(result["started_at"]) < last.start_time, (
         "its start is the run's, not its last history's"

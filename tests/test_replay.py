@@ -62,6 +62,9 @@ follower's long-poll Update completed on `save started`, told before `save waits
 and nothing was told of the edit. v15_events_followed_risky.json is the same run under the
 patch: no `save started` before the approval, and `save's config edited by erin`; the Updates
 complete where those events are told.
+v15_landed_*.json were recorded by the same engine of 0b9d755 running its own tests: the
+console's run page following a run through approvals (its stream's long-poll Updates in the
+history), `events --follow` from plan to end, and a for-each whose items ask one by one.
 """
 
 from __future__ import annotations
