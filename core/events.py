@@ -313,9 +313,12 @@ class RunView:
     answered: bool
     item_counts: Callable[[str], dict[str, int] | None]
     edits: Sequence[Edit] = ()
-    # A task taken to run is told started when its action starts, not when it takes its slot
-    # (False: as runs recorded before that were told; their followers' Updates replay so).
-    start_on_action: bool = True
+    # The events as told since the patch events-told-v2: a task taken to run is told started
+    # when its action starts, not when it takes its slot; a for-each's attempts (its items')
+    # are no retry. False: as runs recorded before were told (their followers' long-poll
+    # Updates completed on those events, so replays need them); the workflow leaves out their
+    # edits too.
+    events_v2: bool = True
 
 
 TaskMark = tuple[TaskStatus, int, str]
@@ -399,17 +402,22 @@ class Mark:
     edits: int = 0
 
 
-def mark(view: RunView) -> Mark:
-    """The view's mark."""
-    return advance(Mark(), view, None)
+def mark(view: RunView, running: Collection[str] = ()) -> Mark:
+    """The view's mark; the tasks in `running` marked as told running (a for-each or a loop a
+    continued run takes up, told started in an earlier history)."""
+    marked = advance(Mark(), view, None)
+    for task_id in running:
+        _, attempts, answered_by = marked.tasks[task_id]
+        marked.tasks[task_id] = (TaskStatus.RUNNING, attempts, answered_by)
+    return marked
 
 
 def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mark:
     """The view's mark, from the one before and the tasks touched since (None: any task may have
     changed). The task marks are updated in place: the mark before is spent."""
-    on_action = view.start_on_action
+    v2 = view.events_v2
     if touched is None:
-        tasks = {task_id: _task_mark(task, on_action) for task_id, task in view.tasks.items()}
+        tasks = {task_id: _task_mark(task, v2) for task_id, task in view.tasks.items()}
     else:
         tasks = before.tasks
         for task_id in touched:
@@ -417,7 +425,7 @@ def advance(before: Mark, view: RunView, touched: Collection[str] | None) -> Mar
             if task is None:
                 tasks.pop(task_id, None)
             else:
-                tasks[task_id] = _task_mark(task, on_action)
+                tasks[task_id] = _task_mark(task, v2)
     return _run_mark(view, tasks)
 
 
@@ -443,15 +451,15 @@ def _run_mark(view: RunView, tasks: dict[str, TaskMark]) -> Mark:
     )
 
 
-def _task_mark(task: TaskResult, on_action: bool) -> TaskMark:
-    return _told_status(task, on_action), task.attempts, task.answered_by
+def _task_mark(task: TaskResult, v2: bool) -> TaskMark:
+    return _told_status(task, v2), task.attempts, task.answered_by
 
 
-def _told_status(task: TaskResult, on_action: bool) -> TaskStatus:
+def _told_status(task: TaskResult, v2: bool) -> TaskStatus:
     """The task's status as the events tell it: a task taken to run holds its slot as running
     while its condition and its risk are looked at, but has not started until its action
     does (a risky task would otherwise be told started, then waiting for approval)."""
-    if on_action and task.status == TaskStatus.RUNNING and task.started_at is None:
+    if v2 and task.status == TaskStatus.RUNNING and task.started_at is None:
         return TaskStatus.PENDING
     return task.status
 
@@ -492,7 +500,7 @@ def changes(
         task = view.tasks.get(task_id)
         if task is not None:
             events += _task_events(
-                before.tasks.get(task_id), task, now, view.item_counts, view.start_on_action
+                before.tasks.get(task_id), task, now, view.item_counts, view.events_v2
             )
     events += _progress_events(before, view, task_ids, now, progress)
     events += [_decision(record, now) for record in view.decisions[before.decisions :]]
@@ -540,7 +548,7 @@ def _task_events(
     task: TaskResult,
     now: datetime,
     item_counts: Callable[[str], dict[str, int] | None],
-    on_action: bool,
+    v2: bool,
 ) -> list[Any]:
     """A task's (or an item's) events since its mark: an item tells only what a person may
     act on (waiting, asking, failing) and who answered it."""
@@ -551,12 +559,14 @@ def _task_events(
     is_item = parent_of(task.task_id) is not None
     events: list[Any] = []
     events += _answer(task, answered_by, now)
-    told = _told_status(task, on_action)
+    told = _told_status(task, v2)
     if told == status and task.attempts == attempts:
         return events
     if told == TaskStatus.RUNNING and not is_item:
+        # A for-each's attempts are its items' (summed as it ends): no retry of its own.
+        more_attempts = task.attempts > attempts and not (v2 and task.items is not None)
         if status in (TaskStatus.ANALYZING, TaskStatus.FAILED) or (
-            status == TaskStatus.RUNNING and task.attempts > attempts
+            status == TaskStatus.RUNNING and more_attempts
         ):
             events.append(TaskRetried(at=now, task=task.task_id, attempt=task.attempts + 1))
         elif status != TaskStatus.RUNNING:
@@ -628,7 +638,7 @@ def _progress_events(
 
 
 def _status_changed(before: Mark, task: TaskResult, view: RunView) -> bool:
-    told = _told_status(task, view.start_on_action)
+    told = _told_status(task, view.events_v2)
     return before.tasks.get(task.task_id, (None,))[0] != told
 
 

@@ -97,15 +97,41 @@ def test_a_task_taken_to_run_is_told_started_only_once_its_action_starts():
     assert tell() == ["task_completed"]
 
 
+def test_a_for_each_taken_up_after_continue_as_new_is_not_told_started_again():
+    started = TaskResult(task_id="each", started_at=NOW)  # pending again in the new history
+    table = TaskTable({"each": started})
+    before = mark(view(table), running=["each"])
+    table.take_touched()
+    table["each"].status = TaskStatus.RUNNING
+
+    after, touched = view(table), table.take_touched()
+
+    assert changes(before, after, NOW, Progress(), touched) == []
+
+
+def test_a_for_each_summing_its_items_attempts_is_no_retry():
+    """A large for-each sets its attempts (its items') before its archive is joined, while it
+    still runs: that is no retry of its own."""
+    table = TaskTable({"each": TaskResult(task_id="each", started_at=NOW)})
+    table["each"].status = TaskStatus.RUNNING
+    before = mark(view(table))
+    table.take_touched()
+    table["each"].items, table["each"].attempts = {"completed": 1200}, 1201
+
+    after, touched = view(table), table.take_touched()
+
+    assert changes(before, after, NOW, Progress(), touched) == []
+
+
 def test_runs_recorded_before_tell_a_task_started_when_it_takes_its_slot():
-    """Without the patch events-tell-edits-and-start-on-action, the events (and so when a
-    follower's Update completes) are those the run was recorded with."""
+    """Without the patch events-told-v2, the events (and so when a follower's Update
+    completes) are those the run was recorded with."""
     table = TaskTable({"save": TaskResult(task_id="save")})
-    before = mark(view(table, start_on_action=False))
+    before = mark(view(table, events_v2=False))
     table.take_touched()
     table["save"].status = TaskStatus.RUNNING
 
-    after, touched = view(table, start_on_action=False), table.take_touched()
+    after, touched = view(table, events_v2=False), table.take_touched()
 
     assert [e.kind for e in changes(before, after, NOW, Progress(), touched)] == ["task_started"]
 

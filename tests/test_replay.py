@@ -56,7 +56,7 @@ v15_first_start_continued_1..3 a 3-task chain continued as new after every task:
 history's memo is the last one's with the run's start (`started_at`, which `list` shows) (patch
 first-start-in-memo).
 v15_events_followed_risky_before.json was recorded by the engine of commit 0b9d755 (the last to
-land before patch events-tell-edits-and-start-on-action): `events --follow` read a run while its
+land before patch events-told-v2): `events --follow` read a run while its
 risky task's overwrite check ran, a person edited the waiting task, then approved it. The
 follower's long-poll Update completed on `save started`, told before `save waits for approval`,
 and nothing was told of the edit. v15_events_followed_risky.json is the same run under the

@@ -137,10 +137,11 @@ AWAITING_ANSWER_STATUS = "awaiting-answer-status"
 # Runs started before this patch end as cancelled when a task waiting for approval is stopped
 # because another task failed the run.
 STOP_IS_NO_CANCEL = "stopped-approval-wait-is-no-cancel"
-# Runs started before this patch tell a task started when it takes its slot, before its risk
-# is checked, and tell no edits: what their event followers' long-poll Updates completed on, as
-# their histories recorded and replay.
-EVENTS_OF_EDITS_AND_STARTS = "events-tell-edits-and-start-on-action"
+# Runs started before this patch tell their events as they did (core/events.RunView.events_v2):
+# a task started when it takes its slot, a large for-each's end as a retry, a for-each taken up
+# after continue-as-new as started again, and no edits. Their event followers' long-poll
+# Updates completed on those events, as their histories recorded and replay.
+EVENTS_V2 = "events-told-v2"
 # Runs started before this patch show no risk for a waiting task a person edited.
 EDIT_TELLS_RISK = "edited-task-tells-its-risk"
 # Runs started before this patch list a continued run with its last history's start, and
@@ -216,10 +217,11 @@ class AgentRunWorkflow:
         self._edits: list[events.Edit] = []  # every edit taken, for the events
         self._replans_in_flight = 0  # a person's replan being written (an async Update)
         self._events = EventTeller(WorkflowStream(run_input.stream_state))
-        self._events_of_edits_and_starts = workflow.patched(EVENTS_OF_EDITS_AND_STARTS)
+        self._events_v2 = workflow.patched(EVENTS_V2)
         if run_input.carried is not None:
-            self._restore(run_input.plan, run_input.carried)
-            self._events.start_from(self._event_view())
+            resumed = self._restore(run_input.plan, run_input.carried)
+            told_running = resumed if self._events_v2 else []
+            self._events.start_from(self._event_view(), told_running)
 
     @workflow.run
     async def run(self, run_input: RunInput) -> RunResult:
@@ -878,15 +880,18 @@ class AgentRunWorkflow:
         parent = parent_of(task.task_id)
         return parent in self._archives and task.status == TaskStatus.PENDING and not task.attempts
 
-    def _restore(self, plan: Plan | None, carried: CarriedState) -> None:
-        """Take up the run where its previous history left it."""
+    def _restore(self, plan: Plan | None, carried: CarriedState) -> list[str]:
+        """Take up the run where its previous history left it; the tasks that were running
+        (a for-each or a loop that stopped to continue as new), to be run again."""
         self._plan = plan
         self._phase = Phase.RUNNING
         self._tasks = events.TaskTable({task.task_id: task for task in carried.tasks})
+        resumed = []
         for task in self._tasks.values():
             # A for-each that stopped starting items to continue as new is taken up again.
             if task.status == TaskStatus.RUNNING and parent_of(task.task_id) is None:
                 task.status = TaskStatus.PENDING
+                resumed.append(task.task_id)
         self._outputs = {
             task.task_id: task.output
             for task in carried.tasks
@@ -911,6 +916,7 @@ class AgentRunWorkflow:
         self._replans = list(carried.replans)
         waiting = self._replans[len(self._replans) - len(carried.patches) :]
         self._patches = list(zip(carried.patches, waiting, strict=True))
+        return resumed
 
     async def _wait_for_change(self, running: dict[str, asyncio.Task[None]]) -> None:
         """Until a job ends, a slot frees for a ready task, the run pauses/resumes or stops."""
@@ -1759,8 +1765,7 @@ class AgentRunWorkflow:
             patch_waiting=self._patch_waiting.number if self._patch_waiting else 0,
             streaming=self._streaming, paused_by=self._paused.by if self._paused else None,
             answered=self._answer is not None, item_counts=self._counts_of,
-            edits=self._edits if self._events_of_edits_and_starts else (),
-            start_on_action=self._events_of_edits_and_starts,
+            edits=self._edits if self._events_v2 else (), events_v2=self._events_v2,
         )  # fmt: skip
 
     def _counts_of(self, task_id: str) -> dict[str, int] | None:

@@ -5,7 +5,7 @@ nothing to the history, so a replay rebuilds the same log."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from temporalio import workflow
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamState
@@ -30,10 +30,10 @@ class EventTeller:
         self._progress = events.Progress()
         self._table: events.TaskTable | None = None  # the tasks the mark is of
 
-    def start_from(self, view: events.RunView) -> None:
+    def start_from(self, view: events.RunView, running: Collection[str] = ()) -> None:
         """Tell nothing of what the view holds already (a run taken up after continue-as-new,
-        whose events the carried stream has)."""
-        self._mark = events.mark(view)
+        whose events the carried stream has), nor the start of the tasks `running` then."""
+        self._mark = events.mark(view, running)
         self._follow_table(view)
 
     async def follow(self, view: Callable[[], events.RunView]) -> None:
