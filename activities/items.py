@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio import activity
 
-from agentic.activities.actions import temporal_error
+from agentic.activities.actions import run_with_heartbeats, temporal_error
 from agentic.activities.blobs import Blobs, read_chunk
 from agentic.core.errors import EngineError
 from agentic.core.foreach import ARCHIVE_ITEMS, JOIN_ITEMS, item_index
@@ -22,7 +22,11 @@ def item_activities(blobs: Blobs) -> list[Callable[..., Any]]:
 
     @activity.defn(name=ARCHIVE_ITEMS)
     async def archive_items(request: ArchiveRequest) -> dict[str, Any]:
-        """Keep the item results in the blob store, always (however small): the reference."""
+        """Keep the item results in the blob store, always (however small): the reference.
+        It heartbeats, so a dead worker's archive runs again within the heartbeat timeout."""
+        return await run_with_heartbeats(_archive(request))
+
+    async def _archive(request: ArchiveRequest) -> dict[str, Any]:
         items = [item.model_dump(mode="json") for item in request.items]
         try:
             return (await blobs.put(items, activity.info().workflow_id or "")).as_value()
@@ -32,11 +36,13 @@ def item_activities(blobs: Blobs) -> list[Callable[..., Any]]:
     @activity.defn(name=JOIN_ITEMS)
     async def join_items(request: JoinRequest) -> Any:
         """The for-each's output: each completed item's output at its index, null for the
-        others; a large one goes to the blob store."""
+        others; a large one goes to the blob store. It heartbeats, as archive_items does."""
+        return await run_with_heartbeats(_join(request))
+
+    async def _join(request: JoinRequest) -> Any:
         outputs: list[Any] = [None] * request.count
         try:
             for chunk in request.chunks:
-                activity.heartbeat()
                 for item in await read_chunk(blobs, chunk):
                     index = item_index(item.task_id)
                     if 0 <= index < request.count and item.status == TaskStatus.COMPLETED:

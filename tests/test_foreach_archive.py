@@ -4,12 +4,31 @@ histories stay small whatever the number of items; its output and its items read
 
 from __future__ import annotations
 
+import asyncio
+
+from temporalio import activity
+
 from agentic import AgentClient, Plan, RunOptions
-from agentic.core.messages import ItemArchive, ItemError, TaskFailure, TaskResult, TaskStatus
+from agentic.core.messages import (
+    ArchiveRequest,
+    ItemArchive,
+    ItemError,
+    JoinRequest,
+    TaskFailure,
+    TaskResult,
+    TaskStatus,
+)
 from agentic.histories import fetch_runs
 from agentic.settings import Settings
 from agentic.workflows import foreach
 from tests.helpers import history_payloads, task
+from tests.test_workflow_inprocess import (
+    FAST,
+    plan_of,
+    run_id,
+    running_worker,
+    temporal_client,  # noqa: F401 (the fixture)
+)
 
 PAD = "x" * 2000
 THRESHOLD = 256 * 1024  # the default BLOB_THRESHOLD_BYTES
@@ -92,3 +111,33 @@ async def test_a_large_for_each_keeps_its_items_out_of_the_runs_state(stack, cli
                 if event.activity_task_scheduled_event_attributes.activity_type.name
                 == "archive_items"]  # fmt: skip
     assert len(archived) >= count * len(PAD) // foreach.ARCHIVE_CHUNK_BYTES
+
+
+async def test_an_archive_whose_worker_goes_silent_runs_again_within_the_heartbeat_timeout(
+    temporal_client,  # noqa: F811 (the fixture)
+):
+    """An archive_items attempt that stops heartbeating (its worker died) is retried after the
+    run's heartbeat timeout, not after its 5-minute start-to-close timeout."""
+    attempts: list[int] = []
+
+    @activity.defn(name=foreach.ARCHIVE_ITEMS)
+    async def archive_items(request: ArchiveRequest) -> dict:
+        attempts.append(activity.info().attempt)
+        if activity.info().attempt == 1:
+            await asyncio.Event().wait()  # silent: no heartbeat, no end
+        return {"$blob": f"chunk-{request.items[0].task_id}", "items": len(request.items)}
+
+    @activity.defn(name=foreach.JOIN_ITEMS)
+    async def join_items(request: JoinRequest) -> list:
+        return [None] * request.count
+
+    count = foreach.ARCHIVE_AFTER_ITEMS + 10
+    plan = plan_of(task("each", "data_transform", {"input": "{{ item }}", "expression": "@"},
+                        for_each=list(range(count))))  # fmt: skip
+    options = RunOptions(**{**FAST, "heartbeat_timeout_seconds": 1})
+    async with running_worker(temporal_client, archive_items, join_items) as client:
+        handle = await client.start(plan=plan, options=options, workflow_id=run_id("silent"))
+        result = await asyncio.wait_for(handle.result(), 60)  # the old timeout: 5 minutes
+
+    assert result.status == "completed", result.error
+    assert attempts[:2] == [1, 2], "the silent attempt was run again"

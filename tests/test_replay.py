@@ -65,6 +65,8 @@ complete where those events are told.
 v15_landed_*.json were recorded by the same engine of 0b9d755 running its own tests: the
 console's run page following a run through approvals (its stream's long-poll Updates in the
 history), `events --follow` from plan to end, and a for-each whose items ask one by one.
+v15_archive_heartbeats.json a 250-item for-each that archived its items and joined them with
+the run's heartbeat timeout (patch item-archive-heartbeats).
 """
 
 from __future__ import annotations

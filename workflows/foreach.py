@@ -49,6 +49,9 @@ with workflow.unsafe.imports_passed_through():
 
 # JMESPath: the length of a list, false for anything else (`&&` gives its right side).
 LIST_LENGTH = "type(@) == 'array' && length(@)"
+# Runs started before this patch archive and join items with no heartbeat timeout (archive) or
+# one of 2 minutes (join): a worker that died meanwhile held the for-each for minutes.
+ITEM_HEARTBEATS = "item-archive-heartbeats"
 
 
 def _not_a_list(task: Task, kind: str) -> TaskFailed:
@@ -270,9 +273,18 @@ async def archive(results: list[TaskResult], options: RunOptions) -> list[dict[s
             ARCHIVE_ITEMS, ArchiveRequest(items=chunk), result_type=dict,
             activity_id=f"{chunk[0].task_id}:archive", task_queue=options.action_task_queue,
             summary=f"archive {len(chunk)} items", start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=_heartbeat_timeout(options, None),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         ))  # fmt: skip
     return refs
+
+
+def _heartbeat_timeout(options: RunOptions, before: timedelta | None) -> timedelta | None:
+    """The run's heartbeat timeout for archiving and joining items: a worker that dies meanwhile
+    costs that long, not the start-to-close timeout (`before`: runs started before the patch)."""
+    if workflow.patched(ITEM_HEARTBEATS):
+        return timedelta(seconds=options.heartbeat_timeout_seconds)
+    return before
 
 
 async def join_archive(task: Task, chunks: list[dict[str, Any]], count: int,
@@ -285,7 +297,8 @@ async def join_archive(task: Task, chunks: list[dict[str, Any]], count: int,
             JOIN_ITEMS, JoinRequest(task_id=task.id, chunks=chunks, count=count),
             activity_id=f"{task.id}:join", task_queue=options.action_task_queue,
             summary=f"{task.label}: join {count} items' outputs",
-            start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(minutes=2),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=_heartbeat_timeout(options, timedelta(minutes=2)),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         )  # fmt: skip
     except ActivityError as error:
