@@ -28,7 +28,15 @@ class Terminal:
         os.close(slave)
         self._master = master
         self._chunks: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def wait(self, timeout: float) -> int:
+        """The command's exit code, once it ended and all it printed has been read (the
+        process may end before the reader has taken its last lines)."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=timeout)
+        return code
 
     def _read(self) -> None:
         while True:
@@ -66,7 +74,7 @@ def test_watch_shows_tasks_live_then_the_result(stack, api, run_id):
 
     stack.cli("approve", run_id, "--task", "save")
 
-    assert terminal.process.wait(timeout=60) == 0
+    assert terminal.wait(timeout=60) == 0
     final = terminal.screen
     assert f"run {run_id}: completed" in final
     assert "tasks: 2/2 completed" in final
@@ -83,7 +91,7 @@ def test_start_watch_follows_the_run_it_started(stack, api, run_id):
         stack.env,
     )
 
-    assert terminal.process.wait(timeout=60) == 0
+    assert terminal.wait(timeout=60) == 0
     screen = terminal.screen
     assert f"started {run_id}" in screen
     assert "no task of this plan needs approval" in screen
@@ -97,7 +105,7 @@ def test_the_readme_hello_plan_with_watch(stack):
         [sys.executable, "cli.py", "start", "--plan", "examples/hello.json", "--watch"], stack.env
     )
 
-    assert terminal.process.wait(timeout=60) == 0, terminal.screen
+    assert terminal.wait(timeout=60) == 0, terminal.screen
     screen = terminal.screen
     assert "pending" in screen, "the first view shows the tasks that wait for others"
     assert ": completed" in screen and "tasks: 4/4 completed" in screen
