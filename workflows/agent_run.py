@@ -199,8 +199,6 @@ class AgentRunWorkflow:
         self._children: dict[str, str] = {}  # running child runs: task id -> workflow id
         self._signals_to_children: list[asyncio.Task[None]] = []
         self._progress_shown_at = workflow.now()
-        self._counted: tuple[Plan | None, int] = (None, 0)  # see _plan_task_count
-        self._plan_count = 0
         self._joining = replans.joiner_on(self._options, run_input.plan is None, self._depth)
         self._replanning = False  # set in run(): runs recorded before replans replay without
         self._replans: list[ReplanRecord] = []
@@ -472,17 +470,6 @@ class AgentRunWorkflow:
         if self._plan is not None:
             tasks = self._tasks
             yield from (tasks[task.id] for task in self._plan.tasks if task.id in tasks)
-
-    def _plan_task_count(self) -> int:
-        """How many of the plan's tasks the run holds, counted again only when the plan or the
-        number of tasks and items changed (it is asked after every task that ends)."""
-        if self._plan is None:
-            return 0
-        plan, held = self._counted
-        if plan is not self._plan or held != len(self._tasks):
-            count = sum(1 for task in self._plan.tasks if task.id in self._tasks)
-            self._counted, self._plan_count = (self._plan, len(self._tasks)), count
-        return self._plan_count
 
     @workflow.query(name="output")
     def output(self, task_id: str) -> TaskResult | None:
@@ -1414,8 +1401,9 @@ class AgentRunWorkflow:
         shown = list(itertools.islice(self._iter_plan_tasks(), PROGRESS_ROWS))
         tasks = [task.model_copy(update={"items": self._item_counts(task)}) if task.items else task
                  for task in shown]  # fmt: skip
-        count = len(shown) if len(shown) < PROGRESS_ROWS else self._plan_task_count()
-        details = progress_details(tasks, count)
+        # Every plan task has its TaskResult (adopting a plan, a patch or a streamed task makes
+        # them), so the plan says how many there are.
+        details = progress_details(tasks, len(self._plan.tasks) if self._plan else 0)
         if self._replans:
             details += "\n\n" + "\n".join(f"- {describe_replan(r)}" for r in self._replans)
         if self._answer is not None or self._answer_note:
